@@ -1,0 +1,66 @@
+"""Everything the loaded plugins provide, by kind and name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .datasets import SOURCE, TARGET, Dataset, Task
+from .methods import Method
+from .sources import DatasetSource, Source
+from .visualizers import Visualizer
+
+if TYPE_CHECKING:
+    from .pluginmanager import PluginInfo
+
+KINDS = ("datasets", "sources", "methods", "visualizers")
+_TYPES = {"datasets": Dataset, "sources": Source, "methods": Method, "visualizers": Visualizer}
+
+
+@dataclass
+class Catalog:
+    """Registered datasets, sources, methods and visualisers, each with the plugin that owns it."""
+
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    methods: dict[str, Method] = field(default_factory=dict)
+    visualizers: dict[str, Visualizer] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    plugins: list[PluginInfo] = field(default_factory=list)
+
+    def add(self, kind: str, obj, plugin: str) -> str | None:
+        """Add ``obj``; return the owning plugin's name instead if the name is taken."""
+        if not isinstance(obj, _TYPES[kind]):
+            raise TypeError(f"register() for {kind} takes a {_TYPES[kind].__name__}, got {type(obj).__name__}")
+        if not getattr(obj, "name", ""):
+            raise ValueError(f"a registered {_TYPES[kind].__name__} needs a non-empty name")
+        if (kind, obj.name) in self.owners:
+            return self.owners[(kind, obj.name)]
+        if kind == "datasets":
+            for task in obj.tasks():
+                if task.name in self.tasks():
+                    return self.owners[("datasets", self.tasks()[task.name][0].name)]
+        getattr(self, kind)[obj.name] = obj
+        self.owners[(kind, obj.name)] = plugin
+        return None
+
+    def tasks(self) -> dict[str, tuple[Dataset, Task]]:
+        """Every task of every dataset, by task name."""
+        return {task.name: (ds, task) for ds in self.datasets.values() for task in ds.tasks()}
+
+    def target_tasks(self) -> dict[str, tuple[Dataset, Task]]:
+        return {name: pair for name, pair in self.tasks().items() if TARGET in pair[1].roles}
+
+    def all_sources(self) -> dict[str, Source]:
+        """Registered sources, then one trained source per task with the source role."""
+        derived = {
+            task.name: DatasetSource(ds, task)
+            for task_name, (ds, task) in self.tasks().items()
+            if SOURCE in task.roles and task_name not in self.sources
+        }
+        return {**self.sources, **derived}
+
+    def source_dataset(self, source_name: str) -> str | None:
+        """The dataset a source was trained on, when it was trained here."""
+        source = self.all_sources().get(source_name)
+        return source.dataset.name if isinstance(source, DatasetSource) else None

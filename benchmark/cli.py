@@ -1,0 +1,315 @@
+"""The ``tlbench`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import leaderboard
+from .catalog import Catalog
+from .pluginmanager import load_catalog
+from .planner import DONE, FAILED, PENDING, SKIPPED, Plan, Selection, build_plan
+from .presets import PRESETS, resolve_preset
+from .progress import RunProgress
+from .runner import Runner
+from .selection import ExpressionError
+from .settings import RunSettings, default_cache_dir, default_data_root, resolve_device
+from .store import Store
+from .visualizers import VisualizerContext
+
+EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING_RAN = 1, 4, 5
+
+# Off a terminal rich assumes 80 columns, too narrow for the leaderboard; COLUMNS still wins.
+console = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
+plugin_option = click.option(
+    "-p", "plugin_args", multiple=True, metavar="MODULE|no:NAME",
+    help="Load a plugin module by import path, or block one by name with no:NAME (also TLBENCH_PLUGINS).",
+)
+data_root_option = click.option(
+    "--data-root", type=click.Path(path_type=Path), default=None,
+    help="Folder holding the datasets in their download layouts [env TLBENCH_DATA; default ./data].",
+)
+out_option = click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=Path("tlbench-runs"), show_default=True,
+    help="Run folder holding the results database.",
+)
+
+
+def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, image_size=None,
+              max_epochs=None, cache_dir=None, imagenet_weights=None, online=False) -> RunSettings:
+    try:
+        torch_device = resolve_device(device)
+        chosen = resolve_preset(preset, torch_device.type).with_overrides(
+            backbone=backbone, image_size=image_size, max_epochs=max_epochs)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    return RunSettings(
+        preset=chosen, device=torch_device, data_root=data_root or default_data_root(),
+        cache_dir=cache_dir or default_cache_dir(), imagenet_weights=imagenet_weights, online=online,
+    )
+
+
+def _catalog(ctx, plugin_args) -> Catalog:
+    return load_catalog(tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@plugin_option
+@click.version_option(version("tlbench"), prog_name="tlbench")
+@click.pass_context
+def main(ctx, plugin_args):
+    """Benchmark transfer learning from source datasets to small medical datasets."""
+    ctx.ensure_object(dict)
+    ctx.obj["plugins"] = plugin_args
+
+
+@main.command("plugins")
+@plugin_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def plugins_command(ctx, plugin_args, as_json):
+    """List installed plugins, their versions, what they provide and their status."""
+    catalog = _catalog(ctx, plugin_args)
+    if as_json:
+        click.echo(json.dumps([p.as_dict() for p in catalog.plugins], indent=1))
+        return
+    table = Table(title="tlbench plugins", title_justify="left")
+    for column in ("plugin", "version", "origin", "status", "provides"):
+        table.add_column(column)
+    for plugin in catalog.plugins:
+        provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in plugin.provides.items())
+        status = {"ok": "[green]ok[/]", "blocked": "[yellow]blocked[/]"}.get(plugin.status, "[red]broken[/]")
+        if plugin.error:
+            status += f"\n[red]{plugin.error}[/]"
+        table.add_row(plugin.name, plugin.version or "-", plugin.origin, status, provides)
+    console.print(table)
+
+
+def _catalog_listing(catalog: Catalog, settings: RunSettings) -> dict:
+    tasks = []
+    statuses = {}
+    for task_name, (dataset, task) in catalog.tasks().items():
+        if dataset.name not in statuses:
+            statuses[dataset.name] = dataset.status(settings.data_root)
+        state = statuses[dataset.name]
+        tasks.append({
+            "task": task_name, "dataset": dataset.name, "modality": dataset.modality,
+            "roles": sorted(task.roles), "classes": list(task.classes), "status": state.state,
+            "message": state.message, "path": str(state.path) if state.path else None,
+            "plugin": catalog.owners[("datasets", dataset.name)],
+        })
+    sources = []
+    for name, source in catalog.all_sources().items():
+        ok, reason = source.status(settings)
+        sources.append({"name": name, "description": source.description,
+                        "status": "available" if ok else "unavailable", "message": reason})
+    return {
+        "tasks": tasks,
+        "sources": sources,
+        "methods": [{"name": m.name, "description": m.description, "uses_source": m.uses_source}
+                    for m in catalog.methods.values()],
+        "visualizers": [{"name": v.name, "description": v.description} for v in catalog.visualizers.values()],
+        "broken_plugins": [p.as_dict() for p in catalog.plugins if p.status == "broken"],
+    }
+
+
+@main.command("list")
+@plugin_option
+@data_root_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--imagenet-weights", type=click.Path(path_type=Path), default=None, hidden=True)
+@click.pass_context
+def list_command(ctx, plugin_args, data_root, as_json, imagenet_weights):
+    """List dataset tasks (available or what is missing), sources, methods and visualisers."""
+    catalog = _catalog(ctx, plugin_args)
+    listing = _catalog_listing(catalog, _settings(ctx, data_root=data_root, imagenet_weights=imagenet_weights))
+    if as_json:
+        click.echo(json.dumps(listing, indent=1))
+        return
+    tasks = Table(title="Dataset tasks", title_justify="left")
+    for column in ("task", "dataset", "roles", "classes", "status"):
+        tasks.add_column(column)
+    for t in listing["tasks"]:
+        status = "[green]available[/]" if t["status"] == "available" else f"[red]{t['status']}[/]\n{t['message']}"
+        tasks.add_row(t["task"], t["dataset"], ", ".join(t["roles"]), str(len(t["classes"])), status)
+    console.print(tasks)
+    sources = Table(title="Sources", title_justify="left")
+    for column in ("source", "status", "description"):
+        sources.add_column(column)
+    for s in listing["sources"]:
+        status = "[green]available[/]" if s["status"] == "available" else f"[red]unavailable[/]\n{s['message']}"
+        sources.add_row(s["name"], status, s["description"])
+    console.print(sources)
+    for kind in ("methods", "visualizers"):
+        table = Table(title=kind.capitalize(), title_justify="left")
+        table.add_column("name")
+        table.add_column("description")
+        for item in listing[kind]:
+            table.add_row(item["name"], item["description"])
+        console.print(table)
+    for plugin in listing["broken_plugins"]:
+        console.print(f"[red]broken plugin {plugin['name']}:[/] {plugin['error']}")
+
+
+def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
+    for planned in plan.by_state(PENDING):
+        status = store.status_of(planned.config_hash)
+        if status == "passed" and rerun != "all":
+            planned.state = DONE
+        elif status == "failed" and rerun not in ("failed", "all"):
+            planned.state, planned.reason = FAILED, "failed in an earlier run; --rerun failed retries it"
+
+
+def _print_plan(plan: Plan) -> None:
+    styles = {PENDING: "cyan", DONE: "green", SKIPPED: "yellow", FAILED: "red"}
+    for planned in plan.experiments:
+        reason = f"  [dim]{escape(planned.reason)}[/]" if planned.reason else ""
+        console.print(f"[{styles[planned.state]}]{planned.state:8}[/] {escape(planned.experiment.node_id)}{reason}")
+    counts = {state: len(plan.by_state(state)) for state in styles}
+    console.print(", ".join(f"{n} {state}" for state, n in counts.items()))
+
+
+def _summarise_skips(plan: Plan) -> None:
+    reasons: dict[str, int] = {}
+    for planned in plan.by_state(SKIPPED):
+        reasons[planned.reason] = reasons.get(planned.reason, 0) + 1
+    for reason, count in sorted(reasons.items()):
+        console.print(f"[yellow]skipped {count}:[/] {escape(reason)}")
+
+
+@main.command("run")
+@plugin_option
+@click.option("--all", "select_all", is_flag=True, help="Run every registered combination.")
+@click.option("-d", "--dataset", "datasets", multiple=True, help="Target dataset or task (repeatable).")
+@click.option("-s", "--source", "sources", multiple=True, help="Source (repeatable); 'none' is scratch's.")
+@click.option("-m", "--method", "methods", multiple=True, help="Method (repeatable).")
+@click.option("--seeds", default=None, help="Comma-separated seeds [default: the preset's].")
+@click.option("-k", "keyword", default="", help="Select node ids by expression, e.g. 'cells and not scratch'.")
+@click.option("--collect-only", is_flag=True, help="Print the plan and exit.")
+@out_option
+@click.option("--rerun", type=click.Choice(["failed", "all"]), default=None, help="Run again what is recorded.")
+@click.option("-x", "--exitfirst", is_flag=True, help="Stop at the first failed experiment.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--preset", default="auto", show_default=True,
+              help=f"Protocol preset: auto (thesis on a GPU, cpu-quick otherwise) or one of {', '.join(PRESETS)}.")
+@click.option("--backbone", default=None, help="Any timm model name [default: the preset's].")
+@click.option("--image-size", type=int, default=None, help="Square input size [default: the preset's].")
+@click.option("--max-epochs", type=int, default=None, help="Epoch limit [default: the preset's].")
+@data_root_option
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Cache for source models [env TLBENCH_CACHE; default ~/.cache/tlbench].")
+@click.option("--imagenet-weights", type=click.Path(path_type=Path), default=None,
+              help="Local file of the backbone's ImageNet weights [env TLBENCH_IMAGENET_WEIGHTS].")
+@click.option("--online", is_flag=True, help="Let timm download ImageNet weights that are not cached.")
+@click.pass_context
+def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, out_dir,
+                rerun, exitfirst, device, preset, backbone, image_size, max_epochs, data_root, cache_dir,
+                imagenet_weights, online):
+    """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
+    if not (select_all or datasets or sources or methods or keyword or seeds or collect_only):
+        raise click.UsageError("nothing selected: pass --all, or filters such as -d, -s, -m, -k")
+    try:
+        seed_list = tuple(int(s) for s in seeds.split(",")) if seeds else ()
+    except ValueError:
+        raise click.UsageError(f"--seeds {seeds!r}: give comma-separated integers, e.g. 2,5,7") from None
+    catalog = _catalog(ctx, plugin_args)
+    settings = _settings(ctx, data_root, device, preset, backbone, image_size, max_epochs, cache_dir,
+                         imagenet_weights, online)
+    for plugin in catalog.plugins:
+        if plugin.status == "broken":
+            console.print(f"[red]broken plugin {plugin.name}:[/] {plugin.error}")
+    note = "" if settings.device.type == "cuda" or preset != "auto" else \
+        " (no GPU: a small backbone; --preset thesis runs VGG16 at 224)"
+    console.print(f"tlbench {version('tlbench')} · device {settings.device} · preset {settings.preset.name}: "
+                  f"{settings.preset.backbone} @ {settings.preset.image_size}px{note}")
+    try:
+        plan = build_plan(catalog, settings, Selection(datasets, sources, methods, seed_list, keyword))
+    except ExpressionError as error:
+        raise click.UsageError(str(error)) from error
+    if plan.unknown:
+        raise click.UsageError("; ".join(plan.unknown))
+    store = Store(out_dir)
+    _mark_recorded(plan, store, rerun)
+    if collect_only:
+        _print_plan(plan)
+        return
+    pending = plan.by_state(PENDING)
+    console.print(f"{len(plan.experiments)} selected: {len(pending)} to run, {len(plan.by_state(DONE))} done, "
+                  f"{len(plan.by_state(SKIPPED))} skipped, {len(plan.by_state(FAILED))} failed before")
+    _summarise_skips(plan)
+    try:
+        with RunProgress(console, len(pending)) as progress:
+            outcome = Runner(catalog, settings, store, progress).run(plan, exitfirst)
+    except KeyboardInterrupt:
+        console.print(f"[red]interrupted[/]: finished results are kept in {store.path}; run again to resume")
+        sys.exit(130)
+    selected = {p.config_hash for p in plan.experiments}
+    rows = [r for r in store.rows() if r["config_hash"] in selected]
+    boards = leaderboard.build_boards(rows)
+    if boards:
+        console.print(leaderboard.render_rich(boards))
+    console.print(f"results: {store.path}")
+    failed = len(plan.by_state(FAILED))
+    if failed:
+        console.print(f"[red]{failed} experiment(s) failed[/]: `tlbench show --out {out_dir} --format json` "
+                      "has their tracebacks")
+        sys.exit(EXIT_FAILED)
+    if outcome.passed == 0 and not plan.by_state(DONE):
+        console.print("[yellow]nothing ran: every selected experiment was skipped[/]")
+        sys.exit(EXIT_NOTHING_RAN)
+
+
+@main.command("show")
+@out_option
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json", "latex"]), default="table",
+              show_default=True)
+@click.option("--metric", default="auc", show_default=True,
+              help="auc, auc_macro_curve, auc_ovr, accuracy or balanced_accuracy.")
+def show_command(out_dir, fmt, metric):
+    """Render the leaderboard again from a run folder's store."""
+    if not (out_dir / "tlbench.sqlite").exists():
+        raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
+    rows = Store(out_dir).rows()
+    if fmt == "json":
+        click.echo(leaderboard.render_json(rows))
+        return
+    boards = leaderboard.build_boards(rows, metric)
+    if fmt == "table":
+        console.print(leaderboard.render_rich(boards, metric))
+    else:
+        render = {"md": leaderboard.render_markdown, "csv": leaderboard.render_csv, "latex": leaderboard.render_latex}
+        click.echo(render[fmt](boards), nl=False)
+
+
+@main.command("visualize")
+@plugin_option
+@click.argument("names", nargs=-1)
+@out_option
+@data_root_option
+@click.option("--device", default="auto", show_default=True)
+@click.option("--preset", default="auto", show_default=True)
+@click.option("--backbone", default=None)
+@click.option("--image-size", type=int, default=None)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@click.pass_context
+def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, preset, backbone, image_size, cache_dir):
+    """Make the figures of the named visualisers (all by default) into OUT/figures."""
+    catalog = _catalog(ctx, plugin_args)
+    unknown = [n for n in names if n not in catalog.visualizers]
+    if unknown:
+        raise click.UsageError(f"unknown visualizer(s) {', '.join(unknown)}; known: {', '.join(catalog.visualizers)}")
+    settings = _settings(ctx, data_root, device, preset, backbone, image_size, cache_dir=cache_dir)
+    figures = out_dir / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    vctx = VisualizerContext(Store(out_dir), catalog, settings, figures)
+    for name in names or list(catalog.visualizers):
+        for path in catalog.visualizers[name].render(vctx):
+            console.print(f"{name}: {path}")

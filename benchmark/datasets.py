@@ -1,0 +1,92 @@
+"""Datasets and tasks: what a dataset plugin declares and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SOURCE = "source"
+TARGET = "target"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One classification problem of a dataset; ``name`` is its id in node ids and tables."""
+
+    name: str
+    classes: tuple[str, ...]
+    roles: frozenset[str] = frozenset({TARGET})
+    description: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """Whether a dataset can be used, found without downloading anything.
+
+    ``state`` is ``available``, ``missing``, ``incomplete`` or ``corrupt``; ``message`` says what is
+    wrong and what to do (the exact path expected, the files needed, where to get them).
+    """
+
+    state: str
+    message: str = ""
+    path: Path | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.state == "available"
+
+
+@dataclass
+class ImageSet:
+    """Decoded images of one task: uint8 ``images`` (N, H, W, 3) and int ``labels`` (N,).
+
+    ``groups`` (patient ids and the like) keep related images on one side of a split;
+    ``official_split`` holds ``train``/``val``/``test`` per image where the dataset defines one.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    groups: np.ndarray | None = None
+    official_split: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
+            raise ValueError(f"images must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}")
+        if len(self.labels) != len(self.images):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+class Dataset:
+    """Base class of dataset plugins.
+
+    Subclasses set ``name``, ``modality`` (``medical`` or ``natural``), ``version`` and ``homepage``,
+    and implement :meth:`tasks`, :meth:`status` and :meth:`load`. ``status`` must never download.
+    """
+
+    name: str = ""
+    modality: str = "medical"
+    version: str = "1"
+    homepage: str = ""
+    description: str = ""
+
+    def tasks(self) -> list[Task]:
+        raise NotImplementedError
+
+    def status(self, root: Path) -> DatasetStatus:
+        raise NotImplementedError
+
+    def load(self, task: Task, root: Path, image_size: int) -> ImageSet:
+        """Return the task's images squashed to ``image_size`` x ``image_size`` RGB."""
+        raise NotImplementedError

@@ -1,0 +1,90 @@
+"""Transfer methods and the context an experiment hands them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from .data import SplitData
+from .models import create_backbone, predict
+from .settings import RunSettings
+from .svm import svm_scores
+from .training import EpochCallback, train_classifier
+
+if TYPE_CHECKING:
+    from .sources import Source
+
+
+@dataclass
+class MethodResult:
+    """Per-class test scores (n_test, n_classes), higher meaning more likely, and what led to them."""
+
+    scores: np.ndarray
+    history: list[dict] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class ExperimentContext:
+    """Everything one experiment needs: its data split, settings, seed and source of weights."""
+
+    data: SplitData
+    settings: RunSettings
+    seed: int
+    source: Source | None
+    on_epoch: EpochCallback | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return self.data.task.num_classes
+
+    def random_model(self) -> torch.nn.Module:
+        """The backbone with random weights (seeded) and a head for this task."""
+        torch.manual_seed(self.seed)
+        return create_backbone(self.settings.preset.backbone, self.num_classes)
+
+    def source_model(self) -> torch.nn.Module:
+        """A fresh copy of the source's weights with a new head for this task."""
+        if self.source is None:
+            raise RuntimeError("this experiment has no source; the method must not ask for one")
+        torch.manual_seed(self.seed)
+        return self.source.build(self.settings, self.num_classes, self.seed)
+
+    def train(self, model: torch.nn.Module) -> list[dict]:
+        """Train all of ``model`` on the training split, early-stopped on the validation split."""
+        return train_classifier(
+            model, self.data.train, self.data.val, self.num_classes, self.settings.preset,
+            self.settings.device, self.seed, self.on_epoch,
+        )
+
+    def softmax_scores(self, model: torch.nn.Module) -> np.ndarray:
+        """The model's own class probabilities on the test split."""
+        return predict(model, self.data.test.images, self.settings.preset.normalize, self.settings.device)
+
+    def svm_scores(self, model: torch.nn.Module) -> np.ndarray:
+        """Penultimate features of train and test into a linear SVM; its test decision scores."""
+        preset, device = self.settings.preset, self.settings.device
+        train = predict(model, self.data.train.images, preset.normalize, device, features=True)
+        test = predict(model, self.data.test.images, preset.normalize, device, features=True)
+        return svm_scores(
+            train, self.data.train.labels.numpy(), test, self.num_classes, preset, self.seed
+        )
+
+
+class Method:
+    """Base class of transfer-method plugins: ``run(ctx)`` returns test scores.
+
+    ``uses_source`` says whether the method starts from a source's weights; a method that does not
+    (scratch) appears once per target and seed, under the source ``none``.
+    """
+
+    name: str = ""
+    description: str = ""
+    uses_source: bool = True
+    version: str = "1"
+
+    def run(self, ctx: ExperimentContext) -> MethodResult:
+        raise NotImplementedError

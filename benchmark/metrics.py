@@ -1,0 +1,70 @@
+"""Classification metrics from per-class scores: both ROC AUC definitions, accuracy, balanced accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import auc as area_under, balanced_accuracy_score, roc_auc_score, roc_curve
+
+
+class MetricError(ValueError):
+    """The test split cannot be scored (for example it holds a single class)."""
+
+
+def _check(labels: np.ndarray, scores: np.ndarray, classes: tuple[str, ...]) -> None:
+    if scores.ndim != 2 or scores.shape != (len(labels), len(classes)):
+        raise MetricError(f"scores must be (n_samples, {len(classes)}), got {scores.shape}")
+    present = np.unique(labels)
+    if len(present) < 2:
+        only = classes[int(present[0])] if len(present) else "nothing"
+        raise MetricError(
+            f"the test split holds only class {only!r}: ROC AUC needs at least two classes. "
+            "Use a larger dataset or a larger test fraction, or check the labels."
+        )
+
+
+def auc_macro_curve(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The study's AUC: per-class ROC curves, TPRs interpolated on the union of their FPR points and
+    averaged, then the area under that macro-averaged curve. Classes absent from ``labels`` are left out.
+    """
+    curves = []
+    for c in range(scores.shape[1]):
+        positives = labels == c
+        if positives.all() or not positives.any():
+            continue
+        fpr, tpr, _ = roc_curve(positives, scores[:, c])
+        curves.append((fpr, tpr))
+    grid = np.unique(np.concatenate([fpr for fpr, _ in curves]))
+    mean_tpr = np.mean([np.interp(grid, fpr, tpr) for fpr, tpr in curves], axis=0)
+    return float(area_under(grid, mean_tpr))
+
+
+def auc_ovr(labels: np.ndarray, scores: np.ndarray) -> float:
+    """scikit-learn's definition: the mean of per-class one-vs-rest AUCs (the binary AUC for 2 classes).
+
+    Computed per class from raw scores, because ``roc_auc_score(multi_class="ovr")`` wants probabilities.
+    """
+    if scores.shape[1] == 2:
+        return float(roc_auc_score(labels == 1, scores[:, 1] - scores[:, 0]))
+    per_class = [
+        roc_auc_score(labels == c, scores[:, c])
+        for c in range(scores.shape[1])
+        if 0 < (labels == c).sum() < len(labels)
+    ]
+    return float(np.mean(per_class))
+
+
+def compute_metrics(labels: np.ndarray, scores: np.ndarray, classes: tuple[str, ...], primary: str) -> dict:
+    """All metrics of one experiment; ``auc`` is the preset's ``primary`` definition."""
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    _check(labels, scores, classes)
+    predictions = scores.argmax(axis=1)
+    metrics = {
+        "auc_macro_curve": auc_macro_curve(labels, scores),
+        "auc_ovr": auc_ovr(labels, scores),
+        "accuracy": float((predictions == labels).mean()),
+        "balanced_accuracy": float(balanced_accuracy_score(labels, predictions)),
+        "n_test": int(len(labels)),
+    }
+    metrics["auc"] = metrics[f"auc_{primary}"]
+    return metrics

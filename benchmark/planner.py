@@ -1,0 +1,113 @@
+"""The experiment grid: target task x source x method x seed, what of it can run, and why not."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .catalog import Catalog
+from .hashing import config_hash
+from .selection import compile_expression
+from .settings import RunSettings
+
+NO_SOURCE = "none"
+
+PENDING, DONE, FAILED, SKIPPED = "pending", "done", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    target: str
+    source: str
+    method: str
+    seed: int
+
+    @property
+    def node_id(self) -> str:
+        return f"{self.target}::{self.source}::{self.method}[seed={self.seed}]"
+
+
+@dataclass
+class PlannedExperiment:
+    """An experiment with its full configuration and what this run will do with it."""
+
+    experiment: Experiment
+    config: dict
+    config_hash: str
+    state: str = PENDING
+    reason: str = ""
+
+
+@dataclass
+class Selection:
+    """The user's filters; empty tuples select everything."""
+
+    datasets: Sequence[str] = ()
+    sources: Sequence[str] = ()
+    methods: Sequence[str] = ()
+    seeds: Sequence[int] = ()
+    keyword: str = ""
+
+
+@dataclass
+class Plan:
+    experiments: list[PlannedExperiment] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    def by_state(self, state: str) -> list[PlannedExperiment]:
+        return [p for p in self.experiments if p.state == state]
+
+
+def _check_names(kind: str, wanted: Sequence[str], known: set[str]) -> list[str]:
+    return [f"unknown {kind} {name!r} (known: {', '.join(sorted(known)) or 'none'})"
+            for name in wanted if name not in known]
+
+
+def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) -> Plan:
+    """Enumerate the selected grid and mark what cannot run (as skipped, with the reason)."""
+    targets = catalog.target_tasks()
+    sources = catalog.all_sources()
+    methods = catalog.methods
+    dataset_names = {ds.name for ds, _ in targets.values()} | set(targets)
+    plan = Plan()
+    plan.unknown += _check_names("dataset", selection.datasets, dataset_names)
+    plan.unknown += _check_names("source", selection.sources, set(sources) | {NO_SOURCE})
+    plan.unknown += _check_names("method", selection.methods, set(methods))
+    keyword = compile_expression(selection.keyword) if selection.keyword else None
+    seeds = tuple(selection.seeds) or settings.preset.seeds
+    source_states = {name: source.status(settings) for name, source in sources.items()}
+    target_states = {}
+    for task_name, (dataset, task) in targets.items():
+        if selection.datasets and dataset.name not in selection.datasets and task_name not in selection.datasets:
+            continue
+        if dataset.name not in target_states:
+            target_states[dataset.name] = dataset.status(settings.data_root)
+        for method_name, method in methods.items():
+            if selection.methods and method_name not in selection.methods:
+                continue
+            for source_name in sources if method.uses_source else [NO_SOURCE]:
+                if selection.sources and source_name not in selection.sources:
+                    continue
+                for seed in seeds:
+                    experiment = Experiment(task_name, source_name, method_name, seed)
+                    if keyword and not keyword(experiment.node_id):
+                        continue
+                    source = sources.get(source_name)
+                    config = {
+                        "target": {"dataset": dataset.name, "version": dataset.version, "task": task_name},
+                        "source": source.identity(settings) if source else None,
+                        "method": {"name": method_name, "version": method.version},
+                        "seed": seed,
+                        "preset": settings.preset.hashable(),
+                    }
+                    planned = PlannedExperiment(experiment, config, config_hash(config))
+                    target_state = target_states[dataset.name]
+                    if not target_state.available:
+                        planned.state, planned.reason = SKIPPED, f"target {dataset.name}: {target_state.message}"
+                    elif source is not None and not source_states[source_name][0]:
+                        planned.state, planned.reason = SKIPPED, f"source {source_name}: {source_states[source_name][1]}"
+                    elif source is not None and catalog.source_dataset(source_name) == dataset.name:
+                        planned.state = SKIPPED
+                        planned.reason = "source and target are the same dataset (its test images would leak)"
+                    plan.experiments.append(planned)
+    return plan

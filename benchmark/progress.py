@@ -1,0 +1,49 @@
+"""Live progress of a run: the current experiment and epoch, counts and ETA."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
+
+
+class RunProgress:
+    """Rich progress bars on a terminal; one line per finished experiment everywhere."""
+
+    def __init__(self, console: Console, total: int):
+        self.console = console
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
+        )
+        self.overall = self.progress.add_task("experiments", total=total)
+        self.current = self.progress.add_task("", total=1, visible=False)
+        self.counts = {"passed": 0, "failed": 0}
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def begin(self, label: str) -> None:
+        self.progress.update(self.current, description=escape(label), completed=0, total=1, visible=True)
+
+    def epoch(self, record: dict) -> None:
+        self.progress.update(
+            self.current, completed=record["epoch"], total=record["max_epochs"],
+            description=f"{self.progress.tasks[self.current].description.split('  epoch')[0]}"
+            f"  epoch {record['epoch']} val_loss {record['val_loss']:.3f}",
+        )
+
+    def end(self, node_id: str, status: str, seconds: float, detail: str) -> None:
+        self.counts[status] += 1
+        mark = "[green]PASSED[/]" if status == "passed" else "[red]FAILED[/]"
+        self.console.print(f"{mark} {escape(node_id)} {escape(detail)} [dim]({seconds:.1f}s)[/]", highlight=False)
+        self.progress.update(
+            self.overall, advance=1,
+            description=f"experiments: {self.counts['passed']} passed, {self.counts['failed']} failed",
+        )

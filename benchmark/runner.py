@@ -1,0 +1,117 @@
+"""Running the pending experiments of a plan and recording each one as it ends."""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+from .catalog import Catalog
+from .data import TaskData
+from .methods import ExperimentContext
+from .metrics import compute_metrics
+from .planner import FAILED, PENDING, Plan, PlannedExperiment
+from .progress import RunProgress
+from .settings import RunSettings
+from .store import Store
+
+
+def library_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in ("tlbench", "torch", "timm", "scikit-learn", "numpy"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+@dataclass
+class RunOutcome:
+    passed: int = 0
+    failed: int = 0
+    stopped_early: bool = False
+
+
+class Runner:
+    """Runs experiments one after another; an experiment that raises is recorded as failed."""
+
+    def __init__(self, catalog: Catalog, settings: RunSettings, store: Store, progress: RunProgress):
+        self.catalog, self.settings, self.store, self.progress = catalog, settings, store, progress
+        self.data = TaskData(settings)
+        self.sources = catalog.all_sources()
+        self.source_errors: dict[str, str] = {}
+        self.prepared: set[str] = set()
+        self.versions = library_versions()
+
+    def run(self, plan: Plan, exitfirst: bool = False) -> RunOutcome:
+        outcome = RunOutcome()
+        pending = plan.by_state(PENDING)
+        # grouping by source lets a source model be trained once, before its first use
+        pending.sort(key=lambda p: (p.experiment.source, p.experiment.target, p.experiment.method, p.experiment.seed))
+        for planned in pending:
+            passed = self.run_one(planned)
+            if passed:
+                outcome.passed += 1
+            else:
+                outcome.failed += 1
+                planned.state = FAILED
+                if exitfirst:
+                    outcome.stopped_early = True
+                    break
+        return outcome
+
+    def _prepare_source(self, name: str) -> None:
+        if name in self.source_errors:
+            raise RuntimeError(f"source {name!r} could not be prepared earlier in this run:\n{self.source_errors[name]}")
+        if name in self.prepared:
+            return
+        self.progress.begin(f"preparing source {name}")
+        try:
+            self.sources[name].prepare(self.settings, self.data, self.progress.epoch)
+        except Exception:
+            self.source_errors[name] = traceback.format_exc()
+            raise
+        self.prepared.add(name)
+
+    def run_one(self, planned: PlannedExperiment) -> bool:
+        exp = planned.experiment
+        self.store.start(planned, self.settings.profile, str(self.settings.device))
+        started = time.perf_counter()
+        durations: dict[str, float] = {}
+        try:
+            source = self.sources.get(exp.source)
+            if source is not None:
+                self._prepare_source(exp.source)
+                durations["source"] = time.perf_counter() - started
+            self.progress.begin(exp.node_id)
+            dataset, task = self.catalog.tasks()[exp.target]
+            split = self.data.split(dataset, task, exp.seed)
+            ctx = ExperimentContext(split, self.settings, exp.seed, source, self.progress.epoch)
+            method_started = time.perf_counter()
+            result = self.catalog.methods[exp.method].run(ctx)
+            durations["method"] = time.perf_counter() - method_started
+            labels = split.test.labels.numpy()
+            metrics = compute_metrics(labels, result.scores, task.classes, self.settings.preset.auc)
+        except KeyboardInterrupt:
+            self.store.forget(planned.config_hash)
+            raise
+        except Exception as error:
+            durations["total"] = time.perf_counter() - started
+            self.store.finish(
+                planned.config_hash, "failed", error=traceback.format_exc(), durations=durations,
+                versions=self.versions,
+            )
+            self.progress.end(exp.node_id, "failed", durations["total"], f"{type(error).__name__}: {error}")
+            return False
+        durations["total"] = time.perf_counter() - started
+        self.store.finish(
+            planned.config_hash, "passed", split_hash=split.split.hash, metrics=metrics,
+            scores={"labels": labels.tolist(), "scores": result.scores.round(6).tolist(),
+                    "indices": split.split.test.tolist()},
+            history=result.history, durations=durations, versions=self.versions,
+        )
+        self.progress.end(exp.node_id, "passed", durations["total"], f"auc={metrics['auc']:.3f}")
+        return True

@@ -1,0 +1,100 @@
+"""Sources of backbone weights, and the source models the harness trains on source datasets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from .datasets import Dataset, Task
+from .hashing import config_hash
+from .models import create_backbone, predict, replace_head
+from .settings import RunSettings
+from .training import EpochCallback, train_classifier
+
+if TYPE_CHECKING:
+    from .data import TaskData
+
+log = logging.getLogger(__name__)
+
+
+class Source:
+    """Base class of weight sources.
+
+    ``status`` says whether the weights can be had (without downloading unless the run is online),
+    ``identity`` is what determines them (it enters every experiment's config hash), ``prepare`` does
+    any one-off work, and ``build`` returns a fresh model carrying them with a new head.
+    """
+
+    name: str = ""
+    description: str = ""
+
+    def status(self, settings: RunSettings) -> tuple[bool, str]:
+        return True, ""
+
+    def identity(self, settings: RunSettings) -> dict:
+        raise NotImplementedError
+
+    def prepare(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None = None) -> None:
+        """One-off work before the first experiment that uses this source."""
+
+    def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
+        raise NotImplementedError
+
+
+class DatasetSource(Source):
+    """A backbone trained from scratch on a source task, as the study did, cached on disk by the hash
+    of everything that determines it and shared by every experiment that uses it."""
+
+    TRAINING_SEED = 0
+
+    def __init__(self, dataset: Dataset, task: Task):
+        self.dataset, self.task = dataset, task
+        self.name = task.name
+        self.description = f"{task.description or dataset.description} (trained from scratch here)".strip()
+
+    def status(self, settings: RunSettings) -> tuple[bool, str]:
+        state = self.dataset.status(settings.data_root)
+        return state.available, state.message
+
+    def identity(self, settings: RunSettings) -> dict:
+        return {
+            "kind": "dataset", "dataset": self.dataset.name, "version": self.dataset.version,
+            "task": self.task.name, "seed": self.TRAINING_SEED, "preset": settings.preset.hashable(),
+        }
+
+    def weights_path(self, settings: RunSettings) -> Path:
+        digest = config_hash(self.identity(settings))
+        return settings.cache_dir / "sources" / f"{self.name}-{digest}.pt"
+
+    def prepare(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None = None) -> None:
+        path = self.weights_path(settings)
+        if path.exists():
+            return
+        split = data.split(self.dataset, self.task, self.TRAINING_SEED)
+        torch.manual_seed(self.TRAINING_SEED)
+        model = create_backbone(settings.preset.backbone, self.task.num_classes)
+        history = train_classifier(
+            model, split.train, split.val, self.task.num_classes, settings.preset, settings.device,
+            self.TRAINING_SEED, on_epoch,
+        )
+        scores = predict(model, split.test.images, settings.preset.normalize, settings.device)
+        accuracy = float((scores.argmax(1) == split.test.labels.numpy()).mean())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".tmp")
+        torch.save(model.cpu().state_dict(), partial)
+        meta = {"identity": self.identity(settings), "history": history, "test_accuracy": accuracy,
+                "classes": list(self.task.classes)}
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+        partial.replace(path)  # the weights appear only when complete
+
+    def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
+        path = self.weights_path(settings)
+        if not path.exists():
+            raise FileNotFoundError(f"source model {path} is missing; prepare() the source first")
+        model = create_backbone(settings.preset.backbone, self.task.num_classes)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return replace_head(model, num_classes)

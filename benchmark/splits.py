@@ -1,0 +1,78 @@
+"""Seeded train/validation/test splits: stratified, grouped where groups exist, or official."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+
+@dataclass(frozen=True)
+class Split:
+    """Index arrays into an :class:`~benchmark.datasets.ImageSet`; ``hash`` identifies the split."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    kind: str
+
+    @property
+    def hash(self) -> str:
+        digest = hashlib.sha256()
+        for part in (self.train, self.val, self.test):
+            digest.update(np.sort(part).astype(np.int64).tobytes())
+            digest.update(b"|")
+        return digest.hexdigest()[:16]
+
+
+def _grouped_holdout(labels, groups, fraction, seed, indices):
+    """Hold out about ``fraction`` of ``indices`` with whole groups, keeping class balance."""
+    n_splits = max(2, round(1 / fraction))
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    rest, held = next(folds.split(indices, labels[indices], groups[indices]))
+    return indices[rest], indices[held]
+
+
+def _holdout(labels, fraction, seed, indices):
+    counts = np.bincount(labels[indices])
+    stratify = labels[indices] if counts[counts > 0].min() >= 2 else None
+    rest, held = train_test_split(indices, test_size=fraction, random_state=seed, stratify=stratify)
+    return np.sort(rest), np.sort(held)
+
+
+def make_split(
+    labels: np.ndarray,
+    seed: int,
+    test_fraction: float,
+    val_fraction: float,
+    groups: np.ndarray | None = None,
+    official: np.ndarray | None = None,
+) -> Split:
+    """Split ``labels`` into train, validation and test indices.
+
+    ``official`` (``train``/``val``/``test`` per sample) is used as given, except that a missing
+    validation part is carved out of the training part. Otherwise the test and validation parts are
+    ``test_fraction`` and ``val_fraction`` of the whole, stratified by label and, when ``groups`` are
+    given, with no group on two sides.
+    """
+    labels = np.asarray(labels)
+    everything = np.arange(len(labels))
+    if official is not None:
+        official = np.asarray(official)
+        test = everything[official == "test"]
+        val = everything[official == "val"]
+        train = everything[official == "train"]
+        if len(val) == 0:
+            train, val = _split_off(labels, groups, val_fraction / (1 - test_fraction), seed, train)
+        return Split(train, val, test, "official")
+    rest, test = _split_off(labels, groups, test_fraction, seed, everything)
+    train, val = _split_off(labels, groups, val_fraction / (1 - test_fraction), seed, rest)
+    return Split(train, val, test, "grouped" if groups is not None else "stratified")
+
+
+def _split_off(labels, groups, fraction, seed, indices):
+    if groups is not None:
+        return _grouped_holdout(labels, np.asarray(groups), fraction, seed, indices)
+    return _holdout(labels, fraction, seed, indices)

@@ -1,0 +1,122 @@
+"""Supervised training with SGD and early stopping on validation loss."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .models import autocast, prepare_batch
+from .presets import Preset
+
+EpochCallback = Callable[[dict], None]
+
+
+@dataclass
+class LabelledImages:
+    """uint8 (N, 3, H, W) images with int64 labels, as a trainer consumes them."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The study's N / N_c per class (a class absent from training gets weight 0).
+
+    The scale does not matter: a weighted mean cross-entropy divides by the summed weights.
+    """
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    return torch.where(counts > 0, len(labels) / counts.clamp(min=1), torch.zeros_like(counts))
+
+
+def _loss_sum(model, data: LabelledImages, loss_fn, preset: Preset, device) -> torch.Tensor:
+    model.eval()
+    total = torch.zeros((), device=device)
+    with torch.no_grad():
+        for start in range(0, len(data), 256):
+            x = prepare_batch(data.images[start : start + 256], preset.normalize, device)
+            y = data.labels[start : start + 256].to(device)
+            with autocast(device):
+                logits = model(x)
+            total += loss_fn(logits.float(), y) * len(y)
+    return total
+
+
+def train_classifier(
+    model: torch.nn.Module,
+    train: LabelledImages,
+    val: LabelledImages,
+    num_classes: int,
+    preset: Preset,
+    device: torch.device,
+    seed: int,
+    on_epoch: EpochCallback | None = None,
+) -> list[dict]:
+    """Train all layers of ``model`` in place; return the per-epoch history.
+
+    Stops when the validation loss has not improved for ``preset.patience`` epochs and, when
+    ``preset.restore_best``, leaves the weights of the best validation epoch in ``model``.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=preset.lr, momentum=preset.momentum,
+        nesterov=preset.nesterov and preset.momentum > 0, weight_decay=preset.weight_decay,
+    )
+    weights = class_weights(train.labels, num_classes).to(device) if preset.class_weights else None
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
+    val_loss_fn = torch.nn.CrossEntropyLoss(weight=weights, reduction="mean")
+    history: list[dict] = []
+    best_loss, best_state, stale = float("inf"), None, 0
+    for epoch in range(1, preset.max_epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train), generator=generator)
+        running = torch.zeros((), device=device)
+        seen = 0
+        for start in range(0, len(order), preset.batch_size):
+            index = order[start : start + preset.batch_size]
+            if len(index) < 2:  # batch norm cannot train on a single image
+                continue
+            flip = torch.rand(len(index), generator=generator) < 0.5 if preset.augment_flip else None
+            x = prepare_batch(train.images[index], preset.normalize, device, flip)
+            y = train.labels[index].to(device, non_blocking=True)
+            with autocast(device):
+                logits = model(x)
+            loss = loss_fn(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.detach() * len(index)
+            seen += len(index)
+        val_loss = float(_loss_sum(model, val, val_loss_fn, preset, device)) / max(len(val), 1)
+        train_loss = float(running) / max(seen, 1)
+        if not np.isfinite(train_loss):
+            raise FloatingPointError(f"training diverged at epoch {epoch} (loss {train_loss}); lower the lr")
+        record = {
+            "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+            "seconds": time.perf_counter() - started, "images": seen,
+        }
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch({**record, "max_epochs": preset.max_epochs})
+        if val_loss < best_loss:
+            best_loss, stale = val_loss, 0
+            best_state = copy.deepcopy(model.state_dict()) if preset.restore_best else None
+        else:
+            stale += 1
+            if stale >= preset.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history

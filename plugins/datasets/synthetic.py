@@ -1,0 +1,216 @@
+"""The embedded default: three synthetic datasets generated deterministically, offline, at any size.
+
+- ``synth_shapes`` (source, natural-like): six kinds of coloured shape on textured backgrounds.
+- ``synth_xray`` (target, medical, grey): chest-radiograph-like images; the finding is a diffuse
+  opacity in a lung field. Two images per synthetic patient, so splits must be grouped.
+- ``synth_cells`` (target, medical, stained): one white blood cell among red cells; the four types
+  differ in the shape of the nucleus (and granules), as in the blood-cell dataset.
+
+Each image is drawn from its own seeded generator, so a dataset is identical at every run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from benchmark import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task, hookimpl
+
+
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    axis = (np.arange(size) + 0.5) / size
+    return np.meshgrid(axis, axis, indexing="ij")
+
+
+def _soft(inside_distance: np.ndarray, size: int) -> np.ndarray:
+    """Anti-aliased mask from a signed distance (positive inside), in units of the image side."""
+    return np.clip(inside_distance * size + 0.5, 0.0, 1.0)
+
+
+def _texture(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, waves: int = 4) -> np.ndarray:
+    """A smooth random texture in [-1, 1] made of a few sinusoids."""
+    field = np.zeros_like(yy)
+    for _ in range(waves):
+        fy, fx = rng.uniform(-9, 9, size=2)
+        field += np.sin(2 * np.pi * (fy * yy + fx * xx) + rng.uniform(0, 2 * np.pi))
+    return field / waves
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+class SyntheticDataset(Dataset):
+    """A generated dataset with one task; subclasses draw one image per call of :meth:`draw`."""
+
+    modality = "medical"
+    homepage = "embedded in tlbench: generated on the fly, nothing to download"
+    n_images = 600
+    roles: frozenset[str] = frozenset({TARGET})
+    classes: tuple[str, ...] = ()
+    seed = 0
+
+    def tasks(self) -> list[Task]:
+        return [Task(self.name, self.classes, self.roles, self.description)]
+
+    def status(self, root: Path) -> DatasetStatus:
+        return DatasetStatus("available", "generated in memory")
+
+    def labels_and_groups(self) -> tuple[np.ndarray, np.ndarray | None]:
+        return np.arange(self.n_images) % len(self.classes), None
+
+    def draw(self, rng: np.random.Generator, label: int, size: int, group_rng: np.random.Generator | None):
+        raise NotImplementedError
+
+    def load(self, task: Task, root: Path, image_size: int) -> ImageSet:
+        labels, groups = self.labels_and_groups()
+        images = np.empty((len(labels), image_size, image_size, 3), dtype=np.uint8)
+        for i, label in enumerate(labels):
+            rng = np.random.default_rng([self.seed, i])
+            group_rng = None if groups is None else np.random.default_rng([self.seed, 10**6 + int(groups[i])])
+            images[i] = self.draw(rng, int(label), image_size, group_rng)
+        return ImageSet(images, labels, self.classes, groups=groups)
+
+
+class SyntheticShapes(SyntheticDataset):
+    name = "synth_shapes"
+    modality = "natural"
+    description = "Synthetic natural-like images: six coloured shapes on textured backgrounds"
+    roles = frozenset({SOURCE})
+    classes = ("circle", "square", "triangle", "cross", "ring", "star")
+    n_images = 3000
+    seed = 11
+
+    def draw(self, rng, label, size, group_rng):
+        yy, xx = _grid(size)
+        base = rng.uniform(0.2, 0.8, size=3)
+        image = base + 0.18 * _texture(rng, yy, xx)[..., None] * rng.uniform(-1, 1, size=3)
+        cy, cx = rng.uniform(0.3, 0.7, size=2)
+        radius = rng.uniform(0.16, 0.3)
+        angle = rng.uniform(0, 2 * np.pi)
+        dy, dx = yy - cy, xx - cx
+        u = np.cos(angle) * dx + np.sin(angle) * dy
+        v = -np.sin(angle) * dx + np.cos(angle) * dy
+        r, theta = np.hypot(u, v), np.arctan2(v, u)
+        shape = self.classes[label]
+        if shape == "circle":
+            inside = radius - r
+        elif shape == "square":
+            inside = 0.8 * radius - np.maximum(np.abs(u), np.abs(v))
+        elif shape == "triangle":
+            edges = [np.cos(theta - a) * r for a in (0, 2 * np.pi / 3, 4 * np.pi / 3)]
+            inside = 0.5 * radius - np.max(edges, axis=0)
+        elif shape == "cross":
+            arm = 0.3 * radius
+            inside = np.maximum(np.minimum(arm - np.abs(u), radius - np.abs(v)),
+                                np.minimum(arm - np.abs(v), radius - np.abs(u)))
+        elif shape == "ring":
+            inside = 0.28 * radius - np.abs(r - 0.72 * radius)
+        else:  # star: five points
+            inside = radius * (0.6 + 0.35 * np.cos(5 * theta)) - r
+        colour = rng.uniform(0, 1, size=3)
+        colour[rng.integers(3)] = rng.choice([0.05, 0.95])  # keep the shape saturated against the background
+        mask = _soft(inside, size)[..., None]
+        image = image * (1 - mask) + colour * mask
+        image += rng.normal(0, 0.03, size=image.shape)
+        return _to_uint8(image)
+
+
+class SyntheticXray(SyntheticDataset):
+    name = "synth_xray"
+    description = "Synthetic chest radiographs: normal vs a diffuse lung opacity (grouped by patient)"
+    classes = ("normal", "opacity")
+    n_images = 400
+    seed = 23
+    images_per_patient = 2
+
+    def labels_and_groups(self):
+        rng = np.random.default_rng(self.seed)
+        labels = (rng.random(self.n_images) < 0.6).astype(np.int64)  # unbalanced, as chest X-ray is
+        groups = np.arange(self.n_images) // self.images_per_patient
+        return labels, groups
+
+    def draw(self, rng, label, size, group_rng):
+        yy, xx = _grid(size)
+        # the patient's anatomy comes from the group generator, so both images share it
+        body_w, lung_h = group_rng.uniform(0.38, 0.46), group_rng.uniform(0.3, 0.38)
+        gap, rib_freq = group_rng.uniform(0.05, 0.09), group_rng.uniform(6, 9)
+        shift_y, shift_x = rng.normal(0, 0.02, size=2)
+        yy, xx = yy - shift_y, xx - shift_x
+        body = _soft(1 - np.hypot((xx - 0.5) / body_w, (yy - 0.55) / 0.55), size / 8)
+        image = 0.08 + 0.55 * body
+        lungs = np.zeros_like(yy)
+        centres = []
+        for side in (-1, 1):
+            cx = 0.5 + side * (gap + 0.15)
+            lung = _soft(1 - np.hypot((xx - cx) / 0.15, (yy - 0.5) / lung_h), size / 6)
+            lungs = np.maximum(lungs, lung)
+            centres.append(cx)
+        ribs = 0.5 + 0.5 * np.sin(2 * np.pi * rib_freq * yy + 3 * (xx - 0.5) ** 2)
+        image -= lungs * (0.38 - 0.1 * ribs)
+        if label == 1:
+            for _ in range(rng.integers(1, 3)):
+                cx = centres[rng.integers(2)] + rng.normal(0, 0.05)
+                cy = 0.5 + rng.uniform(-0.5, 0.5) * lung_h
+                spread = rng.uniform(0.05, 0.1)
+                image += rng.uniform(0.07, 0.16) * lungs * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * spread**2))
+        image += 0.05 * _texture(rng, yy, xx, waves=6) + rng.normal(0, 0.035, size=yy.shape)
+        image *= rng.uniform(0.85, 1.15)
+        return _to_uint8(np.repeat(image[..., None], 3, axis=2))
+
+
+class SyntheticCells(SyntheticDataset):
+    name = "synth_cells"
+    description = "Synthetic stained blood smears: four white-cell types told apart by nucleus shape"
+    classes = ("eosinophil", "lymphocyte", "monocyte", "neutrophil")
+    n_images = 320
+    seed = 37
+
+    def draw(self, rng, label, size, group_rng):
+        yy, xx = _grid(size)
+        background = np.array([0.93, 0.82, 0.84]) + rng.normal(0, 0.02, size=3)
+        image = np.broadcast_to(background, yy.shape + (3,)).copy()
+        red_cell = np.array([0.86, 0.55, 0.58])
+        for _ in range(rng.integers(4, 9)):
+            cy, cx, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.08, 0.13)
+            mask = _soft(r - np.hypot(yy - cy, xx - cx), size)[..., None]
+            image = image * (1 - mask) + red_cell * mask
+        cy, cx = 0.5 + rng.normal(0, 0.06, size=2)
+        cell_r = rng.uniform(0.2, 0.26)
+        angle = rng.uniform(0, 2 * np.pi)
+        dy, dx = yy - cy, xx - cx
+        u = np.cos(angle) * dx + np.sin(angle) * dy
+        v = -np.sin(angle) * dx + np.cos(angle) * dy
+        cytoplasm = _soft(cell_r - np.hypot(u, v), size)[..., None]
+        image = image * (1 - cytoplasm) + np.array([0.8, 0.72, 0.86]) * cytoplasm
+        kind = self.classes[label]
+        if kind == "lymphocyte":  # one large round nucleus
+            nucleus = 0.78 * cell_r - np.hypot(u, v)
+        elif kind == "monocyte":  # kidney-shaped: a disc with a bite taken out
+            disc = 0.62 * cell_r - np.hypot(u, v)
+            bite = 0.4 * cell_r - np.hypot(u - 0.55 * cell_r, v)
+            nucleus = np.minimum(disc, -bite)
+        else:  # eosinophil: two lobes; neutrophil: three to five small lobes on an arc
+            lobes = 2 if kind == "eosinophil" else int(rng.integers(3, 6))
+            lobe_r = (0.36 if lobes == 2 else 0.26) * cell_r
+            spread = np.linspace(-0.5, 0.5, lobes) * (1.6 if lobes == 2 else 2.6)
+            nucleus = np.max([lobe_r - np.hypot(u - 0.42 * cell_r * np.sin(a), v + 0.2 * cell_r * np.cos(a))
+                              for a in spread], axis=0)
+        mask = _soft(nucleus, size)[..., None]
+        stain = np.array([0.36, 0.18, 0.5]) + rng.normal(0, 0.04, size=3)
+        image = image * (1 - mask) + stain * mask
+        if kind == "eosinophil":  # orange-red granules in the cytoplasm
+            for _ in range(18):
+                gu, gv = rng.uniform(-1, 1, size=2) * cell_r * 0.8
+                granule = _soft(0.035 * cell_r + 0.012 - np.hypot(u - gu, v - gv), size)[..., None] * cytoplasm
+                image = image * (1 - 0.35 * granule) + np.array([0.92, 0.45, 0.3]) * 0.35 * granule
+        image += rng.normal(0, 0.03, size=image.shape)
+        image *= rng.uniform(0.9, 1.08, size=3)
+        return _to_uint8(image)
+
+
+@hookimpl
+def tlbench_register_datasets(register):
+    for dataset in (SyntheticShapes(), SyntheticXray(), SyntheticCells()):
+        register(dataset)

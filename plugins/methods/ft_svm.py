@@ -1,0 +1,18 @@
+"""Fine-tuning: train all layers from the source's weights, then features into a linear SVM."""
+
+from benchmark import ExperimentContext, Method, MethodResult, hookimpl
+
+
+class FineTuneSVM(Method):
+    name = "ft-svm"
+    description = "Fine-tune all layers from the source (SGD, early stopping), then features into a linear SVM"
+
+    def run(self, ctx: ExperimentContext) -> MethodResult:
+        model = ctx.source_model()
+        history = ctx.train(model)
+        return MethodResult(ctx.svm_scores(model), history)
+
+
+@hookimpl
+def tlbench_register_methods(register):
+    register(FineTuneSVM())

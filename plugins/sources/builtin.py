@@ -1,0 +1,97 @@
+"""The built-in weight sources: ``random`` initialisation and timm's ``imagenet`` weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import timm
+import torch
+
+from benchmark import RunSettings, Source, hookimpl
+from benchmark.hashing import file_hash
+from benchmark.models import create_backbone
+
+WEIGHTS_ENV = "TLBENCH_IMAGENET_WEIGHTS"
+
+
+class RandomSource(Source):
+    name = "random"
+    description = "Random initialisation (seeded): the floor any real source should beat"
+
+    def identity(self, settings: RunSettings) -> dict:
+        return {"kind": "random"}
+
+    def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return create_backbone(settings.preset.backbone, num_classes)
+
+
+def _hub_cached_file(backbone: str) -> Path | None:
+    """The backbone's default pretrained weights in the Hugging Face cache, if they are there."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cfg = timm.models.get_pretrained_cfg(backbone)
+    except Exception:
+        return None
+    if cfg is None or not cfg.hf_hub_id:
+        return None
+    repo = cfg.hf_hub_id.split("@")[0]
+    for filename in ("model.safetensors", "pytorch_model.bin", cfg.hf_hub_filename):
+        if filename:
+            found = try_to_load_from_cache(repo, filename)
+            if isinstance(found, str):
+                return Path(found)
+    return None
+
+
+class ImageNetSource(Source):
+    """timm's ImageNet weights for the backbone: from a local file, the Hugging Face cache, or
+    (with ``--online``) downloaded by timm. Never a silent random initialisation."""
+
+    name = "imagenet"
+    description = "timm's ImageNet-pretrained weights for the backbone"
+
+    def _local_file(self, settings: RunSettings) -> Path | None:
+        configured = settings.imagenet_weights or os.environ.get(WEIGHTS_ENV)
+        if configured:
+            return Path(configured)
+        return _hub_cached_file(settings.preset.backbone)
+
+    def status(self, settings: RunSettings) -> tuple[bool, str]:
+        path = self._local_file(settings)
+        if path is not None:
+            if path.is_file():
+                return True, f"weights from {path}"
+            return False, f"weights file {path} does not exist"
+        if settings.online:
+            return True, "timm downloads the weights"
+        backbone = settings.preset.backbone
+        return False, (
+            f"no ImageNet weights for {backbone} on this machine: pass --imagenet-weights FILE "
+            f"(or set {WEIGHTS_ENV}) with a timm state dict, put them in the Hugging Face cache, "
+            "or pass --online to let timm download them"
+        )
+
+    def identity(self, settings: RunSettings) -> dict:
+        path = self._local_file(settings)
+        if path is not None and path.is_file():
+            return {"kind": "imagenet", "sha256": file_hash(path)}
+        return {"kind": "imagenet", "timm": settings.preset.backbone}
+
+    def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
+        ok, reason = self.status(settings)
+        if not ok:
+            raise FileNotFoundError(reason)
+        path = self._local_file(settings)
+        overlay = {"file": str(path)} if path is not None else None
+        torch.manual_seed(seed)
+        return create_backbone(settings.preset.backbone, num_classes, pretrained=True,
+                               pretrained_cfg_overlay=overlay)
+
+
+@hookimpl
+def tlbench_register_sources(register):
+    register(RandomSource())
+    register(ImageNetSource())
