@@ -25,13 +25,18 @@ def _check(labels: np.ndarray, scores: np.ndarray, classes: tuple[str, ...]) -> 
 def auc_macro_curve(labels: np.ndarray, scores: np.ndarray) -> float:
     """The study's AUC: per-class ROC curves, TPRs interpolated on the union of their FPR points and
     averaged, then the area under that macro-averaged curve. Classes absent from ``labels`` are left out.
+    Every threshold's point is kept, so the value does not hang on scikit-learn's point-dropping heuristic.
+    With two classes the two curves are mirror images, and averaging them would add nothing but the
+    interpolation's upward bias at vertical steps, so the binary AUC is returned.
     """
+    if scores.shape[1] == 2:
+        return auc_ovr(labels, scores)
     curves = []
     for c in range(scores.shape[1]):
         positives = labels == c
         if positives.all() or not positives.any():
             continue
-        fpr, tpr, _ = roc_curve(positives, scores[:, c])
+        fpr, tpr, _ = roc_curve(positives, scores[:, c], drop_intermediate=False)
         curves.append((fpr, tpr))
     grid = np.unique(np.concatenate([fpr for fpr, _ in curves]))
     mean_tpr = np.mean([np.interp(grid, fpr, tpr) for fpr, tpr in curves], axis=0)

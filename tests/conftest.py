@@ -1,0 +1,40 @@
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+TESTS = Path(__file__).parent
+TEST_PLUGINS = TESTS / "plugins"
+# Tiny settings that make a whole grid run in seconds on two CPU cores.
+TINY = ["--backbone", "test_resnet", "--image-size", "16", "--max-epochs", "2", "--preset", "cpu-quick"]
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Every test gets its own cache and no plugins from the environment."""
+    monkeypatch.setenv("TLBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("TLBENCH_PLUGINS", raising=False)
+    monkeypatch.delenv("TLBENCH_IMAGENET_WEIGHTS", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.syspath_prepend(str(TEST_PLUGINS))
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """Invoke ``tlbench`` in-process; returns click's Result."""
+    from benchmark.cli import main
+
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+def subprocess_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "TLBENCH_PLUGINS"}
+    env["PYTHONPATH"] = str(TEST_PLUGINS)
+    env.update(extra)
+    return env

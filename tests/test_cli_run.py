@@ -1,0 +1,117 @@
+"""End-to-end runs of the CLI on the tiny test datasets."""
+
+import json
+import sqlite3
+
+import pytest
+from conftest import TINY
+
+BASE = ["-p", "tiny_plugin", "-p", "no:synthetic"]
+
+
+def rows(out):
+    db = sqlite3.connect(out / "tlbench.sqlite")
+    db.row_factory = sqlite3.Row
+    return [dict(r) for r in db.execute("SELECT * FROM experiments ORDER BY node_id")]
+
+
+@pytest.fixture
+def out(tmp_path):
+    return tmp_path / "runs"
+
+
+def test_run_all_fills_the_leaderboard_and_a_rerun_recomputes_nothing(cli, out):
+    result = cli(*BASE, "run", "--all", "--seeds", "2,5", "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    assert "20 to run" in result.output and "8 skipped" in result.output
+    for header in ("scratch", "random FE", "random FT", "tiny_src FE", "tiny_src FT", "Ranking"):
+        assert header in result.output
+    stored = rows(out)
+    assert len(stored) == 20 and {r["status"] for r in stored} == {"passed"}
+    for row in stored:
+        metrics = json.loads(row["metrics"])
+        assert 0.0 <= metrics["auc"] <= 1.0 and metrics["n_test"] >= 9
+        scores = json.loads(row["scores"])
+        assert len(scores["labels"]) == len(scores["scores"]) == metrics["n_test"]
+        assert json.loads(row["versions"])["torch"] and row["device"] == "cpu" and row["split_hash"]
+        if row["method"] != "fe-svm":
+            assert len(json.loads(row["history"])) == 2  # --max-epochs 2
+    again = cli(*BASE, "run", "--all", "--seeds", "2,5", "--out", out, *TINY)
+    assert again.exit_code == 0
+    assert "0 to run, 20 done" in again.output
+    assert [r["finished_at"] for r in rows(out)] == [r["finished_at"] for r in stored]
+
+
+def test_show_renders_every_format_from_the_store(cli, out):
+    assert cli(*BASE, "run", "-m", "scratch", "-m", "fe-svm", "-s", "none", "-s", "random", "--seeds", "2,5",
+               "--out", out, *TINY).exit_code == 0
+    objects = json.loads(cli("show", "--out", out, "--format", "json").output)
+    assert len(objects) == 8
+    first = objects[0]
+    assert {"id", "target", "source", "method", "seed", "status", "metrics"} <= set(first)
+    assert first["id"] == f"{first['target']}::{first['source']}::{first['method']}[seed={first['seed']}]"
+    assert "auc" in first["metrics"]
+    csv_lines = cli("show", "--out", out, "--format", "csv").output.strip().splitlines()
+    assert csv_lines[0].startswith("profile,target,source,method,n,mean")
+    assert len(csv_lines) == 1 + 4  # 2 targets x (scratch, random FE)
+    assert all(line.split(",")[4] == "2" for line in csv_lines[1:])
+    markdown = cli("show", "--out", out, "--format", "md").output
+    assert "| target | scratch | random FE |" in markdown
+    assert "\\begin{tabular}" in cli("show", "--out", out, "--format", "latex").output
+
+
+def test_collect_only_shows_done_pending_and_skipped_with_reasons(cli, out):
+    cli(*BASE, "run", "-m", "scratch", "--seeds", "2", "--out", out, *TINY)
+    result = cli(*BASE, "run", "--all", "--collect-only", "--seeds", "2", "--out", out, *TINY)
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert any(line.startswith("done") and "tiny_tgt::none::scratch[seed=2]" in line for line in lines)
+    assert any(line.startswith("pending") and "tiny_tgt::random::ft-svm[seed=2]" in line for line in lines)
+    assert any(line.startswith("skipped") and "imagenet" in line and "--imagenet-weights" in line for line in lines)
+    assert not (out / "tlbench.sqlite").exists() or len(rows(out)) == 2
+
+
+def test_a_failing_experiment_is_recorded_and_the_grid_goes_on(cli, out):
+    args = [*BASE, "-p", "failing_method", "run", "-m", "flaky", "--out", out, *TINY]
+    result = cli(*args)
+    assert result.exit_code == 1
+    stored = {r["seed"]: r for r in rows(out)}
+    assert stored[5]["status"] == "failed" and "flaky method fails on seed 5" in stored[5]["error"]
+    assert stored[2]["status"] == stored[7]["status"] == "passed"
+    assert json.loads(stored[2]["metrics"])["auc"] > 0.95  # corner brightness separates the classes
+    # recorded failures are not retried unless asked, and still fail the exit code
+    again = cli(*args)
+    assert again.exit_code == 1 and "0 to run" in again.output
+    retried = cli(*args, "--rerun", "failed")
+    assert retried.exit_code == 1 and "2 to run" in retried.output
+
+
+def test_exitfirst_stops_at_the_first_failure(cli, out):
+    result = cli(*BASE, "-p", "failing_method", "run", "-m", "flaky", "--seeds", "5,7", "-x", "--out", out, *TINY)
+    assert result.exit_code == 1
+    assert [r["seed"] for r in rows(out)] == [5]
+
+
+def test_exit_code_when_everything_is_skipped(cli, out):
+    result = cli(*BASE, "run", "-s", "imagenet", "--out", out, *TINY)
+    assert result.exit_code == 5
+    assert "every selected experiment was skipped" in result.output
+
+
+def test_nothing_selected_is_a_usage_error(cli, out):
+    result = cli("run", "--out", out)
+    assert result.exit_code == 2 and "pass --all" in result.output
+
+
+def test_unknown_names_and_bad_expressions_are_usage_errors(cli, out):
+    assert "unknown method 'nope'" in cli(*BASE, "run", "-m", "nope", "--out", out).output
+    assert cli(*BASE, "run", "-k", "a and", "--out", out).exit_code == 2
+
+
+def test_list_json_reports_tasks_sources_methods(cli):
+    listing = json.loads(cli(*BASE, "list", "--json").output)
+    tasks = {t["task"]: t for t in listing["tasks"]}
+    assert tasks["tiny_tgt"]["status"] == "available" and tasks["tiny_src"]["roles"] == ["source"]
+    sources = {s["name"]: s for s in listing["sources"]}
+    assert sources["imagenet"]["status"] == "unavailable" and sources["tiny_src"]["status"] == "available"
+    assert {m["name"] for m in listing["methods"]} == {"scratch", "fe-svm", "ft-svm"}

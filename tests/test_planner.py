@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark.pluginmanager import load_catalog
+from benchmark.planner import SKIPPED, Selection, build_plan
+from benchmark.presets import CPU_QUICK
+from benchmark.settings import RunSettings
+
+
+def settings(tmp_path, **overrides):
+    return RunSettings(CPU_QUICK.with_overrides(**overrides), torch.device("cpu"), Path("data"), tmp_path)
+
+
+@pytest.fixture
+def catalog():
+    return load_catalog(["tiny_plugin", "no:synthetic"])
+
+
+def test_the_grid_is_target_x_source_x_method_x_seed(catalog, tmp_path):
+    plan = build_plan(catalog, settings(tmp_path), Selection())
+    ids = [p.experiment.node_id for p in plan.experiments]
+    # 2 targets x (scratch + {random, imagenet, tiny_src} x {fe, ft}) x 3 seeds
+    assert len(ids) == 2 * (1 + 3 * 2) * 3 == len(set(ids))
+    assert "tiny_tgt::none::scratch[seed=2]" in ids
+    assert "tiny_three::tiny_src::ft-svm[seed=7]" in ids
+    assert not any("::none::fe-svm" in i for i in ids)
+
+
+def test_unavailable_imagenet_weights_are_skipped_with_the_reason(catalog, tmp_path):
+    plan = build_plan(catalog, settings(tmp_path), Selection())
+    skipped = plan.by_state(SKIPPED)
+    assert {p.experiment.source for p in skipped} == {"imagenet"}
+    assert all("--imagenet-weights" in p.reason for p in skipped)
+
+
+def test_filters_select_datasets_sources_methods_seeds_and_keywords(catalog, tmp_path):
+    plan = build_plan(catalog, settings(tmp_path), Selection(
+        datasets=["tiny_tgt"], sources=["tiny_src", "none"], methods=["scratch", "fe-svm"], seeds=[1, 4]))
+    assert sorted(p.experiment.node_id for p in plan.experiments) == [
+        "tiny_tgt::none::scratch[seed=1]", "tiny_tgt::none::scratch[seed=4]",
+        "tiny_tgt::tiny_src::fe-svm[seed=1]", "tiny_tgt::tiny_src::fe-svm[seed=4]",
+    ]
+    plan = build_plan(catalog, settings(tmp_path), Selection(keyword="three and not random and seed=5"))
+    assert {p.experiment.source for p in plan.experiments} == {"none", "imagenet", "tiny_src"}
+    assert {p.experiment.seed for p in plan.experiments} == {5}
+
+
+def test_unknown_names_are_reported(catalog, tmp_path):
+    plan = build_plan(catalog, settings(tmp_path), Selection(datasets=["nope"], methods=["fe"]))
+    assert any("unknown dataset 'nope'" in u for u in plan.unknown)
+    assert any("unknown method 'fe'" in u and "fe-svm" in u for u in plan.unknown)
+
+
+def test_a_source_trained_on_the_target_dataset_is_skipped(tmp_path):
+    from tiny_plugin import TinyTarget
+
+    from benchmark.datasets import SOURCE, TARGET
+
+    class Both(TinyTarget):
+        name = "both"
+        roles = frozenset({SOURCE, TARGET})
+
+    catalog = load_catalog(["no:synthetic"])
+    catalog.add("datasets", Both(), "test")
+    plan = build_plan(catalog, settings(tmp_path), Selection(datasets=["both"], sources=["both"]))
+    assert plan.experiments and all(p.state == SKIPPED for p in plan.experiments)
+    assert "same dataset" in plan.experiments[0].reason
+
+
+def test_the_config_hash_changes_with_what_determines_the_result(catalog, tmp_path):
+    def hash_of(**overrides):
+        plan = build_plan(catalog, settings(tmp_path, **overrides), Selection(keyword="tiny_tgt::none"))
+        return plan.experiments[0].config_hash
+
+    assert hash_of() == hash_of()
+    assert hash_of() != hash_of(image_size=24)
+    assert hash_of() != hash_of(backbone="resnet10t")

@@ -1,0 +1,88 @@
+from benchmark.pluginmanager import load_catalog, parse_plugin_args
+
+
+def _plugin(catalog, name):
+    return next(p for p in catalog.plugins if p.name == name)
+
+
+def test_builtin_plugins_come_from_entry_points():
+    catalog = load_catalog()
+    assert {"synth_shapes", "synth_xray", "synth_cells"} <= set(catalog.datasets)
+    assert {"scratch", "fe-svm", "ft-svm"} <= set(catalog.methods)
+    assert {"random", "imagenet"} <= set(catalog.sources)
+    assert "filters" in catalog.visualizers
+    synthetic = _plugin(catalog, "synthetic")
+    assert synthetic.origin == "entry point" and synthetic.distribution == "tlbench"
+    assert synthetic.status == "ok" and synthetic.version
+    assert synthetic.provides["datasets"] == ["synth_shapes", "synth_xray", "synth_cells"]
+
+
+def test_dataset_sources_are_derived_from_source_roles():
+    sources = load_catalog().all_sources()
+    assert "synth_shapes" in sources  # source role
+    assert "synth_xray" not in sources  # target only
+
+
+def test_p_loads_a_module_by_import_path():
+    catalog = load_catalog(["tiny_plugin"])
+    assert {"tiny_src", "tiny_tgt"} <= set(catalog.datasets)
+    assert _plugin(catalog, "tiny_plugin").origin == "-p"
+
+
+def test_environment_variable_works_like_p():
+    catalog = load_catalog(environ={"TLBENCH_PLUGINS": "tiny_plugin, no:synthetic"})
+    assert "tiny_tgt" in catalog.datasets
+    assert "synth_xray" not in catalog.datasets
+
+
+def test_blocking_a_plugin_by_name():
+    catalog = load_catalog(["no:synthetic", "no:ft-svm"])
+    assert _plugin(catalog, "synthetic").status == "blocked"
+    assert not {"synth_shapes", "synth_xray", "synth_cells"} & set(catalog.datasets)
+    assert "ft-svm" not in catalog.methods and "fe-svm" in catalog.methods
+
+
+def test_a_plugin_that_fails_to_import_is_listed_broken_and_the_rest_works():
+    catalog = load_catalog(["broken_import", "tiny_plugin"])
+    broken = _plugin(catalog, "broken_import")
+    assert broken.status == "broken"
+    assert "needs a package that is not installed" in broken.error
+    assert "tiny_tgt" in catalog.datasets and "scratch" in catalog.methods
+
+
+def test_a_plugin_whose_hook_raises_is_broken_with_the_hook_named():
+    catalog = load_catalog(["broken_hook"])
+    plugin = _plugin(catalog, "broken_hook")
+    assert plugin.status == "broken"
+    assert "tlbench_register_methods" in plugin.error and "registration blew up" in plugin.error
+
+
+def test_an_unknown_hook_is_rejected_at_registration():
+    catalog = load_catalog(["unknown_hook"])
+    plugin = _plugin(catalog, "unknown_hook")
+    assert plugin.status == "broken"
+    assert "tlbench_register_dataset" in plugin.error
+
+
+def test_a_duplicate_name_is_rejected_naming_both_plugins():
+    catalog = load_catalog(["duplicate_dataset"])
+    plugin = _plugin(catalog, "duplicate_dataset")
+    assert plugin.status == "broken"
+    assert "synth_xray" in plugin.error
+    assert "'duplicate_dataset'" in plugin.error and "'synthetic'" in plugin.error
+    assert catalog.owners[("datasets", "synth_xray")] == "synthetic"
+
+
+def test_parse_plugin_args_merges_environment_first():
+    modules, blocked = parse_plugin_args(["b", "no:c"], {"TLBENCH_PLUGINS": "a,no:d"})
+    assert modules == ["a", "b"] and blocked == {"c", "d"}
+
+
+def test_plugins_command_json(cli):
+    import json
+
+    result = cli("-p", "broken_import", "plugins", "--json")
+    assert result.exit_code == 0
+    plugins = {p["name"]: p for p in json.loads(result.output)}
+    assert plugins["broken_import"]["status"] == "broken"
+    assert plugins["scratch"]["provides"] == {"methods": ["scratch"]}

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark.data import TaskData
+from benchmark.models import create_backbone
+from benchmark.presets import CPU_QUICK
+from benchmark.settings import RunSettings
+from benchmark.sources import DatasetSource
+from tlbench_plugins.sources.builtin import ImageNetSource, RandomSource
+
+TINY_PRESET = CPU_QUICK.with_overrides(image_size=16, max_epochs=2)
+
+
+def settings(tmp_path, **kwargs):
+    return RunSettings(TINY_PRESET, torch.device("cpu"), Path("data"), tmp_path / "cache", **kwargs)
+
+
+def test_imagenet_from_a_local_weights_file(tmp_path):
+    reference = create_backbone("test_resnet", 1000)
+    weights = tmp_path / "weights.pth"
+    torch.save(reference.state_dict(), weights)
+    source = ImageNetSource()
+    run = settings(tmp_path, imagenet_weights=weights)
+    assert source.status(run) == (True, f"weights from {weights}")
+    model = source.build(run, num_classes=3, seed=2)
+    expected = reference.state_dict()
+    loaded = model.state_dict()
+    body = [k for k in expected if not k.startswith("fc.")]
+    assert body and all(torch.equal(loaded[k], expected[k]) for k in body)
+    assert loaded["fc.weight"].shape[0] == 3
+    assert source.identity(run)["sha256"]
+
+
+def test_imagenet_without_weights_is_unavailable_with_what_to_do(tmp_path):
+    ok, reason = ImageNetSource().status(settings(tmp_path))
+    assert not ok and "--imagenet-weights" in reason and "--online" in reason
+    ok, reason = ImageNetSource().status(settings(tmp_path, imagenet_weights=tmp_path / "nope.pth"))
+    assert not ok and "does not exist" in reason
+    with pytest.raises(FileNotFoundError):
+        ImageNetSource().build(settings(tmp_path), 2, seed=0)
+
+
+def test_random_source_is_seeded():
+    run = RunSettings(TINY_PRESET, torch.device("cpu"), Path("data"), Path("cache"))
+    a, b, c = (RandomSource().build(run, 2, seed).state_dict()["conv1.0.weight"] for seed in (2, 2, 5))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_a_dataset_source_is_trained_once_and_reused(tmp_path):
+    from tiny_plugin import TinySource
+
+    dataset = TinySource()
+    source = DatasetSource(dataset, dataset.tasks()[0])
+    run = settings(tmp_path)
+    data = TaskData(run)
+    source.prepare(run, data)
+    path = source.weights_path(run)
+    stamp = path.stat().st_mtime_ns
+    source.prepare(run, data)
+    assert path.stat().st_mtime_ns == stamp
+    model = source.build(run, num_classes=3, seed=0)
+    saved = torch.load(path, weights_only=True)
+    body = [k for k in saved if not k.startswith("fc.")]
+    assert all(torch.equal(model.state_dict()[k], saved[k]) for k in body)
+    other = RunSettings(TINY_PRESET.with_overrides(lr=0.5), run.device, run.data_root, run.cache_dir)
+    assert source.weights_path(other) != path
