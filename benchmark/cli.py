@@ -15,8 +15,8 @@ from rich.table import Table
 
 from . import leaderboard
 from .catalog import Catalog
-from .pluginmanager import load_catalog
 from .planner import DONE, FAILED, PENDING, SKIPPED, Plan, Selection, build_plan
+from .pluginmanager import load_catalog
 from .presets import PRESETS, resolve_preset
 from .progress import RunProgress
 from .runner import Runner
@@ -295,18 +295,18 @@ def show_command(out_dir, fmt, metric):
 @out_option
 @data_root_option
 @click.option("--device", default="auto", show_default=True)
-@click.option("--preset", default="auto", show_default=True)
-@click.option("--backbone", default=None)
-@click.option("--image-size", type=int, default=None)
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
 @click.pass_context
-def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, preset, backbone, image_size, cache_dir):
-    """Make the figures of the named visualisers (all by default) into OUT/figures."""
+def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache_dir):
+    """Make the figures of the named visualisers (all by default) into OUT/figures, from the models
+    and results of the run folder."""
     catalog = _catalog(ctx, plugin_args)
     unknown = [n for n in names if n not in catalog.visualizers]
     if unknown:
         raise click.UsageError(f"unknown visualizer(s) {', '.join(unknown)}; known: {', '.join(catalog.visualizers)}")
-    settings = _settings(ctx, data_root, device, preset, backbone, image_size, cache_dir=cache_dir)
+    if not (out_dir / "tlbench.sqlite").exists():
+        raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
+    settings = _settings(ctx, data_root, device, cache_dir=cache_dir)
     figures = out_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     vctx = VisualizerContext(Store(out_dir), catalog, settings, figures)

@@ -63,21 +63,31 @@ def _check_names(kind: str, wanted: Sequence[str], known: set[str]) -> list[str]
             for name in wanted if name not in known]
 
 
+def _skip_reason(catalog: Catalog, dataset, source_name: str, target_state, source_state) -> str:
+    """Why an experiment cannot run, or "" when it can."""
+    if not target_state.available:
+        return f"target {dataset.name}: {target_state.message}"
+    if source_state is not None and not source_state[0]:
+        return f"source {source_name}: {source_state[1]}"
+    if source_state is not None and catalog.source_dataset(source_name) == dataset.name:
+        return "source and target are the same dataset (its test images would leak)"
+    return ""
+
+
 def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) -> Plan:
     """Enumerate the selected grid and mark what cannot run (as skipped, with the reason)."""
     targets = catalog.target_tasks()
     sources = catalog.all_sources()
     methods = catalog.methods
-    dataset_names = {ds.name for ds, _ in targets.values()} | set(targets)
     plan = Plan()
-    plan.unknown += _check_names("dataset", selection.datasets, dataset_names)
+    plan.unknown += _check_names("dataset", selection.datasets, {ds.name for ds, _ in targets.values()} | set(targets))
     plan.unknown += _check_names("source", selection.sources, set(sources) | {NO_SOURCE})
     plan.unknown += _check_names("method", selection.methods, set(methods))
     keyword = compile_expression(selection.keyword) if selection.keyword else None
     seeds = tuple(selection.seeds) or settings.preset.seeds
     source_states = {name: source.status(settings) for name, source in sources.items()}
     target_states = {}
-    for task_name, (dataset, task) in targets.items():
+    for task_name, (dataset, _task) in targets.items():
         if selection.datasets and dataset.name not in selection.datasets and task_name not in selection.datasets:
             continue
         if dataset.name not in target_states:
@@ -88,11 +98,11 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
             for source_name in sources if method.uses_source else [NO_SOURCE]:
                 if selection.sources and source_name not in selection.sources:
                     continue
+                source = sources.get(source_name)
                 for seed in seeds:
                     experiment = Experiment(task_name, source_name, method_name, seed)
                     if keyword and not keyword(experiment.node_id):
                         continue
-                    source = sources.get(source_name)
                     config = {
                         "target": {"dataset": dataset.name, "version": dataset.version, "task": task_name},
                         "source": source.identity(settings) if source else None,
@@ -101,13 +111,9 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                         "preset": settings.preset.hashable(),
                     }
                     planned = PlannedExperiment(experiment, config, config_hash(config))
-                    target_state = target_states[dataset.name]
-                    if not target_state.available:
-                        planned.state, planned.reason = SKIPPED, f"target {dataset.name}: {target_state.message}"
-                    elif source is not None and not source_states[source_name][0]:
-                        planned.state, planned.reason = SKIPPED, f"source {source_name}: {source_states[source_name][1]}"
-                    elif source is not None and catalog.source_dataset(source_name) == dataset.name:
-                        planned.state = SKIPPED
-                        planned.reason = "source and target are the same dataset (its test images would leak)"
+                    reason = _skip_reason(catalog, dataset, source_name, target_states[dataset.name],
+                                          source_states.get(source_name))
+                    if reason:
+                        planned.state, planned.reason = SKIPPED, reason
                     plan.experiments.append(planned)
     return plan

@@ -107,7 +107,7 @@ class PluginLoader:
                     if impl.plugin_name != info.name:
                         continue
                     try:
-                        impl.function(register=lambda obj, k=kind: self._register(catalog, info, k, obj))
+                        impl.function(register=lambda obj, k=kind, i=info: self._register(catalog, i, k, obj))
                     except Exception as error:
                         info.status = "broken"
                         info.error = f"tlbench_register_{kind}: {_short_error(error)}"

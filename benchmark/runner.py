@@ -65,7 +65,8 @@ class Runner:
 
     def _prepare_source(self, name: str) -> None:
         if name in self.source_errors:
-            raise RuntimeError(f"source {name!r} could not be prepared earlier in this run:\n{self.source_errors[name]}")
+            earlier = self.source_errors[name]
+            raise RuntimeError(f"source {name!r} could not be prepared earlier in this run:\n{earlier}")
         if name in self.prepared:
             return
         self.progress.begin(f"preparing source {name}")

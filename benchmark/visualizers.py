@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,21 @@ class VisualizerContext:
     catalog: Catalog
     settings: RunSettings
     out_dir: Path
+
+    def used_sources(self) -> list[tuple[str, RunSettings]]:
+        """Each source that passed experiments in the store used, with the settings of those runs
+        (so that its weights resolve to the very files the runs used)."""
+        from .presets import Preset
+
+        seen, used = set(), []
+        for row in self.store.rows("passed"):
+            key = (row["source"], row["profile"])
+            if row["source"] == "none" or key in seen:
+                continue
+            seen.add(key)
+            preset = Preset(name=row["profile"].split(" ·")[0], seeds=(), **row["config"]["preset"])
+            used.append((row["source"], replace(self.settings, preset=preset)))
+        return used
 
 
 class Visualizer:

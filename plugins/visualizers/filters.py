@@ -1,6 +1,7 @@
 """Filter images of every source model by activation maximisation, as the study drew them.
 
-For the first three stages of the backbone, each channel's mean activation is maximised by gradient
+For every source that the run folder's experiments used, and the first three stages of the backbone,
+each channel's mean activation is maximised by gradient
 ascent from a noise image (noise x 20 + 128 on the 0-255 scale), with the gradient normalised by its
 RMS, 20 steps of size 1. The images of up to 64 channels per stage go into one grid.
 """
@@ -19,7 +20,6 @@ import torch  # noqa: E402
 
 from benchmark import Visualizer, VisualizerContext, hookimpl  # noqa: E402
 from benchmark.models import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from benchmark.sources import DatasetSource  # noqa: E402
 
 STEPS, STEP_SIZE, MAX_CHANNELS, STAGES = 20, 1.0, 64, 3
 
@@ -57,7 +57,7 @@ def _grid_figure(images: np.ndarray, title: str, path: Path) -> Path:
     fig, axes = plt.subplots(side, side, figsize=(side, side))
     for ax in np.ravel(axes):
         ax.axis("off")
-    for ax, image in zip(np.ravel(axes), images):
+    for ax, image in zip(np.ravel(axes), images, strict=False):
         low, high = np.percentile(image, (1, 99))
         ax.imshow(np.clip((image - low) / max(high - low, 1e-6), 0, 1))
     fig.suptitle(title, fontsize=8)
@@ -71,20 +71,20 @@ class FilterVisualizer(Visualizer):
     description = "Activation-maximisation images of the filters of stages 1-3 of every source model"
 
     def render(self, ctx: VisualizerContext) -> list[Path]:
-        settings = ctx.settings
+        sources = ctx.catalog.all_sources()
         paths = []
-        for name, source in ctx.catalog.all_sources().items():
-            if isinstance(source, DatasetSource) and not source.weights_path(settings).exists():
-                continue  # only models that a run has trained; visualising never trains
-            if not source.status(settings)[0]:
+        for name, settings in ctx.used_sources():
+            source = sources.get(name)
+            if source is None or not source.status(settings)[0]:
                 continue
             model = source.build(settings, 2, seed=0)
             modules = dict(model.named_modules())
+            label = f"{settings.preset.backbone}-{settings.preset.image_size}px"
             for stage, info in enumerate(model.feature_info[:STAGES], start=1):
                 channels = min(info["num_chs"], MAX_CHANNELS)
                 images = maximise_channels(model, modules[info["module"]], channels,
                                            settings.preset.image_size, settings.preset.normalize)
-                path = ctx.out_dir / f"filters-{name}-stage{stage}.png"
+                path = ctx.out_dir / f"filters-{name}-{label}-stage{stage}.png"
                 paths.append(_grid_figure(images, f"{name} · stage {stage} · {settings.profile}", path))
         return paths
 
