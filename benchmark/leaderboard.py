@@ -109,7 +109,7 @@ def render_rich(boards: list[Board], metric: str = "auc") -> Group:
         table.add_column("target", style="bold")
         for column in board.columns:
             table.add_column(board.column_label(column), justify="right")
-        best_per_row = {t: max((board.cells[(t, *c)].mean for c in board.columns if (t, *c) in board.cells))
+        best_per_row = {t: max(board.cells[(t, *c)].mean for c in board.columns if (t, *c) in board.cells)
                         for t in board.targets}
         for target in board.targets:
             row = [target]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import auc as area_under, balanced_accuracy_score, roc_auc_score, roc_curve
+from sklearn.metrics import auc as area_under
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score, roc_curve
 
 
 class MetricError(ValueError):

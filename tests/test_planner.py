@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.pluginmanager import load_catalog
 from benchmark.planner import SKIPPED, Selection, build_plan
+from benchmark.pluginmanager import load_catalog
 from benchmark.presets import CPU_QUICK
 from benchmark.settings import RunSettings
 
