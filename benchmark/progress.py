@@ -36,7 +36,7 @@ class RunProgress:
         self.progress.stop()
 
     def begin(self, label: str) -> None:
-        self.progress.update(self.current, description=escape(label), completed=0, total=1, visible=True)
+        self.progress.reset(self.current, description=escape(label), total=1, visible=True)
 
     def epoch(self, record: dict) -> None:
         self.progress.update(
