@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .datasets import Dataset, ImageSet, Task
+from .datasets import Dataset, ImageSet, Task, require_every_class
+from .filedatasets import FileDataset
+from .imagecache import ImageCache
 from .models import to_images_tensor
 from .settings import RunSettings
 from .splits import Split, make_split
@@ -15,26 +17,38 @@ from .training import LabelledImages
 
 @dataclass
 class SplitData:
-    """The train, validation and test parts of one task for one seed."""
+    """The train, validation and test parts of one task for one seed.
+
+    ``train`` holds the images of ``split.train`` in that order, followed by ``augmented`` images the
+    dataset made from them (:meth:`Dataset.augment_train`), which have no position in the task.
+    """
 
     task: Task
     split: Split
     train: LabelledImages
     val: LabelledImages
     test: LabelledImages
+    augmented: int = 0
 
 
 class TaskData:
-    """Loads each task's :class:`ImageSet` at most once and serves seeded splits of it."""
+    """Loads each task's :class:`ImageSet` at most once (image files through the decode-once cache in
+    ``settings.cache_dir``) and serves seeded splits of it."""
 
     def __init__(self, settings: RunSettings):
         self.settings = settings
+        self.cache = ImageCache(settings.cache_dir)
         self._images: dict[str, tuple[ImageSet, torch.Tensor]] = {}
 
     def imageset(self, dataset: Dataset, task: Task) -> tuple[ImageSet, torch.Tensor]:
         if task.name not in self._images:
             size = self.settings.preset.image_size
-            imageset = dataset.load(task, self.settings.data_root, size)
+            root = self.settings.data_root
+            if isinstance(dataset, FileDataset):
+                imageset = dataset.load(task, root, size, cache=self.cache, strict=self.settings.strict)
+            else:
+                imageset = dataset.load(task, root, size)
+            require_every_class(task, imageset.labels, f"dataset {dataset.name!r}")
             if imageset.images.shape[1:3] != (size, size):
                 raise ValueError(
                     f"dataset {dataset.name!r} returned {imageset.images.shape[1:3]} images for task "
@@ -48,7 +62,7 @@ class TaskData:
         preset = self.settings.preset
         split = make_split(
             imageset.labels, seed, preset.test_fraction, preset.val_fraction,
-            groups=imageset.groups, official=imageset.official_split,
+            groups=imageset.groups, official=self._official(dataset, task, imageset),
         )
         labels = torch.from_numpy(imageset.labels)
 
@@ -56,4 +70,24 @@ class TaskData:
             index = torch.from_numpy(index)
             return LabelledImages(tensor[index], labels[index])
 
-        return SplitData(task, split, part(split.train), part(split.val), part(split.test))
+        train = part(split.train)
+        extra = dataset.augment_train(task, imageset, split.train, seed)
+        augmented = 0 if extra is None else len(extra[1])
+        if augmented:
+            images, extra_labels = extra
+            train = LabelledImages(torch.cat([train.images, to_images_tensor(images)]),
+                                   torch.cat([train.labels, torch.as_tensor(extra_labels, dtype=torch.int64)]))
+        return SplitData(task, split, train, part(split.val), part(split.test), augmented)
+
+    def _official(self, dataset: Dataset, task: Task, imageset: ImageSet):
+        """The dataset's own split when the preset asks for it or the dataset always uses it."""
+        official = imageset.official_split
+        if official is None or not (self.settings.preset.official_splits or imageset.official_by_default):
+            return None
+        if not (official == "test").any():
+            raise ValueError(
+                f"task {task.name!r}: the preset asks for official splits but dataset {dataset.name!r} has no "
+                "official test images under the data root; add its test part or use a preset without "
+                "official_splits"
+            )
+        return official

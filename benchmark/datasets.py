@@ -47,7 +47,9 @@ class ImageSet:
     """Decoded images of one task: uint8 ``images`` (N, H, W, 3) and int ``labels`` (N,).
 
     ``groups`` (patient ids and the like) keep related images on one side of a split;
-    ``official_split`` holds ``train``/``val``/``test`` per image where the dataset defines one.
+    ``official_split`` holds ``train``/``val``/``test`` per image where the dataset defines one. It is
+    used when the preset asks for official splits, and always when ``official_by_default`` is set
+    (a dataset whose only leak-free split is its own, such as blood cells).
     """
 
     images: np.ndarray
@@ -55,6 +57,7 @@ class ImageSet:
     classes: tuple[str, ...]
     groups: np.ndarray | None = None
     official_split: np.ndarray | None = None
+    official_by_default: bool = False
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -90,3 +93,24 @@ class Dataset:
     def load(self, task: Task, root: Path, image_size: int) -> ImageSet:
         """Return the task's images squashed to ``image_size`` x ``image_size`` RGB."""
         raise NotImplementedError
+
+    def augment_train(
+        self, task: Task, imageset: ImageSet, train: np.ndarray, seed: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Extra uint8 (M, H, W, 3) images and (M,) labels to add to the training part ``train``
+        (indices into ``imageset``) of one seed's split, or ``None`` (the default) for none.
+
+        It runs after the split, so nothing made here reaches validation or test images.
+        """
+        return None
+
+
+def require_every_class(task: Task, labels: np.ndarray, where: str) -> None:
+    """Raise a ValueError naming the classes of ``task`` that have no image among ``labels``."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=task.num_classes)
+    empty = [name for name, count in zip(task.classes, counts, strict=False) if count == 0]
+    if empty:
+        raise ValueError(
+            f"task {task.name!r} has no images of class {', '.join(repr(c) for c in empty)} in {where}; "
+            "add images of that class or choose another task"
+        )

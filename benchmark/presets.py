@@ -34,6 +34,9 @@ class Preset:
     standardize_features: bool
     # which AUC definition is reported as `auc`
     auc: str  # "macro_curve" (the study's) or "ovr" (scikit-learn's mean of per-class AUCs)
+    # a dataset's own train/val/test split instead of a seeded one, where it has one (chest X-ray,
+    # ISIC 2017, MedMNIST); datasets whose only leak-free split is their own (blood cells) use it always
+    official_splits: bool = False
 
     def hashable(self) -> dict:
         """The settings that determine a result (the seed list is a grid axis, not a setting)."""

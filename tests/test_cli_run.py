@@ -5,8 +5,9 @@ import sqlite3
 
 import pytest
 from conftest import TINY
+from fakedata import no_builtin_datasets
 
-BASE = ["-p", "tiny_plugin", "-p", "no:synthetic"]
+BASE = ["-p", "tiny_plugin", *(arg for flag in no_builtin_datasets() for arg in ("-p", flag))]
 
 
 def rows(out):
@@ -68,6 +69,7 @@ def test_collect_only_shows_done_pending_and_skipped_with_reasons(cli, out):
     assert any(line.startswith("done") and "tiny_tgt::none::scratch[seed=2]" in line for line in lines)
     assert any(line.startswith("pending") and "tiny_tgt::random::ft-svm[seed=2]" in line for line in lines)
     assert any(line.startswith("skipped") and "imagenet" in line and "--imagenet-weights" in line for line in lines)
+    assert any(line.startswith("source") and "tiny_src: model to train" in line for line in lines)
     assert not (out / "tlbench.sqlite").exists() or len(rows(out)) == 2
 
 

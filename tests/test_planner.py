@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fakedata import no_builtin_datasets
 
 from benchmark.planner import SKIPPED, Selection, build_plan
 from benchmark.pluginmanager import load_catalog
@@ -15,7 +16,7 @@ def settings(tmp_path, **overrides):
 
 @pytest.fixture
 def catalog():
-    return load_catalog(["tiny_plugin", "no:synthetic"])
+    return load_catalog(["tiny_plugin", *no_builtin_datasets()])
 
 
 def test_the_grid_is_target_x_source_x_method_x_seed(catalog, tmp_path):
@@ -62,7 +63,7 @@ def test_a_source_trained_on_the_target_dataset_is_skipped(tmp_path):
         name = "both"
         roles = frozenset({SOURCE, TARGET})
 
-    catalog = load_catalog(["no:synthetic"])
+    catalog = load_catalog(no_builtin_datasets())
     catalog.add("datasets", Both(), "test")
     plan = build_plan(catalog, settings(tmp_path), Selection(datasets=["both"], sources=["both"]))
     assert plan.experiments and all(p.state == SKIPPED for p in plan.experiments)

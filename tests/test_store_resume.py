@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 
 from conftest import subprocess_env
+from fakedata import no_builtin_datasets
 
 TLBENCH = str(Path(sys.executable).parent / "tlbench")
-ARGS = ["-p", "tiny_plugin", "-p", "no:synthetic", "run", "--all", "--seeds", "2,5", "--backbone", "test_resnet",
+BLOCK_BUILTIN = [arg for flag in no_builtin_datasets() for arg in ("-p", flag)]
+ARGS = ["-p", "tiny_plugin", *BLOCK_BUILTIN, "run", "--all", "--seeds", "2,5", "--backbone", "test_resnet",
         "--image-size", "16", "--preset", "cpu-quick"]
 
 

@@ -1,5 +1,6 @@
 import torch
 from conftest import TINY
+from fakedata import no_builtin_datasets
 from PIL import Image
 
 from benchmark.models import create_backbone
@@ -28,7 +29,7 @@ def test_gradient_ascent_raises_each_channels_activation():
 
 def test_filters_command_draws_every_trained_source(cli, tmp_path):
     out = tmp_path / "runs"
-    base = ["-p", "tiny_plugin", "-p", "no:synthetic"]
+    base = ["-p", "tiny_plugin", *(arg for flag in no_builtin_datasets() for arg in ("-p", flag))]
     assert cli(*base, "run", "-d", "tiny_tgt", "-s", "tiny_src", "-m", "fe-svm", "--seeds", "2", "--out", out,
                *TINY).exit_code == 0
     result = cli(*base, "visualize", "filters", "--out", out)

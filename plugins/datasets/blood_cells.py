@@ -1,0 +1,79 @@
+"""Blood cell images (Kaggle "blood-cells", dataset2-master): four white-cell types in
+``blood_cells/dataset2-master/images/{TRAIN,TEST,TEST_SIMPLE}/<TYPE>/*.jpeg``.
+
+TRAIN and TEST are augmented copies of a few hundred cells, so the default is the folder split:
+TRAIN for training and validation, TEST for testing (TEST_SIMPLE is left out). The study's pooled
+random split, which leaks copies of one cell across the split, is the opt-in plugin
+``tlbench_plugins.datasets.blood_cells_pooled``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from benchmark import TARGET, DatasetStatus, Task, hookimpl
+from benchmark.filedatasets import (
+    FileDataset,
+    ImageFiles,
+    files_status,
+    first_existing,
+    missing_status,
+    scan_class_folders,
+)
+
+CLASSES = ("EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL")
+FOLDER_SPLIT = {"TRAIN": "train", "TEST": "test"}
+POOLED = ("TRAIN", "TEST", "TEST_SIMPLE")
+KAGGLE = "Kaggle: kaggle datasets download paultimothymooney/blood-cells"
+
+
+class BloodCells(FileDataset):
+    """``pooled``: all three folders pooled for a seeded random split (the study's); otherwise the
+    folder split."""
+
+    modality = "medical"
+    homepage = "https://www.kaggle.com/datasets/paultimothymooney/blood-cells"
+
+    def __init__(self, pooled: bool = False):
+        self.pooled = pooled
+        self.name = "blood_cells_pooled" if pooled else "blood_cells"
+        self.description = ("Blood cells: 4 white-cell types, TRAIN/TEST/TEST_SIMPLE pooled and split at random "
+                            "(the study's split; leaks augmented copies)" if pooled else
+                            "Blood cells: 4 white-cell types, folder split (TRAIN: train+val, TEST: test)")
+
+    def tasks(self) -> list[Task]:
+        return [Task(self.name, CLASSES, frozenset({TARGET}), self.description)]
+
+    def folder(self, root: Path) -> Path:
+        """``dataset2-master/images``, also where Kaggle's zip nests it one level deeper."""
+        base = Path(root) / "blood_cells" / "dataset2-master"
+        return first_existing([base / "images", base / "dataset2-master" / "images"]) or base / "images"
+
+    def status(self, root: Path) -> DatasetStatus:
+        folder = self.folder(root)
+        needed = tuple(POOLED if self.pooled else FOLDER_SPLIT)
+        if not folder.is_dir():
+            return missing_status(folder, f"{{{','.join(needed)}}}/{{{','.join(CLASSES)}}}/*.jpeg", KAGGLE)
+        lacking = [f"{s}/{c}" for s in needed for c in CLASSES if not (folder / s / c).is_dir()]
+        if lacking:
+            return DatasetStatus("incomplete", f"{folder} lacks {', '.join(lacking)}", folder)
+        return files_status(folder, self.files(self.tasks()[0], root).paths, self.name)
+
+    def files(self, task: Task, root: Path) -> ImageFiles:
+        folder = self.folder(root)
+        paths, labels, parts = [], [], []
+        for split in POOLED if self.pooled else FOLDER_SPLIT:
+            found, found_labels = scan_class_folders(folder / split, CLASSES)
+            paths += found
+            labels += found_labels
+            parts += [FOLDER_SPLIT.get(split, "")] * len(found)
+        if self.pooled:
+            return ImageFiles(paths, np.array(labels), folder)
+        return ImageFiles(paths, np.array(labels), folder, official_split=np.array(parts), official_by_default=True)
+
+
+@hookimpl
+def tlbench_register_datasets(register):
+    register(BloodCells())

@@ -1,0 +1,115 @@
+"""The config file: where it is found, precedence of data root and cache, dataset declarations."""
+
+import json
+from pathlib import Path
+
+import pytest
+from fakedata import make_csv_dataset, make_imagefolder
+
+from benchmark.catalog import Catalog
+from benchmark.config import Config, ConfigError, load_config, resolve_cache_dir, resolve_data_root
+from benchmark.declared import register_declared
+
+CIFAR_LIKE = """
+data_root = "data"
+cache_dir = "cache"
+
+[datasets.tinyfolder]
+format = "imagefolder"
+path = "tinyfolder"
+modality = "natural"
+roles = ["source"]
+
+[[datasets_ignored]]
+x = 1
+"""
+
+
+def test_tlbench_toml_paths_are_relative_to_the_file(tmp_path):
+    (tmp_path / "tlbench.toml").write_text(CIFAR_LIKE)
+    config = load_config(tmp_path)
+    assert config.path == tmp_path / "tlbench.toml"
+    assert config.data_root == tmp_path / "data" and config.cache_dir == tmp_path / "cache"
+    (declaration,) = config.datasets
+    assert declaration.name == "tinyfolder" and declaration.format == "imagefolder"
+    assert declaration.roles == frozenset({"source"}) and declaration.modality == "natural"
+    assert config.table["datasets_ignored"] == [{"x": 1}]
+
+
+def test_pyproject_tool_table_and_array_of_tables(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.tlbench]\ndata_root = "/data"\n\n'
+        '[[tool.tlbench.datasets]]\nname = "lesions"\nformat = "csv"\npath = "les"\ncsv = "labels.csv"\n'
+        'roles = ["source", "target"]\n'
+    )
+    config = load_config(tmp_path)
+    assert config.data_root == Path("/data")
+    assert config.datasets[0].csv == Path("labels.csv")
+    assert config.datasets[0].roles == frozenset({"source", "target"})
+
+
+def test_no_config_and_a_pyproject_without_the_table(tmp_path):
+    assert load_config(tmp_path) == Config()
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    assert load_config(tmp_path) == Config()
+
+
+def test_precedence_option_env_config_default(tmp_path):
+    config = Config(data_root=tmp_path / "cfg", cache_dir=tmp_path / "cfgcache")
+    env = {"TLBENCH_DATA": "/env", "TLBENCH_CACHE": "/envcache"}
+    assert resolve_data_root(Path("/opt"), config, env) == Path("/opt")
+    assert resolve_data_root(None, config, env) == Path("/env")
+    assert resolve_data_root(None, config, {}) == tmp_path / "cfg"
+    assert resolve_data_root(None, Config(), {}) == Path("data")
+    assert resolve_cache_dir(None, config, env) == Path("/envcache")
+    assert resolve_cache_dir(None, config, {}) == tmp_path / "cfgcache"
+    assert resolve_cache_dir(None, Config(), {}) == Path.home() / ".cache" / "tlbench"
+
+
+@pytest.mark.parametrize("body, message", [
+    ('[datasets.a]\npath = "x"\nformat = "zip"', "format must be one of"),
+    ('[datasets."bad name"]\npath = "x"', "letters, digits"),
+    ('[datasets."a::b"]\npath = "x"', "letters, digits"),
+    ('[datasets.a]\npath = "x"\ncolour = 1', "unknown key"),
+    ('[datasets.a]\nformat = "imagefolder"', "give path"),
+    ('[datasets.a]\nformat = "csv"\npath = "x"', "needs csv"),
+    ('[datasets.a]\npath = "x"\nroles = ["teacher"]', "roles must be"),
+    ('[[datasets]]\nname = "a"\npath = "x"\n[[datasets]]\nname = "a"\npath = "y"', "more than once"),
+    ('data_root = 3', "data_root must be a path"),
+    ('data_root = ', "not valid TOML"),
+])
+def test_bad_configs_name_the_file_and_the_problem(tmp_path, body, message):
+    (tmp_path / "tlbench.toml").write_text(body)
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(tmp_path)
+    assert str(tmp_path / "tlbench.toml") in str(error.value)
+
+
+def test_declared_imagefolder_and_csv_are_registered_with_their_classes(tmp_path):
+    make_imagefolder(tmp_path / "data" / "tinyfolder", classes=("cat", "dog"), splits=("train", "test"))
+    make_csv_dataset(tmp_path / "data" / "les")
+    (tmp_path / "tlbench.toml").write_text(
+        CIFAR_LIKE + '\n[datasets.lesions]\npath = "les"\ncsv = "labels.csv"\n')
+    config = load_config(tmp_path)
+    catalog = Catalog()
+    register_declared(catalog, config.datasets, config.data_root)
+    assert set(catalog.datasets) == {"tinyfolder", "lesions"}
+    assert catalog.tasks()["tinyfolder"][1].classes == ("cat", "dog")
+    assert catalog.tasks()["lesions"][1].classes == ("benign", "malignant")
+    assert "tinyfolder" in catalog.all_sources() and "lesions" in catalog.target_tasks()
+    assert catalog.owners[("datasets", "lesions")] == "config"
+    with pytest.raises(ConfigError, match="clashes"):
+        register_declared(catalog, config.datasets[:1], config.data_root)
+
+
+def test_cli_list_shows_a_declared_dataset(tmp_path, monkeypatch, cli):
+    make_imagefolder(tmp_path / "data" / "tinyfolder")
+    (tmp_path / "tlbench.toml").write_text(CIFAR_LIKE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TLBENCH_DATA", raising=False)
+    listing = json.loads(cli("list", "--json").output)
+    (task,) = [t for t in listing["tasks"] if t["task"] == "tinyfolder"]
+    assert task["status"] == "available" and task["plugin"] == "config" and task["roles"] == ["source"]
+    (tmp_path / "tlbench.toml").write_text('[datasets.x]\nformat = "nope"\npath = "x"\n')
+    result = cli("list")
+    assert result.exit_code != 0 and "format must be one of" in result.output
