@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import sys
 from importlib.metadata import version
@@ -10,19 +12,24 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
 from . import leaderboard
 from .catalog import Catalog
+from .config import Config, ConfigError, load_config, resolve_cache_dir, resolve_data_root
+from .declared import register_declared
 from .planner import DONE, FAILED, PENDING, SKIPPED, Plan, Selection, build_plan
 from .pluginmanager import load_catalog
 from .presets import PRESETS, resolve_preset
 from .progress import RunProgress
 from .runner import Runner
 from .selection import ExpressionError
-from .settings import RunSettings, default_cache_dir, default_data_root, resolve_device
+from .settings import RunSettings, resolve_device
+from .sources import DatasetSource
 from .store import Store
+from .svm import SVM_BACKENDS, resolve_svm_backend
 from .visualizers import VisualizerContext
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING_RAN = 1, 4, 5
@@ -35,7 +42,8 @@ plugin_option = click.option(
 )
 data_root_option = click.option(
     "--data-root", type=click.Path(path_type=Path), default=None,
-    help="Folder holding the datasets in their download layouts [env TLBENCH_DATA; default ./data].",
+    help="Folder holding the datasets in their download layouts [env TLBENCH_DATA, or data_root in tlbench.toml; "
+         "default ./data].",
 )
 out_option = click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default=Path("tlbench-runs"), show_default=True,
@@ -44,7 +52,7 @@ out_option = click.option(
 
 
 def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, image_size=None,
-              max_epochs=None, cache_dir=None, imagenet_weights=None, online=False) -> RunSettings:
+              max_epochs=None, cache_dir=None, imagenet_weights=None, online=False, strict=False) -> RunSettings:
     try:
         torch_device = resolve_device(device)
         chosen = resolve_preset(preset, torch_device.type).with_overrides(
@@ -52,13 +60,41 @@ def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, 
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     return RunSettings(
-        preset=chosen, device=torch_device, data_root=data_root or default_data_root(),
-        cache_dir=cache_dir or default_cache_dir(), imagenet_weights=imagenet_weights, online=online,
+        preset=chosen, device=torch_device, data_root=resolve_data_root(data_root, _config(ctx)),
+        cache_dir=resolve_cache_dir(cache_dir, _config(ctx)), imagenet_weights=imagenet_weights, online=online,
+        strict=strict,
     )
 
 
-def _catalog(ctx, plugin_args) -> Catalog:
-    return load_catalog(tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args))
+def _speed_settings(settings: RunSettings, compile_model: bool, svm_backend: str, jobs_per_gpu: int) -> RunSettings:
+    """``settings`` with torch.compile, the SVM solver and the concurrent jobs chosen (none changes results
+    beyond float rounding, or 0.005 AUC for the torch SVM)."""
+    try:
+        backend = resolve_svm_backend(svm_backend, settings.preset, settings.device)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    return dataclasses.replace(settings, compile=compile_model, svm_backend=backend, jobs_per_gpu=jobs_per_gpu)
+
+
+def _config(ctx) -> Config:
+    """The config file of the working directory, read once per command."""
+    if "config" not in ctx.obj:
+        try:
+            ctx.obj["config"] = load_config()
+        except ConfigError as error:
+            raise click.UsageError(str(error)) from error
+    return ctx.obj["config"]
+
+
+def _catalog(ctx, plugin_args, data_root=None) -> Catalog:
+    """The plugins' catalog plus the datasets declared in the config, found under the data root."""
+    catalog = load_catalog(tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args))
+    config = _config(ctx)
+    try:
+        register_declared(catalog, config.datasets, resolve_data_root(data_root, config))
+    except ConfigError as error:
+        raise click.UsageError(f"{config.path}: {error}") from error
+    return catalog
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -129,7 +165,7 @@ def _catalog_listing(catalog: Catalog, settings: RunSettings) -> dict:
 @click.pass_context
 def list_command(ctx, plugin_args, data_root, as_json, imagenet_weights):
     """List dataset tasks (available or what is missing), sources, methods and visualisers."""
-    catalog = _catalog(ctx, plugin_args)
+    catalog = _catalog(ctx, plugin_args, data_root)
     listing = _catalog_listing(catalog, _settings(ctx, data_root=data_root, imagenet_weights=imagenet_weights))
     if as_json:
         click.echo(json.dumps(listing, indent=1))
@@ -159,6 +195,14 @@ def list_command(ctx, plugin_args, data_root, as_json, imagenet_weights):
         console.print(f"[red]broken plugin {plugin['name']}:[/] {plugin['error']}")
 
 
+def _log_to(console: Console) -> None:
+    """Show the core's log lines (image cache, skipped images) on the console, once."""
+    logger = logging.getLogger("benchmark")
+    if not any(isinstance(h, RichHandler) for h in logger.handlers):
+        logger.addHandler(RichHandler(console=console, show_time=False, show_path=False))
+        logger.setLevel(logging.INFO)
+
+
 def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
     for planned in plan.by_state(PENDING):
         status = store.status_of(planned.config_hash)
@@ -168,8 +212,14 @@ def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
             planned.state, planned.reason = FAILED, "failed in an earlier run; --rerun failed retries it"
 
 
-def _print_plan(plan: Plan) -> None:
+def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings) -> None:
     styles = {PENDING: "cyan", DONE: "green", SKIPPED: "yellow", FAILED: "red"}
+    sources = catalog.all_sources()
+    for name in sorted({p.experiment.source for p in plan.by_state(PENDING)}):
+        if isinstance(sources.get(name), DatasetSource):
+            path = sources[name].weights_path(settings)
+            state = "cached" if path.exists() else "to train"
+            console.print(f"[magenta]source  [/] {name}: model {state} ({path})")
     for planned in plan.experiments:
         reason = f"  [dim]{escape(planned.reason)}[/]" if planned.reason else ""
         console.print(f"[{styles[planned.state]}]{planned.state:8}[/] {escape(planned.experiment.node_id)}{reason}")
@@ -205,14 +255,22 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--max-epochs", type=int, default=None, help="Epoch limit [default: the preset's].")
 @data_root_option
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-              help="Cache for source models [env TLBENCH_CACHE; default ~/.cache/tlbench].")
+              help="Cache for decoded images and source models [env TLBENCH_CACHE, or cache_dir in tlbench.toml; "
+                   "default ~/.cache/tlbench].")
 @click.option("--imagenet-weights", type=click.Path(path_type=Path), default=None,
               help="Local file of the backbone's ImageNet weights [env TLBENCH_IMAGENET_WEIGHTS].")
 @click.option("--online", is_flag=True, help="Let timm download ImageNet weights that are not cached.")
+@click.option("--strict", is_flag=True, help="Fail on an unreadable image instead of skipping it with a warning.")
+@click.option("--compile", "compile_model", is_flag=True, help="Run forward passes through torch.compile.")
+@click.option("--svm", "svm_backend", type=click.Choice(SVM_BACKENDS), default="auto", show_default=True,
+              help="Linear SVM solver: sklearn (the reference), torch (LinearSVC's objective by L-BFGS on the "
+                   "device), or auto (torch on CUDA for linearsvc presets).")
+@click.option("--jobs-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Experiments run side by side (threads sharing the device, its data and feature cache).")
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, out_dir,
                 rerun, exitfirst, device, preset, backbone, image_size, max_epochs, data_root, cache_dir,
-                imagenet_weights, online):
+                imagenet_weights, online, strict, compile_model, svm_backend, jobs_per_gpu):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     if not (select_all or datasets or sources or methods or keyword or seeds or collect_only):
         raise click.UsageError("nothing selected: pass --all, or filters such as -d, -s, -m, -k")
@@ -220,9 +278,11 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
         seed_list = tuple(int(s) for s in seeds.split(",")) if seeds else ()
     except ValueError:
         raise click.UsageError(f"--seeds {seeds!r}: give comma-separated integers, e.g. 2,5,7") from None
-    catalog = _catalog(ctx, plugin_args)
+    catalog = _catalog(ctx, plugin_args, data_root)
     settings = _settings(ctx, data_root, device, preset, backbone, image_size, max_epochs, cache_dir,
-                         imagenet_weights, online)
+                         imagenet_weights, online, strict)
+    settings = _speed_settings(settings, compile_model, svm_backend, jobs_per_gpu)
+    _log_to(console)
     for plugin in catalog.plugins:
         if plugin.status == "broken":
             console.print(f"[red]broken plugin {plugin.name}:[/] {plugin.error}")
@@ -239,7 +299,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     store = Store(out_dir)
     _mark_recorded(plan, store, rerun)
     if collect_only:
-        _print_plan(plan)
+        _print_plan(plan, catalog, settings)
         return
     pending = plan.by_state(PENDING)
     console.print(f"{len(plan.experiments)} selected: {len(pending)} to run, {len(plan.by_state(DONE))} done, "
@@ -300,7 +360,7 @@ def show_command(out_dir, fmt, metric):
 def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache_dir):
     """Make the figures of the named visualisers (all by default) into OUT/figures, from the models
     and results of the run folder."""
-    catalog = _catalog(ctx, plugin_args)
+    catalog = _catalog(ctx, plugin_args, data_root)
     unknown = [n for n in names if n not in catalog.visualizers]
     if unknown:
         raise click.UsageError(f"unknown visualizer(s) {', '.join(unknown)}; known: {', '.join(catalog.visualizers)}")

@@ -9,7 +9,10 @@ import numpy as np
 import torch
 
 from .data import SplitData
+from .featurecache import FeatureCache, weights_fingerprint
+from .hashing import config_hash
 from .models import create_backbone, predict
+from .seeding import seeded
 from .settings import RunSettings
 from .svm import svm_scores
 from .training import EpochCallback, train_classifier
@@ -29,13 +32,15 @@ class MethodResult:
 
 @dataclass
 class ExperimentContext:
-    """Everything one experiment needs: its data split, settings, seed and source of weights."""
+    """Everything one experiment needs: its data split, settings, seed and source of weights, and the
+    run's feature cache (features of unchanged weights are extracted once per run)."""
 
     data: SplitData
     settings: RunSettings
     seed: int
     source: Source | None
     on_epoch: EpochCallback | None = None
+    feature_cache: FeatureCache | None = None
 
     @property
     def num_classes(self) -> int:
@@ -43,34 +48,56 @@ class ExperimentContext:
 
     def random_model(self) -> torch.nn.Module:
         """The backbone with random weights (seeded) and a head for this task."""
-        torch.manual_seed(self.seed)
-        return create_backbone(self.settings.preset.backbone, self.num_classes)
+        with seeded(self.seed):
+            return create_backbone(self.settings.preset.backbone, self.num_classes)
 
     def source_model(self) -> torch.nn.Module:
         """A fresh copy of the source's weights with a new head for this task."""
         if self.source is None:
             raise RuntimeError("this experiment has no source; the method must not ask for one")
-        torch.manual_seed(self.seed)
-        return self.source.build(self.settings, self.num_classes, self.seed)
+        with seeded(self.seed):
+            return self.source.build(self.settings, self.num_classes, self.seed)
 
     def train(self, model: torch.nn.Module) -> list[dict]:
         """Train all of ``model`` on the training split, early-stopped on the validation split."""
         return train_classifier(
             model, self.data.train, self.data.val, self.num_classes, self.settings.preset,
-            self.settings.device, self.seed, self.on_epoch,
+            self.settings.device, self.seed, self.on_epoch, self.settings.acceleration,
         )
 
     def softmax_scores(self, model: torch.nn.Module) -> np.ndarray:
         """The model's own class probabilities on the test split."""
-        return predict(model, self.data.test.images, self.settings.preset.normalize, self.settings.device)
+        return predict(model, self.data.test.images, self.settings.preset.normalize, self.settings.device,
+                       accel=self.settings.acceleration)
+
+    def features(self, model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
+        """Penultimate features of the training and test splits, from the feature cache when ``model``'s
+        weights (its head aside) already went through this task's images in this run (augmented training
+        images are always extracted afresh)."""
+        preset, settings = self.settings.preset, self.settings
+
+        def extract(images: torch.Tensor) -> np.ndarray:
+            return predict(model, images, preset.normalize, settings.device, features=True,
+                           accel=settings.acceleration)
+
+        if self.feature_cache is None:
+            return extract(self.data.train.images), extract(self.data.test.images)
+        key = config_hash({
+            "weights": weights_fingerprint(model), "task": self.data.task.name, "backbone": preset.backbone,
+            "image_size": preset.image_size, "normalize": preset.normalize,
+        })
+        split, images = self.data.split, self.data.train.images
+        train = self.feature_cache.features(key, split.train, images[: len(split.train)], extract)
+        if self.data.augmented:  # images made from this split's training images have no task position
+            train = np.concatenate([train, extract(images[len(split.train) :])])
+        return train, self.feature_cache.features(key, split.test, self.data.test.images, extract)
 
     def svm_scores(self, model: torch.nn.Module) -> np.ndarray:
         """Penultimate features of train and test into a linear SVM; its test decision scores."""
-        preset, device = self.settings.preset, self.settings.device
-        train = predict(model, self.data.train.images, preset.normalize, device, features=True)
-        test = predict(model, self.data.test.images, preset.normalize, device, features=True)
+        train, test = self.features(model)
         return svm_scores(
-            train, self.data.train.labels.numpy(), test, self.num_classes, preset, self.seed
+            train, self.data.train.labels.numpy(), test, self.num_classes, self.settings.preset, self.seed,
+            self.settings.svm_backend, self.settings.device,
         )
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import platform
+import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from .catalog import Catalog
 from .data import TaskData
+from .featurecache import FeatureCache
 from .methods import ExperimentContext
 from .metrics import compute_metrics
 from .planner import FAILED, PENDING, Plan, PlannedExperiment
@@ -35,22 +38,52 @@ class RunOutcome:
     stopped_early: bool = False
 
 
+class _Serialized:
+    """``target``'s methods called one at a time, whichever thread calls them."""
+
+    def __init__(self, target):
+        self._target, self._lock = target, threading.Lock()
+
+    def __getattr__(self, name):
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return call
+
+
 class Runner:
-    """Runs experiments one after another; an experiment that raises is recorded as failed."""
+    """Runs experiments, ``settings.jobs_per_gpu`` at a time (threads sharing the device, the run's data
+    and feature cache; 1: one after another); an experiment that raises is recorded as failed.
+
+    With several jobs, model initialisation is still seeded per experiment (see :mod:`benchmark.seeding`),
+    a source model is prepared once while the experiments that need it wait, and the store, the progress
+    display and the task data (loading and splitting) are called one thread at a time.
+    """
 
     def __init__(self, catalog: Catalog, settings: RunSettings, store: Store, progress: RunProgress):
         self.catalog, self.settings, self.store, self.progress = catalog, settings, store, progress
+        self._source_lock = threading.Lock()
         self.data = TaskData(settings)
+        if settings.jobs_per_gpu > 1:
+            self.store, self.progress, self.data = _Serialized(store), _Serialized(progress), _Serialized(self.data)
         self.sources = catalog.all_sources()
         self.source_errors: dict[str, str] = {}
         self.prepared: set[str] = set()
         self.versions = library_versions()
+        self.features = FeatureCache()
 
     def run(self, plan: Plan, exitfirst: bool = False) -> RunOutcome:
         outcome = RunOutcome()
         pending = plan.by_state(PENDING)
         # grouping by source lets a source model be trained once, before its first use
         pending.sort(key=lambda p: (p.experiment.source, p.experiment.target, p.experiment.method, p.experiment.seed))
+        if self.settings.jobs_per_gpu > 1:
+            return self._run_side_by_side(pending, exitfirst)
         for planned in pending:
             passed = self.run_one(planned)
             if passed:
@@ -63,7 +96,29 @@ class Runner:
                     break
         return outcome
 
+    def _run_side_by_side(self, pending: list[PlannedExperiment], exitfirst: bool) -> RunOutcome:
+        outcome = RunOutcome()
+        pool = ThreadPoolExecutor(self.settings.jobs_per_gpu, thread_name_prefix="tlbench-job")
+        try:
+            futures = {pool.submit(self.run_one, planned): planned for planned in pending}
+            for future in as_completed(futures):
+                if future.result():
+                    outcome.passed += 1
+                    continue
+                outcome.failed += 1
+                futures[future].state = FAILED
+                if exitfirst:
+                    outcome.stopped_early = True
+                    break
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # running experiments end and are recorded
+        return outcome
+
     def _prepare_source(self, name: str) -> None:
+        with self._source_lock:
+            self._prepare_source_once(name)
+
+    def _prepare_source_once(self, name: str) -> None:
         if name in self.source_errors:
             earlier = self.source_errors[name]
             raise RuntimeError(f"source {name!r} could not be prepared earlier in this run:\n{earlier}")
@@ -90,7 +145,7 @@ class Runner:
             self.progress.begin(exp.node_id)
             dataset, task = self.catalog.tasks()[exp.target]
             split = self.data.split(dataset, task, exp.seed)
-            ctx = ExperimentContext(split, self.settings, exp.seed, source, self.progress.epoch)
+            ctx = ExperimentContext(split, self.settings, exp.seed, source, self.progress.epoch, self.features)
             method_started = time.perf_counter()
             result = self.catalog.methods[exp.method].run(ctx)
             durations["method"] = time.perf_counter() - method_started

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from .acceleration import Acceleration
 from .presets import Preset
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("TLBENCH_CACHE", Path.home() / ".cache" / "tlbench"))
-
-
-def default_data_root() -> Path:
-    return Path(os.environ.get("TLBENCH_DATA", "data"))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -39,6 +31,15 @@ class RunSettings:
     cache_dir: Path
     imagenet_weights: Path | None = None
     online: bool = False
+    strict: bool = False  # an unreadable image fails the run instead of being skipped with a warning
+    compile: bool = False  # run forward passes through torch.compile
+    svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see benchmark.svm.resolve_svm_backend)
+    jobs_per_gpu: int = 1  # experiments run side by side on one GPU (threads)
+
+    @property
+    def acceleration(self) -> Acceleration:
+        """How training and inference use the device (bf16 and channels_last on CUDA)."""
+        return Acceleration.for_device(self.device, self.compile)
 
     @property
     def profile(self) -> str:

@@ -12,6 +12,7 @@ import torch
 from .datasets import Dataset, Task
 from .hashing import config_hash
 from .models import create_backbone, predict, replace_head
+from .seeding import seeded
 from .settings import RunSettings
 from .training import EpochCallback, train_classifier
 
@@ -75,13 +76,14 @@ class DatasetSource(Source):
         if path.exists():
             return
         split = data.split(self.dataset, self.task, self.TRAINING_SEED)
-        torch.manual_seed(self.TRAINING_SEED)
-        model = create_backbone(settings.preset.backbone, self.task.num_classes)
+        with seeded(self.TRAINING_SEED):
+            model = create_backbone(settings.preset.backbone, self.task.num_classes)
         history = train_classifier(
             model, split.train, split.val, self.task.num_classes, settings.preset, settings.device,
-            self.TRAINING_SEED, on_epoch,
+            self.TRAINING_SEED, on_epoch, settings.acceleration,
         )
-        scores = predict(model, split.test.images, settings.preset.normalize, settings.device)
+        scores = predict(model, split.test.images, settings.preset.normalize, settings.device,
+                         accel=settings.acceleration)
         accuracy = float((scores.argmax(1) == split.test.labels.numpy()).mean())
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".tmp")

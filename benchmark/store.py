@@ -48,7 +48,8 @@ class Store:
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / STORE_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30)
+        # usable from the runner's job threads, which call the store one at a time
+        self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")

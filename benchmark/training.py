@@ -10,8 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .models import autocast, prepare_batch
+from .acceleration import Acceleration
+from .augment import Augmentation
+from .models import normalize_batch, to_unit
 from .presets import Preset
+from .seeding import reseed
+from .staging import StagedImages
 
 EpochCallback = Callable[[dict], None]
 
@@ -36,15 +40,16 @@ def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.where(counts > 0, len(labels) / counts.clamp(min=1), torch.zeros_like(counts))
 
 
-def _loss_sum(model, data: LabelledImages, loss_fn, preset: Preset, device) -> torch.Tensor:
+def _loss_sum(forward, model, data: StagedImages, labels: torch.Tensor, loss_fn, preset: Preset,
+              device: torch.device, accel: Acceleration) -> torch.Tensor:
     model.eval()
     total = torch.zeros((), device=device)
     with torch.no_grad():
         for start in range(0, len(data), 256):
-            x = prepare_batch(data.images[start : start + 256], preset.normalize, device)
-            y = data.labels[start : start + 256].to(device)
-            with autocast(device):
-                logits = model(x)
+            x = normalize_batch(to_unit(data.range(start, start + 256)), preset.normalize, accel.channels_last)
+            y = labels[start : start + 256]
+            with accel.autocast(device):
+                logits = forward(x)
             total += loss_fn(logits.float(), y) * len(y)
     return total
 
@@ -58,17 +63,22 @@ def train_classifier(
     device: torch.device,
     seed: int,
     on_epoch: EpochCallback | None = None,
+    accel: Acceleration | None = None,
 ) -> list[dict]:
     """Train all layers of ``model`` in place; return the per-epoch history.
 
     Stops when the validation loss has not improved for ``preset.patience`` epochs and, when
     ``preset.restore_best``, leaves the weights of the best validation epoch in ``model``.
+    The images go to the device once (see :class:`StagedImages`), are augmented and normalised there,
+    and the host waits for the device only at the end of an epoch. ``accel`` defaults to
+    :meth:`Acceleration.for_device`.
     """
+    accel = accel or Acceleration.for_device(device)
+    augmentation = Augmentation.from_preset(preset)
     generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model.to(device)
-    if device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
+    reseed(seed)  # for models that draw from the global generator while training (dropout)
+    accel.place(model, device)
+    forward = accel.compiled(model)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=preset.lr, momentum=preset.momentum,
         nesterov=preset.nesterov and preset.momentum > 0, weight_decay=preset.weight_decay,
@@ -76,6 +86,8 @@ def train_classifier(
     weights = class_weights(train.labels, num_classes).to(device) if preset.class_weights else None
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
     val_loss_fn = torch.nn.CrossEntropyLoss(weight=weights, reduction="mean")
+    train_images, val_images = StagedImages(train.images, device), StagedImages(val.images, device)
+    train_labels, val_labels = train.labels.to(device), val.labels.to(device)
     history: list[dict] = []
     best_loss, best_state, stale = float("inf"), None, 0
     for epoch in range(1, preset.max_epochs + 1):
@@ -88,18 +100,20 @@ def train_classifier(
             index = order[start : start + preset.batch_size]
             if len(index) < 2:  # batch norm cannot train on a single image
                 continue
-            flip = torch.rand(len(index), generator=generator) < 0.5 if preset.augment_flip else None
-            x = prepare_batch(train.images[index], preset.normalize, device, flip)
-            y = train.labels[index].to(device, non_blocking=True)
-            with autocast(device):
-                logits = model(x)
+            params = augmentation.draw(len(index), generator)
+            x = augmentation.apply(to_unit(train_images.take(index)), params)
+            x = normalize_batch(x, preset.normalize, accel.channels_last)
+            y = train_labels[index.to(device, non_blocking=True)]
+            with accel.autocast(device):
+                logits = forward(x)
             loss = loss_fn(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             running += loss.detach() * len(index)
             seen += len(index)
-        val_loss = float(_loss_sum(model, val, val_loss_fn, preset, device)) / max(len(val), 1)
+        val_loss = float(_loss_sum(forward, model, val_images, val_labels, val_loss_fn, preset, device, accel))
+        val_loss /= max(len(val), 1)
         train_loss = float(running) / max(seen, 1)
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {train_loss}); lower the lr")

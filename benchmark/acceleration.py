@@ -1,0 +1,47 @@
+"""How training and inference use the device: bf16 autocast, channels_last, cudnn autotuning, torch.compile.
+
+None of these change what is computed beyond float rounding; the defaults switch them on for CUDA only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Acceleration:
+    """``bf16``: autocast convolutions and matmuls to bfloat16; ``channels_last``: NHWC weights and inputs;
+    ``compile``: run the forward pass through ``torch.compile``."""
+
+    bf16: bool = False
+    channels_last: bool = False
+    compile: bool = False
+
+    @classmethod
+    def for_device(cls, device: torch.device, compile: bool = False) -> Acceleration:
+        """bf16 and channels_last on CUDA, plain fp32 NCHW elsewhere; ``compile`` as asked."""
+        cuda = device.type == "cuda"
+        return cls(bf16=cuda, channels_last=cuda, compile=compile)
+
+    def autocast(self, device: torch.device):
+        """The autocast context for a forward pass on ``device`` (bf16 works on CPU and CUDA)."""
+        if self.bf16:
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def place(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        """Move ``model`` to ``device`` in the chosen memory format and let cudnn pick its fastest kernels."""
+        model.to(device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        return model
+
+    def compiled(self, function: Callable) -> Callable:
+        """``function`` (a module or a callable) under ``torch.compile`` when asked, else itself."""
+        return torch.compile(function) if self.compile else function

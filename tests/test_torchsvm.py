@@ -1,0 +1,87 @@
+"""The torch SVM solves LinearSVC's objective: same AUC within 0.005, and the backend choice is explicit."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.metrics import roc_auc_score
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from benchmark.presets import CPU_QUICK, THESIS
+from benchmark.svm import resolve_svm_backend, svm_scores
+from benchmark.torchsvm import TorchLinearSVC
+
+
+def _digits(classes):
+    """Real 8x8 digit images (scikit-learn's bundled set) as 64 features, standardised on training."""
+    features, labels = load_digits(return_X_y=True)
+    keep = np.isin(labels, classes)
+    features, labels = features[keep], np.searchsorted(classes, labels[keep])
+    order = np.random.default_rng(0).permutation(len(labels))
+    features, labels = features[order], labels[order]
+    cut = len(labels) * 2 // 3
+    scaler = StandardScaler().fit(features[:cut])
+    return scaler.transform(features[:cut]), labels[:cut], scaler.transform(features[cut:]), labels[cut:]
+
+
+def _mean_auc(labels, scores):
+    if scores.ndim == 1:
+        return roc_auc_score(labels == 1, scores)
+    return np.mean([roc_auc_score(labels == c, scores[:, c]) for c in range(scores.shape[1])])
+
+
+@pytest.mark.parametrize("classes", [(3, 8), (1, 3, 5, 7, 8, 9)])
+def test_torch_svm_matches_linearsvc_auc(classes):
+    train_x, train_y, test_x, test_y = _digits(np.array(classes))
+    # noisy features so that the classes overlap and AUC is below 1, where a solver difference would show
+    rng = np.random.default_rng(1)
+    train_x = train_x + rng.normal(0, 2.0, train_x.shape)
+    test_x = test_x + rng.normal(0, 2.0, test_x.shape)
+    reference = LinearSVC(C=0.1, max_iter=5000, random_state=0)
+    if len(classes) > 2:
+        reference = OneVsRestClassifier(reference)
+    expected = reference.fit(train_x, train_y).decision_function(test_x)
+    got = TorchLinearSVC(C=0.1).fit(train_x, train_y).decision_function(test_x)
+    assert got.shape == expected.shape
+    expected_auc, got_auc = _mean_auc(test_y, expected), _mean_auc(test_y, got)
+    assert 0.7 < expected_auc < 0.999
+    assert abs(got_auc - expected_auc) < 0.005
+    # the same optimum, not merely the same ranking
+    assert np.corrcoef(got.ravel(), expected.ravel())[0, 1] > 0.999
+
+
+def test_intercept_is_penalised_like_liblinear():
+    """Far-off-centre data: liblinear shrinks the intercept toward 0, and so must the torch solver."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(5.0, 1.0, (40, 2)), rng.normal(6.0, 1.0, (40, 2))])
+    y = np.repeat([0, 1], 40)
+    expected = LinearSVC(C=0.01, max_iter=20000, tol=1e-8).fit(x, y)
+    got = TorchLinearSVC(C=0.01).fit(x, y)
+    assert got.intercept_.item() == pytest.approx(expected.intercept_[0], abs=2e-3)
+    np.testing.assert_allclose(got.coef_.numpy()[0], expected.coef_[0], atol=2e-3)
+
+
+def test_svm_scores_backends_agree_and_fill_missing_classes():
+    train_x, train_y, test_x, test_y = _digits(np.array([0, 1, 2, 3]))
+    train_y = np.where(train_y == 3, 2, train_y)  # class 3 never seen in training
+    sklearn_scores = svm_scores(train_x, train_y, test_x, 4, CPU_QUICK, seed=0)
+    torch_scores = svm_scores(train_x, train_y, test_x, 4, CPU_QUICK, seed=0, backend="torch")
+    assert torch_scores.shape == sklearn_scores.shape == (len(test_x), 4)
+    assert (torch_scores[:, 3] < torch_scores[:, :3].min()).all()
+    for c in range(3):
+        assert abs(roc_auc_score(test_y == c, torch_scores[:, c]) - roc_auc_score(test_y == c, sklearn_scores[:, c])) \
+            < 0.005
+
+
+def test_backend_resolution():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_svm_backend("auto", CPU_QUICK, cpu) == "sklearn"
+    assert resolve_svm_backend("auto", CPU_QUICK, cuda) == "torch"
+    assert resolve_svm_backend("auto", THESIS, cuda) == "sklearn"  # SVC has no torch twin
+    assert resolve_svm_backend("torch", CPU_QUICK, cpu) == "torch"
+    with pytest.raises(ValueError, match="--svm sklearn"):
+        resolve_svm_backend("torch", THESIS, cuda)
+    with pytest.raises(ValueError, match="unknown --svm"):
+        resolve_svm_backend("gpu", CPU_QUICK, cpu)

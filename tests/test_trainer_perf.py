@@ -1,0 +1,194 @@
+"""The fast paths keep results: bf16 close to fp32, a seed reproducible, augmentation and staging exact,
+and the feature cache extracting each image once per set of weights."""
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.acceleration import Acceleration
+from benchmark.augment import Augmentation
+from benchmark.data import SplitData
+from benchmark.datasets import Task
+from benchmark.featurecache import FeatureCache, weights_fingerprint
+from benchmark.methods import ExperimentContext
+from benchmark.models import create_backbone, predict
+from benchmark.presets import CPU_QUICK
+from benchmark.settings import RunSettings
+from benchmark.splits import Split
+from benchmark.staging import StagedImages
+from benchmark.training import LabelledImages, train_classifier
+
+CPU = torch.device("cpu")
+# 24 px: at 16 px test_resnet's last stage is 1x1, where CPU bf16 training turned NaN within two epochs
+PRESET = CPU_QUICK.with_overrides(image_size=24, max_epochs=3, patience=10, batch_size=16)
+
+
+def _images(n: int, seed: int = 0) -> LabelledImages:
+    """Two classes a small network separates in a few epochs: brighter red versus brighter blue."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    images = torch.randint(0, 120, (n, 3, 24, 24), generator=g, dtype=torch.uint8)
+    images[labels == 0, 0] += 100
+    images[labels == 1, 2] += 100
+    return LabelledImages(images, labels)
+
+
+def _train(accel: Acceleration | None = None, seed: int = 3):
+    torch.manual_seed(0)
+    model = create_backbone("test_resnet", 2)
+    history = train_classifier(model, _images(64), _images(32, seed=1), 2, PRESET, CPU, seed, accel=accel)
+    return model, history
+
+
+def test_fixed_seed_gives_identical_training():
+    model_a, history_a = _train()
+    model_b, history_b = _train()
+    losses = [(h["train_loss"], h["val_loss"]) for h in history_a]
+    assert losses == [(h["train_loss"], h["val_loss"]) for h in history_b]
+    for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    _, other_seed = _train(seed=4)
+    assert [h["train_loss"] for h in other_seed] != [h["train_loss"] for h in history_a]
+
+
+def test_bf16_training_matches_fp32():
+    fp32_model, fp32 = _train()
+    bf16_model, bf16 = _train(Acceleration(bf16=True))
+    assert len(fp32) == len(bf16) == PRESET.max_epochs
+    for a, b in zip(fp32, bf16, strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.05, abs=0.02)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=0.05, abs=0.02)
+    assert fp32[-1]["train_loss"] < fp32[0]["train_loss"]  # it learned, so the comparison means something
+    images = _images(32, seed=2).images
+    p32 = predict(fp32_model, images, PRESET.normalize, CPU)
+    p16 = predict(bf16_model, images, PRESET.normalize, CPU, accel=Acceleration(bf16=True))
+    assert np.abs(p32 - p16).max() < 0.1
+
+
+def test_bf16_inference_matches_fp32_on_the_same_weights():
+    torch.manual_seed(0)
+    model = create_backbone("test_resnet", 3)
+    images = _images(16).images
+    fp32 = predict(model, images, "imagenet", CPU, features=True)
+    bf16 = predict(model, images, "imagenet", CPU, features=True, accel=Acceleration(bf16=True))
+    assert bf16.dtype == np.float32 and bf16.shape == fp32.shape
+    scale = np.abs(fp32).max()
+    assert np.abs(bf16 - fp32).max() < 0.03 * scale
+    assert not np.array_equal(bf16, fp32)  # bf16 really ran
+
+
+def test_flip_only_augmentation_mirrors_the_drawn_images():
+    x = torch.rand(6, 3, 5, 5)
+    augmentation = Augmentation(flip=True)
+    params = augmentation.draw(6, torch.Generator().manual_seed(0))
+    out = augmentation.apply(x, params)
+    for i in range(6):
+        assert torch.equal(out[i], x[i].flip(-1) if params["flip"][i] else x[i])
+
+
+def test_geometric_augmentation_with_identity_parameters_keeps_the_image():
+    x = torch.rand(2, 3, 8, 8)
+    augmentation = Augmentation(flip=True, rotation=10.0, crop_scale=0.5)
+    identity = {"flip": torch.tensor([False, True]), "angle": torch.zeros(2), "width": torch.ones(2),
+                "height": torch.ones(2), "centre": torch.zeros(2, 2)}
+    out = augmentation.apply(x, identity)
+    torch.testing.assert_close(out[0], x[0])
+    torch.testing.assert_close(out[1], x[1].flip(-1))
+    drawn = augmentation.draw(2, torch.Generator().manual_seed(0))
+    assert set(drawn) == {"flip", "angle", "width", "height", "centre"}
+    assert (drawn["angle"].abs() <= np.radians(10)).all() and (drawn["width"] <= 1).all()
+    assert augmentation.apply(x, drawn).shape == x.shape
+
+
+def test_preset_without_extra_fields_keeps_flip_only():
+    assert Augmentation.from_preset(PRESET) == Augmentation(flip=True)
+
+
+def test_staged_images_on_cpu_serve_the_same_batches():
+    images = _images(10).images
+    staged = StagedImages(images, CPU)
+    index = torch.tensor([7, 2, 2, 9])
+    assert torch.equal(staged.take(index), images[index])
+    assert torch.equal(staged.range(3, 6), images[3:6])
+
+
+def test_weights_fingerprint_ignores_the_head_only():
+    torch.manual_seed(0)
+    model = create_backbone("test_resnet", 2)
+    before = weights_fingerprint(model)
+    model.reset_classifier(5)
+    assert weights_fingerprint(model) == before
+    with torch.no_grad():
+        next(model.parameters())[0, 0, 0, 0] += 1e-3
+    assert weights_fingerprint(model) != before
+
+
+def test_feature_cache_extracts_each_image_once():
+    cache = FeatureCache()
+    images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 2, 2).contiguous()
+    calls = []
+
+    def extract(batch):
+        calls.append(len(batch))
+        return batch[:, 0, 0, :1].float().numpy() * 2
+
+    first = cache.features("w", np.array([4, 1, 7]), images[[4, 1, 7]], extract)
+    np.testing.assert_array_equal(first[:, 0], [8, 2, 14])
+    again = cache.features("w", np.array([7, 4, 1]), images[[7, 4, 1]], extract)
+    np.testing.assert_array_equal(again[:, 0], [14, 8, 2])
+    mixed = cache.features("w", np.array([1, 9]), images[[1, 9]], extract)
+    np.testing.assert_array_equal(mixed[:, 0], [2, 18])
+    assert calls == [3, 1] and cache.extracted == 4 and cache.reused == 4
+    cache.features("other weights", np.array([1]), images[[1]], extract)
+    assert calls == [3, 1, 1]
+
+
+def _context(seed: int, cache: FeatureCache) -> ExperimentContext:
+    data = _images(40)
+    order = np.random.default_rng(seed).permutation(40)
+    split = Split(train=order[:24], val=order[24:30], test=order[30:], kind="test")
+
+    def part(index):
+        return LabelledImages(data.images[index], data.labels[index])
+
+    split_data = SplitData(Task("toy", ("a", "b"), frozenset({"target"})), split,
+                           part(split.train), part(split.val), part(split.test))
+    settings = RunSettings(PRESET, CPU, data_root=None, cache_dir=None)
+    return ExperimentContext(split_data, settings, seed, source=None, feature_cache=cache)
+
+
+def test_feature_extraction_reuses_features_across_seeds():
+    cache = FeatureCache()
+    torch.manual_seed(0)
+    model = create_backbone("test_resnet", 2)
+    ctx = _context(2, cache)
+    cached_train, cached_test = ctx.features(model)
+    assert cache.extracted == 34 and cache.reused == 0
+    uncached_train, uncached_test = _context(2, None).features(model)
+    np.testing.assert_allclose(cached_train, uncached_train, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cached_test, uncached_test, rtol=1e-5, atol=1e-6)
+    model.reset_classifier(2)  # a new head, as the next experiment's source model gets
+    _context(5, cache).features(model)
+    assert cache.extracted < 40 and cache.reused >= 28  # only images the first split held out are new
+
+
+def _run_scores(tmp_path, jobs: int) -> dict:
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+    from benchmark.store import Store
+
+    out = tmp_path / f"jobs{jobs}"
+    result = CliRunner().invoke(main, [
+        "run", "-d", "synth_cells", "-s", "random", "-s", "none", "-m", "scratch", "-m", "fe-svm",
+        "--seeds", "2,5", "--max-epochs", "1", "--image-size", "24", "--device", "cpu", "--out", str(out),
+        "--cache-dir", str(tmp_path / "cache"), "--jobs-per-gpu", str(jobs),
+    ])
+    assert result.exit_code == 0, result.output
+    return {row["node_id"]: (row["status"], row["scores"]) for row in Store(out).rows()}
+
+
+def test_jobs_side_by_side_give_the_sequential_results(tmp_path):
+    sequential = _run_scores(tmp_path, 1)
+    assert len(sequential) == 4 and {status for status, _ in sequential.values()} == {"passed"}
+    assert _run_scores(tmp_path, 2) == sequential
