@@ -5,6 +5,7 @@ register subclasses of :class:`Dataset`, :class:`Source`, :class:`Method` or :cl
 """
 
 from .datasets import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task
+from .filedatasets import FileDataset, ImageFiles
 from .hookspecs import hookimpl
 from .methods import ExperimentContext, Method, MethodResult
 from .presets import PRESETS, Preset
@@ -13,6 +14,7 @@ from .sources import Source
 from .visualizers import Visualizer, VisualizerContext
 
 __all__ = [
-    "SOURCE", "TARGET", "Dataset", "DatasetStatus", "ImageSet", "Task", "hookimpl", "ExperimentContext",
-    "Method", "MethodResult", "PRESETS", "Preset", "RunSettings", "Source", "Visualizer", "VisualizerContext",
+    "SOURCE", "TARGET", "Dataset", "DatasetStatus", "FileDataset", "ImageFiles", "ImageSet", "Task", "hookimpl",
+    "ExperimentContext", "Method", "MethodResult", "PRESETS", "Preset", "RunSettings", "Source", "Visualizer",
+    "VisualizerContext",
 ]

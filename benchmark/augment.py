@@ -25,13 +25,8 @@ class Augmentation:
 
     @classmethod
     def from_preset(cls, preset) -> Augmentation:
-        """The preset's augmentation; ``augment_rotation`` and ``augment_crop_scale`` are optional preset
-        fields (absent means off), so presets that only know ``augment_flip`` keep their behaviour."""
-        return cls(
-            flip=preset.augment_flip,
-            rotation=float(getattr(preset, "augment_rotation", 0.0)),
-            crop_scale=float(getattr(preset, "augment_crop_scale", 1.0)),
-        )
+        """The preset's augmentation."""
+        return cls(preset.augment_flip, preset.augment_rotation, preset.augment_crop_scale)
 
     @property
     def geometric(self) -> bool:

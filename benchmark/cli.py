@@ -228,10 +228,22 @@ def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings) -> None:
 
 
 def _summarise_skips(plan: Plan) -> None:
-    reasons: dict[str, int] = {}
-    for planned in plan.by_state(SKIPPED):
-        reasons[planned.reason] = reasons.get(planned.reason, 0) + 1
-    for reason, count in sorted(reasons.items()):
+    """One line for everything skipped for missing data or weights, one per other reason."""
+    missing: dict[str, set[str]] = {"target": set(), "source": set()}
+    others: dict[str, int] = {}
+    skipped = plan.by_state(SKIPPED)
+    for planned in skipped:
+        kind, _, rest = planned.reason.partition(" ")
+        if kind in missing:
+            missing[kind].add(rest.split(":")[0])
+        else:
+            others[planned.reason] = others.get(planned.reason, 0) + 1
+    if missing["target"] or missing["source"]:
+        parts = [f"{kind}s {', '.join(sorted(names))}" for kind, names in missing.items() if names]
+        console.print(f"[yellow]skipped {len(skipped) - sum(others.values())}[/] for want of data or weights: "
+                      f"{escape('; '.join(parts))}. `tlbench list` says what each needs; --collect-only gives "
+                      "every experiment's reason.")
+    for reason, count in sorted(others.items()):
         console.print(f"[yellow]skipped {count}:[/] {escape(reason)}")
 
 

@@ -37,6 +37,10 @@ class Preset:
     # a dataset's own train/val/test split instead of a seeded one, where it has one (chest X-ray,
     # ISIC 2017, MedMNIST); datasets whose only leak-free split is their own (blood cells) use it always
     official_splits: bool = False
+    # on-device training augmentation besides flips: rotations up to this many degrees either way, and
+    # random resized crops keeping at least this fraction of the area (1.0: off)
+    augment_rotation: float = 0.0
+    augment_crop_scale: float = 1.0
 
     def hashable(self) -> dict:
         """The settings that determine a result (the seed list is a grid axis, not a setting)."""

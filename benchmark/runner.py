@@ -74,7 +74,8 @@ class Runner:
         self.sources = catalog.all_sources()
         self.source_errors: dict[str, str] = {}
         self.prepared: set[str] = set()
-        self.versions = library_versions()
+        # how it ran, beside what with: none of it is in the config hash
+        self.versions = {**library_versions(), "svm_backend": settings.svm_backend, "compile": settings.compile}
         self.features = FeatureCache()
 
     def run(self, plan: Plan, exitfirst: bool = False) -> RunOutcome:
