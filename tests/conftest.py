@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 
+import huggingface_hub.constants
 import pytest
 from click.testing import CliRunner
 
@@ -17,6 +18,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("TLBENCH_PLUGINS", raising=False)
     monkeypatch.delenv("TLBENCH_IMAGENET_WEIGHTS", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # an empty Hugging Face cache, whatever this machine has cached
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub"))
     monkeypatch.syspath_prepend(str(TEST_PLUGINS))
 
 

@@ -66,3 +66,23 @@ def test_a_dataset_source_is_trained_once_and_reused(tmp_path):
     assert all(torch.equal(model.state_dict()[k], saved[k]) for k in body)
     other = RunSettings(TINY_PRESET.with_overrides(lr=0.5), run.device, run.data_root, run.cache_dir)
     assert source.weights_path(other) != path
+
+
+def test_imagenet_from_the_hugging_face_cache(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    reference = create_backbone("test_resnet", 1000)
+    repo = tmp_path / "hub" / "models--timm--test_resnet.r160_in1k"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, snapshot / "model.safetensors")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    run = settings(tmp_path)
+    ok, reason = ImageNetSource().status(run)
+    assert ok and "model.safetensors" in reason
+    model = ImageNetSource().build(run, num_classes=2, seed=0)
+    assert torch.equal(model.state_dict()["conv1.0.weight"], reference.state_dict()["conv1.0.weight"])
