@@ -37,9 +37,10 @@ class Catalog:
         if (kind, obj.name) in self.owners:
             return self.owners[(kind, obj.name)]
         if kind == "datasets":
+            known = self.tasks()
             for task in obj.tasks():
-                if task.name in self.tasks():
-                    return self.owners[("datasets", self.tasks()[task.name][0].name)]
+                if task.name in known:
+                    return self.owners[("datasets", known[task.name][0].name)]
         getattr(self, kind)[obj.name] = obj
         self.owners[(kind, obj.name)] = plugin
         return None
@@ -59,8 +60,3 @@ class Catalog:
             if SOURCE in task.roles and task_name not in self.sources
         }
         return {**self.sources, **derived}
-
-    def source_dataset(self, source_name: str) -> str | None:
-        """The dataset a source was trained on, when it was trained here."""
-        source = self.all_sources().get(source_name)
-        return source.dataset.name if isinstance(source, DatasetSource) else None

@@ -9,6 +9,7 @@ from .catalog import Catalog
 from .hashing import config_hash
 from .selection import compile_expression
 from .settings import RunSettings
+from .sources import DatasetSource
 
 NO_SOURCE = "none"
 
@@ -63,13 +64,13 @@ def _check_names(kind: str, wanted: Sequence[str], known: set[str]) -> list[str]
             for name in wanted if name not in known]
 
 
-def _skip_reason(catalog: Catalog, dataset, source_name: str, target_state, source_state) -> str:
+def _skip_reason(dataset, source, source_name: str, target_state, source_state) -> str:
     """Why an experiment cannot run, or "" when it can."""
     if not target_state.available:
         return f"target {dataset.name}: {target_state.message}"
     if source_state is not None and not source_state[0]:
         return f"source {source_name}: {source_state[1]}"
-    if source_state is not None and catalog.source_dataset(source_name) == dataset.name:
+    if isinstance(source, DatasetSource) and source.dataset.name == dataset.name:
         return "source and target are the same dataset (its test images would leak)"
     return ""
 
@@ -111,7 +112,7 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                         "preset": settings.preset.hashable(),
                     }
                     planned = PlannedExperiment(experiment, config, config_hash(config))
-                    reason = _skip_reason(catalog, dataset, source_name, target_states[dataset.name],
+                    reason = _skip_reason(dataset, source, source_name, target_states[dataset.name],
                                           source_states.get(source_name))
                     if reason:
                         planned.state, planned.reason = SKIPPED, reason
