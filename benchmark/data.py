@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +15,8 @@ from .settings import RunSettings
 from .splits import Split, make_split
 from .training import LabelledImages
 
+_DIGEST_CHUNK = 1 << 24  # bytes hashed per update
+
 
 @dataclass
 class SplitData:
@@ -21,6 +24,8 @@ class SplitData:
 
     ``train`` holds the images of ``split.train`` in that order, followed by ``augmented`` images the
     dataset made from them (:meth:`Dataset.augment_train`), which have no position in the task.
+    ``images_digest`` identifies the task's images that the split's positions index
+    (:func:`images_digest`); empty when unknown.
     """
 
     task: Task
@@ -29,16 +34,29 @@ class SplitData:
     val: LabelledImages
     test: LabelledImages
     augmented: int = 0
+    images_digest: str = ""
+
+
+def images_digest(images: torch.Tensor) -> str:
+    """A content digest of a uint8 image tensor (shape and pixels), read in place chunk by chunk."""
+    array = images.contiguous().numpy()
+    digest = hashlib.blake2b(f"{array.dtype}{array.shape}".encode(), digest_size=16)
+    flat = memoryview(array).cast("B")
+    for start in range(0, len(flat), _DIGEST_CHUNK):
+        digest.update(flat[start:start + _DIGEST_CHUNK])
+    return digest.hexdigest()
 
 
 class TaskData:
     """Loads each task's :class:`ImageSet` at most once (image files through the decode-once cache in
-    ``settings.cache_dir``) and serves seeded splits of it."""
+    ``settings.cache_dir``) and serves seeded splits of it, each carrying its task's images digest
+    (computed once per task)."""
 
     def __init__(self, settings: RunSettings):
         self.settings = settings
         self.cache = ImageCache(settings.cache_dir)
         self._images: dict[str, tuple[ImageSet, torch.Tensor]] = {}
+        self._digests: dict[str, str] = {}
 
     def imageset(self, dataset: Dataset, task: Task) -> tuple[ImageSet, torch.Tensor]:
         if task.name not in self._images:
@@ -59,6 +77,8 @@ class TaskData:
 
     def split(self, dataset: Dataset, task: Task, seed: int) -> SplitData:
         imageset, tensor = self.imageset(dataset, task)
+        if task.name not in self._digests:
+            self._digests[task.name] = images_digest(tensor)
         preset = self.settings.preset
         split = make_split(
             imageset.labels, seed, preset.test_fraction, preset.val_fraction,
@@ -77,7 +97,7 @@ class TaskData:
             images, extra_labels = extra
             train = LabelledImages(torch.cat([train.images, to_images_tensor(images)]),
                                    torch.cat([train.labels, torch.as_tensor(extra_labels, dtype=torch.int64)]))
-        return SplitData(task, split, train, part(split.val), part(split.test), augmented)
+        return SplitData(task, split, train, part(split.val), part(split.test), augmented, self._digests[task.name])
 
     def _official(self, dataset: Dataset, task: Task, imageset: ImageSet):
         """The dataset's own split when the preset asks for it or the dataset always uses it."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import timm
 import torch
 
 from .data import SplitData
@@ -33,7 +34,8 @@ class MethodResult:
 @dataclass
 class ExperimentContext:
     """Everything one experiment needs: its data split, settings, seed and source of weights, and the
-    run's feature cache (features of unchanged weights are extracted once per run)."""
+    run's feature cache (features of unchanged weights are extracted once, and with the cache on disk,
+    once across runs)."""
 
     data: SplitData
     settings: RunSettings
@@ -72,8 +74,9 @@ class ExperimentContext:
 
     def features(self, model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
         """Penultimate features of the training and test splits, from the feature cache when ``model``'s
-        weights (its head aside) already went through this task's images in this run (augmented training
-        images are always extracted afresh)."""
+        weights (its head aside) already went through these very images (the task's images digest) with
+        the same preprocessing, device kind, acceleration and library versions, in this run or, with the
+        cache on disk, an earlier one (augmented training images are always extracted afresh)."""
         preset, settings = self.settings.preset, self.settings
 
         def extract(images: torch.Tensor) -> np.ndarray:
@@ -82,9 +85,13 @@ class ExperimentContext:
 
         if self.feature_cache is None:
             return extract(self.data.train.images), extract(self.data.test.images)
+        # what changes the features' float rounding is in the key too: the cache outlives the run, and a
+        # later run on another device or library version must not get features computed another way
         key = config_hash({
-            "weights": weights_fingerprint(model), "task": self.data.task.name, "backbone": preset.backbone,
-            "image_size": preset.image_size, "normalize": preset.normalize,
+            "weights": weights_fingerprint(model), "task": self.data.task.name, "images": self.data.images_digest,
+            "backbone": preset.backbone, "image_size": preset.image_size, "normalize": preset.normalize,
+            "device": settings.device.type, "acceleration": asdict(settings.acceleration),
+            "torch": torch.__version__, "timm": timm.__version__,
         })
         split, images = self.data.split, self.data.train.images
         train = self.feature_cache.features(key, split.train, images[: len(split.train)], extract)

@@ -76,7 +76,7 @@ class Runner:
         self.prepared: set[str] = set()
         # how it ran, beside what with: none of it is in the config hash
         self.versions = {**library_versions(), "svm_backend": settings.svm_backend, "compile": settings.compile}
-        self.features = FeatureCache()
+        self.features = FeatureCache(settings.cache_dir / "features")
 
     def run(self, plan: Plan, exitfirst: bool = False) -> RunOutcome:
         outcome = RunOutcome()
