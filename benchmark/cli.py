@@ -275,8 +275,8 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--strict", is_flag=True, help="Fail on an unreadable image instead of skipping it with a warning.")
 @click.option("--compile", "compile_model", is_flag=True, help="Run forward passes through torch.compile.")
 @click.option("--svm", "svm_backend", type=click.Choice(SVM_BACKENDS), default="auto", show_default=True,
-              help="Linear SVM solver: sklearn (the reference), torch (LinearSVC's objective by L-BFGS on the "
-                   "device), or auto (torch on CUDA for linearsvc presets).")
+              help="Linear SVM solver: sklearn (the reference), torch (the same LinearSVC or SVC model solved on "
+                   "the device), or auto (torch on CUDA, sklearn elsewhere).")
 @click.option("--jobs-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
               help="Experiments run side by side (threads sharing the device, its data and feature cache).")
 @click.pass_context

@@ -9,7 +9,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from .presets import Preset
-from .torchsvm import TorchLinearSVC
+from .torchsvm import TorchLinearSVC, TorchSVC
 
 SVM_BACKENDS = ("auto", "sklearn", "torch")
 
@@ -17,20 +17,14 @@ SVM_BACKENDS = ("auto", "sklearn", "torch")
 def resolve_svm_backend(choice: str, preset: Preset, device: torch.device) -> str:
     """``sklearn`` or ``torch`` for ``--svm choice``.
 
-    ``auto`` is torch on CUDA when the preset's SVM is ``linearsvc`` (the objective the torch solver
-    shares with liblinear), scikit-learn otherwise. ``torch`` with an ``svc`` preset is refused:
-    ``SVC(kernel="linear")`` (hinge loss, unpenalised intercept) is a different model, so its results would
-    not be the preset's.
+    ``auto`` is torch on CUDA and scikit-learn elsewhere: the torch solvers fit the same models as
+    ``LinearSVC`` and ``SVC(kernel="linear")`` (see :mod:`benchmark.torchsvm`), but scikit-learn is the
+    reference and is faster on a CPU.
     """
     if choice not in SVM_BACKENDS:
         raise ValueError(f"unknown --svm {choice!r}: use one of {', '.join(SVM_BACKENDS)}")
     if choice == "auto":
-        return "torch" if device.type == "cuda" and preset.svm == "linearsvc" else "sklearn"
-    if choice == "torch" and preset.svm != "linearsvc":
-        raise ValueError(
-            f"--svm torch implements LinearSVC (squared hinge), but preset {preset.name!r} asks for "
-            f"{preset.svm!r}; use --svm sklearn (or auto) for it"
-        )
+        return "torch" if device.type == "cuda" else "sklearn"
     return choice
 
 
@@ -41,21 +35,19 @@ def svm_scores(
     """Fit a one-vs-rest linear SVM on the training features; return (n_test, num_classes) scores.
 
     Binary tasks use one SVM whose decision ``d`` becomes the scores ``(-d, d)``. ``backend`` ``torch``
-    fits the ``linearsvc`` objective with :class:`TorchLinearSVC` on ``device``.
+    fits the same model in torch on ``device`` (:class:`TorchLinearSVC` or :class:`TorchSVC`).
     """
     if preset.standardize_features:
         scaler = StandardScaler().fit(train_features)
         train_features, test_features = scaler.transform(train_features), scaler.transform(test_features)
+    if preset.svm not in ("svc", "linearsvc"):
+        raise ValueError(f"unknown svm {preset.svm!r}: use 'svc' or 'linearsvc'")
     if backend == "torch":
-        if preset.svm != "linearsvc":
-            raise ValueError(f"the torch SVM implements 'linearsvc', not {preset.svm!r}")
-        base = TorchLinearSVC(C=preset.svm_c, device=device)
+        base = (TorchSVC if preset.svm == "svc" else TorchLinearSVC)(C=preset.svm_c, device=device)
     elif preset.svm == "svc":
         base = SVC(kernel="linear", C=preset.svm_c)
-    elif preset.svm == "linearsvc":
-        base = LinearSVC(C=preset.svm_c, random_state=seed, max_iter=5000)
     else:
-        raise ValueError(f"unknown svm {preset.svm!r}: use 'svc' or 'linearsvc'")
+        base = LinearSVC(C=preset.svm_c, random_state=seed, max_iter=5000)
     if num_classes == 2:
         decision = base.fit(train_features, train_labels).decision_function(test_features)
         return np.stack([-decision, decision], axis=1)

@@ -7,11 +7,11 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
+from sklearn.svm import SVC, LinearSVC
 
 from benchmark.presets import CPU_QUICK, THESIS
 from benchmark.svm import resolve_svm_backend, svm_scores
-from benchmark.torchsvm import TorchLinearSVC
+from benchmark.torchsvm import TorchLinearSVC, TorchSVC
 
 
 def _digits(classes):
@@ -79,9 +79,37 @@ def test_backend_resolution():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert resolve_svm_backend("auto", CPU_QUICK, cpu) == "sklearn"
     assert resolve_svm_backend("auto", CPU_QUICK, cuda) == "torch"
-    assert resolve_svm_backend("auto", THESIS, cuda) == "sklearn"  # SVC has no torch twin
+    assert resolve_svm_backend("auto", THESIS, cuda) == "torch"
     assert resolve_svm_backend("torch", CPU_QUICK, cpu) == "torch"
-    with pytest.raises(ValueError, match="--svm sklearn"):
-        resolve_svm_backend("torch", THESIS, cuda)
+    assert resolve_svm_backend("sklearn", THESIS, cuda) == "sklearn"
     with pytest.raises(ValueError, match="unknown --svm"):
         resolve_svm_backend("gpu", CPU_QUICK, cpu)
+
+
+@pytest.mark.parametrize("classes,c", [((3, 8), 1.0), ((1, 3, 5, 7, 8, 9), 1.0), ((1, 3, 5, 7, 8, 9), 0.01)])
+def test_torch_svc_matches_libsvm(classes, c):
+    """The interior-point dual solver reaches SVC(kernel="linear")'s optimum: same AUC within 0.005, same scores."""
+    train_x, train_y, test_x, test_y = _digits(np.array(classes))
+    rng = np.random.default_rng(2)
+    train_x = train_x + rng.normal(0, 2.0, train_x.shape)  # overlapping classes: bounded and free support vectors
+    test_x = test_x + rng.normal(0, 2.0, test_x.shape)
+    reference = SVC(kernel="linear", C=c)
+    if len(classes) > 2:
+        reference = OneVsRestClassifier(reference)
+    expected = reference.fit(train_x, train_y).decision_function(test_x)
+    got = TorchSVC(C=c).fit(train_x, train_y).decision_function(test_x)
+    assert got.shape == expected.shape
+    expected_auc, got_auc = _mean_auc(test_y, expected), _mean_auc(test_y, got)
+    assert 0.7 < expected_auc < 0.999
+    assert abs(got_auc - expected_auc) < 0.005
+    assert np.corrcoef(got.ravel(), expected.ravel())[0, 1] > 0.999
+
+
+def test_thesis_svm_scores_backends_agree():
+    train_x, train_y, test_x, test_y = _digits(np.array([0, 1, 2]))
+    train_x = train_x + np.random.default_rng(3).normal(0, 3.0, train_x.shape)
+    sklearn_scores = svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0)
+    torch_scores = svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0, backend="torch")
+    for k in range(3):
+        assert abs(roc_auc_score(test_y == k, torch_scores[:, k]) - roc_auc_score(test_y == k, sklearn_scores[:, k])) \
+            < 0.005
