@@ -43,6 +43,9 @@ class ExperimentContext:
     source: Source | None
     on_epoch: EpochCallback | None = None
     feature_cache: FeatureCache | None = None
+    # ids of the models this experiment trained: their weights are never seen again, so their features
+    # would only fill the cache (on disk, one file per fine-tuning)
+    _trained: set[int] = field(default_factory=set, init=False, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -62,6 +65,7 @@ class ExperimentContext:
 
     def train(self, model: torch.nn.Module) -> list[dict]:
         """Train all of ``model`` on the training split, early-stopped on the validation split."""
+        self._trained.add(id(model))
         return train_classifier(
             model, self.data.train, self.data.val, self.num_classes, self.settings.preset,
             self.settings.device, self.seed, self.on_epoch, self.settings.acceleration,
@@ -76,14 +80,15 @@ class ExperimentContext:
         """Penultimate features of the training and test splits, from the feature cache when ``model``'s
         weights (its head aside) already went through these very images (the task's images digest) with
         the same preprocessing, device kind, acceleration and library versions, in this run or, with the
-        cache on disk, an earlier one (augmented training images are always extracted afresh)."""
+        cache on disk, an earlier one (augmented training images, and models this experiment trained, are
+        always extracted afresh)."""
         preset, settings = self.settings.preset, self.settings
 
         def extract(images: torch.Tensor) -> np.ndarray:
             return predict(model, images, preset.normalize, settings.device, features=True,
                            accel=settings.acceleration)
 
-        if self.feature_cache is None:
+        if self.feature_cache is None or id(model) in self._trained:
             return extract(self.data.train.images), extract(self.data.test.images)
         # what changes the features' float rounding is in the key too: the cache outlives the run, and a
         # later run on another device or library version must not get features computed another way
