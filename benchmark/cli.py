@@ -52,11 +52,12 @@ out_option = click.option(
 
 
 def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, image_size=None,
-              max_epochs=None, cache_dir=None, imagenet_weights=None, online=False, strict=False) -> RunSettings:
+              max_epochs=None, cache_dir=None, imagenet_weights=None, online=False, strict=False,
+              batch_size=None) -> RunSettings:
     try:
         torch_device = resolve_device(device)
         chosen = resolve_preset(preset, torch_device.type).with_overrides(
-            backbone=backbone, image_size=image_size, max_epochs=max_epochs)
+            backbone=backbone, image_size=image_size, max_epochs=max_epochs, batch_size=batch_size)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     return RunSettings(
@@ -73,7 +74,8 @@ def _speed_settings(settings: RunSettings, compile_model: bool, svm_backend: str
         backend = resolve_svm_backend(svm_backend, settings.preset, settings.device)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    return dataclasses.replace(settings, compile=compile_model, svm_backend=backend, jobs_per_gpu=jobs_per_gpu)
+    return dataclasses.replace(settings, compile=compile_model, svm_backend=backend, svm_auto=svm_backend == "auto",
+                               jobs_per_gpu=jobs_per_gpu)
 
 
 def _config(ctx) -> Config:
@@ -265,6 +267,8 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--backbone", default=None, help="Any timm model name [default: the preset's].")
 @click.option("--image-size", type=int, default=None, help="Square input size [default: the preset's].")
 @click.option("--max-epochs", type=int, default=None, help="Epoch limit [default: the preset's].")
+@click.option("--batch-size", type=click.IntRange(min=2), default=None,
+              help="Training batch size [default: the preset's]; a result records it.")
 @data_root_option
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Cache for decoded images and source models [env TLBENCH_CACHE, or cache_dir in tlbench.toml; "
@@ -281,7 +285,7 @@ def _summarise_skips(plan: Plan) -> None:
               help="Experiments run side by side (threads sharing the device, its data and feature cache).")
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, out_dir,
-                rerun, exitfirst, device, preset, backbone, image_size, max_epochs, data_root, cache_dir,
+                rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size, data_root, cache_dir,
                 imagenet_weights, online, strict, compile_model, svm_backend, jobs_per_gpu):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     if not (select_all or datasets or sources or methods or keyword or seeds or collect_only):
@@ -292,7 +296,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
         raise click.UsageError(f"--seeds {seeds!r}: give comma-separated integers, e.g. 2,5,7") from None
     catalog = _catalog(ctx, plugin_args, data_root)
     settings = _settings(ctx, data_root, device, preset, backbone, image_size, max_epochs, cache_dir,
-                         imagenet_weights, online, strict)
+                         imagenet_weights, online, strict, batch_size)
     settings = _speed_settings(settings, compile_model, svm_backend, jobs_per_gpu)
     _log_to(console)
     for plugin in catalog.plugins:

@@ -34,6 +34,7 @@ class RunSettings:
     strict: bool = False  # an unreadable image fails the run instead of being skipped with a warning
     compile: bool = False  # run forward passes through torch.compile
     svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see benchmark.svm.resolve_svm_backend)
+    svm_auto: bool = False  # the backend was chosen by --svm auto, so torch may fall back to sklearn
     jobs_per_gpu: int = 1  # experiments run side by side on one GPU (threads)
 
     @property

@@ -117,3 +117,13 @@ def test_list_json_reports_tasks_sources_methods(cli):
     sources = {s["name"]: s for s in listing["sources"]}
     assert sources["imagenet"]["status"] == "unavailable" and sources["tiny_src"]["status"] == "available"
     assert {m["name"] for m in listing["methods"]} == {"scratch", "fe-svm", "ft-svm"}
+
+
+def test_batch_size_override_is_part_of_the_result(cli, out):
+    args = [*BASE, "run", "-d", "tiny_tgt", "-m", "scratch", "--seeds", "2", "--out", out, *TINY]
+    assert cli(*args, "--batch-size", "4").exit_code == 0
+    (row,) = rows(out)
+    assert json.loads(row["config"])["preset"]["batch_size"] == 4
+    assert "1 pending, 0 done" in cli(*args, "--collect-only").output  # the preset's batch: another experiment
+    assert "0 pending, 1 done" in cli(*args, "--batch-size", "4", "--collect-only").output
+    assert cli(*args, "--batch-size", "1").exit_code == 2
