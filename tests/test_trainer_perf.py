@@ -77,6 +77,25 @@ def test_bf16_inference_matches_fp32_on_the_same_weights():
     assert not np.array_equal(bf16, fp32)  # bf16 really ran
 
 
+def test_compiled_training_matches_eager_and_compiles_once_per_architecture():
+    """``--compile`` on the CPU (inductor, C++): the same losses as eager, and a second model of the same
+    architecture (the next experiment) reuses the compiled graphs instead of compiling again."""
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    eager_model, eager = _train()
+    compiled_model, compiled = _train(Acceleration(compile=True))
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs > 0  # compilation really happened
+    for a, b in zip(eager, compiled, strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
+    for (name, a), b in zip(eager_model.state_dict().items(), compiled_model.state_dict().values(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4, msg=name)
+    _train(Acceleration(compile=True), seed=4)
+    assert counters["stats"]["unique_graphs"] == graphs
+
+
 def test_flip_only_augmentation_mirrors_the_drawn_images():
     x = torch.rand(6, 3, 5, 5)
     augmentation = Augmentation(flip=True)

@@ -1,0 +1,109 @@
+"""The CUDA paths keep results: bf16 + channels_last training and extraction close to fp32 on the CPU,
+the pinned-memory stream serving the same batches as device-resident data, torch.compile close to eager,
+and the torch SVMs matching scikit-learn on the GPU.
+
+Skipped without a GPU (CI has none); `benchmarks/device_check.sh` runs them on one.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+from sklearn.metrics import roc_auc_score
+from sklearn.svm import SVC, LinearSVC
+
+import benchmark.staging
+from benchmark.acceleration import Acceleration
+from benchmark.models import create_backbone, predict
+from benchmark.presets import CPU_QUICK
+from benchmark.staging import StagedImages
+from benchmark.torchsvm import TorchLinearSVC, TorchSVC
+from benchmark.training import LabelledImages, train_classifier
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+PRESET = CPU_QUICK.with_overrides(image_size=32, max_epochs=3, patience=10, batch_size=16, augment_rotation=10.0,
+                                  augment_crop_scale=0.8)
+
+
+def _images(n: int, seed: int = 0) -> LabelledImages:
+    """Two classes told apart by colour: brighter red versus brighter blue."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    images = torch.randint(0, 120, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+    images[labels == 0, 0] += 100
+    images[labels == 1, 2] += 100
+    return LabelledImages(images, labels)
+
+
+def _train(device: torch.device, accel: Acceleration) -> list[dict]:
+    torch.manual_seed(0)
+    model = create_backbone("test_resnet", 2)
+    return train_classifier(model, _images(96), _images(32, seed=1), 2, PRESET, device, seed=3, accel=accel)
+
+
+def _assert_close_histories(got: list[dict], expected: list[dict], rel: float, abs_: float) -> None:
+    assert len(got) == len(expected) == PRESET.max_epochs
+    for a, b in zip(expected, got, strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=rel, abs=abs_)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=rel, abs=abs_)
+    assert expected[-1]["train_loss"] < expected[0]["train_loss"]  # it learned: the comparison means something
+
+
+def test_cuda_defaults_are_bf16_and_channels_last():
+    assert Acceleration.for_device(CUDA) == Acceleration(bf16=True, channels_last=True, compile=False)
+
+
+def test_tuned_cuda_training_matches_fp32_on_the_cpu():
+    """Same seed, same augmentation draws: the tuned GPU trainer follows the fp32 CPU losses."""
+    _assert_close_histories(_train(CUDA, Acceleration.for_device(CUDA)), _train(CPU, Acceleration()), 0.05, 0.02)
+
+
+def test_compiled_cuda_training_matches_eager():
+    eager = _train(CUDA, Acceleration.for_device(CUDA))
+    compiled = _train(CUDA, Acceleration.for_device(CUDA, compile=True))
+    _assert_close_histories(compiled, eager, 0.05, 0.02)
+
+
+def test_pinned_stream_serves_the_device_resident_batches(monkeypatch):
+    images = _images(40).images
+    resident = StagedImages(images, CUDA)
+    assert resident.on_device and resident.images.device.type == "cuda"
+    monkeypatch.setattr(benchmark.staging, "fits_on_device", lambda *args, **kwargs: False)
+    streamed = StagedImages(images, CUDA)
+    assert not streamed.on_device and streamed.images.device.type == "cpu"
+    index = torch.tensor([31, 0, 7, 7, 19])
+    for batch in (streamed.take(index), streamed.range(5, 21)):
+        assert batch.device.type == "cuda" and batch.dtype == torch.uint8
+    assert torch.equal(streamed.take(index).cpu(), images[index])
+    assert torch.equal(streamed.range(5, 21).cpu(), resident.range(5, 21).cpu())
+    # the trainer on streamed data follows the same losses as on resident data
+    streamed_history = _train(CUDA, Acceleration.for_device(CUDA))
+    monkeypatch.undo()
+    _assert_close_histories(streamed_history, _train(CUDA, Acceleration.for_device(CUDA)), 0.02, 0.01)
+
+
+def test_bf16_cuda_features_match_fp32_cpu_features():
+    torch.manual_seed(0)
+    model = create_backbone("test_resnet", 3)
+    images = _images(64).images
+    cpu = predict(model, images, "imagenet", CPU, features=True, accel=Acceleration())
+    gpu = predict(model, images, "imagenet", CUDA, features=True)
+    assert gpu.dtype == np.float32 and gpu.shape == cpu.shape
+    assert np.abs(gpu - cpu).max() < 0.03 * np.abs(cpu).max()
+
+
+@pytest.mark.parametrize(("reference", "solver"), [
+    (SVC(kernel="linear", C=1.0), TorchSVC(C=1.0, device="cuda")),
+    (LinearSVC(C=0.1, max_iter=5000, random_state=0), TorchLinearSVC(C=0.1, device="cuda")),
+])
+def test_torch_svms_on_cuda_match_scikit_learn(reference, solver):
+    features, labels = make_classification(n_samples=900, n_features=256, n_informative=8, flip_y=0.1,
+                                           random_state=0)
+    train, test = slice(0, 600), slice(600, None)
+    expected = reference.fit(features[train], labels[train]).decision_function(features[test])
+    got = solver.fit(features[train], labels[train]).decision_function(features[test])
+    expected_auc = roc_auc_score(labels[test], expected)
+    assert 0.7 < expected_auc < 0.999
+    assert abs(roc_auc_score(labels[test], got) - expected_auc) < 0.005
