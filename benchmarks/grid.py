@@ -45,20 +45,33 @@ SEEDS = 3
 
 
 @dataclass(frozen=True)
+class SvmCost:
+    """An SVM fit measured at ``n`` training samples in ``seconds``; other sizes scale as ``n ** exponent``."""
+
+    n: int
+    seconds: float
+    exponent: float
+
+    def seconds_at(self, n: int) -> float:
+        return self.seconds * (n / self.n) ** self.exponent
+
+
+@dataclass(frozen=True)
 class Throughput:
     """Measured rates on one device: training img/s (forward and backward), inference img/s (validation
-    and feature extraction), and seconds per SVM fit per 1,000 training samples."""
+    and feature extraction), and the cost of one SVM fit."""
 
     train_ips: float
     infer_ips: float
-    svm_seconds_per_1000: float
+    svm: SvmCost
 
 
-def grid_counts(epochs: int) -> dict[str, float]:
-    """Image-steps and fits of the full grid when every training stops after ``epochs`` epochs (capped by
-    each part's own limit); chest is never its own source."""
-    train_steps = infer_images = svm_samples = 0.0
-    fits = 0
+def grid_counts(epochs: int) -> dict:
+    """Image-steps and SVM fits of the full grid when every training stops after ``epochs`` epochs (capped
+    by each part's own limit); chest is never its own source. ``svm_fits`` maps training-set sizes to
+    numbers of fits."""
+    train_steps = infer_images = 0.0
+    svm_fits: dict[int, int] = {}
     for source in SOURCE_MODELS:
         n = min(epochs, source.max_epochs)
         train_steps += n * source.train
@@ -72,18 +85,17 @@ def grid_counts(epochs: int) -> dict[str, float]:
         # FE: each source's features of all images once (the cache reuses them across seeds);
         # FT: train and test features after each fine-tuning
         infer_images += len(sources) * target.total + SEEDS * len(sources) * (target.train + target.test)
-        fits += 2 * SEEDS * len(sources)
-        svm_samples += 2 * SEEDS * len(sources) * target.train
-    return {"train_steps": train_steps, "infer_images": infer_images, "svm_fits": fits, "svm_samples": svm_samples}
+        svm_fits[target.train] = svm_fits.get(target.train, 0) + 2 * SEEDS * len(sources)
+    return {"train_steps": train_steps, "infer_images": infer_images, "svm_fits": svm_fits}
 
 
 def estimate_seconds(rates: Throughput, epochs: int) -> dict[str, float]:
-    """Seconds per stage of the full grid at ``rates`` (SVM time taken as linear in the training samples)."""
+    """Seconds per stage of the full grid at ``rates``."""
     counts = grid_counts(epochs)
     stages = {
         "training": counts["train_steps"] / rates.train_ips,
         "inference": counts["infer_images"] / rates.infer_ips,
-        "svm": counts["svm_samples"] / 1000 * rates.svm_seconds_per_1000,
+        "svm": sum(fits * rates.svm.seconds_at(n) for n, fits in counts["svm_fits"].items()),
     }
     stages["total"] = sum(stages.values())
     return stages

@@ -2,7 +2,7 @@
 
     python benchmarks/throughput.py                                   # CPU: timm test_resnet at 32 px
     python benchmarks/throughput.py --backbone vgg16 --image-size 224 --device cuda --images 6000 \\
-        --batch-size 128 --compile                                    # GPU: the study's VGG16
+        --compile                                                     # GPU: the study's VGG16
 
 Writes ``--images`` JPEGs (a little larger than the input, in class folders) to a temporary folder, then
 prints, in one run:
@@ -10,12 +10,13 @@ prints, in one run:
 1. training img/s of a plain loop (torchvision ImageFolder + DataLoader decoding JPEGs every epoch, PIL
    resize + flip + ToTensor, fp32, batch ``--plain-batch-size``) and of tlbench's trainer (the same
    images decoded once into a uint8 tensor, staged on the device, augmented and normalised there, bf16
-   and channels_last on CUDA, ``--compile`` optional, batch ``--batch-size``), and their ratio;
+   and channels_last on CUDA, ``--compile`` optional) at each ``--batch-size``, with the ratios;
 2. feature-extraction img/s (penultimate features, the FE method's path);
-3. SVM fit time and test AUC, scikit-learn against the torch solvers (LinearSVC and SVC), on those features;
+3. SVM fit time and test AUC, scikit-learn against the torch solvers (LinearSVC and SVC), on at most
+   ``--svm-samples`` of those features, and how the faster SVC's fit time grows with the training set;
 4. the wall time of a small end-to-end grid (``tlbench run`` on the synthetic datasets), unless
    ``--no-grid``;
-5. the study's full grid estimated from the measured rates (see benchmarks/grid.py).
+5. the study's full grid estimated from the measured rates, per batch size (see benchmarks/grid.py).
 
 The first epoch of each loop (cudnn autotuning, compilation, worker start-up) is not timed.
 """
@@ -45,7 +46,7 @@ from benchmark.torchsvm import TorchLinearSVC, TorchSVC
 from benchmark.training import LabelledImages, train_classifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grid import TARGETS, Throughput, estimate_seconds, grid_counts  # noqa: E402
+from grid import TARGETS, SvmCost, Throughput, estimate_seconds, grid_counts  # noqa: E402
 
 
 def write_jpegs(folder: Path, n: int, size: int, classes: int, seed: int = 0) -> None:
@@ -139,27 +140,47 @@ def mean_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean([roc_auc_score(labels == c, scores[:, c]) for c in range(scores.shape[1])]))
 
 
-def svm_comparison(features: np.ndarray, labels: np.ndarray, device: torch.device, c: float) -> dict:
+def _svm_solvers(c: float, binary: bool, device: torch.device) -> dict:
+    """Factories of the four solvers compared, by name: scikit-learn's and torch's LinearSVC and SVC."""
     from sklearn.multiclass import OneVsRestClassifier
 
-    order = np.random.default_rng(0).permutation(len(labels))
-    cut = int(0.8 * len(labels))
+    def one_vs_rest(model):
+        return model if binary else OneVsRestClassifier(model)
+
+    return {
+        "sklearn LinearSVC": lambda: one_vs_rest(LinearSVC(C=c, max_iter=5000, random_state=0)),
+        "torch LinearSVC": lambda: TorchLinearSVC(C=c, device=device),
+        "sklearn SVC": lambda: one_vs_rest(SVC(kernel="linear", C=c)),
+        "torch SVC": lambda: TorchSVC(C=c, device=device),
+    }
+
+
+def svm_comparison(features: np.ndarray, labels: np.ndarray, device: torch.device, c: float,
+                   samples: int) -> dict:
+    """Fit time and test AUC of each solver on at most ``samples`` of the features (80% train, 20% test),
+    and, for the faster SVC solver (the study's model), its fit time on half the training set, from which
+    its cost at other sizes is extrapolated."""
+    order = np.random.default_rng(0).permutation(len(labels))[:samples]
+    cut = int(0.8 * len(order))
     train, test = order[:cut], order[cut:]
     scaler = StandardScaler().fit(features[train])
     x_train, x_test = scaler.transform(features[train]), scaler.transform(features[test])
+    solvers = _svm_solvers(c, len(np.unique(labels)) == 2, device)
     results = {"n_train": len(train), "dim": features.shape[1]}
-    binary = len(np.unique(labels)) == 2
-    for name, make in (
-        ("sklearn LinearSVC", lambda: LinearSVC(C=c, max_iter=5000, random_state=0)
-            if binary else OneVsRestClassifier(LinearSVC(C=c, max_iter=5000, random_state=0))),
-        ("torch LinearSVC", lambda: TorchLinearSVC(C=c, device=device)),
-        ("sklearn SVC", lambda: SVC(kernel="linear", C=c)
-            if binary else OneVsRestClassifier(SVC(kernel="linear", C=c))),
-        ("torch SVC", lambda: TorchSVC(C=c, device=device)),
-    ):
+    for name, make in solvers.items():
         started = time.perf_counter()
         scores = make().fit(x_train, labels[train]).decision_function(x_test)
+        synchronize(device)
         results[name] = (time.perf_counter() - started, mean_auc(labels[test], scores))
+    faster = min(("sklearn SVC", "torch SVC"), key=lambda name: results[name][0])
+    half = len(train) // 2
+    started = time.perf_counter()
+    solvers[faster]().fit(x_train[:half], labels[train][:half])
+    synchronize(device)
+    half_seconds = time.perf_counter() - started
+    # at least linear (every sample is read), at most cubic (a dense factorisation)
+    exponent = float(np.clip(np.log(results[faster][0] / half_seconds) / np.log(len(train) / half), 1.0, 3.0))
+    results["svc_cost"] = (faster, SvmCost(len(train), results[faster][0], exponent))
     return results
 
 
@@ -186,11 +207,15 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--classes", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs (one more runs untimed first)")
-    parser.add_argument("--batch-size", type=int, default=None, help="tuned trainer [128 on CUDA, 32 else]")
+    parser.add_argument("--batch-size", type=_batch_sizes, default=None,
+                        help="tuned trainer's batch sizes, comma-separated [32,128 on CUDA (the thesis preset's "
+                             "and a GPU-sized one), 32 else]")
     parser.add_argument("--plain-batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="plain loop's")
     parser.add_argument("--compile", action="store_true", help="torch.compile the tuned trainer")
     parser.add_argument("--svm-c", type=float, default=0.1)
+    parser.add_argument("--svm-samples", type=int, default=2400,
+                        help="features compared by the SVMs (scikit-learn's SVC grows about as n^2.3)")
     parser.add_argument("--grid-epochs", type=int, default=3)
     parser.add_argument("--no-grid", action="store_true", help="skip the end-to-end tlbench run")
     parser.add_argument("--threads", type=int, default=None,
@@ -204,7 +229,7 @@ def main() -> None:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     device = resolve_device(args.device)
     args.device = str(device)
-    batch = args.batch_size or (128 if device.type == "cuda" else 32)
+    batches = args.batch_size or ((32, 128) if device.type == "cuda" else (32,))
     accel = Acceleration.for_device(device, args.compile)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; {args.backbone} @ {args.image_size}px; "
@@ -218,38 +243,53 @@ def main() -> None:
                            args.plain_batch_size, args.epochs, args.workers)
         print(f"training, plain loop (DataLoader, {args.workers} workers, JPEG decode per epoch, fp32, "
               f"batch {args.plain_batch_size}): {plain:,.0f} img/s")
-        tuned, model = tuned_loop(data, args.backbone, args.classes, device, batch, args.epochs, accel)
-        print(f"training, tlbench trainer ({accel}, batch {batch}): {tuned:,.0f} img/s")
-        print(f"training speed-up: {tuned / plain:.2f}x")
+        tuned = {}
+        for batch in batches:
+            tuned[batch], model = tuned_loop(data, args.backbone, args.classes, device, batch, args.epochs, accel)
+            print(f"training, tlbench trainer ({accel}, batch {batch}): {tuned[batch]:,.0f} img/s, "
+                  f"{tuned[batch] / plain:.2f}x the plain loop")
 
-        infer_ips, features = extraction(model, data.images, device, accel, max(batch, 256))
+        infer_ips, features = extraction(model, data.images, device, accel, max(batches[-1], 256))
         print(f"feature extraction ({features.shape[1]} features): {infer_ips:,.0f} img/s")
 
-        svm = svm_comparison(features, data.labels.numpy(), device, args.svm_c)
+        svm = svm_comparison(features, data.labels.numpy(), device, args.svm_c, args.svm_samples)
         print(f"SVM on {svm['n_train']} x {svm['dim']} features, C={args.svm_c}:")
-        for model in ("LinearSVC", "SVC"):
+        for model_name in ("LinearSVC", "SVC"):
             for solver in ("sklearn", "torch"):
-                seconds, auc = svm[f"{solver} {model}"]
-                print(f"  {solver + ' ' + model:18} fit {seconds:7.3f} s   test AUC {auc:.5f}")
-            auc_gap = abs(svm[f"sklearn {model}"][1] - svm[f"torch {model}"][1])
-            print(f"  {model} AUC difference {auc_gap:.5f} (target < 0.005)")
+                seconds, auc = svm[f"{solver} {model_name}"]
+                print(f"  {solver + ' ' + model_name:18} fit {seconds:7.3f} s   test AUC {auc:.5f}")
+            auc_gap = abs(svm[f"sklearn {model_name}"][1] - svm[f"torch {model_name}"][1])
+            print(f"  {model_name} AUC difference {auc_gap:.5f} (target < 0.005)")
+        faster_svc, svc_cost = svm["svc_cost"]
+        print(f"  {faster_svc} fit time grows as n^{svc_cost.exponent:.2f} (measured at n and n/2)")
 
         if not args.no_grid:
             seconds, command = end_to_end(args, tmp)
             print(f"end-to-end grid (2 targets x (scratch + synth_shapes FE/FT) x 2 seeds, <= {args.grid_epochs} "
                   f"epochs, source pretraining included): {seconds:.1f} s wall\n  tlbench {command}")
 
-    # the slower model's faster solver: the thesis preset fits SVC, cpu-quick LinearSVC
-    fastest_svm = max(min(svm[f"sklearn {m}"][0], svm[f"torch {m}"][0]) for m in ("LinearSVC", "SVC"))
-    rates = Throughput(tuned, infer_ips, fastest_svm / svm["n_train"] * 1000)
     targets = ", ".join(t.name for t in TARGETS)
-    print(f"full study grid ({targets}; 5 sources; scratch, FE, FT; 3 seeds) at the rates above:")
-    for epochs in (50, args.assumed_epochs):
-        counts, stages = grid_counts(epochs), estimate_seconds(rates, epochs)
-        print(f"  every training {epochs} epochs: {counts['train_steps'] / 1e6:.1f} M training image-steps, "
-              f"{counts['infer_images'] / 1e6:.2f} M inference images, {counts['svm_fits']} SVM fits -> "
-              f"{stages['total'] / 60:,.1f} min (training {stages['training'] / 60:,.1f}, inference "
-              f"{stages['inference'] / 60:,.1f}, SVM {stages['svm'] / 60:,.1f})")
+    print(f"full study grid ({targets}; 5 sources; scratch, FE, FT; 3 seeds) at the rates above, the SVM being "
+          f"the study's SVC with {faster_svc}:")
+    for batch in batches:
+        rates = Throughput(tuned[batch], infer_ips, svc_cost)
+        for epochs in (50, args.assumed_epochs):
+            counts, stages = grid_counts(epochs), estimate_seconds(rates, epochs)
+            print(f"  batch {batch}, every training {epochs} epochs: {counts['train_steps'] / 1e6:.1f} M training "
+                  f"image-steps, {counts['infer_images'] / 1e6:.2f} M inference images, "
+                  f"{sum(counts['svm_fits'].values())} SVM fits -> {stages['total'] / 60:,.1f} min (training "
+                  f"{stages['training'] / 60:,.1f}, inference {stages['inference'] / 60:,.1f}, "
+                  f"SVM {stages['svm'] / 60:,.1f})")
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated integers, e.g. 32,128") from None
+    if not sizes or min(sizes) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: batch sizes must be at least 2")
+    return sizes
 
 
 if __name__ == "__main__":
