@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class MethodResult:
-    """Per-class test scores (n_test, n_classes), higher meaning more likely, and what led to them."""
+    """Per-class test scores (n_test, n_classes), higher meaning more likely, and what led to them: the
+    training history, and in ``info`` facts of how the experiment ran (JSON values), stored with the
+    experiment's versions."""
 
     scores: np.ndarray
     history: list[dict] = field(default_factory=list)
@@ -35,7 +37,8 @@ class MethodResult:
 class ExperimentContext:
     """Everything one experiment needs: its data split, settings, seed and source of weights, and the
     run's feature cache (features of unchanged weights are extracted once, and with the cache on disk,
-    once across runs)."""
+    once across runs). ``info`` collects facts of how the experiment ran (the SVM backend that fitted it),
+    which the runner stores with the experiment's versions."""
 
     data: SplitData
     settings: RunSettings
@@ -46,6 +49,7 @@ class ExperimentContext:
     # ids of the models this experiment trained: their weights are never seen again, so their features
     # would only fill the cache (on disk, one file per fine-tuning)
     _trained: set[int] = field(default_factory=set, init=False, repr=False)
+    info: dict = field(default_factory=dict, init=False)
 
     @property
     def num_classes(self) -> int:
@@ -105,11 +109,13 @@ class ExperimentContext:
         return train, self.feature_cache.features(key, split.test, self.data.test.images, extract)
 
     def svm_scores(self, model: torch.nn.Module) -> np.ndarray:
-        """Penultimate features of train and test into a linear SVM; its test decision scores."""
+        """Penultimate features of train and test into a linear SVM; its test decision scores. A torch SVM
+        too big for the device falls back to scikit-learn only when ``--svm auto`` chose torch; the backend
+        that fitted it goes to ``info["svm_backend"]``."""
         train, test = self.features(model)
         return svm_scores(
             train, self.data.train.labels.numpy(), test, self.num_classes, self.settings.preset, self.seed,
-            self.settings.svm_backend, self.settings.device,
+            self.settings.svm_backend, self.settings.device, fallback=self.settings.svm_auto, info=self.info,
         )
 
 

@@ -74,7 +74,8 @@ class Runner:
         self.sources = catalog.all_sources()
         self.source_errors: dict[str, str] = {}
         self.prepared: set[str] = set()
-        # how it ran, beside what with: none of it is in the config hash
+        # how it ran, beside what with: none of it is in the config hash; an experiment's own facts (the SVM
+        # backend that actually fitted it) override these run-wide ones in its row
         self.versions = {**library_versions(), "svm_backend": settings.svm_backend, "compile": settings.compile}
         self.features = FeatureCache(settings.cache_dir / "features")
 
@@ -168,7 +169,7 @@ class Runner:
             planned.config_hash, "passed", split_hash=split.split.hash, metrics=metrics,
             scores={"labels": labels.tolist(), "scores": result.scores.round(6).tolist(),
                     "indices": split.split.test.tolist()},
-            history=result.history, durations=durations, versions=self.versions,
+            history=result.history, durations=durations, versions={**self.versions, **ctx.info, **result.info},
         )
         self.progress.end(exp.node_id, "passed", durations["total"], f"auc={metrics['auc']:.3f}")
         return True

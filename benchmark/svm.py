@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 from sklearn.multiclass import OneVsRestClassifier
@@ -9,7 +11,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from .presets import Preset
-from .torchsvm import TorchLinearSVC, TorchSVC
+from .torchsvm import SVMMemoryError, TorchLinearSVC, TorchSVC
+
+log = logging.getLogger(__name__)
 
 SVM_BACKENDS = ("auto", "sklearn", "torch")
 
@@ -31,17 +35,42 @@ def resolve_svm_backend(choice: str, preset: Preset, device: torch.device) -> st
 def svm_scores(
     train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray, num_classes: int,
     preset: Preset, seed: int, backend: str = "sklearn", device: torch.device | str = "cpu",
+    fallback: bool = False, info: dict | None = None,
 ) -> np.ndarray:
     """Fit a one-vs-rest linear SVM on the training features; return (n_test, num_classes) scores.
 
     Binary tasks use one SVM whose decision ``d`` becomes the scores ``(-d, d)``. ``backend`` ``torch``
-    fits the same model in torch on ``device`` (:class:`TorchLinearSVC` or :class:`TorchSVC`).
+    fits the same model in torch on ``device`` (:class:`TorchLinearSVC` or :class:`TorchSVC`). When the
+    torch SVC does not fit in the device's memory it raises :class:`SVMMemoryError`, or with ``fallback``
+    logs a warning and fits scikit-learn's instead. ``info``, when given, gets ``svm_backend``: the backend
+    that fitted the SVM.
     """
     if preset.standardize_features:
         scaler = StandardScaler().fit(train_features)
         train_features, test_features = scaler.transform(train_features), scaler.transform(test_features)
     if preset.svm not in ("svc", "linearsvc"):
         raise ValueError(f"unknown svm {preset.svm!r}: use 'svc' or 'linearsvc'")
+    data = (train_features, train_labels, test_features, num_classes, preset, seed)
+    try:
+        scores = _fitted_scores(*data, backend, device)
+    except SVMMemoryError as error:
+        if not fallback:
+            raise
+        log.warning("the torch SVM needs about %.1f GiB for %d training samples but %.1f GiB is free on %s: "
+                    "fitting scikit-learn's SVC on the CPU instead", error.needed / 2**30, error.samples,
+                    error.free / 2**30, device)
+        backend = "sklearn"
+        scores = _fitted_scores(*data, backend, device)
+    if info is not None:
+        info["svm_backend"] = backend
+    return scores
+
+
+def _fitted_scores(
+    train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray, num_classes: int,
+    preset: Preset, seed: int, backend: str, device: torch.device | str,
+) -> np.ndarray:
+    """The scores of :func:`svm_scores` from the SVM of ``backend``, on features already standardised."""
     if backend == "torch":
         base = (TorchSVC if preset.svm == "svc" else TorchLinearSVC)(C=preset.svm_c, device=device)
     elif preset.svm == "svc":
