@@ -182,5 +182,5 @@ def render_latex(boards: list[Board]) -> str:
 def render_json(rows: list[dict]) -> str:
     """One object per stored experiment."""
     keys = ("node_id", "target", "source", "method", "seed", "status", "profile", "metrics", "config_hash",
-            "split_hash", "device", "durations", "error")
+            "split_hash", "device", "durations", "versions", "error")
     return json.dumps([{"id": r["node_id"], **{k: r[k] for k in keys if k != "node_id"}} for r in rows], indent=1)

@@ -51,7 +51,7 @@ def test_show_renders_every_format_from_the_store(cli, out):
     first = objects[0]
     assert {"id", "target", "source", "method", "seed", "status", "metrics"} <= set(first)
     assert first["id"] == f"{first['target']}::{first['source']}::{first['method']}[seed={first['seed']}]"
-    assert "auc" in first["metrics"]
+    assert "auc" in first["metrics"] and first["versions"]["svm_backend"] == "sklearn"
     csv_lines = cli("show", "--out", out, "--format", "csv").output.strip().splitlines()
     assert csv_lines[0].startswith("profile,target,source,method,n,mean")
     assert len(csv_lines) == 1 + 4  # 2 targets x (scratch, random FE)
