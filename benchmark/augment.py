@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .staging import upload
+
 
 @dataclass(frozen=True)
 class Augmentation:
@@ -51,26 +53,30 @@ class Augmentation:
         return params
 
     def apply(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Augment the float batch ``x`` (B, C, H, W) on its device with parameters from :meth:`draw`."""
+        """Augment the float batch ``x`` (B, C, H, W) on its device with parameters from :meth:`draw` (on the
+        host or, to spare the step a copy, already on ``x``'s device)."""
         if not params:
             return x
         device = x.device
         if not self.geometric:
-            flip = params["flip"].to(device, non_blocking=True)
+            flip = upload(params["flip"], device)
             return torch.where(flip[:, None, None, None], x.flip(-1), x)
-        theta = self._theta(params, len(x)).to(device, non_blocking=True)
+        theta = upload(self._theta(params, len(x)), device)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     @staticmethod
     def _theta(params: dict[str, torch.Tensor], n: int) -> torch.Tensor:
-        """(n, 2, 3) maps from output to input coordinates: mirror, then rotate, then take the crop window."""
-        sign = torch.where(params["flip"], -1.0, 1.0) if "flip" in params else torch.ones(n)
-        angle = params.get("angle", torch.zeros(n))
-        width, height = params.get("width", torch.ones(n)), params.get("height", torch.ones(n))
-        centre = params.get("centre", torch.zeros(n, 2))
+        """(n, 2, 3) maps from output to input coordinates: mirror, then rotate, then take the crop window
+        (on the parameters' device)."""
+        device = next(iter(params.values())).device
+        ones, zeros = torch.ones(n, device=device), torch.zeros(n, device=device)
+        sign = torch.where(params["flip"], -1.0, 1.0) if "flip" in params else ones
+        angle = params.get("angle", zeros)
+        width, height = params.get("width", ones), params.get("height", ones)
+        centre = params.get("centre", torch.zeros(n, 2, device=device))
         cos, sin = angle.cos(), angle.sin()
-        theta = torch.zeros(n, 2, 3)
+        theta = torch.zeros(n, 2, 3, device=device)
         theta[:, 0, 0] = width * cos * sign
         theta[:, 0, 1] = -width * sin
         theta[:, 1, 0] = height * sin * sign

@@ -14,6 +14,16 @@ def fits_on_device(nbytes: int, device: torch.device, share: float = DEVICE_SHAR
     return nbytes <= share * free
 
 
+def upload(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` on ``device``; a host tensor goes to a GPU through pinned memory, so the copy is
+    asynchronous (from pageable memory CUDA would first wait for the device's queue to drain)."""
+    if tensor.device.type == device.type:
+        return tensor
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 class StagedImages:
     """uint8 (N, 3, H, W) images served to ``device`` in batches.
 
@@ -30,15 +40,15 @@ class StagedImages:
     def __len__(self) -> int:
         return len(self.images)
 
+    @property
+    def index_device(self) -> torch.device:
+        """Where :meth:`take` wants its indices: with the images (an index elsewhere costs a copy)."""
+        return self.images.device
+
     def take(self, index: torch.Tensor) -> torch.Tensor:
-        """The images at ``index`` (int64, on the host or the device) as a uint8 batch on the device."""
-        if self.on_device:
-            return self.images[index.to(self.device, non_blocking=True)]
-        return self.images[index.cpu()].pin_memory().to(self.device, non_blocking=True)
+        """The images at int64 ``index`` as a uint8 batch on the device."""
+        return upload(self.images[index.to(self.images.device)], self.device)
 
     def range(self, start: int, stop: int) -> torch.Tensor:
         """The images ``start:stop`` as a uint8 batch on the device."""
-        batch = self.images[start:stop]
-        if self.on_device:
-            return batch
-        return batch.pin_memory().to(self.device, non_blocking=True)
+        return upload(self.images[start:stop], self.device)

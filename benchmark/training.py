@@ -15,7 +15,7 @@ from .augment import Augmentation
 from .models import normalize_batch, to_unit
 from .presets import Preset
 from .seeding import reseed
-from .staging import StagedImages
+from .staging import StagedImages, upload
 
 EpochCallback = Callable[[dict], None]
 
@@ -38,6 +38,37 @@ def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """
     counts = torch.bincount(labels, minlength=num_classes).float()
     return torch.where(counts > 0, len(labels) / counts.clamp(min=1), torch.zeros_like(counts))
+
+
+@dataclass
+class _Epoch:
+    """One epoch's shuffled batches and their augmentation, drawn from the trainer's host generator and
+    uploaded once, so that no training step copies from the host (a copy can make the host wait)."""
+
+    bounds: list[tuple[int, int]]  # positions in the epoch's order
+    order: torch.Tensor  # on the device, for the labels
+    image_order: torch.Tensor  # where the staged images want their indices
+    params: dict[str, torch.Tensor]  # per position, on the device
+
+    @classmethod
+    def draw(cls, images: StagedImages, batch_size: int, augmentation: Augmentation, generator: torch.Generator,
+             device: torch.device) -> _Epoch:
+        n = len(images)
+        order = torch.randperm(n, generator=generator)
+        # batch norm cannot train on a single image, so a last batch of one is dropped
+        bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)
+                  if min(start + batch_size, n) - start >= 2]
+        drawn = [augmentation.draw(stop - start, generator) for start, stop in bounds]
+        params = {key: upload(torch.cat([d[key] for d in drawn]), device) for key in (drawn[0] if drawn else {})}
+        label_order = upload(order, device)
+        image_order = label_order if images.index_device.type == device.type else order
+        return cls(bounds, label_order, image_order, params)
+
+    def __iter__(self):
+        """``(image index, label index, augmentation parameters)`` per batch."""
+        for start, stop in self.bounds:
+            yield (self.image_order[start:stop], self.order[start:stop],
+                   {key: value[start:stop] for key, value in self.params.items()})
 
 
 def _loss_sum(forward, model, data: StagedImages, labels: torch.Tensor, loss_fn, preset: Preset,
@@ -93,25 +124,21 @@ def train_classifier(
     for epoch in range(1, preset.max_epochs + 1):
         started = time.perf_counter()
         model.train()
-        order = torch.randperm(len(train), generator=generator)
         running = torch.zeros((), device=device)
         seen = 0
-        for start in range(0, len(order), preset.batch_size):
-            index = order[start : start + preset.batch_size]
-            if len(index) < 2:  # batch norm cannot train on a single image
-                continue
-            params = augmentation.draw(len(index), generator)
-            x = augmentation.apply(to_unit(train_images.take(index)), params)
+        for image_index, label_index, params in _Epoch.draw(train_images, preset.batch_size, augmentation,
+                                                            generator, device):
+            x = augmentation.apply(to_unit(train_images.take(image_index)), params)
             x = normalize_batch(x, preset.normalize, accel.channels_last)
-            y = train_labels[index.to(device, non_blocking=True)]
+            y = train_labels[label_index]
             with accel.autocast(device):
                 logits = forward(x)
             loss = loss_fn(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            running += loss.detach() * len(index)
-            seen += len(index)
+            running += loss.detach() * len(y)
+            seen += len(y)
         val_loss = float(_loss_sum(forward, model, val_images, val_labels, val_loss_fn, preset, device, accel))
         val_loss /= max(len(val), 1)
         train_loss = float(running) / max(seen, 1)

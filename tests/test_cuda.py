@@ -5,6 +5,8 @@ and the torch SVMs matching scikit-learn on the GPU.
 Skipped without a GPU (CI has none); `benchmarks/device_check.sh` runs them on one.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -64,6 +66,25 @@ def test_compiled_cuda_training_matches_eager():
     eager = _train(CUDA, Acceleration.for_device(CUDA))
     compiled = _train(CUDA, Acceleration.for_device(CUDA, compile=True))
     _assert_close_histories(compiled, eager, 0.05, 0.02)
+
+
+def test_training_steps_do_not_make_the_host_wait():
+    """The host synchronises with the GPU a fixed number of times per epoch (its end), whatever the number
+    of steps: 3 steps an epoch and 10 steps an epoch count the same synchronising calls."""
+
+    def synchronisations(n: int) -> int:
+        torch.manual_seed(0)
+        model = create_backbone("test_resnet", 2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                train_classifier(model, _images(n), _images(32, seed=1), 2, PRESET, CUDA, seed=3)
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        return sum("synchroniz" in str(w.message) for w in caught)
+
+    assert synchronisations(48) == synchronisations(160)
 
 
 def test_pinned_stream_serves_the_device_resident_batches(monkeypatch):
