@@ -128,3 +128,29 @@ def test_torch_svms_on_cuda_match_scikit_learn(reference, solver):
     expected_auc = roc_auc_score(labels[test], expected)
     assert 0.7 < expected_auc < 0.999
     assert abs(roc_auc_score(labels[test], got) - expected_auc) < 0.005
+
+
+def _aucs(tmp_path, jobs: int) -> dict[str, float]:
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+    from benchmark.store import Store
+
+    out = tmp_path / f"jobs{jobs}"
+    result = CliRunner().invoke(main, [
+        "run", "-d", "synth_cells", "-s", "random", "-s", "none", "-m", "scratch", "-m", "fe-svm", "-m", "ft-svm",
+        "--seeds", "2,5", "--max-epochs", "2", "--preset", "cpu-quick", "--device", "cuda", "--out", str(out),
+        "--cache-dir", str(tmp_path / f"cache{jobs}"), "--jobs-per-gpu", str(jobs),
+    ])
+    assert result.exit_code == 0, result.output
+    return {row["node_id"]: row["metrics"]["auc"] for row in Store(out).rows() if row["status"] == "passed"}
+
+
+def test_jobs_side_by_side_on_their_own_streams_match_one_at_a_time(tmp_path):
+    """Streams change when kernels run, not what they compute: the same AUCs up to GPU rounding."""
+    sequential = _aucs(tmp_path, 1)
+    assert len(sequential) == 6
+    side_by_side = _aucs(tmp_path, 3)
+    assert side_by_side.keys() == sequential.keys()
+    for node, auc in sequential.items():
+        assert side_by_side[node] == pytest.approx(auc, abs=0.03), node
