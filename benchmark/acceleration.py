@@ -27,6 +27,11 @@ class Acceleration:
         cuda = device.type == "cuda"
         return cls(bf16=cuda, channels_last=cuda, compile=compile)
 
+    def __str__(self) -> str:
+        """What is on, e.g. ``bf16 + channels_last``; ``fp32`` when nothing is."""
+        switched_on = [name for name in ("bf16", "channels_last", "compile") if getattr(self, name)]
+        return " + ".join(switched_on) if switched_on else "fp32"
+
     def autocast(self, device: torch.device):
         """The autocast context for a forward pass on ``device`` (bf16 works on CPU and CUDA)."""
         if self.bf16:

@@ -96,6 +96,11 @@ def test_compiled_training_matches_eager_and_compiles_once_per_architecture():
     assert counters["stats"]["unique_graphs"] == graphs
 
 
+def test_acceleration_names_what_is_on():
+    assert str(Acceleration()) == "fp32"
+    assert str(Acceleration(bf16=True, channels_last=True, compile=True)) == "bf16 + channels_last + compile"
+
+
 def test_flip_only_augmentation_mirrors_the_drawn_images():
     x = torch.rand(6, 3, 5, 5)
     augmentation = Augmentation(flip=True)
