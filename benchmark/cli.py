@@ -70,6 +70,9 @@ def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, 
 def _speed_settings(settings: RunSettings, compile_model: bool, svm_backend: str, jobs_per_gpu: int) -> RunSettings:
     """``settings`` with torch.compile, the SVM solver and the concurrent jobs chosen (none changes results
     beyond float rounding, or 0.005 AUC for the torch SVM)."""
+    if compile_model and jobs_per_gpu > 1:
+        raise click.UsageError("--compile cannot be combined with --jobs-per-gpu above 1: torch.compile is not "
+                               "thread-safe (pytorch/pytorch#118260); choose one of them")
     try:
         backend = resolve_svm_backend(svm_backend, settings.preset, settings.device)
     except ValueError as error:

@@ -127,3 +127,9 @@ def test_batch_size_override_is_part_of_the_result(cli, out):
     assert "1 pending, 0 done" in cli(*args, "--collect-only").output  # the preset's batch: another experiment
     assert "0 pending, 1 done" in cli(*args, "--batch-size", "4", "--collect-only").output
     assert cli(*args, "--batch-size", "1").exit_code == 2
+
+
+def test_compile_with_side_by_side_jobs_is_a_usage_error(cli, out):
+    result = cli(*BASE, "run", "--all", "--compile", "--jobs-per-gpu", "2", "--out", out, *TINY)
+    assert result.exit_code == 2 and "thread-safe" in result.output
+    assert not (out / "tlbench.sqlite").exists()
