@@ -8,18 +8,34 @@ import torch
 DEVICE_SHARE = 0.3
 
 
+def cuda_free_bytes(device: torch.device) -> int:
+    """Bytes a new allocation on the CUDA ``device`` can use: the driver's free memory plus what torch's
+    caching allocator holds unused (after a large job, most of the memory may be cached by torch)."""
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+
+
 def fits_on_device(nbytes: int, device: torch.device, share: float = DEVICE_SHARE) -> bool:
     """Whether ``nbytes`` fit in ``share`` of the free memory of the CUDA ``device``."""
-    free, _ = torch.cuda.mem_get_info(device)
-    return nbytes <= share * free
+    return nbytes <= share * cuda_free_bytes(device)
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """Whether ``a`` and ``b`` are one device (``cuda`` without an index is the current one)."""
+    if a.type != b.type:
+        return False
+    if a.type != "cuda" or a.index == b.index:
+        return True
+    current = torch.cuda.current_device()
+    return (current if a.index is None else a.index) == (current if b.index is None else b.index)
 
 
 def upload(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``tensor`` on ``device``; a host tensor goes to a GPU through pinned memory, so the copy is
     asynchronous (from pageable memory CUDA would first wait for the device's queue to drain)."""
-    if tensor.device.type == device.type:
+    if _same_device(tensor.device, device):
         return tensor
-    if device.type == "cuda":
+    if device.type == "cuda" and tensor.device.type == "cpu":
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor.to(device)
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .staging import cuda_free_bytes
+
 # n x n float64 matrices TorchSVC holds at its peak: the Gram matrix, Q, and while a Newton system is factored,
 # the scaled system and its Cholesky factor (measured on the CPU: peak RSS grows by 4.0 n^2 x 8 bytes)
 _MATRICES_AT_PEAK = 4
@@ -47,8 +49,7 @@ def _free_bytes(device: torch.device) -> int | None:
     """Bytes a new allocation on ``device`` can use, or None where unknown: on CUDA the driver's free memory
     plus what torch's caching allocator holds unused, on the CPU ``MemAvailable`` of /proc/meminfo."""
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return cuda_free_bytes(device)
     if device.type == "cpu":
         try:
             meminfo = Path("/proc/meminfo").read_text()
