@@ -41,7 +41,8 @@ def svm_scores(
 
     Binary tasks use one SVM whose decision ``d`` becomes the scores ``(-d, d)``. ``backend`` ``torch``
     fits the same model in torch on ``device`` (:class:`TorchLinearSVC` or :class:`TorchSVC`). When the
-    torch SVC does not fit in the device's memory it raises :class:`SVMMemoryError`, or with ``fallback``
+    torch SVC does not fit in the device's memory it raises :class:`SVMMemoryError` (or, when memory ran out
+    during the fit, torch's ``OutOfMemoryError``), or with ``fallback``
     logs a warning and fits scikit-learn's instead. ``info``, when given, gets ``svm_backend``: the backend
     that fitted the SVM.
     """
@@ -53,12 +54,13 @@ def svm_scores(
     data = (train_features, train_labels, test_features, num_classes, preset, seed)
     try:
         scores = _fitted_scores(*data, backend, device)
-    except SVMMemoryError as error:
+    except (SVMMemoryError, torch.OutOfMemoryError) as error:
+        # the check before the fit cannot see memory that side-by-side jobs take during it
         if not fallback:
             raise
-        log.warning("the torch SVM needs about %.1f GiB for %d training samples but %.1f GiB is free on %s: "
-                    "fitting scikit-learn's SVC on the CPU instead", error.needed / 2**30, error.samples,
-                    error.free / 2**30, device)
+        torch.cuda.empty_cache()
+        log.warning("the torch SVM does not fit in the memory of %s with %d training samples (%s): fitting "
+                    "scikit-learn's SVC on the CPU instead", device, len(train_features), error)
         backend = "sklearn"
         scores = _fitted_scores(*data, backend, device)
     if info is not None:

@@ -85,6 +85,23 @@ def test_without_fallback_the_memory_error_propagates(free_memory):
         svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0, backend="torch")
 
 
+def test_memory_running_out_during_the_fit_also_falls_back(monkeypatch):
+    """Side-by-side jobs can take memory after the check: a CUDA out-of-memory error in the solver falls
+    back like a failed check, and without fallback propagates."""
+    train_x, train_y, test_x, _ = _digits()
+
+    def out_of_memory(self, x, y):
+        raise benchmark.torchsvm.torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(TorchSVC, "_solve", out_of_memory)
+    info = {}
+    got = svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0, backend="torch", fallback=True, info=info)
+    np.testing.assert_array_equal(got, svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0))
+    assert info == {"svm_backend": "sklearn"}
+    with pytest.raises(benchmark.torchsvm.torch.OutOfMemoryError):
+        svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0, backend="torch")
+
+
 def test_info_names_the_torch_backend_when_it_fits():
     train_x, train_y, test_x, _ = _digits()
     info = {}
