@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +68,16 @@ class _Epoch:
         for start, stop in self.bounds:
             yield (self.image_order[start:stop], self.order[start:stop],
                    {key: value[start:stop] for key, value in self.params.items()})
+
+
+def _keep(state: dict[str, torch.Tensor], kept: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    """A copy of ``state`` written into ``kept``'s tensors when there are some: the best weights so far take
+    one copy of the model's memory, never two at once."""
+    if kept is None:
+        return {name: tensor.detach().clone() for name, tensor in state.items()}
+    for name, tensor in state.items():
+        kept[name].copy_(tensor)
+    return kept
 
 
 def _loss_sum(forward, model, data: StagedImages, labels: torch.Tensor, loss_fn, preset: Preset,
@@ -153,7 +162,8 @@ def train_classifier(
             on_epoch({**record, "max_epochs": preset.max_epochs})
         if val_loss < best_loss:
             best_loss, stale = val_loss, 0
-            best_state = copy.deepcopy(model.state_dict()) if preset.restore_best else None
+            if preset.restore_best:
+                best_state = _keep(model.state_dict(), best_state)
         else:
             stale += 1
             if stale >= preset.patience:

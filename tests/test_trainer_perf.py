@@ -16,7 +16,7 @@ from benchmark.presets import CPU_QUICK
 from benchmark.settings import RunSettings
 from benchmark.splits import Split
 from benchmark.staging import StagedImages
-from benchmark.training import LabelledImages, train_classifier
+from benchmark.training import LabelledImages, class_weights, train_classifier
 
 CPU = torch.device("cpu")
 # 24 px: at 16 px test_resnet's last stage is 1x1, where CPU bf16 training turned NaN within two epochs
@@ -49,6 +49,32 @@ def test_fixed_seed_gives_identical_training():
         assert torch.equal(a, b), name
     _, other_seed = _train(seed=4)
     assert [h["train_loss"] for h in other_seed] != [h["train_loss"] for h in history_a]
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_the_best_validation_epoch_is_restored(restore_best):
+    """Noisy labels and a high lr: validation loss improves for three epochs, then worsens. The returned
+    model has the best epoch's validation loss (or, without restore_best, the last epoch's)."""
+    def noisy(n, seed, flip):
+        g = torch.Generator().manual_seed(seed)
+        labels = torch.arange(n) % 2
+        images = torch.randint(0, 120, (n, 3, 24, 24), generator=g, dtype=torch.uint8)
+        images[labels == 0, 0] += 30
+        images[labels == 1, 2] += 30
+        return LabelledImages(images, torch.where(torch.rand(n, generator=g) < flip, 1 - labels, labels))
+
+    preset = PRESET.with_overrides(max_epochs=6, lr=0.05, restore_best=restore_best)
+    train, val = noisy(64, 0, 0.4), noisy(32, 1, 0.0)
+    torch.manual_seed(0)
+    model = create_backbone("test_resnet", 2)
+    history = train_classifier(model, train, val, 2, preset, CPU, seed=3)
+    losses = [h["val_loss"] for h in history]
+    best = int(np.argmin(losses))
+    assert len(losses) == 6 and best >= 2 and losses[-1] > losses[best]  # improved more than once, then worse
+    probabilities = predict(model, val.images, preset.normalize, CPU)
+    weights = class_weights(train.labels, 2).numpy()[val.labels.numpy()]
+    loss = -(weights * np.log(probabilities[np.arange(len(val)), val.labels.numpy()])).sum() / weights.sum()
+    assert loss == pytest.approx(losses[best] if restore_best else losses[-1], rel=1e-4)
 
 
 def test_bf16_training_matches_fp32():
