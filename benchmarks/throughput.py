@@ -128,7 +128,10 @@ def tuned_loop(data: LabelledImages, backbone: str, classes: int, device: torch.
 
 def extraction(model: torch.nn.Module, images: torch.Tensor, device: torch.device, accel: Acceleration,
                batch: int) -> tuple[float, np.ndarray]:
-    predict(model, images[: 2 * batch], "imagenet", device, batch, features=True, accel=accel)  # warm-up
+    # warm-up on a full batch and on the last, smaller one: compilation and cudnn autotuning of both shapes
+    # stay out of the timed pass
+    predict(model, images[: batch + (len(images) % batch or batch)], "imagenet", device, batch, features=True,
+            accel=accel)
     started = time.perf_counter()
     features = predict(model, images, "imagenet", device, batch, features=True, accel=accel)
     return len(images) / (time.perf_counter() - started), features
