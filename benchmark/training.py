@@ -148,14 +148,15 @@ def train_classifier(
             optimizer.step()
             running += loss.detach() * len(y)
             seen += len(y)
-        val_loss = float(_loss_sum(forward, model, val_images, val_labels, val_loss_fn, preset, device, accel))
-        val_loss /= max(len(val), 1)
-        train_loss = float(running) / max(seen, 1)
+        train_loss = float(running) / max(seen, 1)  # waits for the epoch's steps: train_seconds is their time
+        train_seconds = time.perf_counter() - started
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {train_loss}); lower the lr")
+        val_loss = float(_loss_sum(forward, model, val_images, val_labels, val_loss_fn, preset, device, accel))
+        val_loss /= max(len(val), 1)
         record = {
             "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-            "seconds": time.perf_counter() - started, "images": seen,
+            "seconds": time.perf_counter() - started, "train_seconds": train_seconds, "images": seen,
         }
         history.append(record)
         if on_epoch is not None:

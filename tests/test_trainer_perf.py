@@ -43,6 +43,7 @@ def _train(accel: Acceleration | None = None, seed: int = 3):
 def test_fixed_seed_gives_identical_training():
     model_a, history_a = _train()
     model_b, history_b = _train()
+    assert all(0 < h["train_seconds"] <= h["seconds"] for h in history_a)  # steps alone, then with validation
     losses = [(h["train_loss"], h["val_loss"]) for h in history_a]
     assert losses == [(h["train_loss"], h["val_loss"]) for h in history_b]
     for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values(), strict=True):
