@@ -167,3 +167,18 @@ def make_csv_dataset(folder: Path, classes=("benign", "malignant"), per_class: i
         writer.writerow(header)
         writer.writerows(rows)
     return folder / "labels.csv"
+
+
+def red_or_blue(n: int, seed: int = 0, size: int = 24, strength: int = 100, flip: float = 0.0):
+    """Two classes a small network separates in a few epochs: noise made redder (class 0) or bluer (class 1)
+    by ``strength``, labels alternating, then a ``flip`` share of them swapped at random."""
+    import torch
+
+    from benchmark.training import LabelledImages
+
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    images = torch.randint(0, 120, (n, 3, size, size), generator=g, dtype=torch.uint8)
+    images[labels == 0, 0] += strength
+    images[labels == 1, 2] += strength
+    return LabelledImages(images, torch.where(torch.rand(n, generator=g) < flip, 1 - labels, labels))

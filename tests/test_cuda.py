@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import timm
 import torch
+from fakedata import red_or_blue
 from sklearn.datasets import make_classification
 from sklearn.metrics import roc_auc_score
 from sklearn.svm import SVC, LinearSVC
@@ -33,13 +34,7 @@ PRESET = CPU_QUICK.with_overrides(image_size=32, max_epochs=3, patience=10, batc
 
 
 def _images(n: int, seed: int = 0) -> LabelledImages:
-    """Two classes told apart by colour: brighter red versus brighter blue."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % 2
-    images = torch.randint(0, 120, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
-    images[labels == 0, 0] += 100
-    images[labels == 1, 2] += 100
-    return LabelledImages(images, labels)
+    return red_or_blue(n, seed, size=32)
 
 
 def _train(device: torch.device, accel: Acceleration) -> list[dict]:

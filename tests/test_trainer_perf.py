@@ -4,6 +4,7 @@ and the feature cache extracting each image once per set of weights."""
 import numpy as np
 import pytest
 import torch
+from fakedata import red_or_blue
 
 from benchmark.acceleration import Acceleration
 from benchmark.augment import Augmentation
@@ -24,13 +25,7 @@ PRESET = CPU_QUICK.with_overrides(image_size=24, max_epochs=3, patience=10, batc
 
 
 def _images(n: int, seed: int = 0) -> LabelledImages:
-    """Two classes a small network separates in a few epochs: brighter red versus brighter blue."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % 2
-    images = torch.randint(0, 120, (n, 3, 24, 24), generator=g, dtype=torch.uint8)
-    images[labels == 0, 0] += 100
-    images[labels == 1, 2] += 100
-    return LabelledImages(images, labels)
+    return red_or_blue(n, seed, size=24)
 
 
 def _train(accel: Acceleration | None = None, seed: int = 3):
@@ -56,16 +51,8 @@ def test_fixed_seed_gives_identical_training():
 def test_the_best_validation_epoch_is_restored(restore_best):
     """Noisy labels and a high lr: validation loss improves for three epochs, then worsens. The returned
     model has the best epoch's validation loss (or, without restore_best, the last epoch's)."""
-    def noisy(n, seed, flip):
-        g = torch.Generator().manual_seed(seed)
-        labels = torch.arange(n) % 2
-        images = torch.randint(0, 120, (n, 3, 24, 24), generator=g, dtype=torch.uint8)
-        images[labels == 0, 0] += 30
-        images[labels == 1, 2] += 30
-        return LabelledImages(images, torch.where(torch.rand(n, generator=g) < flip, 1 - labels, labels))
-
     preset = PRESET.with_overrides(max_epochs=6, lr=0.05, restore_best=restore_best)
-    train, val = noisy(64, 0, 0.4), noisy(32, 1, 0.0)
+    train, val = red_or_blue(64, 0, strength=30, flip=0.4), red_or_blue(32, 1, strength=30)
     torch.manual_seed(0)
     model = create_backbone("test_resnet", 2)
     history = train_classifier(model, train, val, 2, preset, CPU, seed=3)
