@@ -74,7 +74,7 @@ def _speed_settings(settings: RunSettings, compile_model: bool, svm_backend: str
         raise click.UsageError("--compile cannot be combined with --jobs-per-gpu above 1: torch.compile is not "
                                "thread-safe (pytorch/pytorch#118260); choose one of them")
     try:
-        backend = resolve_svm_backend(svm_backend, settings.preset, settings.device)
+        backend = resolve_svm_backend(svm_backend, settings.device)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     return dataclasses.replace(settings, compile=compile_model, svm_backend=backend, svm_auto=svm_backend == "auto",

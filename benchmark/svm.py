@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 SVM_BACKENDS = ("auto", "sklearn", "torch")
 
 
-def resolve_svm_backend(choice: str, preset: Preset, device: torch.device) -> str:
+def resolve_svm_backend(choice: str, device: torch.device) -> str:
     """``sklearn`` or ``torch`` for ``--svm choice``.
 
     ``auto`` is torch on CUDA and scikit-learn elsewhere: the torch solvers fit the same models as
@@ -41,10 +41,9 @@ def svm_scores(
 
     Binary tasks use one SVM whose decision ``d`` becomes the scores ``(-d, d)``. ``backend`` ``torch``
     fits the same model in torch on ``device`` (:class:`TorchLinearSVC` or :class:`TorchSVC`). When the
-    torch SVC does not fit in the device's memory it raises :class:`SVMMemoryError` (or, when memory ran out
-    during the fit, torch's ``OutOfMemoryError``), or with ``fallback``
-    logs a warning and fits scikit-learn's instead. ``info``, when given, gets ``svm_backend``: the backend
-    that fitted the SVM.
+    torch SVC does not fit in the device's memory it raises :class:`SVMMemoryError` (or torch's
+    ``OutOfMemoryError`` when memory ran out during the fit), or with ``fallback`` logs a warning and fits
+    scikit-learn's instead. ``info``, when given, gets ``svm_backend``: the backend that fitted the SVM.
     """
     if preset.standardize_features:
         scaler = StandardScaler().fit(train_features)

@@ -81,13 +81,12 @@ def test_svm_scores_backends_agree_and_fill_missing_classes():
 
 def test_backend_resolution():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert resolve_svm_backend("auto", CPU_QUICK, cpu) == "sklearn"
-    assert resolve_svm_backend("auto", CPU_QUICK, cuda) == "torch"
-    assert resolve_svm_backend("auto", THESIS, cuda) == "torch"
-    assert resolve_svm_backend("torch", CPU_QUICK, cpu) == "torch"
-    assert resolve_svm_backend("sklearn", THESIS, cuda) == "sklearn"
+    assert resolve_svm_backend("auto", cpu) == "sklearn"
+    assert resolve_svm_backend("auto", cuda) == "torch"  # for both presets' SVMs
+    assert resolve_svm_backend("torch", cpu) == "torch"
+    assert resolve_svm_backend("sklearn", cuda) == "sklearn"
     with pytest.raises(ValueError, match="unknown --svm"):
-        resolve_svm_backend("gpu", CPU_QUICK, cpu)
+        resolve_svm_backend("gpu", cpu)
 
 
 @pytest.mark.parametrize("classes,c", [((3, 8), 1.0), ((1, 3, 5, 7, 8, 9), 1.0), ((1, 3, 5, 7, 8, 9), 0.01)])
