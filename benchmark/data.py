@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from .datasets import Dataset, ImageSet, Task, require_every_class
+from .datasets import SOURCE, TARGET, Dataset, ImageSet, Task, require_every_class
 from .filedatasets import FileDataset
 from .imagecache import ImageCache
 from .models import to_images_tensor
@@ -35,6 +36,11 @@ class SplitData:
     test: LabelledImages
     augmented: int = 0
     images_digest: str = ""
+    test_groups: np.ndarray | None = None  # patient, cell or lesion of each test image, where the dataset knows
+
+    @property
+    def n_test_groups(self) -> int | None:
+        return None if self.test_groups is None else len(np.unique(self.test_groups))
 
 
 def images_digest(images: torch.Tensor) -> str:
@@ -75,7 +81,9 @@ class TaskData:
             self._images[task.name] = (imageset, to_images_tensor(imageset.images))
         return self._images[task.name]
 
-    def split(self, dataset: Dataset, task: Task, seed: int) -> SplitData:
+    def split(self, dataset: Dataset, task: Task, seed: int, role: str = TARGET) -> SplitData:
+        """The seed's split of ``task``; a source's own training split (``role`` source) takes the preset's
+        source split counts."""
         imageset, tensor = self.imageset(dataset, task)
         if task.name not in self._digests:
             self._digests[task.name] = images_digest(tensor)
@@ -83,6 +91,7 @@ class TaskData:
         split = make_split(
             imageset.labels, seed, preset.test_fraction, preset.val_fraction,
             groups=imageset.groups, official=self._official(dataset, task, imageset),
+            counts=preset.counts_for(dataset.name, source=role == SOURCE),
         )
         labels = torch.from_numpy(imageset.labels)
 
@@ -97,7 +106,9 @@ class TaskData:
             images, extra_labels = extra
             train = LabelledImages(torch.cat([train.images, to_images_tensor(images)]),
                                    torch.cat([train.labels, torch.as_tensor(extra_labels, dtype=torch.int64)]))
-        return SplitData(task, split, train, part(split.val), part(split.test), augmented, self._digests[task.name])
+        test_groups = None if imageset.groups is None else np.asarray(imageset.groups)[split.test]
+        return SplitData(task, split, train, part(split.val), part(split.test), augmented, self._digests[task.name],
+                         test_groups)
 
     def _official(self, dataset: Dataset, task: Task, imageset: ImageSet):
         """The dataset's own split when the preset asks for it or the dataset always uses it."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .hashing import digest_of
+
 SOURCE = "source"
 TARGET = "target"
 
@@ -74,8 +76,15 @@ class ImageSet:
 class Dataset:
     """Base class of dataset plugins.
 
-    Subclasses set ``name``, ``modality`` (``medical`` or ``natural``), ``version`` and ``homepage``,
-    and implement :meth:`tasks`, :meth:`status` and :meth:`load`. ``status`` must never download.
+    Subclasses set ``name``, ``modality`` (``medical`` or ``natural``), ``version`` (bump it when the plugin
+    changes what it loads: results and source models of the old version are then redone), ``homepage`` and
+    ``provenance``, and implement :meth:`tasks`, :meth:`status` and :meth:`load`. ``status`` must never
+    download.
+
+    ``provenance`` names the image collections the dataset's images come from (for example
+    ``{"kermany2018-chest-xray"}`` for both the Kaggle chest X-rays and PneumoniaMNIST); a source model trained
+    here is never used on a target whose provenance meets its own, because the target's test images may be
+    among its training images. Empty means the dataset's own name.
     """
 
     name: str = ""
@@ -83,6 +92,23 @@ class Dataset:
     version: str = "1"
     homepage: str = ""
     description: str = ""
+    provenance: frozenset[str] = frozenset()
+
+    @property
+    def collections(self) -> frozenset[str]:
+        """The image collections of :attr:`provenance`, or the dataset's own name when it declares none."""
+        return frozenset(self.provenance) or frozenset({self.name})
+
+    def fingerprint(self, task: Task, root: Path) -> str:
+        """A digest of what determines the task's images, labels, groups and official split under ``root``:
+        a changed data folder changes it, and with it every result and source model that used the task.
+
+        This default loads the task at 16 px and digests it; override it with something cheaper that decodes
+        nothing (:class:`~benchmark.filedatasets.FileDataset` digests its file list).
+        """
+        imageset = self.load(task, root, 16)
+        return digest_of(self.version, imageset.images, imageset.labels, _optional(imageset.groups),
+                         _optional(imageset.official_split))
 
     def tasks(self) -> list[Task]:
         raise NotImplementedError
@@ -103,6 +129,10 @@ class Dataset:
         It runs after the split, so nothing made here reaches validation or test images.
         """
         return None
+
+
+def _optional(values) -> np.ndarray | str:
+    return "none" if values is None else np.asarray(values)
 
 
 def require_every_class(task: Task, labels: np.ndarray, where: str) -> None:

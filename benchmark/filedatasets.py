@@ -8,6 +8,7 @@ The helpers here find files in the common layouts and word the usual status mess
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import Dataset, DatasetStatus, ImageSet, Task, require_every_class
+from .hashing import digest_of
 from .imagecache import ImageCache
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,19 @@ class FileDataset(Dataset):
     def files(self, task: Task, root: Path) -> ImageFiles:
         """The task's files and labels under the data ``root``; never decodes an image."""
         raise NotImplementedError
+
+    def fingerprint(self, task: Task, root: Path) -> str:
+        """A digest of the task's file list (each path relative to its folder, size and modification time),
+        labels, groups and official split; decodes nothing."""
+        files = self.files(task, root)
+        listing = []
+        for path in files.paths:
+            stat = os.stat(path) if os.path.exists(path) else None
+            name = os.path.relpath(path, files.folder)
+            listing.append((name, stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1))
+        return digest_of(self.version, listing, files.labels,
+                         "none" if files.groups is None else np.asarray(files.groups),
+                         "none" if files.official_split is None else np.asarray(files.official_split))
 
     def load(self, task: Task, root: Path, image_size: int, cache: ImageCache | None = None,
              strict: bool = False) -> ImageSet:

@@ -12,6 +12,7 @@ import torch
 from .data import SplitData
 from .featurecache import FeatureCache, weights_fingerprint
 from .hashing import config_hash
+from .inputs import attach, input_of, named
 from .models import create_backbone, predict
 from .seeding import seeded
 from .settings import RunSettings
@@ -56,16 +57,21 @@ class ExperimentContext:
         return self.data.task.num_classes
 
     def random_model(self) -> torch.nn.Module:
-        """The backbone with random weights (seeded) and a head for this task."""
+        """The backbone with random weights (seeded), a head for this task and the preset's input."""
         with seeded(self.seed):
-            return create_backbone(self.settings.preset.backbone, self.num_classes)
+            model = create_backbone(self.settings.preset.backbone, self.num_classes)
+        return attach(model, named(self.settings.preset.normalize))
 
     def source_model(self) -> torch.nn.Module:
-        """A fresh copy of the source's weights with a new head for this task."""
+        """A fresh copy of the source's weights with a new head for this task, fed the input its weights
+        expect (``info["input"]`` says which)."""
         if self.source is None:
             raise RuntimeError("this experiment has no source; the method must not ask for one")
         with seeded(self.seed):
-            return self.source.build(self.settings, self.num_classes, self.seed)
+            model = self.source.build(self.settings, self.num_classes, self.seed)
+        convention = self.source.input_convention(self.settings)
+        self.info["input"] = convention.describe()
+        return attach(model, convention)
 
     def train(self, model: torch.nn.Module) -> list[dict]:
         """Train all of ``model`` on the training split, early-stopped on the validation split."""
@@ -77,28 +83,28 @@ class ExperimentContext:
 
     def softmax_scores(self, model: torch.nn.Module) -> np.ndarray:
         """The model's own class probabilities on the test split."""
-        return predict(model, self.data.test.images, self.settings.preset.normalize, self.settings.device,
+        return predict(model, self.data.test.images, input_of(model, self.settings.preset), self.settings.device,
                        accel=self.settings.acceleration)
 
-    def features(self, model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
-        """Penultimate features of the training and test splits, from the feature cache when ``model``'s
-        weights (its head aside) already went through these very images (the task's images digest) with
-        the same preprocessing, device kind, acceleration and library versions, in this run or, with the
-        cache on disk, an earlier one (augmented training images, and models this experiment trained, are
-        always extracted afresh)."""
+    def features(self, model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Penultimate features of the training, validation and test splits, from the feature cache when
+        ``model``'s weights (its head aside) already went through these very images (the task's images
+        digest) with the same input convention, device kind, acceleration and library versions, in this run
+        or, with the cache on disk, an earlier one (augmented training images, and models this experiment
+        trained, are always extracted afresh)."""
         preset, settings = self.settings.preset, self.settings
+        inputs = input_of(model, preset)
 
         def extract(images: torch.Tensor) -> np.ndarray:
-            return predict(model, images, preset.normalize, settings.device, features=True,
-                           accel=settings.acceleration)
+            return predict(model, images, inputs, settings.device, features=True, accel=settings.acceleration)
 
         if self.feature_cache is None or id(model) in self._trained:
-            return extract(self.data.train.images), extract(self.data.test.images)
+            return extract(self.data.train.images), extract(self.data.val.images), extract(self.data.test.images)
         # what changes the features' float rounding is in the key too: the cache outlives the run, and a
         # later run on another device or library version must not get features computed another way
         key = config_hash({
             "weights": weights_fingerprint(model), "task": self.data.task.name, "images": self.data.images_digest,
-            "backbone": preset.backbone, "image_size": preset.image_size, "normalize": preset.normalize,
+            "backbone": preset.backbone, "image_size": preset.image_size, "input": inputs.as_dict(),
             "device": settings.device.type, "acceleration": asdict(settings.acceleration),
             "torch": torch.__version__, "timm": timm.__version__,
         })
@@ -106,16 +112,19 @@ class ExperimentContext:
         train = self.feature_cache.features(key, split.train, images[: len(split.train)], extract)
         if self.data.augmented:  # images made from this split's training images have no task position
             train = np.concatenate([train, extract(images[len(split.train) :])])
-        return train, self.feature_cache.features(key, split.test, self.data.test.images, extract)
+        val = self.feature_cache.features(key, split.val, self.data.val.images, extract)
+        return train, val, self.feature_cache.features(key, split.test, self.data.test.images, extract)
 
     def svm_scores(self, model: torch.nn.Module) -> np.ndarray:
-        """Penultimate features of train and test into a linear SVM; its test decision scores. A torch SVM
-        too big for the device falls back to scikit-learn only when ``--svm auto`` chose torch; the backend
-        that fitted it goes to ``info["svm_backend"]``."""
-        train, test = self.features(model)
+        """Penultimate features of train and test into a linear SVM (C chosen on the validation features when
+        the preset has a grid); its test decision scores. A torch SVM too big for the device falls back to
+        scikit-learn only when ``--svm auto`` chose torch; the backend that fitted it goes to
+        ``info["svm_backend"]``, the C to ``info["svm_c"]``."""
+        train, val, test = self.features(model)
         return svm_scores(
             train, self.data.train.labels.numpy(), test, self.num_classes, self.settings.preset, self.seed,
             self.settings.svm_backend, self.settings.device, fallback=self.settings.svm_auto, info=self.info,
+            validation=(val, self.data.val.labels.numpy()),
         )
 
 

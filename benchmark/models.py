@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import timm
 import torch
 
 from .acceleration import Acceleration
+from .inputs import InputConvention, named
 from .staging import StagedImages
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def create_backbone(name: str, num_classes: int, **kwargs) -> torch.nn.Module:
@@ -38,30 +34,9 @@ def to_images_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
 
 
-@functools.lru_cache(maxsize=8)
-def _imagenet_stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """ImageNet mean and std on ``device``, made once so that no batch waits for a host copy."""
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    return mean, std
-
-
 def to_unit(batch: torch.Tensor) -> torch.Tensor:
     """uint8 (B, 3, H, W) to float32 in [0, 1] on the batch's device."""
     return batch.float().div_(255.0)
-
-
-def normalize_batch(x: torch.Tensor, normalize: str, channels_last: bool = False) -> torch.Tensor:
-    """Float [0, 1] images to model input: ``unit`` keeps them, ``imagenet`` standardises with ImageNet's
-    mean and std; in channels_last memory format when asked."""
-    if normalize == "imagenet":
-        mean, std = _imagenet_stats(x.device)
-        x = (x - mean) / std
-    elif normalize != "unit":
-        raise ValueError(f"unknown normalisation {normalize!r}: use 'unit' or 'imagenet'")
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
 
 
 def penultimate(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -74,20 +49,22 @@ def penultimate(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(
-    model: torch.nn.Module, images: torch.Tensor, normalize: str, device: torch.device, batch_size: int = 256,
-    features: bool = False, accel: Acceleration | None = None,
+    model: torch.nn.Module, images: torch.Tensor, inputs: InputConvention | str, device: torch.device,
+    batch_size: int = 256, features: bool = False, accel: Acceleration | None = None,
 ) -> np.ndarray:
     """Softmax outputs (or penultimate features when ``features``) for uint8 ``images``, as float32.
 
-    ``accel`` defaults to :meth:`Acceleration.for_device`; outputs stay on the device until the end.
+    ``inputs`` is the model's input convention, or a preset's normalisation name; ``accel`` defaults to
+    :meth:`Acceleration.for_device`; outputs stay on the device until the end.
     """
+    inputs = named(inputs) if isinstance(inputs, str) else inputs
     accel = accel or Acceleration.for_device(device)
     accel.place(model.eval(), device)
     staged = StagedImages(images, device)
     forward = accel.compiled((lambda x: penultimate(model, x)) if features else model)
     outputs = []
     for start in range(0, len(staged), batch_size):
-        x = normalize_batch(to_unit(staged.range(start, start + batch_size)), normalize, accel.channels_last)
+        x = inputs.apply(to_unit(staged.range(start, start + batch_size)), accel.channels_last)
         with accel.autocast(device):
             y = forward(x)
         outputs.append(y.float() if features else y.float().softmax(dim=1))

@@ -37,6 +37,7 @@ class PlannedExperiment:
     config_hash: str
     state: str = PENDING
     reason: str = ""
+    notes: dict = field(default_factory=dict)  # facts found before it runs, stored with its result
 
 
 @dataclass
@@ -70,9 +71,22 @@ def _skip_reason(dataset, source, source_name: str, target_state, source_state) 
         return f"target {dataset.name}: {target_state.message}"
     if source_state is not None and not source_state[0]:
         return f"source {source_name}: {source_state[1]}"
-    if isinstance(source, DatasetSource) and source.dataset.name == dataset.name:
-        return "source and target are the same dataset (its test images would leak)"
+    if isinstance(source, DatasetSource):
+        if source.dataset.name == dataset.name:
+            return "source and target are the same dataset (its test images would leak)"
+        shared = source.dataset.collections & dataset.collections
+        if shared:
+            return (f"source {source_name} and target {dataset.name} share images of {', '.join(sorted(shared))} "
+                    "(the target's test images may be among the source's training images)")
     return ""
+
+
+def _target_identity(dataset, task_name: str, settings: RunSettings, fingerprints: dict) -> dict:
+    """What determines a target task's data: the plugin's version, the task and its data's fingerprint."""
+    if task_name not in fingerprints:
+        dataset_task = next(t for t in dataset.tasks() if t.name == task_name)
+        fingerprints[task_name] = dataset.fingerprint(dataset_task, settings.data_root)
+    return {"dataset": dataset.name, "version": dataset.version, "task": task_name, "data": fingerprints[task_name]}
 
 
 def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) -> Plan:
@@ -87,6 +101,8 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
     keyword = compile_expression(selection.keyword) if selection.keyword else None
     seeds = tuple(selection.seeds) or settings.preset.seeds
     source_states = {name: source.status(settings) for name, source in sources.items()}
+    identities: dict[str, dict] = {}
+    fingerprints: dict[str, str] = {}
     target_states = {}
     for task_name, (dataset, _task) in targets.items():
         if selection.datasets and dataset.name not in selection.datasets and task_name not in selection.datasets:
@@ -104,16 +120,22 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                     experiment = Experiment(task_name, source_name, method_name, seed)
                     if keyword and not keyword(experiment.node_id):
                         continue
+                    reason = _skip_reason(dataset, source, source_name, target_states[dataset.name],
+                                          source_states.get(source_name))
+                    usable = not reason
+                    if source is not None and source_name not in identities and usable:
+                        identities[source_name] = source.identity(settings)
                     config = {
-                        "target": {"dataset": dataset.name, "version": dataset.version, "task": task_name},
-                        "source": source.identity(settings) if source else None,
+                        # an experiment that cannot run has no data or weights to fingerprint
+                        "target": _target_identity(dataset, task_name, settings, fingerprints) if usable
+                        else {"dataset": dataset.name, "version": dataset.version, "task": task_name},
+                        "source": identities.get(source_name, {"name": source_name}) if source else None,
                         "method": {"name": method_name, "version": method.version},
                         "seed": seed,
                         "preset": settings.preset.hashable(),
+                        "runtime": settings.runtime,
                     }
                     planned = PlannedExperiment(experiment, config, config_hash(config))
-                    reason = _skip_reason(dataset, source, source_name, target_states[dataset.name],
-                                          source_states.get(source_name))
                     if reason:
                         planned.state, planned.reason = SKIPPED, reason
                     plan.experiments.append(planned)

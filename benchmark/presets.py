@@ -1,8 +1,18 @@
-"""Protocol presets: every setting that decides an experiment's result, in one auditable place."""
+"""Protocol presets: every setting that decides an experiment's result, in one auditable place.
+
+``thesis`` is written out in full; every other preset is its differences from ``thesis``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
+
+# The fields that only score or report a trained model: they never change a trained model's weights, so they
+# stay out of a harness-trained source's identity.
+SCORING_FIELDS = frozenset({"svm", "svm_c", "svm_c_grid", "standardize_features", "feature_scale",
+                            "pretrained_input", "auc"})
+# Reporting choices: both AUCs are always stored, so the reported one is no part of any result's identity.
+REPORTING_FIELDS = frozenset({"auc"})
 
 
 @dataclass(frozen=True)
@@ -13,7 +23,7 @@ class Preset:
     backbone: str
     image_size: int
     seeds: tuple[int, ...]
-    # splits: fractions of the whole dataset
+    # splits: fractions of the whole dataset, unless split_counts names the dataset
     test_fraction: float
     val_fraction: float
     # training (scratch, fine-tuning and source models)
@@ -26,14 +36,17 @@ class Preset:
     patience: int
     class_weights: bool
     restore_best: bool
-    normalize: str  # "unit": pixels / 255; "imagenet": ImageNet mean and std
+    # input of models trained from random weights: "unit" (pixels / 255), "imagenet" (ImageNet mean and std on
+    # pixels / 255) or "bgr255" (raw 0-255 values in BGR order, as the study's OpenCV + Keras code fed them)
+    normalize: str
     augment_flip: bool
     # the linear SVM on penultimate-layer features
     svm: str  # "svc": one-vs-rest SVC(kernel="linear"); "linearsvc": liblinear squared hinge
     svm_c: float
     standardize_features: bool
-    # which AUC definition is reported as `auc`
-    auc: str  # "macro_curve" (the study's) or "ovr" (scikit-learn's mean of per-class AUCs)
+    # which AUC definition is reported as `auc`: "macro_curve" (the study's) or "ovr" (scikit-learn's mean of
+    # per-class one-vs-rest AUCs); both are always stored
+    auc: str
     # a dataset's own train/val/test split instead of a seeded one, where it has one (chest X-ray,
     # ISIC 2017, MedMNIST); datasets whose only leak-free split is their own (blood cells) use it always
     official_splits: bool = False
@@ -41,19 +54,55 @@ class Preset:
     # random resized crops keeping at least this fraction of the area (1.0: off)
     augment_rotation: float = 0.0
     augment_crop_scale: float = 1.0
+    # input of pretrained weights (ImageNet): "source" (the weights' own mean, std and channel order) or
+    # "preset" (`normalize`, whatever the weights were trained with)
+    pretrained_input: str = "source"
+    # class weights N / N_c: "weighted_mean" (a batch's loss divided by its summed weights: their scale does not
+    # matter) or "batch_mean" (divided by the batch size: Keras' class_weight, which scales the step)
+    class_weight_mode: str = "weighted_mean"
+    # features multiplied by this before the SVM (the study's code divided fc2 by 255)
+    feature_scale: float = 1.0
+    # C chosen from these by validation AUC (empty: svm_c)
+    svm_c_grid: tuple[float, ...] = ()
+    # absolute (test, validation) image counts per dataset name, instead of the fractions; for a source's own
+    # training split, source_split_counts
+    split_counts: tuple[tuple[str, int, int], ...] = ()
+    source_split_counts: tuple[tuple[str, int, int], ...] = ()
 
     def hashable(self) -> dict:
-        """The settings that determine a result (the seed list is a grid axis, not a setting)."""
+        """The settings that determine a result: not the name, the seed list (a grid axis) or the reported AUC."""
         settings = asdict(self)
-        settings.pop("seeds")
-        settings.pop("name")
+        for name in ("name", "seeds", *REPORTING_FIELDS):
+            settings.pop(name)
         return settings
+
+    def training_fields(self) -> dict:
+        """The settings that determine a trained model's weights (a harness-trained source's identity)."""
+        return {k: v for k, v in self.hashable().items() if k not in SCORING_FIELDS}
+
+    def counts_for(self, dataset: str, source: bool = False) -> tuple[int, int] | None:
+        """The absolute (test, validation) counts for ``dataset``, or ``None`` for the fractions."""
+        table = self.source_split_counts if source else self.split_counts
+        return next(((test, val) for name, test, val in table if name == dataset), None)
 
     def with_overrides(self, **overrides) -> Preset:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
+    @classmethod
+    def from_fields(cls, stored: dict) -> Preset:
+        """A preset from :func:`dataclasses.asdict` output read back from JSON (lists become tuples)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in stored.items() if k in known}
+        for name in ("seeds", "svm_c_grid"):
+            if name in values:
+                values[name] = tuple(values[name])
+        for name in ("split_counts", "source_split_counts"):
+            if name in values:
+                values[name] = tuple(tuple(entry) for entry in values[name])
+        return cls(**values)
 
-# The study's stated settings. Momentum 0.01 is as written in the thesis (probably meant as 0.9).
+
+# The study's stated settings (Fok 2019). Momentum 0.01 is as written in the thesis (probably meant as 0.9).
 # Best weights are restored: keeping the last epoch was a defect of the study's code, not a setting.
 THESIS = Preset(
     name="thesis",
@@ -79,33 +128,75 @@ THESIS = Preset(
     auc="macro_curve",
 )
 
-# What a machine without a GPU runs by default: a tiny timm model at 32 px, trained with settings
-# that learn within a few epochs, so the whole embedded grid finishes in minutes on two cores.
-CPU_QUICK = Preset(
+# The study as its code ran it (THESIS-PROTOCOL.md): each quirk behind its own field. Its leaks are never
+# reproduced: splits stay grouped and official where the data needs it, and every model is built afresh.
+THESIS_AS_RUN = replace(
+    THESIS,
+    name="thesis-as-run",
+    normalize="bgr255",  # OpenCV BGR, raw 0-255, no mean subtraction
+    pretrained_input="preset",  # ... also into the ImageNet weights
+    feature_scale=1 / 255,  # fc2 features divided by 255 before the SVC
+    class_weight_mode="batch_mean",  # Keras class_weight: N / N_c not normalised
+    restore_best=False,  # the last epoch's weights, not the best validation epoch's
+    split_counts=(("isic2017", 400, 200), ("blood_cells", 2000, 1500), ("blood_cells_pooled", 2000, 1500),
+                  ("chest_xray", 900, 600)),
+    source_split_counts=(("kaggle_dr", 4000, 4000), ("dogs_vs_cats", 4000, 2000), ("chest_xray", 200, 200),
+                         ("natural_images", 1000, 500)),
+)
+
+# What a careful researcher would run today, with the study's backbone and grid. Each choice and its reference:
+# - 5 seeds: a spread over seeds is itself an estimate (Bouthillier et al. 2021, "Accounting for variance").
+# - official splits: the datasets' own test sets, comparable with published results (MedMNIST v2, ISIC 2017).
+# - models trained from scratch see standardised inputs (LeCun et al. 1998, "Efficient BackProp"); pretrained
+#   weights get the mean, std and channel order they were trained with (timm's pretrained_cfg).
+# - SGD momentum 0.9 (Sutskever et al. 2013; Kornblith et al. 2019 fine-tune with it), weight decay 5e-4
+#   (VGG's own training value, Simonyan & Zisserman 2015).
+# - flips, rotations up to 15 degrees and random resized crops of at least half the area, on training images
+#   only (Perez et al. 2018 for ISIC lesions; Kornblith et al. 2019 for fine-tuning).
+# - the best validation epoch's weights, the point of early stopping (Prechelt 1998).
+# - standardised features into a linear SVM whose C is chosen by validation AUC on a logarithmic grid (Hsu,
+#   Chang & Lin, "A practical guide to support vector classification"; Kornblith et al. 2019 tune the L2
+#   penalty of their logistic regression the same way).
+# - AUC as scikit-learn's mean of per-class one-vs-rest AUCs, the common definition (MedMNIST v2).
+RECOMMENDED = replace(
+    THESIS,
+    name="recommended",
+    seeds=(2, 5, 7, 11, 13),
+    official_splits=True,
+    normalize="imagenet",
+    pretrained_input="source",
+    momentum=0.9,
+    weight_decay=5e-4,
+    augment_flip=True,
+    augment_rotation=15.0,
+    augment_crop_scale=0.5,
+    restore_best=True,
+    svm="linearsvc",
+    standardize_features=True,
+    svm_c_grid=(1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0),
+    auc="ovr",
+)
+
+# What a machine without a GPU runs by default: a tiny timm model at 32 px, trained with settings that learn
+# within a few epochs, so the whole embedded grid finishes in minutes on two cores.
+CPU_QUICK = replace(
+    THESIS,
     name="cpu-quick",
     backbone="test_resnet",
     image_size=32,
-    seeds=(2, 5, 7),
-    test_fraction=0.2,
-    val_fraction=0.1,
     lr=0.01,
     momentum=0.9,
-    nesterov=True,
     weight_decay=5e-4,
-    batch_size=32,
     max_epochs=30,
     patience=6,
-    class_weights=True,
-    restore_best=True,
     normalize="imagenet",
     augment_flip=True,
     svm="linearsvc",
     svm_c=0.1,
     standardize_features=True,
-    auc="macro_curve",
 )
 
-PRESETS = {p.name: p for p in (THESIS, CPU_QUICK)}
+PRESETS = {p.name: p for p in (THESIS, THESIS_AS_RUN, RECOMMENDED, CPU_QUICK)}
 
 
 def resolve_preset(name: str, device_type: str) -> Preset:

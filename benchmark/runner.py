@@ -8,7 +8,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 import torch
@@ -155,7 +155,8 @@ class Runner:
 
     def _run_one(self, planned: PlannedExperiment) -> bool:
         exp = planned.experiment
-        self.store.start(planned, self.settings.profile, str(self.settings.device))
+        self.store.start(planned, self.settings.profile, str(self.settings.device), asdict(self.settings.preset),
+                         planned.notes or None)
         started = time.perf_counter()
         durations: dict[str, float] = {}
         try:
@@ -172,6 +173,7 @@ class Runner:
             durations["method"] = time.perf_counter() - method_started
             labels = split.test.labels.numpy()
             metrics = compute_metrics(labels, result.scores, task.classes, self.settings.preset.auc)
+            metrics["n_test_groups"] = split.n_test_groups
         except KeyboardInterrupt:
             self.store.forget(planned.config_hash)
             raise
@@ -187,7 +189,8 @@ class Runner:
         self.store.finish(
             planned.config_hash, "passed", split_hash=split.split.hash, metrics=metrics,
             scores={"labels": labels.tolist(), "scores": result.scores.round(6).tolist(),
-                    "indices": split.split.test.tolist()},
+                    "indices": split.split.test.tolist(),
+                    "groups": None if split.test_groups is None else [str(g) for g in split.test_groups]},
             history=result.history, durations=durations, versions={**self.versions, **ctx.info, **result.info},
         )
         self.progress.end(exp.node_id, "passed", durations["total"], f"auc={metrics['auc']:.3f}")

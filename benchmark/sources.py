@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .datasets import Dataset, Task
+from .datasets import SOURCE, Dataset, Task
 from .hashing import config_hash
+from .inputs import InputConvention, attach, named
 from .models import create_backbone, predict, replace_head
 from .seeding import seeded
 from .settings import RunSettings
@@ -27,7 +28,9 @@ class Source:
 
     ``status`` says whether the weights can be had (without downloading unless the run is online),
     ``identity`` is what determines them (it enters every experiment's config hash), ``prepare`` does
-    any one-off work, and ``build`` returns a fresh model carrying them with a new head.
+    any one-off work, ``build`` returns a fresh model carrying them with a new head, and
+    ``input_convention`` is how the weights want their pixels (the preset's normalisation unless the
+    weights were trained with another).
     """
 
     name: str = ""
@@ -41,6 +44,9 @@ class Source:
 
     def prepare(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None = None) -> None:
         """One-off work before the first experiment that uses this source."""
+
+    def input_convention(self, settings: RunSettings) -> InputConvention:
+        return named(settings.preset.normalize)
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
         raise NotImplementedError
@@ -56,16 +62,28 @@ class DatasetSource(Source):
         self.dataset, self.task = dataset, task
         self.name = task.name
         self.description = f"{task.description or dataset.description} (trained from scratch here)".strip()
+        self._identities: dict[RunSettings, dict] = {}
 
     def status(self, settings: RunSettings) -> tuple[bool, str]:
         state = self.dataset.status(settings.data_root)
         return state.available, state.message
 
     def identity(self, settings: RunSettings) -> dict:
-        return {
-            "kind": "dataset", "dataset": self.dataset.name, "version": self.dataset.version,
-            "task": self.task.name, "seed": self.TRAINING_SEED, "preset": settings.preset.hashable(),
-        }
+        """What determines the trained weights: the source task and its data, the training settings (none of
+        the scoring ones), the device type and precision. Computed once per settings (it reads the data's
+        fingerprint)."""
+        if settings not in self._identities:
+            training = settings.preset.training_fields()
+            training.pop("split_counts")
+            training.pop("source_split_counts")
+            self._identities[settings] = {
+                "kind": "dataset", "dataset": self.dataset.name, "version": self.dataset.version,
+                "task": self.task.name, "data": self.dataset.fingerprint(self.task, settings.data_root),
+                "seed": self.TRAINING_SEED, "training": training,
+                "split_counts": settings.preset.counts_for(self.dataset.name, source=True),
+                "runtime": settings.runtime,
+            }
+        return self._identities[settings]
 
     def weights_path(self, settings: RunSettings) -> Path:
         digest = config_hash(self.identity(settings))
@@ -75,21 +93,22 @@ class DatasetSource(Source):
         path = self.weights_path(settings)
         if path.exists():
             return
-        split = data.split(self.dataset, self.task, self.TRAINING_SEED)
+        split = data.split(self.dataset, self.task, self.TRAINING_SEED, role=SOURCE)
         with seeded(self.TRAINING_SEED):
-            model = create_backbone(settings.preset.backbone, self.task.num_classes)
+            model = attach(create_backbone(settings.preset.backbone, self.task.num_classes),
+                           self.input_convention(settings))
         history = train_classifier(
             model, split.train, split.val, self.task.num_classes, settings.preset, settings.device,
             self.TRAINING_SEED, on_epoch, settings.acceleration,
         )
-        scores = predict(model, split.test.images, settings.preset.normalize, settings.device,
+        scores = predict(model, split.test.images, self.input_convention(settings), settings.device,
                          accel=settings.acceleration)
         accuracy = float((scores.argmax(1) == split.test.labels.numpy()).mean())
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".tmp")
         torch.save(model.cpu().state_dict(), partial)
         meta = {"identity": self.identity(settings), "history": history, "test_accuracy": accuracy,
-                "classes": list(self.task.classes)}
+                "classes": list(self.task.classes), "input": self.input_convention(settings).as_dict()}
         path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
         partial.replace(path)  # the weights appear only when complete
 

@@ -49,23 +49,31 @@ def make_split(
     val_fraction: float,
     groups: np.ndarray | None = None,
     official: np.ndarray | None = None,
+    counts: tuple[int, int] | None = None,
 ) -> Split:
     """Split ``labels`` into train, validation and test indices.
 
     ``official`` (``train``/``val``/``test`` per sample) is used as given, except that a missing
     validation part is carved out of the training part. Otherwise the test and validation parts are
-    ``test_fraction`` and ``val_fraction`` of the whole, stratified by label and, when ``groups`` are
-    given, with no group on two sides.
+    ``test_fraction`` and ``val_fraction`` of the whole, or about ``counts`` = (test, validation) images,
+    stratified by label and, when ``groups`` are given, with no group on two sides.
     """
     labels = np.asarray(labels)
     everything = np.arange(len(labels))
+    if counts is not None:
+        test_count, val_count = counts
+        if test_count + val_count >= len(labels):
+            raise ValueError(f"split counts {test_count} test + {val_count} validation leave no training images "
+                             f"of {len(labels)}")
+        test_fraction, val_fraction = test_count / len(labels), val_count / len(labels)
     if official is not None:
         official = np.asarray(official)
         test = everything[official == "test"]
         val = everything[official == "val"]
         train = everything[official == "train"]
         if len(val) == 0:
-            train, val = _split_off(labels, groups, val_fraction / (1 - test_fraction), seed, train)
+            carve = counts[1] / len(train) if counts else val_fraction / (1 - test_fraction)
+            train, val = _split_off(labels, groups, carve, seed, train)
         return Split(train, val, test, "official")
     rest, test = _split_off(labels, groups, test_fraction, seed, everything)
     train, val = _split_off(labels, groups, val_fraction / (1 - test_fraction), seed, rest)

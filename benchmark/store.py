@@ -29,12 +29,16 @@ CREATE TABLE IF NOT EXISTS experiments (
     device TEXT,
     error TEXT,
     started_at TEXT,
-    finished_at TEXT
+    finished_at TEXT,
+    preset TEXT,
+    notes TEXT
 );
 CREATE INDEX IF NOT EXISTS experiments_node ON experiments (node_id);
 """
+# columns added since the first schema, with their types: an older store gains them when opened
+_ADDED_COLUMNS = {"preset": "TEXT", "notes": "TEXT"}
 
-_JSON_COLUMNS = ("config", "metrics", "scores", "history", "durations", "versions")
+_JSON_COLUMNS = ("config", "metrics", "scores", "history", "durations", "versions", "preset", "notes")
 
 
 def _now() -> str:
@@ -54,6 +58,11 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
+        present = {row["name"] for row in self.db.execute("PRAGMA table_info(experiments)")}
+        with self.db:
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in present:
+                    self.db.execute(f"ALTER TABLE experiments ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self.db.close()
@@ -62,14 +71,17 @@ class Store:
         row = self.db.execute("SELECT status FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()
         return row["status"] if row else None
 
-    def start(self, planned, profile: str, device: str) -> None:
+    def start(self, planned, profile: str, device: str, preset: dict | None = None, notes: dict | None = None) -> None:
+        """Record that ``planned`` is running; ``preset`` holds every field of the preset in force (the config
+        holds only those that decide the result), ``notes`` facts found before it ran (a leak audit)."""
         exp = planned.experiment
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO experiments (config_hash, node_id, target, source, method, seed, "
-                "profile, status, config, device, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                "profile, status, config, device, started_at, preset, notes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
                 (planned.config_hash, exp.node_id, exp.target, exp.source, exp.method, exp.seed, profile,
-                 json.dumps(planned.config), device, _now()),
+                 json.dumps(planned.config), device, _now(), json.dumps(preset), json.dumps(notes)),
             )
 
     def finish(self, config_hash: str, status: str, **fields) -> None:
@@ -86,6 +98,14 @@ class Store:
         """Drop a row whose experiment was interrupted."""
         with self.db:
             self.db.execute("DELETE FROM experiments WHERE config_hash = ? AND status = 'running'", (config_hash,))
+
+    def passed_configs(self) -> dict[str, dict]:
+        """The config of the latest passed result of each node id."""
+        latest = {}
+        for node_id, config in self.db.execute(
+                "SELECT node_id, config FROM experiments WHERE status = 'passed' ORDER BY finished_at"):
+            latest[node_id] = json.loads(config)
+        return latest
 
     def rows(self, status: str | None = None) -> list[dict]:
         query = "SELECT * FROM experiments"

@@ -11,7 +11,8 @@ import torch
 
 from .acceleration import Acceleration
 from .augment import Augmentation
-from .models import normalize_batch, to_unit
+from .inputs import InputConvention, input_of
+from .models import to_unit
 from .presets import Preset
 from .seeding import reseed
 from .staging import StagedImages, upload
@@ -33,7 +34,8 @@ class LabelledImages:
 def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """The study's N / N_c per class (a class absent from training gets weight 0).
 
-    The scale does not matter: a weighted mean cross-entropy divides by the summed weights.
+    Under the ``weighted_mean`` class-weight mode the scale does not matter (a batch's loss is divided by its
+    summed weights); under ``batch_mean`` (Keras' ``class_weight``) it scales the loss and so the step.
     """
     counts = torch.bincount(labels, minlength=num_classes).float()
     return torch.where(counts > 0, len(labels) / counts.clamp(min=1), torch.zeros_like(counts))
@@ -80,18 +82,34 @@ def _keep(state: dict[str, torch.Tensor], kept: dict[str, torch.Tensor] | None) 
     return kept
 
 
-def _loss_sum(forward, model, data: StagedImages, labels: torch.Tensor, loss_fn, preset: Preset,
-              device: torch.device, accel: Acceleration) -> torch.Tensor:
+def validation_loss(forward, model, data: StagedImages, labels: torch.Tensor, inputs: InputConvention,
+                    device: torch.device, accel: Acceleration) -> float:
+    """The unweighted mean cross-entropy over the whole validation set, as the study's Keras code computed it
+    (class weights apply to training only): a sum over samples divided by their number, so it does not depend
+    on chunk size or sample order."""
     model.eval()
-    total = torch.zeros((), device=device)
+    total = torch.zeros((), device=device, dtype=torch.float64)
     with torch.no_grad():
         for start in range(0, len(data), 256):
-            x = normalize_batch(to_unit(data.range(start, start + 256)), preset.normalize, accel.channels_last)
+            x = inputs.apply(to_unit(data.range(start, start + 256)), accel.channels_last)
             y = labels[start : start + 256]
             with accel.autocast(device):
                 logits = forward(x)
-            total += loss_fn(logits.float(), y) * len(y)
-    return total
+            total += torch.nn.functional.cross_entropy(logits.float(), y, reduction="sum").double()
+    return float(total) / max(len(labels), 1)
+
+
+def _training_loss(labels: torch.Tensor, num_classes: int, preset: Preset, device: torch.device):
+    """The training batch loss: cross-entropy, class-weighted as the preset says."""
+    if not preset.class_weights:
+        return torch.nn.CrossEntropyLoss()
+    weights = class_weights(labels, num_classes).to(device)
+    if preset.class_weight_mode == "weighted_mean":
+        return torch.nn.CrossEntropyLoss(weight=weights)
+    if preset.class_weight_mode != "batch_mean":
+        raise ValueError(f"unknown class_weight_mode {preset.class_weight_mode!r}: use weighted_mean or batch_mean")
+    summed = torch.nn.CrossEntropyLoss(weight=weights, reduction="sum")
+    return lambda logits, y: summed(logits, y) / len(y)
 
 
 def train_classifier(
@@ -108,7 +126,8 @@ def train_classifier(
     """Train all layers of ``model`` in place; return the per-epoch history.
 
     Stops when the validation loss has not improved for ``preset.patience`` epochs and, when
-    ``preset.restore_best``, leaves the weights of the best validation epoch in ``model``.
+    ``preset.restore_best``, leaves the weights of the best validation epoch in ``model``. The model's input
+    convention (:func:`benchmark.inputs.input_of`) turns pixels into its input.
     The images go to the device once (see :class:`StagedImages`), are augmented and normalised there,
     and the host waits for the device only at the end of an epoch. ``accel`` defaults to
     :meth:`Acceleration.for_device`.
@@ -123,9 +142,8 @@ def train_classifier(
         model.parameters(), lr=preset.lr, momentum=preset.momentum,
         nesterov=preset.nesterov and preset.momentum > 0, weight_decay=preset.weight_decay,
     )
-    weights = class_weights(train.labels, num_classes).to(device) if preset.class_weights else None
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
-    val_loss_fn = torch.nn.CrossEntropyLoss(weight=weights, reduction="mean")
+    inputs = input_of(model, preset)
+    loss_fn = _training_loss(train.labels, num_classes, preset, device)
     train_images, val_images = StagedImages(train.images, device), StagedImages(val.images, device)
     train_labels, val_labels = train.labels.to(device), val.labels.to(device)
     history: list[dict] = []
@@ -138,7 +156,7 @@ def train_classifier(
         for image_index, label_index, params in _Epoch.draw(train_images, preset.batch_size, augmentation,
                                                             generator, device):
             x = augmentation.apply(to_unit(train_images.take(image_index)), params)
-            x = normalize_batch(x, preset.normalize, accel.channels_last)
+            x = inputs.apply(x, accel.channels_last)
             y = train_labels[label_index]
             with accel.autocast(device):
                 logits = forward(x)
@@ -152,8 +170,7 @@ def train_classifier(
         train_seconds = time.perf_counter() - started
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {train_loss}); lower the lr")
-        val_loss = float(_loss_sum(forward, model, val_images, val_labels, val_loss_fn, preset, device, accel))
-        val_loss /= max(len(val), 1)
+        val_loss = validation_loss(forward, model, val_images, val_labels, inputs, device, accel)
         record = {
             "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
             "seconds": time.perf_counter() - started, "train_seconds": train_seconds, "images": seen,

@@ -28,11 +28,13 @@ class VisualizerContext:
 
         seen, used = set(), []
         for row in self.store.rows("passed"):
-            key = (row["source"], row["profile"])
-            if row["source"] == "none" or key in seen:
+            if row["source"] == "none" or not row.get("preset"):
+                continue
+            preset = Preset.from_fields(row["preset"])
+            key = (row["source"], preset)
+            if key in seen:
                 continue
             seen.add(key)
-            preset = Preset(name=row["profile"].split(" ·")[0], seeds=(), **row["config"]["preset"])
             used.append((row["source"], replace(self.settings, preset=preset)))
         return used
 

@@ -39,7 +39,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from benchmark.acceleration import Acceleration
-from benchmark.models import IMAGENET_MEAN, IMAGENET_STD, create_backbone, predict
+from benchmark.inputs import IMAGENET_MEAN, IMAGENET_STD
+from benchmark.models import create_backbone, predict
 from benchmark.presets import CPU_QUICK, THESIS
 from benchmark.settings import resolve_device
 from benchmark.torchsvm import TorchLinearSVC, TorchSVC

@@ -1,9 +1,13 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 
 from benchmark.data import TaskData
+from benchmark.hashing import state_dict_hash
+from benchmark.inputs import named
 from benchmark.models import create_backbone
 from benchmark.presets import CPU_QUICK
 from benchmark.settings import RunSettings
@@ -30,7 +34,7 @@ def test_imagenet_from_a_local_weights_file(tmp_path):
     body = [k for k in expected if not k.startswith("fc.")]
     assert body and all(torch.equal(loaded[k], expected[k]) for k in body)
     assert loaded["fc.weight"].shape[0] == 3
-    assert source.identity(run)["sha256"]
+    assert source.identity(run)["weights_sha256"] == state_dict_hash(reference.state_dict())
 
 
 def test_imagenet_without_weights_is_unavailable_with_what_to_do(tmp_path):
@@ -86,3 +90,22 @@ def test_imagenet_from_the_hugging_face_cache(tmp_path, monkeypatch):
     assert ok and "model.safetensors" in reason
     model = ImageNetSource().build(run, num_classes=2, seed=0)
     assert torch.equal(model.state_dict()["conv1.0.weight"], reference.state_dict()["conv1.0.weight"])
+    # the identity is the weights' content, whichever way they were found
+    pth = tmp_path / "same.pth"
+    torch.save(reference.state_dict(), pth)
+    assert ImageNetSource().identity(run) == ImageNetSource().identity(settings(tmp_path, imagenet_weights=pth))
+
+
+def test_imagenet_weights_get_their_own_input_convention(tmp_path):
+    weights = tmp_path / "weights.pth"
+    torch.save(create_backbone("test_resnet", 1000).state_dict(), weights)
+    thesis_like = RunSettings(TINY_PRESET.with_overrides(normalize="unit"), torch.device("cpu"), Path("data"),
+                              tmp_path, imagenet_weights=weights)
+    own = ImageNetSource().input_convention(thesis_like)
+    cfg = timm.models.get_pretrained_cfg("test_resnet").to_dict()
+    assert own.mean == tuple(cfg["mean"]) and own.std == tuple(cfg["std"]) and own.name.startswith("imagenet")
+    assert RandomSource().input_convention(thesis_like) == named("unit")
+    # part of the source's identity, so a run that feeds the weights another input is another experiment
+    as_run = dataclasses.replace(thesis_like, preset=thesis_like.preset.with_overrides(pretrained_input="preset"))
+    assert ImageNetSource().input_convention(as_run) == named("unit")
+    assert ImageNetSource().identity(as_run) != ImageNetSource().identity(thesis_like)

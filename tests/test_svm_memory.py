@@ -74,7 +74,7 @@ def test_fallback_fits_scikit_learn_and_warns(free_memory, caplog):
     with caplog.at_level(logging.WARNING, logger="benchmark.svm"):
         got = svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0, backend="torch", fallback=True, info=info)
     np.testing.assert_array_equal(got, expected)
-    assert info == {"svm_backend": "sklearn"}
+    assert info == {"svm_backend": "sklearn", "svm_c": 1.0}
     assert "90 training samples" in caplog.text and "scikit-learn" in caplog.text
 
 
@@ -97,7 +97,7 @@ def test_memory_running_out_during_the_fit_also_falls_back(monkeypatch):
     info = {}
     got = svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0, backend="torch", fallback=True, info=info)
     np.testing.assert_array_equal(got, svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0))
-    assert info == {"svm_backend": "sklearn"}
+    assert info == {"svm_backend": "sklearn", "svm_c": 1.0}
     with pytest.raises(benchmark.torchsvm.torch.OutOfMemoryError):
         svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0, backend="torch")
 
@@ -106,7 +106,7 @@ def test_info_names_the_torch_backend_when_it_fits():
     train_x, train_y, test_x, _ = _digits()
     info = {}
     svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0, backend="torch", fallback=True, info=info)
-    assert info == {"svm_backend": "torch"}
+    assert info == {"svm_backend": "torch", "svm_c": 1.0}
 
 
 def _stored(out) -> list[dict]:

@@ -3,6 +3,7 @@ from conftest import TINY
 from fakedata import no_builtin_datasets
 from PIL import Image
 
+from benchmark.inputs import named
 from benchmark.models import create_backbone
 from tlbench_plugins.visualizers.filters import maximise_channels
 
@@ -21,7 +22,7 @@ def test_gradient_ascent_raises_each_channels_activation():
         return captured["out"][torch.arange(8), torch.arange(8)].mean(dim=(1, 2))
 
     start = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 20 + 128
-    images = maximise_channels(model, module, 8, 16, "unit")
+    images = maximise_channels(model, module, 8, 16, named("unit"))
     assert images.shape == (8, 16, 16, 3)
     before, after = activations(start.permute(0, 2, 3, 1).numpy()), activations(images)
     assert (after >= before).all() and (after > before).sum() >= 6  # a dead ReLU channel cannot rise

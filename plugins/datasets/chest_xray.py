@@ -32,6 +32,7 @@ class ChestXray(FileDataset):
     name = "chest_xray"
     modality = "medical"
     homepage = "https://data.mendeley.com/datasets/rscbjbr9sj/2"
+    provenance = frozenset({"kermany2018-chest-xray"})
     description = "Chest X-ray pneumonia (Kermany 2018): normal vs pneumonia, split by patient"
 
     def tasks(self) -> list[Task]:

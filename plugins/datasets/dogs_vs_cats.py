@@ -16,6 +16,7 @@ class DogsVsCats(FileDataset):
     name = "dogs_vs_cats"
     modality = "natural"
     homepage = "https://www.kaggle.com/c/dogs-vs-cats"
+    provenance = frozenset({"asirra"})
     description = "Dogs vs. Cats (Kaggle): cat vs dog photographs"
 
     def tasks(self) -> list[Task]:

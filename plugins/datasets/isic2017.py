@@ -76,6 +76,7 @@ class Isic2017(FileDataset):
     modality = "medical"
     homepage = HOMEPAGE
     description = "ISIC 2017 skin lesion classification"
+    provenance = frozenset({"isic-archive"})
 
     def tasks(self) -> list[Task]:
         return [Task(t.name, t.classes, frozenset({TARGET}), t.description) for t in TASKS]

@@ -24,6 +24,7 @@ class KaggleDR(FileDataset):
     name = "kaggle_dr"
     modality = "medical"
     homepage = "https://www.kaggle.com/c/diabetic-retinopathy-detection"
+    provenance = frozenset({"eyepacs"})
     description = "Kaggle Diabetic Retinopathy: fundus photographs"
 
     def tasks(self) -> list[Task]:

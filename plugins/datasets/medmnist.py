@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from benchmark import TARGET, Dataset, DatasetStatus, ImageSet, Task, hookimpl
+from benchmark.hashing import digest_of
 
 HOMEPAGE = "https://medmnist.com (files: https://zenodo.org/records/10519652)"
 SIZES = (28, 64, 128, 224)
@@ -37,6 +38,20 @@ FLAGS = {
     "organamnist": ORGANS,
     "organcmnist": ORGANS,
     "organsmnist": ORGANS,
+}
+# Where each flag's images come from (MedMNIST v2, Yang et al. 2023, Table 1)
+PROVENANCE = {
+    "pathmnist": {"kather2019-nct-crc-he"},
+    "dermamnist": {"ham10000", "isic-archive"},
+    "octmnist": {"kermany2018-oct"},
+    "pneumoniamnist": {"kermany2018-chest-xray"},
+    "retinamnist": {"deepdrid"},
+    "breastmnist": {"al-dhabyani2020-busi"},
+    "bloodmnist": {"acevedo2020-blood"},
+    "tissuemnist": {"bbbc051-kidney"},
+    "organamnist": {"lits2017"},
+    "organcmnist": {"lits2017"},
+    "organsmnist": {"lits2017"},
 }
 KEYS = tuple(f"{split}_{kind}.npy" for split in SPLITS for kind in ("images", "labels"))
 
@@ -61,6 +76,7 @@ class MedMnist(Dataset):
     def __init__(self, flag: str):
         self.name = flag
         self.classes = FLAGS[flag]
+        self.provenance = frozenset(PROVENANCE[flag])
         self.description = f"MedMNIST v2 {flag}: {len(self.classes)} classes"
 
     def tasks(self) -> list[Task]:
@@ -73,6 +89,11 @@ class MedMnist(Dataset):
         """The files of this flag under the data root, by image size."""
         files = {size: self.folder(root) / file_name(self.name, size) for size in SIZES}
         return {size: path for size, path in files.items() if path.is_file()}
+
+    def fingerprint(self, task: Task, root: Path) -> str:
+        """The version and each present file's name, size and modification time."""
+        present = self.present(root)
+        return digest_of(self.version, [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in present.values()])
 
     def status(self, root: Path) -> DatasetStatus:
         present = self.present(root)

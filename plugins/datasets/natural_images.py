@@ -16,6 +16,8 @@ class NaturalImages(FileDataset):
     name = "natural_images"
     modality = "natural"
     homepage = "https://github.com/prasunroy/natural-images"
+    # its cat and dog images were taken from Kaggle's Dogs vs Cats (Asirra), per the dataset's README
+    provenance = frozenset({"natural-images", "asirra"})
     description = "Natural Images (Roy 2018): 8 object classes"
 
     def tasks(self) -> list[Task]:

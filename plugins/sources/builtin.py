@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import timm
 import torch
 
 from benchmark import RunSettings, Source, hookimpl
-from benchmark.hashing import file_hash
+from benchmark.hashing import state_dict_hash
+from benchmark.inputs import InputConvention, from_pretrained_cfg
 from benchmark.models import create_backbone
 
 WEIGHTS_ENV = "TLBENCH_IMAGENET_WEIGHTS"
@@ -20,7 +22,7 @@ class RandomSource(Source):
     description = "Random initialisation (seeded): the floor any real source should beat"
 
     def identity(self, settings: RunSettings) -> dict:
-        return {"kind": "random"}
+        return {"kind": "random", "input": self.input_convention(settings).as_dict()}
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
@@ -46,12 +48,22 @@ def _hub_cached_file(backbone: str) -> Path | None:
     return None
 
 
+@functools.lru_cache(maxsize=8)
+def _file_tensors_digest(path: str, size: int, mtime_ns: int) -> str:
+    """The digest of a weights file's tensors (the same weights as .pth or .safetensors give the same
+    digest), computed once per process for an unchanged file."""
+    return state_dict_hash(timm.models.load_state_dict(path))
+
+
 class ImageNetSource(Source):
     """timm's ImageNet weights for the backbone: from a local file, the Hugging Face cache, or
     (with ``--online``) downloaded by timm. Never a silent random initialisation."""
 
     name = "imagenet"
     description = "timm's ImageNet-pretrained weights for the backbone"
+
+    def __init__(self):
+        self._digests: dict[tuple, str] = {}
 
     def _local_file(self, settings: RunSettings) -> Path | None:
         configured = settings.imagenet_weights or os.environ.get(WEIGHTS_ENV)
@@ -74,11 +86,36 @@ class ImageNetSource(Source):
             "or pass --online to let timm download them"
         )
 
+    def input_convention(self, settings: RunSettings) -> InputConvention:
+        """The weights' own mean, std and interpolation (timm's pretrained_cfg for the backbone), unless the
+        preset feeds every model its own normalisation (``pretrained_input="preset"``)."""
+        if settings.preset.pretrained_input == "preset":
+            return super().input_convention(settings)
+        cfg = timm.models.get_pretrained_cfg(settings.preset.backbone)
+        if cfg is None:
+            raise ValueError(f"timm has no pretrained configuration for {settings.preset.backbone!r}, so the "
+                             "input its ImageNet weights expect is unknown")
+        return from_pretrained_cfg(cfg.to_dict(), f"imagenet ({settings.preset.backbone} pretrained_cfg)")
+
     def identity(self, settings: RunSettings) -> dict:
+        """The weights' content digest, however they were found, and the input they get."""
+        key = (settings.preset.backbone, settings.imagenet_weights, settings.online)
+        if key not in self._digests:
+            self._digests[key] = self._weights_digest(settings)
+        return {"kind": "imagenet", "backbone": settings.preset.backbone, "weights_sha256": self._digests[key],
+                "input": self.input_convention(settings).as_dict()}
+
+    def _weights_digest(self, settings: RunSettings) -> str:
         path = self._local_file(settings)
         if path is not None and path.is_file():
-            return {"kind": "imagenet", "sha256": file_hash(path)}
-        return {"kind": "imagenet", "timm": settings.preset.backbone}
+            stat = path.stat()
+            return _file_tensors_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        ok, reason = self.status(settings)
+        if not ok:
+            return f"unavailable: {reason}"
+        # online without a cached file: timm downloads the weights now, and their tensors are hashed
+        model = create_backbone(settings.preset.backbone, 0, pretrained=True)
+        return state_dict_hash(model.state_dict())
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
         ok, reason = self.status(settings)

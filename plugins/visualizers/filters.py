@@ -19,20 +19,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmark import Visualizer, VisualizerContext, hookimpl  # noqa: E402
-from benchmark.models import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from benchmark.inputs import InputConvention  # noqa: E402
 
 STEPS, STEP_SIZE, MAX_CHANNELS, STAGES = 20, 1.0, 64, 3
 
 
-def _normalise(x: torch.Tensor, normalize: str) -> torch.Tensor:
-    x = x / 255.0
-    if normalize == "imagenet":
-        x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return x
-
-
 def maximise_channels(model: torch.nn.Module, module: torch.nn.Module, channels: int, size: int,
-                      normalize: str, seed: int = 0) -> np.ndarray:
+                      inputs: InputConvention, seed: int = 0) -> np.ndarray:
     """One image (0-255 scale, (C, H, W, 3)) per channel of ``module``'s output that excites it most."""
     captured = {}
     handle = module.register_forward_hook(lambda _m, _i, out: captured.__setitem__("out", out))
@@ -42,7 +35,7 @@ def maximise_channels(model: torch.nn.Module, module: torch.nn.Module, channels:
     try:
         for _ in range(STEPS):
             x.requires_grad_(True)
-            model(_normalise(x, normalize))
+            model(inputs.apply(x / 255.0))
             activation = captured["out"][torch.arange(channels), torch.arange(channels)].mean(dim=(1, 2))
             (gradient,) = torch.autograd.grad(activation.sum(), x)
             rms = gradient.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt() + 1e-5
@@ -83,9 +76,10 @@ class FilterVisualizer(Visualizer):
             for stage, info in enumerate(model.feature_info[:STAGES], start=1):
                 channels = min(info["num_chs"], MAX_CHANNELS)
                 images = maximise_channels(model, modules[info["module"]], channels,
-                                           settings.preset.image_size, settings.preset.normalize)
+                                           settings.preset.image_size, source.input_convention(settings))
                 path = ctx.out_dir / f"filters-{name}-{label}-stage{stage}.png"
-                paths.append(_grid_figure(images, f"{name} · stage {stage} · {settings.profile}", path))
+                title = f"{name} · stage {stage} · {settings.preset.name} · {label}"
+                paths.append(_grid_figure(images, title, path))
         return paths
 
 

@@ -1,0 +1,127 @@
+"""The presets against the study's protocol (THESIS-PROTOCOL.md), and the pieces that carry them out."""
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.inputs import named
+from benchmark.models import create_backbone, penultimate
+from benchmark.presets import CPU_QUICK, PRESETS, RECOMMENDED, THESIS, THESIS_AS_RUN
+from benchmark.staging import StagedImages
+from benchmark.svm import svm_scores
+from benchmark.training import LabelledImages, _training_loss, train_classifier, validation_loss
+
+
+def test_thesis_is_the_studys_stated_protocol():
+    assert (THESIS.backbone, THESIS.image_size, THESIS.seeds) == ("vgg16", 224, (2, 5, 7))
+    assert (THESIS.test_fraction, THESIS.val_fraction) == (0.2, 0.1)
+    assert (THESIS.lr, THESIS.momentum, THESIS.nesterov, THESIS.batch_size) == (1e-3, 0.01, True, 32)
+    assert (THESIS.max_epochs, THESIS.patience, THESIS.class_weights) == (50, 10, True)
+    assert (THESIS.svm, THESIS.svm_c, THESIS.standardize_features, THESIS.auc) == ("svc", 1.0, False, "macro_curve")
+    assert THESIS.restore_best and THESIS.pretrained_input == "source" and THESIS.feature_scale == 1.0
+
+
+def test_thesis_as_run_switches_on_each_quirk_of_the_studys_code():
+    different = {k for k, v in THESIS_AS_RUN.hashable().items() if THESIS.hashable()[k] != v}
+    assert different == {"normalize", "pretrained_input", "feature_scale", "class_weight_mode", "restore_best",
+                         "split_counts", "source_split_counts"}
+    assert THESIS_AS_RUN.normalize == "bgr255" and THESIS_AS_RUN.pretrained_input == "preset"
+    assert THESIS_AS_RUN.feature_scale == pytest.approx(1 / 255)
+    assert THESIS_AS_RUN.class_weight_mode == "batch_mean" and not THESIS_AS_RUN.restore_best
+    assert THESIS_AS_RUN.counts_for("isic2017") == (400, 200)
+    assert THESIS_AS_RUN.counts_for("blood_cells") == (2000, 1500)
+    assert THESIS_AS_RUN.counts_for("chest_xray") == (900, 600)
+    assert THESIS_AS_RUN.counts_for("chest_xray", source=True) == (200, 200)
+    assert THESIS_AS_RUN.counts_for("kaggle_dr", source=True) == (4000, 4000)
+    assert THESIS_AS_RUN.counts_for("synth_xray") is None
+
+
+def test_recommended_and_the_catalogue():
+    assert RECOMMENDED.momentum == 0.9 and RECOMMENDED.weight_decay > 0 and RECOMMENDED.restore_best
+    assert RECOMMENDED.augment_flip and RECOMMENDED.augment_rotation > 0 and RECOMMENDED.augment_crop_scale < 1
+    assert RECOMMENDED.standardize_features and len(RECOMMENDED.svm_c_grid) >= 5 and RECOMMENDED.auc == "ovr"
+    assert RECOMMENDED.pretrained_input == "source" and len(RECOMMENDED.seeds) == 5
+    assert set(PRESETS) == {"thesis", "thesis-as-run", "recommended", "cpu-quick"}
+    assert CPU_QUICK.backbone == "test_resnet"
+
+
+def test_the_bgr255_input_is_raw_pixels_in_bgr_order():
+    x = torch.tensor([0.2, 0.4, 1.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    out = named("bgr255").apply(x)
+    assert out[0, :, 0, 0].tolist() == pytest.approx([255.0, 102.0, 51.0])
+    assert torch.equal(named("unit").apply(x), x)
+
+
+def test_vgg16_features_are_fc2_after_relu():
+    torch.manual_seed(0)
+    model = create_backbone("vgg16", 3).eval()
+    x = torch.randn(2, 3, 224, 224)
+    captured = {}
+    model.pre_logits.act2.register_forward_hook(lambda _m, _i, out: captured.__setitem__("fc2", out))
+    with torch.no_grad():
+        features = penultimate(model, x)
+    assert features.shape == (2, 4096) and (features >= 0).all()
+    torch.testing.assert_close(features, captured["fc2"].flatten(1))
+    assert model.pre_logits.fc2.out_channels == 4096
+
+
+def test_the_validation_loss_is_the_plain_mean_whatever_the_chunks_and_order():
+    torch.manual_seed(0)
+    model = create_backbone("test_resnet", 2).eval()
+    images = torch.randint(0, 256, (300, 3, 16, 16), dtype=torch.uint8)
+    labels = torch.cat([torch.zeros(250), torch.ones(50)]).long()  # sorted by class, as folders are
+    cpu = torch.device("cpu")
+    from benchmark.acceleration import Acceleration
+
+    loss = validation_loss(model, model, StagedImages(images, cpu), labels, named("unit"), cpu, Acceleration())
+    order = torch.randperm(300)
+    shuffled = validation_loss(model, model, StagedImages(images[order], cpu), labels[order], named("unit"), cpu,
+                               Acceleration())
+    with torch.no_grad():
+        logits = model(images.float() / 255)
+    expected = torch.nn.functional.cross_entropy(logits, labels).item()
+    assert loss == pytest.approx(expected, rel=1e-5) and shuffled == pytest.approx(expected, rel=1e-5)
+
+
+def test_class_weight_modes():
+    labels = torch.tensor([0, 0, 0, 1])
+    logits = torch.tensor([[2.0, 0.0], [1.0, 0.5], [0.0, 1.0], [0.3, 0.1]])
+    weighted = _training_loss(labels, 2, THESIS, torch.device("cpu"))(logits, labels)
+    keras = _training_loss(labels, 2, THESIS_AS_RUN, torch.device("cpu"))(logits, labels)
+    per_sample = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    weights = torch.tensor([4 / 3, 4 / 3, 4 / 3, 4.0])  # N / N_c
+    assert weighted.item() == pytest.approx((weights * per_sample).sum().item() / weights.sum().item())
+    assert keras.item() == pytest.approx((weights * per_sample).sum().item() / 4)
+
+
+def test_the_last_epoch_is_kept_when_the_preset_says_so():
+    from benchmark.acceleration import Acceleration
+
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (64, 3, 16, 16), dtype=torch.uint8)
+    train, val = LabelledImages(images[:48], torch.randint(0, 2, (48,))), LabelledImages(images[48:],
+                                                                                         torch.randint(0, 2, (16,)))
+    preset = THESIS_AS_RUN.with_overrides(backbone="test_resnet", max_epochs=4, patience=10, lr=0.05)
+    model = create_backbone("test_resnet", 2)
+    history = train_classifier(model, train, val, 2, preset, torch.device("cpu"), seed=0)
+    cpu = torch.device("cpu")
+    final = validation_loss(model, model, StagedImages(val.images, cpu), val.labels, named("bgr255"), cpu,
+                            Acceleration())
+    assert len(history) == 4 and final == pytest.approx(history[-1]["val_loss"], rel=1e-5)
+
+
+def test_the_svm_c_is_chosen_on_the_validation_split():
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(120, 20))
+    train_labels = (train[:, 0] + 0.5 * rng.normal(size=120) > 0).astype(int)
+    val = rng.normal(size=(60, 20))
+    val_labels = (val[:, 0] > 0).astype(int)
+    info = {}
+    preset = RECOMMENDED.with_overrides(svm_c_grid=(1e-4, 1e-2, 1.0))
+    scores = svm_scores(train, train_labels, val, 2, preset, 0, validation=(val, val_labels), info=info)
+    assert info["svm_c"] in (1e-4, 1e-2, 1.0) and scores.shape == (60, 2)
+    with pytest.raises(ValueError, match="validation"):
+        svm_scores(train, train_labels, val, 2, preset, 0)
+    scaled = {}
+    svm_scores(train, train_labels, val, 2, THESIS_AS_RUN, 0, info=scaled)
+    assert scaled["svm_c"] == 1.0
