@@ -16,10 +16,11 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from . import leaderboard
+from . import leaderboard, render
 from .catalog import Catalog
 from .config import Config, ConfigError, load_config, resolve_cache_dir, resolve_data_root
 from .declared import register_declared
+from .hashing import config_changes
 from .planner import DONE, FAILED, PENDING, SKIPPED, Plan, Selection, build_plan
 from .pluginmanager import load_catalog
 from .presets import PRESETS, resolve_preset
@@ -200,6 +201,36 @@ def list_command(ctx, plugin_args, data_root, as_json, imagenet_weights):
         console.print(f"[red]broken plugin {plugin['name']}:[/] {plugin['error']}")
 
 
+@main.command("presets")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def presets_command(as_json):
+    """Every protocol preset's fields side by side; values that differ from thesis are highlighted."""
+    fields = {name: dataclasses.asdict(preset) for name, preset in PRESETS.items()}
+    if as_json:
+        click.echo(json.dumps(fields, indent=1))
+        return
+    reference = fields["thesis"]
+    table = Table(title="Protocol presets (bold yellow: differs from thesis)", title_justify="left")
+    table.add_column("field", style="bold")
+    for name in fields:
+        table.add_column(name)
+    for field in reference:
+        cells = []
+        for values in fields.values():
+            text = escape(_preset_value(values[field]))
+            cells.append(f"[bold yellow]{text}[/]" if values[field] != reference[field] else text)
+        table.add_row(field, *cells)
+    console.print(table)
+
+
+def _preset_value(value) -> str:
+    if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+        return "\n".join(" ".join(str(v) for v in entry) for entry in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value) if value != () else "-"
+
+
 def _log_to(console: Console) -> None:
     """Show the core's log lines (image cache, skipped images) on the console, once."""
     logger = logging.getLogger("benchmark")
@@ -209,12 +240,18 @@ def _log_to(console: Console) -> None:
 
 
 def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
+    """Mark what the store holds as done (or failed); a pending experiment whose node id passed under another
+    configuration says what changed."""
+    earlier = store.passed_configs()
     for planned in plan.by_state(PENDING):
         status = store.status_of(planned.config_hash)
         if status == "passed" and rerun != "all":
             planned.state = DONE
         elif status == "failed" and rerun not in ("failed", "all"):
             planned.state, planned.reason = FAILED, "failed in an earlier run; --rerun failed retries it"
+        elif status is None and planned.experiment.node_id in earlier:
+            changes = config_changes(earlier[planned.experiment.node_id], planned.config)
+            planned.reason = "done before under another configuration: " + "; ".join(changes)
 
 
 def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings) -> None:
@@ -334,7 +371,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     rows = [r for r in store.rows() if r["config_hash"] in selected]
     boards = leaderboard.build_boards(rows)
     if boards:
-        console.print(leaderboard.render_rich(boards))
+        console.print(render.render_rich(boards))
     console.print(f"results: {store.path}")
     failed = len(plan.by_state(FAILED))
     if failed:
@@ -350,22 +387,21 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
 @out_option
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json", "latex"]), default="table",
               show_default=True)
-@click.option("--metric", default="auc", show_default=True,
-              help="auc, auc_macro_curve, auc_ovr, accuracy or balanced_accuracy.")
+@click.option("--metric", type=click.Choice(leaderboard.METRICS), default="auc", show_default=True,
+              help="auc is the preset's reported definition (the study's macro curve, or one-vs-rest).")
 def show_command(out_dir, fmt, metric):
-    """Render the leaderboard again from a run folder's store."""
+    """Render the leaderboard again from a run folder's store: one board per configuration."""
     if not (out_dir / "tlbench.sqlite").exists():
         raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
     rows = Store(out_dir).rows()
-    if fmt == "json":
-        click.echo(leaderboard.render_json(rows))
-        return
     boards = leaderboard.build_boards(rows, metric)
-    if fmt == "table":
-        console.print(leaderboard.render_rich(boards, metric))
+    if fmt == "json":
+        click.echo(render.render_json(rows, boards))
+    elif fmt == "table":
+        console.print(render.render_rich(boards))
     else:
-        render = {"md": leaderboard.render_markdown, "csv": leaderboard.render_csv, "latex": leaderboard.render_latex}
-        click.echo(render[fmt](boards), nl=False)
+        renderer = {"md": render.render_markdown, "csv": render.render_csv, "latex": render.render_latex}[fmt]
+        click.echo(renderer(boards), nl=False)
 
 
 @main.command("visualize")

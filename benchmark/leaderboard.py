@@ -1,26 +1,67 @@
-"""The study's Table II from stored results: rows are target tasks, columns scratch then FE and FT per
-source; each cell the mean AUC over seeds ± the maximum deviation, with n. Plus a ranking."""
+"""The study's Table II from stored results, one board per configuration.
+
+A board holds the results of one configuration (the preset's result-deciding fields, device type and
+precision); rows are target tasks, columns scratch then FE and FT per source. A cell is one (target,
+source, method) over its seeds: the mean, the largest deviation of a seed from it, a bootstrap interval,
+and paired tests against scratch and between FT and FE (:mod:`benchmark.comparisons`). A cell never mixes
+configurations: where the store holds a cell's results under several (changed data, weights or method
+version), the latest configuration's are shown and the others counted as superseded.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from rich.console import Group
-from rich.table import Table
 
+from .hashing import config_hash
 from .planner import NO_SOURCE
+from .stats import cell_interval
 
 METHOD_LABELS = {"scratch": "scratch", "fe-svm": "FE", "ft-svm": "FT"}
+METRICS = ("auc", "auc_macro_curve", "auc_ovr", "accuracy", "balanced_accuracy")
+METRIC_NAMES = {
+    "auc_macro_curve": "ROC AUC (the study's: area under the macro-averaged ROC curve)",
+    "auc_ovr": "ROC AUC (scikit-learn's: mean of per-class one-vs-rest AUCs)",
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+}
+REPLICATES = 2000  # bootstrap resamples per cell and per comparison
 
 
 @dataclass(frozen=True)
+class SeedResult:
+    """One seed's stored result: the metric's value and the per-sample test scores behind it."""
+
+    seed: int
+    value: float
+    labels: np.ndarray
+    scores: np.ndarray
+    groups: np.ndarray | None
+    indices: tuple[int, ...]
+
+    @property
+    def run(self) -> tuple:
+        """As :mod:`benchmark.stats` takes it."""
+        return self.labels, self.scores, self.groups
+
+
+@dataclass
 class Cell:
-    values: tuple[float, ...]
+    """A (target, source, method)'s results over its seeds, in seed order."""
+
+    results: list[SeedResult]
+    interval: tuple[float, float] | None = None
+    mark: str = ""  # "better" or "worse" than scratch beyond chance, else ""
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        return tuple(r.value for r in self.results)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(r.seed for r in self.results)
 
     @property
     def mean(self) -> float:
@@ -38,32 +79,75 @@ class Cell:
     def n(self) -> int:
         return len(self.values)
 
-    def text(self, with_n: bool = True) -> str:
-        short = f"{self.mean:.3f} ± {self.max_deviation:.3f}"
-        return f"{short} (n={self.n})" if with_n else short
+    def text(self, interval: bool = True) -> str:
+        """``mean ± max deviation [low, high]``; one seed has no ±."""
+        out = f"{self.mean:.3f}" if self.n == 1 else f"{self.mean:.3f} ± {self.max_deviation:.3f}"
+        if interval and self.interval is not None:
+            out += f" [{self.interval[0]:.3f}, {self.interval[1]:.3f}]"
+        return out
 
 
 @dataclass
 class Board:
-    """One profile's results: cells by (target, source, method)."""
+    """One configuration's results: cells by (target, source, method)."""
 
-    profile: str
+    title: str
+    preset: dict  # every field of the preset of the board's latest result
+    runtime: dict
+    metric: str  # the stored metric shown, e.g. auc_macro_curve
     targets: list[str]
     columns: list[tuple[str, str]]  # (source, method)
     cells: dict[tuple[str, str, str], Cell]
+    datasets: dict[str, str]  # target task -> dataset
+    inputs: dict[str, str]  # column source -> its input convention
+    test_sizes: dict[str, tuple[set[int], set[int]]]  # target -> (test images, test groups) over seeds
+    superseded: int = 0
+    comparisons: list = field(default_factory=list)  # benchmark.comparisons.Comparison
+    friedman: object | None = None  # benchmark.comparisons.ColumnRanks
 
     def column_label(self, column: tuple[str, str]) -> str:
         source, method = column
         label = METHOD_LABELS.get(method, method)
         return label if source == NO_SOURCE else f"{source} {label}"
 
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({seed for cell in self.cells.values() for seed in cell.seeds})
+
     def ranking(self) -> list[tuple[str, float, int]]:
-        """Columns by their mean AUC over the targets they have results for, best first."""
+        """Columns by their mean over the targets they have results for, best first."""
         scores = []
         for column in self.columns:
             means = [self.cells[(t, *column)].mean for t in self.targets if (t, *column) in self.cells]
             scores.append((self.column_label(column), float(np.mean(means)), len(means)))
         return sorted(scores, key=lambda s: -s[1])
+
+    def dataset_means(self) -> dict[str, dict[tuple[str, str], float]]:
+        """For each dataset with several target tasks on the board (ISIC 2017's three), the mean over its tasks
+        of each column that has all of them (the study's ISIC mean row)."""
+        tasks = defaultdict(list)
+        for target in self.targets:
+            tasks[self.datasets[target]].append(target)
+        means = {}
+        for dataset, members in sorted(tasks.items()):
+            if len(members) < 2:
+                continue
+            means[dataset] = {
+                column: float(np.mean([self.cells[(t, *column)].mean for t in members]))
+                for column in self.columns if all((t, *column) in self.cells for t in members)
+            }
+        return means
+
+    def differences(self) -> dict[str, float]:
+        """Per source, the mean over targets of FT minus FE (the study's "Differences" row)."""
+        out = {}
+        for source in sorted({s for s, _ in self.columns if s != NO_SOURCE}):
+            gaps = [self.cells[(t, source, "ft-svm")].mean - self.cells[(t, source, "fe-svm")].mean
+                    for t in self.targets
+                    if (t, source, "ft-svm") in self.cells and (t, source, "fe-svm") in self.cells]
+            if gaps:
+                out[source] = float(np.mean(gaps))
+        return out
 
 
 def _column_order(column: tuple[str, str]) -> tuple:
@@ -71,116 +155,116 @@ def _column_order(column: tuple[str, str]) -> tuple:
     return (source != NO_SOURCE, source, list(METHOD_LABELS).index(method) if method in METHOD_LABELS else 9, method)
 
 
-def build_boards(rows: list[dict], metric: str = "auc") -> list[Board]:
-    """Group passed rows by profile into boards."""
-    values: dict[str, dict[tuple[str, str, str], list[float]]] = defaultdict(lambda: defaultdict(list))
+def _without_seed(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "seed"}
+
+
+def _board_key(config: dict) -> str:
+    """What a board's results share: the preset's result-deciding fields, device type and precision."""
+    return config_hash({"preset": config.get("preset"), "runtime": config.get("runtime")})
+
+
+def _metric_key(metric: str, preset: dict) -> str:
+    """``auc`` is the board's preset's reported definition; other names are stored metrics."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+    return f"auc_{preset.get('auc', 'macro_curve')}" if metric == "auc" else metric
+
+
+def _latest_cells(rows: list[dict]) -> tuple[dict[tuple, list[dict]], int]:
+    """The rows of each (target, source, method) under its latest configuration, and how many rows of older
+    configurations were left out."""
+    by_cell: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        if row["status"] == "passed" and row["metrics"] and metric in row["metrics"]:
-            values[row["profile"]][(row["target"], row["source"], row["method"])].append(row["metrics"][metric])
+        by_cell[(row["target"], row["source"], row["method"])][config_hash(_without_seed(row["config"]))].append(row)
+    cells, superseded = {}, 0
+    for key, configs in by_cell.items():
+        newest = max(configs, key=lambda h: max(r["finished_at"] or "" for r in configs[h]))
+        cells[key] = configs[newest]
+        superseded += sum(len(group) for h, group in configs.items() if h != newest)
+    return cells, superseded
+
+
+def _seed_result(row: dict, metric: str) -> SeedResult:
+    scores = row["scores"] or {}
+    groups = scores.get("groups")
+    return SeedResult(
+        row["seed"], float(row["metrics"][metric]), np.asarray(scores.get("labels", []), dtype=np.int64),
+        np.asarray(scores.get("scores", []), dtype=np.float64), None if groups is None else np.asarray(groups),
+        tuple(scores.get("indices", ())),
+    )
+
+
+def _input_of(config: dict, preset: dict) -> str:
+    source = config.get("source") or {}
+    convention = source.get("input") if isinstance(source, dict) else None
+    if convention:
+        return convention.get("name", "")
+    return preset.get("normalize", "")
+
+
+def _titles(keys: list[str], presets: dict[str, dict], runtimes: dict[str, dict]) -> dict[str, str]:
+    """Each board's title: preset, backbone and size, device and precision, and the fields in which the boards
+    differ from each other."""
+    differing = set()
+    if len(keys) > 1:
+        fields = set().union(*(presets[k] for k in keys)) - {"name", "seeds", "backbone", "image_size"}
+        differing = {f for f in fields if len({repr(presets[k].get(f)) for k in keys}) > 1}
+    titles = {}
+    for key in keys:
+        preset, runtime = presets[key], runtimes[key] or {}
+        title = f"{preset.get('name', '?')} · {preset.get('backbone')} @ {preset.get('image_size')}px"
+        if runtime:
+            title += f" · {runtime.get('device')} {runtime.get('precision')}"
+        extra = ", ".join(f"{f}={presets[key].get(f)}" for f in sorted(differing))
+        titles[key] = f"{title} · {extra}" if extra else title
+    return titles
+
+
+def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLICATES) -> list[Board]:
+    """Group passed rows into one board per configuration, with intervals and paired tests."""
+    from .comparisons import compare_board
+
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+    by_board: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        if row["status"] == "passed" and row["metrics"]:
+            by_board[_board_key(row["config"])].append(row)
+    presets, runtimes = {}, {}
+    for key, members in by_board.items():
+        latest = max(members, key=lambda r: r["finished_at"] or "")
+        presets[key] = latest.get("preset") or dict(latest["config"].get("preset", {}), name=latest["profile"])
+        runtimes[key] = latest["config"].get("runtime")
+    titles = _titles(sorted(by_board), presets, runtimes)
     boards = []
-    for profile, by_cell in sorted(values.items()):
-        cells = {key: Cell(tuple(v)) for key, v in by_cell.items()}
-        targets = sorted({t for t, _, _ in cells})
-        columns = sorted({(s, m) for _, s, m in cells}, key=_column_order)
-        boards.append(Board(profile, targets, columns, cells))
-    return boards
-
-
-def _differences(board: Board) -> dict[str, float]:
-    """Per source, the mean over targets of FT minus FE (the study's "Differences" row)."""
-    out = {}
-    for source in sorted({s for s, _ in board.columns if s != NO_SOURCE}):
-        gaps = [board.cells[(t, source, "ft-svm")].mean - board.cells[(t, source, "fe-svm")].mean
-                for t in board.targets
-                if (t, source, "ft-svm") in board.cells and (t, source, "fe-svm") in board.cells]
-        if gaps:
-            out[source] = float(np.mean(gaps))
-    return out
-
-
-def render_rich(boards: list[Board], metric: str = "auc") -> Group:
-    parts = []
-    for board in boards:
-        usual_n = max(cell.n for cell in board.cells.values())
-        table = Table(
-            title=f"Test {metric} · {board.profile}", title_justify="left", caption_justify="left",
-            caption=f"mean ± max deviation over seeds; n = {usual_n} per cell unless shown; best per row in green",
+    for key in sorted(by_board, key=lambda k: titles[k]):
+        preset = presets[key]
+        shown = _metric_key(metric, preset)
+        cell_rows, superseded = _latest_cells(by_board[key])
+        cells, datasets, inputs = {}, {}, {}
+        sizes: dict[str, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
+        for (target, source, method), members in cell_rows.items():
+            members = sorted((r for r in members if shown in r["metrics"]), key=lambda r: r["seed"])
+            if not members:
+                continue
+            cell = Cell([_seed_result(r, shown) for r in members])
+            if all(len(r.labels) for r in cell.results):
+                cell.interval = cell_interval([r.run for r in cell.results], shown, replicates=replicates)
+            cells[(target, source, method)] = cell
+            datasets[target] = members[0]["config"]["target"]["dataset"]
+            inputs[source] = _input_of(members[0]["config"], preset)
+            for r in members:
+                sizes[target][0].add(r["metrics"]["n_test"])
+                if r["metrics"].get("n_test_groups") is not None:
+                    sizes[target][1].add(r["metrics"]["n_test_groups"])
+        if not cells:
+            continue
+        board = Board(
+            titles[key], preset, runtimes[key] or {}, shown, sorted({t for t, _, _ in cells}),
+            sorted({(s, m) for _, s, m in cells}, key=_column_order), cells, datasets, inputs, dict(sizes),
+            superseded,
         )
-        table.add_column("target", style="bold")
-        for column in board.columns:
-            table.add_column(board.column_label(column), justify="right")
-        best_per_row = {t: max(board.cells[(t, *c)].mean for c in board.columns if (t, *c) in board.cells)
-                        for t in board.targets}
-        for target in board.targets:
-            row = [target]
-            for column in board.columns:
-                cell = board.cells.get((target, *column))
-                if cell is None:
-                    row.append("[dim]—[/]")
-                else:
-                    text = cell.text(with_n=cell.n != usual_n)
-                    row.append(f"[bold green]{text}[/]" if cell.mean == best_per_row[target] else text)
-            table.add_row(*row)
-        differences = _differences(board)
-        if differences:
-            table.add_section()
-            table.add_row("FT − FE", *[
-                f"{differences[s]:+.3f}" if m == "ft-svm" and s in differences else "" for s, m in board.columns
-            ])
-        ranking = Table(title="Ranking (mean over targets)", title_justify="left")
-        ranking.add_column("#", justify="right")
-        ranking.add_column("column")
-        ranking.add_column(f"mean {metric}", justify="right")
-        ranking.add_column("targets", justify="right")
-        for place, (label, mean, n) in enumerate(board.ranking(), start=1):
-            ranking.add_row(str(place), label, f"{mean:.3f}", str(n))
-        parts += [table, ranking]
-    return Group(*parts)
-
-
-def render_markdown(boards: list[Board]) -> str:
-    out = []
-    for board in boards:
-        labels = [board.column_label(c) for c in board.columns]
-        out.append(f"### {board.profile}\n")
-        out.append("| target | " + " | ".join(labels) + " |")
-        out.append("|---|" + "---:|" * len(labels))
-        for target in board.targets:
-            cells = [board.cells[(target, *c)].text() if (target, *c) in board.cells else "—" for c in board.columns]
-            out.append(f"| {target} | " + " | ".join(cells) + " |")
-        out.append("")
-    return "\n".join(out)
-
-
-def render_csv(boards: list[Board]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["profile", "target", "source", "method", "n", "mean", "max_deviation", "std"])
-    for board in boards:
-        for (target, source, method), cell in sorted(board.cells.items()):
-            writer.writerow([board.profile, target, source, method, cell.n, f"{cell.mean:.6f}",
-                             f"{cell.max_deviation:.6f}", f"{cell.std:.6f}"])
-    return buffer.getvalue()
-
-
-def render_latex(boards: list[Board]) -> str:
-    out = []
-    for board in boards:
-        out.append(f"% {board.profile}")
-        out.append("\\begin{tabular}{l" + "r" * len(board.columns) + "}")
-        out.append(" & ".join(["target"] + [board.column_label(c) for c in board.columns]) + " \\\\ \\hline")
-        for target in board.targets:
-            cells = []
-            for column in board.columns:
-                cell = board.cells.get((target, *column))
-                cells.append(f"${cell.mean:.3f} \\pm {cell.max_deviation:.3f}$" if cell else "--")
-            out.append(" & ".join([target.replace("_", "\\_")] + cells) + " \\\\")
-        out.append("\\end{tabular}")
-    return "\n".join(out) + "\n"
-
-
-def render_json(rows: list[dict]) -> str:
-    """One object per stored experiment."""
-    keys = ("node_id", "target", "source", "method", "seed", "status", "profile", "metrics", "config_hash",
-            "split_hash", "device", "durations", "versions", "error")
-    return json.dumps([{"id": r["node_id"], **{k: r[k] for k in keys if k != "node_id"}} for r in rows], indent=1)
+        compare_board(board, replicates)
+        boards.append(board)
+    return boards

@@ -46,19 +46,40 @@ def test_run_all_fills_the_leaderboard_and_a_rerun_recomputes_nothing(cli, out):
 def test_show_renders_every_format_from_the_store(cli, out):
     assert cli(*BASE, "run", "-m", "scratch", "-m", "fe-svm", "-s", "none", "-s", "random", "--seeds", "2,5",
                "--out", out, *TINY).exit_code == 0
-    objects = json.loads(cli("show", "--out", out, "--format", "json").output)
+    shown = json.loads(cli("show", "--out", out, "--format", "json").output)
+    objects = shown["experiments"]
     assert len(objects) == 8
     first = objects[0]
     assert {"id", "target", "source", "method", "seed", "status", "metrics"} <= set(first)
     assert first["id"] == f"{first['target']}::{first['source']}::{first['method']}[seed={first['seed']}]"
     assert "auc" in first["metrics"] and first["versions"]["svm_backend"] == "sklearn"
+    (board,) = shown["boards"]
+    assert len(board["cells"]) == 4 and all(c["ci_low"] <= c["mean"] <= c["ci_high"] for c in board["cells"])
+    assert {c["kind"] for c in board["comparisons"]} == {"vs scratch"} and len(board["comparisons"]) == 2
+    assert all(0 < c["p_value"] <= c["p_holm"] <= 1 for c in board["comparisons"])
     csv_lines = cli("show", "--out", out, "--format", "csv").output.strip().splitlines()
-    assert csv_lines[0].startswith("profile,target,source,method,n,mean")
+    assert csv_lines[0].startswith("board,metric,target,source,method,n,seeds,mean,max_deviation,std,ci_low,ci_high")
     assert len(csv_lines) == 1 + 4  # 2 targets x (scratch, random FE)
-    assert all(line.split(",")[4] == "2" for line in csv_lines[1:])
+    assert all(line.split(",")[5] == "2" for line in csv_lines[1:])
     markdown = cli("show", "--out", out, "--format", "md").output
     assert "| target | scratch | random FE |" in markdown
-    assert "\\begin{tabular}" in cli("show", "--out", out, "--format", "latex").output
+    assert "Metric: test ROC AUC" in markdown and "95% bootstrap interval" in markdown and "green" not in markdown
+    latex = cli("show", "--out", out, "--format", "latex").output
+    assert "\\begin{tabular}" in latex and "tiny\\_tgt" in latex and "\\toprule" in latex
+    refused = cli("show", "--out", out, "--metric", "f1")
+    assert refused.exit_code == 2 and "f1" in refused.output
+
+
+def test_show_prints_one_board_per_configuration(cli, out):
+    for epochs in ("1", "2"):
+        assert cli(*BASE, "run", "-d", "tiny_tgt", "-m", "scratch", "--seeds", "2,5", "--out", out,
+                   *TINY, "--max-epochs", epochs).exit_code == 0
+    shown = json.loads(cli("show", "--out", out, "--format", "json").output)
+    titles = [b["title"] for b in shown["boards"]]
+    assert len(titles) == 2 and any("max_epochs=1" in t for t in titles) and any("max_epochs=2" in t for t in titles)
+    assert all(len(b["cells"]) == 1 and len(b["cells"][0]["seeds"]) == 2 for b in shown["boards"])
+    table = cli("show", "--out", out).output
+    assert "max_epochs=1" in table and "max_epochs=2" in table
 
 
 def test_collect_only_shows_done_pending_and_skipped_with_reasons(cli, out):

@@ -98,7 +98,7 @@ def test_cli_isic_and_a_declared_source_end_to_end(tmp_path, monkeypatch, cli):
     assert "decoded 32 images of isic2017-isic2017_mel_nev" in result.output
     declared = cli("run", "-d", "chest_xray", "-s", "tinyfolder", "-m", "fe-svm", "--seeds", "2", "--out", out, *TINY)
     assert "PASSED chest_xray::tinyfolder::fe-svm[seed=2]" in declared.output
-    shown = json.loads(cli("show", "--out", out, "--format", "json").output)
+    shown = json.loads(cli("show", "--out", out, "--format", "json").output)["experiments"]
     passed = [r for r in shown if r["status"] == "passed"]
     assert len(passed) == 2 and all(r["split_hash"] for r in passed)
     again = cli("run", "-d", "isic2017_mel_nev", "-d", "chest_xray", "-s", "none", "-m", "scratch", "--seeds", "2",

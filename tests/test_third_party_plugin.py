@@ -37,6 +37,6 @@ def test_pip_installed_plugin_is_listed_and_its_dataset_runs(tmp_path):
                   "--seeds", "2", "--out", str(tmp_path / "runs"), *TINY)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "PASSED toy_derm::none::scratch[seed=2]" in run.stdout
-    shown = json.loads(tlbench("show", "--out", str(tmp_path / "runs"), "--format", "json").stdout)
+    shown = json.loads(tlbench("show", "--out", str(tmp_path / "runs"), "--format", "json").stdout)["experiments"]
     assert {(r["target"], r["method"], r["status"]) for r in shown} == {
         ("toy_derm", "scratch", "passed"), ("toy_derm", "fe-svm", "passed")}

@@ -1,0 +1,79 @@
+"""Paired comparisons on a board: every transfer cell against scratch on its target, FT against FE per source,
+Holm-corrected across the board; and the columns ranked across targets (Friedman, Nemenyi; Demšar 2006)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .planner import NO_SOURCE
+from .stats import FriedmanResult, PairedResult, friedman, holm, paired_test
+
+ALPHA = 0.05
+SCRATCH = (NO_SOURCE, "scratch")
+
+
+@dataclass
+class Comparison:
+    """``a`` against ``b`` (columns) on ``target``, on the seeds both have with the same test images."""
+
+    target: str
+    a: tuple[str, str]
+    b: tuple[str, str]
+    seeds: tuple[int, ...]
+    result: PairedResult
+    p_holm: float = 1.0
+
+    @property
+    def kind(self) -> str:
+        return "vs scratch" if self.b == SCRATCH else "FT vs FE"
+
+    @property
+    def significant(self) -> bool:
+        return self.p_holm < ALPHA
+
+
+@dataclass
+class ColumnRanks:
+    """The columns with results on every target, ranked per target (1 = best) and tested together."""
+
+    columns: list[tuple[str, str]]
+    targets: int
+    result: FriedmanResult
+
+
+def _paired(board, target: str, a: tuple[str, str], b: tuple[str, str], replicates: int) -> Comparison | None:
+    cell_a, cell_b = board.cells.get((target, *a)), board.cells.get((target, *b))
+    if cell_a is None or cell_b is None:
+        return None
+    by_seed = {r.seed: r for r in cell_b.results}
+    pairs = [(r, by_seed[r.seed]) for r in cell_a.results
+             if r.seed in by_seed and r.indices == by_seed[r.seed].indices and len(r.labels)]
+    if not pairs:
+        return None
+    result = paired_test([x.run for x, _ in pairs], [y.run for _, y in pairs], board.metric, replicates=replicates)
+    return Comparison(target, a, b, tuple(x.seed for x, _ in pairs), result)
+
+
+def compare_board(board, replicates: int) -> None:
+    """Fill ``board.comparisons`` (Holm-adjusted across the board), the cells' better/worse-than-scratch marks,
+    and ``board.friedman`` where at least two targets and two columns are complete."""
+    comparisons = []
+    for target in board.targets:
+        for column in board.columns:
+            if column != SCRATCH:
+                comparisons.append(_paired(board, target, column, SCRATCH, replicates))
+        for source in sorted({s for s, _ in board.columns if s != NO_SOURCE}):
+            comparisons.append(_paired(board, target, (source, "ft-svm"), (source, "fe-svm"), replicates))
+    comparisons = [c for c in comparisons if c is not None]
+    for comparison, adjusted in zip(comparisons, holm([c.result.p_value for c in comparisons]), strict=True):
+        comparison.p_holm = adjusted
+        if comparison.kind == "vs scratch" and comparison.significant:
+            cell = board.cells[(comparison.target, *comparison.a)]
+            cell.mark = "better" if comparison.result.difference > 0 else "worse"
+    board.comparisons = comparisons
+    complete = [c for c in board.columns if all((t, *c) in board.cells for t in board.targets)]
+    if len(board.targets) >= 2 and len(complete) >= 2:
+        matrix = np.array([[board.cells[(t, *c)].mean for c in complete] for t in board.targets])
+        board.friedman = ColumnRanks(complete, len(board.targets), friedman(matrix))

@@ -1,0 +1,99 @@
+"""The leaderboard's arithmetic, on stored rows built by hand."""
+
+import numpy as np
+import pytest
+
+from benchmark.leaderboard import build_boards
+from benchmark.render import latex_escape, render_markdown, render_rich
+
+PRESET = {"name": "cpu-quick", "backbone": "test_resnet", "image_size": 32, "auc": "macro_curve", "lr": 0.01}
+
+
+def row(target, source, method, seed, auc, labels, scores, groups=None, finished="2026-01-01T00:00:00", **preset):
+    config = {"target": {"dataset": target, "task": target, "data": "d"}, "source": None,
+              "method": {"name": method}, "seed": seed, "preset": {**PRESET, **preset},
+              "runtime": {"device": "cpu", "precision": "fp32"}}
+    return {
+        "node_id": f"{target}::{source}::{method}[seed={seed}]", "target": target, "source": source,
+        "method": method, "seed": seed, "status": "passed", "profile": "p", "config": config,
+        "preset": {**PRESET, **preset}, "finished_at": finished,
+        "metrics": {"auc_macro_curve": auc, "auc_ovr": auc, "n_test": len(labels),
+                    "n_test_groups": None if groups is None else len(set(groups))},
+        "scores": {"labels": list(labels), "scores": [list(s) for s in scores], "indices": list(range(len(labels))),
+                   "groups": groups},
+    }
+
+
+def perfect(n=20):
+    labels = [i % 2 for i in range(n)]
+    return labels, [[-1.0, 1.0] if y else [1.0, -1.0] for y in labels]
+
+
+def test_cell_mean_deviation_std_and_a_known_interval():
+    labels, scores = perfect()
+    rows = [row("t", "none", "scratch", seed, auc, labels, scores) for seed, auc in ((2, 0.80), (5, 0.90), (7, 0.97))]
+    (board,) = build_boards(rows, replicates=200)
+    cell = board.cells[("t", "none", "scratch")]
+    assert cell.mean == pytest.approx(0.89)
+    assert cell.max_deviation == pytest.approx(0.09)
+    assert cell.std == pytest.approx(np.std([0.80, 0.90, 0.97], ddof=1))
+    assert cell.interval == (1.0, 1.0)  # a perfect ranking stays perfect on every resample
+    assert cell.text() == "0.890 ± 0.090 [1.000, 1.000]"
+    single = build_boards(rows[:1], replicates=50)[0].cells[("t", "none", "scratch")]
+    assert single.text(interval=False) == "0.800"  # one seed: no ±
+
+
+def test_transfer_better_than_scratch_is_marked_and_holm_corrected():
+    rng = np.random.default_rng(0)
+    labels = list(rng.integers(0, 2, 200))
+    good = [[0.0, y + rng.normal(0, 0.3)] for y in labels]
+    noise = [[0.0, rng.normal()] for _ in labels]
+    rows = [row("t", "none", "scratch", 2, 0.5, labels, noise), row("t", "src", "fe-svm", 2, 0.99, labels, good),
+            row("t", "src", "ft-svm", 2, 0.99, labels, good)]
+    (board,) = build_boards(rows, replicates=500)
+    assert board.cells[("t", "src", "fe-svm")].mark == "better"
+    assert board.cells[("t", "none", "scratch")].mark == ""
+    kinds = sorted(c.kind for c in board.comparisons)
+    assert kinds == ["FT vs FE", "vs scratch", "vs scratch"]
+    ft_fe = next(c for c in board.comparisons if c.kind == "FT vs FE")
+    assert ft_fe.result.difference == 0 and ft_fe.p_holm == 1.0
+    assert all(c.p_holm >= c.result.p_value for c in board.comparisons)
+    text = render_markdown([board])
+    assert "▲" in text and "Holm-adjusted" in text and "seeds (2)" in text
+
+
+def test_a_cell_never_mixes_configurations():
+    labels, scores = perfect()
+    rows = [row("t", "none", "scratch", 2, 0.7, labels, scores, max_epochs=1),
+            row("t", "none", "scratch", 5, 0.9, labels, scores, max_epochs=2),
+            row("t", "none", "scratch", 7, 0.8, labels, scores, max_epochs=2)]
+    boards = build_boards(rows, replicates=50)
+    assert sorted(b.title for b in boards) == ["cpu-quick · test_resnet @ 32px · cpu fp32 · max_epochs=1",
+                                               "cpu-quick · test_resnet @ 32px · cpu fp32 · max_epochs=2"]
+    assert sorted(b.cells[("t", "none", "scratch")].n for b in boards) == [1, 2]
+    # the same preset with changed data: the latest data's results are shown, the older ones counted
+    stale = row("t", "none", "scratch", 2, 0.1, labels, scores, finished="2025-01-01T00:00:00")
+    stale["config"]["target"]["data"] = "old"
+    fresh = [row("t", "none", "scratch", s, 0.9, labels, scores) for s in (2, 5)]
+    (board,) = build_boards([stale, *fresh], replicates=50)
+    assert board.cells[("t", "none", "scratch")].values == (0.9, 0.9) and board.superseded == 1
+
+
+def test_dataset_mean_rows_and_test_sizes_in_the_notes():
+    labels, scores = perfect()
+    rows = []
+    for task, auc in (("isic2017_mel_nev", 0.8), ("isic2017_mel_nev_sk", 0.7), ("isic2017_melsk_nev", 0.9)):
+        r = row(task, "none", "scratch", 2, auc, labels, scores, groups=[str(i // 2) for i in range(20)])
+        r["config"]["target"]["dataset"] = "isic2017"
+        rows.append(r)
+    (board,) = build_boards(rows, replicates=50)
+    assert board.dataset_means()["isic2017"][("none", "scratch")] == pytest.approx(0.8)
+    text = render_markdown([board])
+    assert "| isic2017 mean | 0.800 |" in text and "20 images (10 patients/cells/lesions)" in text
+    assert board.friedman is None  # one column: nothing to rank
+    render_rich([board])
+
+
+def test_latex_escapes_everything_special():
+    assert latex_escape("a_b & c%d #e $f {g} ~h ^i \\j") == (
+        "a\\_b \\& c\\%d \\#e \\$f \\{g\\} \\textasciitilde{}h \\textasciicircum{}i \\textbackslash{}j")
