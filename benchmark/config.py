@@ -40,7 +40,8 @@ CONFIG_FILE = "tlbench.toml"
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 FORMATS = ("imagefolder", "csv")
 MODALITIES = ("medical", "natural")
-_DECLARATION_KEYS = {"name", "format", "path", "csv", "modality", "roles", "classes", "description", "homepage"}
+_DECLARATION_KEYS = {"name", "format", "path", "csv", "modality", "roles", "classes", "description", "homepage",
+                     "provenance"}
 
 
 class ConfigError(ValueError):
@@ -61,11 +62,12 @@ class DatasetDeclaration:
     classes: tuple[str, ...] = ()
     description: str = ""
     homepage: str = ""
+    provenance: frozenset[str] = frozenset()  # the image collections it comes from (see Dataset.provenance)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "format": self.format, "path": str(self.path),
                 "csv": str(self.csv) if self.csv else None, "modality": self.modality,
-                "roles": sorted(self.roles), "classes": list(self.classes)}
+                "roles": sorted(self.roles), "classes": list(self.classes), "provenance": sorted(self.provenance)}
 
 
 @dataclass(frozen=True)
@@ -185,9 +187,14 @@ def _declaration(path: Path, entry) -> DatasetDeclaration:
     classes = entry.get("classes", [])
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
         raise ConfigError(f"{where}: classes must be a list of class names")
+    provenance = entry.get("provenance", [])
+    provenance = [provenance] if isinstance(provenance, str) else provenance
+    if not isinstance(provenance, list) or not all(isinstance(p, str) and p for p in provenance):
+        raise ConfigError(f"{where}: provenance must be a list of image collection names, e.g. "
+                          "[\"kermany2018-chest-xray\"]")
     return DatasetDeclaration(
         name=name, format=fmt, path=Path(entry["path"]).expanduser(),
         csv=Path(entry["csv"]) if fmt == "csv" else None, modality=modality, roles=frozenset(roles),
         classes=tuple(classes), description=str(entry.get("description", "")),
-        homepage=str(entry.get("homepage", "")),
+        homepage=str(entry.get("homepage", "")), provenance=frozenset(provenance),
     )

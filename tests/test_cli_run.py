@@ -92,6 +92,19 @@ def test_collect_only_shows_done_pending_and_skipped_with_reasons(cli, out):
     assert any(line.startswith("skipped") and "imagenet" in line and "--imagenet-weights" in line for line in lines)
     assert any(line.startswith("source") and "tiny_src: model to train" in line for line in lines)
     assert not (out / "tlbench.sqlite").exists() or len(rows(out)) == 2
+    # another configuration: the done experiment is pending again, and the plan says why
+    changed = cli(*BASE, "run", "-m", "scratch", "--collect-only", "--seeds", "2", "--out", out, *TINY,
+                  "--max-epochs", "3")
+    line = next(line for line in changed.output.splitlines() if "tiny_tgt::none::scratch[seed=2]" in line)
+    assert line.startswith("pending") and "preset.max_epochs: 2 -> 3" in line
+
+
+def test_presets_lists_every_preset_side_by_side(cli):
+    shown = json.loads(cli("presets", "--json").output)
+    assert set(shown) == {"thesis", "thesis-as-run", "recommended", "cpu-quick"}
+    assert shown["thesis-as-run"]["normalize"] == "bgr255" and shown["thesis"]["momentum"] == 0.01
+    table = cli("presets").output
+    assert "class_weight_mode" in table and "batch_mean" in table and "recommended" in table
 
 
 def test_a_failing_experiment_is_recorded_and_the_grid_goes_on(cli, out):

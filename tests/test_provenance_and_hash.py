@@ -110,3 +110,17 @@ def test_absolute_split_counts(tmp_path):
     assert (len(split.test), len(split.val), len(split.train)) == (40, 30, 130)
     with pytest.raises(ValueError, match="no training images"):
         make_split(labels, 2, 0.2, 0.1, counts=(150, 50))
+
+
+def test_a_declared_dataset_states_its_provenance(tmp_path):
+    from benchmark.config import ConfigError, load_config
+    from benchmark.declared import declared_dataset
+
+    (tmp_path / "tlbench.toml").write_text(
+        '[datasets.mycxr]\nformat = "imagefolder"\npath = "mycxr"\nprovenance = ["kermany2018-chest-xray"]\n')
+    (declaration,) = load_config(tmp_path).datasets
+    dataset = declared_dataset(declaration, tmp_path)
+    assert dataset.collections == {"kermany2018-chest-xray"}
+    (tmp_path / "tlbench.toml").write_text('[datasets.bad]\npath = "x"\nprovenance = [1]\n')
+    with pytest.raises(ConfigError, match="provenance"):
+        load_config(tmp_path)
