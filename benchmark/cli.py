@@ -305,8 +305,9 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--preset", default="auto", show_default=True,
               help=f"Protocol preset: auto (thesis on a GPU, cpu-quick otherwise) or one of {', '.join(PRESETS)}.")
 @click.option("--backbone", default=None, help="Any timm model name [default: the preset's].")
-@click.option("--image-size", type=int, default=None, help="Square input size [default: the preset's].")
-@click.option("--max-epochs", type=int, default=None, help="Epoch limit [default: the preset's].")
+@click.option("--image-size", type=click.IntRange(min=8), default=None,
+              help="Square input size [default: the preset's].")
+@click.option("--max-epochs", type=click.IntRange(min=1), default=None, help="Epoch limit [default: the preset's].")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None,
               help="Training batch size [default: the preset's]; a result records it.")
 @data_root_option
@@ -334,6 +335,8 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
         seed_list = tuple(int(s) for s in seeds.split(",")) if seeds else ()
     except ValueError:
         raise click.UsageError(f"--seeds {seeds!r}: give comma-separated integers, e.g. 2,5,7") from None
+    if any(not 0 <= seed < 2**32 for seed in seed_list):
+        raise click.UsageError(f"--seeds {seeds!r}: seeds must lie in 0..{2**32 - 1} (numpy's and torch's range)")
     catalog = _catalog(ctx, plugin_args, data_root)
     settings = _settings(ctx, data_root, device, preset, backbone, image_size, max_epochs, cache_dir,
                          imagenet_weights, online, strict, batch_size)

@@ -177,7 +177,7 @@ class Runner:
         except KeyboardInterrupt:
             self.store.forget(planned.config_hash)
             raise
-        except Exception as error:
+        except BaseException as error:  # SystemExit from a plugin too: it fails this experiment, not the run
             durations["total"] = time.perf_counter() - started
             self.store.finish(
                 planned.config_hash, "failed", error=traceback.format_exc(), durations=durations,

@@ -107,6 +107,14 @@ def test_presets_lists_every_preset_side_by_side(cli):
     assert "class_weight_mode" in table and "batch_mean" in table and "recommended" in table
 
 
+def test_system_exit_in_a_method_fails_that_experiment_only(cli, out):
+    result = cli(*BASE, "-p", "failing_method", "run", "-m", "quitter", "--seeds", "2,7", "--out", out, *TINY)
+    assert result.exit_code == 1
+    states = {(r["seed"], r["status"]) for r in rows(out)}
+    assert states == {(2, "failed"), (7, "passed")}
+    assert "SystemExit" in next(r["error"] for r in rows(out) if r["seed"] == 2)
+
+
 def test_a_failing_experiment_is_recorded_and_the_grid_goes_on(cli, out):
     args = [*BASE, "-p", "failing_method", "run", "-m", "flaky", "--out", out, *TINY]
     result = cli(*args)
@@ -166,4 +174,14 @@ def test_batch_size_override_is_part_of_the_result(cli, out):
 def test_compile_with_side_by_side_jobs_is_a_usage_error(cli, out):
     result = cli(*BASE, "run", "--all", "--compile", "--jobs-per-gpu", "2", "--out", out, *TINY)
     assert result.exit_code == 2 and "thread-safe" in result.output
+    assert not (out / "tlbench.sqlite").exists()
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--max-epochs", "0", "x>=1"), ("--image-size", "0", "x>=8"), ("--seeds", "-1", "0..4294967295"),
+    ("--seeds", "4294967296", "0..4294967295"), ("--device", "banana", "not a device"),
+])
+def test_nonsense_options_are_usage_errors(cli, out, option, value, message):
+    result = cli(*BASE, "run", "--all", "--out", out, option, value)
+    assert result.exit_code == 2 and message in result.output
     assert not (out / "tlbench.sqlite").exists()

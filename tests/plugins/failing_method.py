@@ -20,6 +20,17 @@ class Flaky(Method):
         return MethodResult(np.stack([c.numpy() for c in corners], axis=1)[:, : ctx.num_classes])
 
 
+class Quitter(Flaky):
+    name = "quitter"
+    description = "calls sys.exit for seed 2 (a plugin must not end the run), else as flaky"
+
+    def run(self, ctx):
+        if ctx.seed == 2:
+            raise SystemExit(3)
+        return super().run(ctx)
+
+
 @hookimpl
 def tlbench_register_methods(register):
     register(Flaky())
+    register(Quitter())
