@@ -28,17 +28,34 @@ from .hashing import config_hash
 log = logging.getLogger(__name__)
 
 # Bump when decoding changes: every entry is then rebuilt.
-PREPROCESSING = "pil-draft-rgb-squash-bilinear-v1"
+PREPROCESSING = "pil-draft-rgb-squash-bilinear-v2"  # v2: 16-bit, 32-bit and float images scaled by their range
 CHUNK = 64
 
 
+# PIL modes of more than 8 bits per pixel: one grey channel of integers or floats
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """An image in any PIL mode as 8-bit RGB. Grey images of 16 or 32 bits, or floats (common in medical
+    imaging), are mapped linearly from their own minimum and maximum to 0-255 (PIL alone would clip them to
+    white); a constant image becomes black."""
+    if image.mode in _WIDE_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+        scaled = np.zeros_like(values) if high <= low else (np.nan_to_num(values, nan=low) - low) * (255 / (high - low))
+        image = Image.fromarray(np.clip(np.round(scaled), 0, 255).astype(np.uint8))
+    return image.convert("RGB")
+
+
 def decode_image(path: Path | str, size: int) -> np.ndarray:
-    """One file as uint8 (size, size, 3): grey and palette images become RGB, the whole image is
-    squashed (aspect ratio not kept) with bilinear filtering, as the study did. JPEGs are decoded at
-    the smallest DCT scale that still covers ``size``."""
+    """One file as uint8 (size, size, 3): grey, palette and wide images become RGB (:func:`to_rgb`), the whole
+    image is squashed (aspect ratio not kept) with bilinear filtering, as the study did. JPEGs are decoded
+    at the smallest DCT scale that still covers ``size``."""
     with Image.open(path) as image:
         image.draft("RGB", (size, size))
-        rgb = image.convert("RGB").resize((size, size), Image.BILINEAR)
+        rgb = to_rgb(image).resize((size, size), Image.BILINEAR)
         return np.asarray(rgb, dtype=np.uint8)
 
 

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 from fakedata import colour, write_image
+from PIL import Image
 
 from benchmark.datasets import Task
 from benchmark.filedatasets import FileDataset, ImageFiles, UnreadableImagesError
@@ -118,3 +119,21 @@ def test_file_dataset_skips_with_a_warning_or_fails_under_strict(tmp_path, caplo
     assert str(paths[2]) in caplog.text and str(paths[2]) in imageset.notes[0]
     with pytest.raises(UnreadableImagesError, match="2.jpg"):
         dataset.load(task, tmp_path, 16, cache=ImageCache(tmp_path / "cache"), strict=True)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr", "I;16", "I;16B", "I", "F"])
+def test_every_pil_mode_decodes_to_rgb_with_its_contrast(tmp_path, mode):
+
+    ramp = np.linspace(0, 1, 16)[None, :] * np.ones((16, 1))  # dark left, bright right
+    wide = {"I;16": ("<u2", 4095), "I;16B": (">u2", 4095), "I": ("<i4", 70000), "F": ("<f4", 0.37)}
+    if mode in wide:  # 12-bit values in 16 bits, values beyond 16 bits, floats: never 0-255
+        dtype, peak = wide[mode]
+        image = Image.frombytes(mode, (16, 16), (ramp * peak + (1000 if "16" in mode else 0)).astype(dtype).tobytes())
+    else:
+        image = Image.fromarray((ramp * 255).astype(np.uint8)).convert(mode)
+    path = tmp_path / ("x.png" if mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16") else "x.tiff")
+    image.save(path)
+    decoded = decode_image(path, 8)
+    assert decoded.shape == (8, 8, 3) and decoded.dtype == np.uint8
+    left, right = decoded[:, :2].mean(), decoded[:, -2:].mean()
+    assert right - left > 150, (mode, left, right)  # never a white (or black) square
