@@ -45,6 +45,13 @@ class Catalog:
         self.owners[(kind, obj.name)] = plugin
         return None
 
+    def provider(self, kind: str, name: str) -> dict:
+        """Who provides an object: its plugin, and that plugin's distribution and version."""
+        plugin = self.owners.get((kind, name), "")
+        info = next((p for p in self.plugins if p.name == plugin), None)
+        return {"plugin": plugin, "distribution": info.distribution if info else "",
+                "version": info.version if info else ""}
+
     def tasks(self) -> dict[str, tuple[Dataset, Task]]:
         """Every task of every dataset, by task name."""
         return {task.name: (ds, task) for ds in self.datasets.values() for task in ds.tasks()}

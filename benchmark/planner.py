@@ -82,7 +82,7 @@ def _skip_reason(dataset, source, source_name: str, target_state, source_state) 
 
 
 def _target_identity(dataset, task_name: str, settings: RunSettings, fingerprints: dict) -> dict:
-    """What determines a target task's data: the plugin's version, the task and its data's fingerprint."""
+    """What determines a target task's data: the dataset's version, the task and its data's fingerprint."""
     if task_name not in fingerprints:
         dataset_task = next(t for t in dataset.tasks() if t.name == task_name)
         fingerprints[task_name] = dataset.fingerprint(dataset_task, settings.data_root)
@@ -125,10 +125,11 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                     usable = not reason
                     if source is not None and source_name not in identities and usable:
                         identities[source_name] = source.identity(settings)
+                    target = (_target_identity(dataset, task_name, settings, fingerprints) if usable
+                              else {"dataset": dataset.name, "version": dataset.version, "task": task_name})
                     config = {
                         # an experiment that cannot run has no data or weights to fingerprint
-                        "target": _target_identity(dataset, task_name, settings, fingerprints) if usable
-                        else {"dataset": dataset.name, "version": dataset.version, "task": task_name},
+                        "target": {**target, "provider": catalog.provider("datasets", dataset.name)},
                         "source": identities.get(source_name, {"name": source_name}) if source else None,
                         "method": {"name": method_name, "version": method.version},
                         "seed": seed,

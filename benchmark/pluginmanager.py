@@ -48,6 +48,10 @@ def parse_plugin_args(args: Iterable[str], environ=os.environ) -> tuple[list[str
     return modules, blocked
 
 
+def _builtin(ep) -> bool:
+    return ep.dist is not None and ep.dist.metadata["Name"] == "tlbench"
+
+
 def _short_error(error: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(error), error)).strip()
 
@@ -76,7 +80,8 @@ class PluginLoader:
 
     def load(self, plugin_args: Iterable[str] = (), environ=os.environ) -> None:
         modules, blocked = parse_plugin_args(plugin_args, environ)
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        # tlbench's own plugins first: on a name clash the built-in keeps its name, the newcomer is broken
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (not _builtin(e), e.name)):
             dist = ep.dist
             info = PluginInfo(
                 ep.name, ep.value, "entry point",

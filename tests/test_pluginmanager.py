@@ -86,3 +86,22 @@ def test_plugins_command_json(cli):
     plugins = {p["name"]: p for p in json.loads(result.output)}
     assert plugins["broken_import"]["status"] == "broken"
     assert plugins["scratch"]["provides"] == {"methods": ["scratch"]}
+
+
+def test_a_built_in_keeps_its_name_against_an_installed_plugin_that_sorts_first(monkeypatch):
+    from importlib.metadata import EntryPoint, entry_points
+
+    import benchmark.pluginmanager as pluginmanager
+
+    class Dist:
+        metadata = {"Name": "aaa-clash"}
+        version = "0.1"
+
+    clash = EntryPoint("aaa_clash", "duplicate_dataset", "tlbench")
+    clash = clash._for(Dist()) if hasattr(clash, "_for") else clash
+    real = list(entry_points(group="tlbench"))
+    monkeypatch.setattr(pluginmanager, "entry_points", lambda group: [clash, *real])
+    catalog = pluginmanager.load_catalog()
+    plugins = {p.name: p for p in catalog.plugins}
+    assert plugins["synthetic"].status == "ok" and catalog.owners[("datasets", "synth_xray")] == "synthetic"
+    assert plugins["aaa_clash"].status == "broken" and "synth_xray" in plugins["aaa_clash"].error
