@@ -14,6 +14,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+_MARKS = {"passed": "[green]PASSED[/]", "failed": "[red]FAILED[/]", "elsewhere": "[blue]ELSEWHERE[/]"}
+
 
 class RunProgress:
     """Rich progress bars on a terminal; one line per finished experiment everywhere."""
@@ -26,7 +28,7 @@ class RunProgress:
         )
         self.overall = self.progress.add_task("experiments", total=total)
         self.current = self.progress.add_task("", total=1, visible=False)
-        self.counts = {"passed": 0, "failed": 0}
+        self.counts = {"passed": 0, "failed": 0, "elsewhere": 0}
 
     def __enter__(self):
         self.progress.start()
@@ -46,10 +48,11 @@ class RunProgress:
         )
 
     def end(self, node_id: str, status: str, seconds: float, detail: str) -> None:
+        """Print how ``node_id`` ended: ``passed``, ``failed`` or ``elsewhere`` (another process runs it)."""
         self.counts[status] += 1
-        mark = "[green]PASSED[/]" if status == "passed" else "[red]FAILED[/]"
-        self.console.print(f"{mark} {escape(node_id)} {escape(detail)} [dim]({seconds:.1f}s)[/]", highlight=False)
-        self.progress.update(
-            self.overall, advance=1,
-            description=f"experiments: {self.counts['passed']} passed, {self.counts['failed']} failed",
-        )
+        self.console.print(f"{_MARKS[status]} {escape(node_id)} {escape(detail)} [dim]({seconds:.1f}s)[/]",
+                           highlight=False)
+        description = f"experiments: {self.counts['passed']} passed, {self.counts['failed']} failed"
+        if self.counts["elsewhere"]:
+            description += f", {self.counts['elsewhere']} run elsewhere"
+        self.progress.update(self.overall, advance=1, description=description)

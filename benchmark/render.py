@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 
 import numpy as np
 from rich.console import Group
@@ -206,13 +207,17 @@ def render_latex(boards: list[Board]) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_json(rows: list[dict], boards: list[Board]) -> str:
-    """``experiments``: one object per stored experiment; ``boards``: each cell with its interval and paired
-    comparisons."""
+def render_json(rows: list[dict], boards: list[Board], attempts: Sequence[dict] = ()) -> str:
+    """``experiments``: one object per stored experiment; ``attempts``: those not stored as an experiment's result
+    (running, interrupted, or failed beside a passed result that was kept); ``boards``: each cell with its
+    interval and paired comparisons."""
     keys = ("node_id", "target", "source", "method", "seed", "status", "metrics", "config_hash", "split_hash",
             "device", "durations", "versions", "notes", "error")
     experiments = [{"id": r["node_id"], **{k: r.get(k) for k in keys if k != "node_id"}} for r in rows]
-    return json.dumps({"experiments": experiments, "boards": [_board_json(b) for b in boards]}, indent=1)
+    others = [{"id": a["node_id"], "attempt": a["id"], **{k: v for k, v in a.items() if k not in ("id", "node_id")}}
+              for a in attempts]
+    return json.dumps({"experiments": experiments, "attempts": others, "boards": [_board_json(b) for b in boards]},
+                      indent=1)
 
 
 def _board_json(board: Board) -> dict:

@@ -9,6 +9,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from enum import Enum
 from importlib.metadata import PackageNotFoundError, version
 
 import torch
@@ -34,11 +35,32 @@ def library_versions() -> dict:
     return versions
 
 
+class Ended(Enum):
+    """How one experiment that this process set out to run ended."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    FAILED_KEPT = "failed; the earlier passed result is kept"
+    ELSEWHERE = "another process on the run folder claimed it first"
+
+    @property
+    def failed(self) -> bool:
+        return self in (Ended.FAILED, Ended.FAILED_KEPT)
+
+
 @dataclass
 class RunOutcome:
     passed: int = 0
     failed: int = 0
+    kept: int = 0  # of the failed: reruns that left the earlier passed result in place
+    elsewhere: int = 0  # run by another process sharing the run folder
     stopped_early: bool = False
+
+    def count(self, ended: Ended) -> None:
+        self.passed += ended is Ended.PASSED
+        self.failed += ended.failed
+        self.kept += ended is Ended.FAILED_KEPT
+        self.elsewhere += ended is Ended.ELSEWHERE
 
 
 class _Serialized:
@@ -61,7 +83,8 @@ class _Serialized:
 
 class Runner:
     """Runs experiments, ``settings.jobs_per_gpu`` at a time (threads sharing the device, the run's data
-    and feature cache; 1: one after another); an experiment that raises is recorded as failed.
+    and feature cache; 1: one after another); an experiment that raises is recorded as failed, one that another
+    process sharing the run folder claimed first is left to it.
 
     With several jobs, model initialisation is still seeded per experiment (see :mod:`benchmark.seeding`),
     a source model is prepared once while the experiments that need it wait, and the store, the progress
@@ -93,16 +116,19 @@ class Runner:
         if self.settings.jobs_per_gpu > 1:
             return self._run_side_by_side(pending, exitfirst)
         for planned in pending:
-            passed = self.run_one(planned)
-            if passed:
-                outcome.passed += 1
-            else:
-                outcome.failed += 1
-                planned.state = FAILED
-                if exitfirst:
-                    outcome.stopped_early = True
-                    break
+            if self._tally(planned, self.run_one(planned), outcome, exitfirst):
+                break
         return outcome
+
+    @staticmethod
+    def _tally(planned: PlannedExperiment, ended: Ended, outcome: RunOutcome, exitfirst: bool) -> bool:
+        """Count how ``planned`` ended; whether the run stops there (after a failure, with ``exitfirst``)."""
+        outcome.count(ended)
+        if not ended.failed:
+            return False
+        planned.state = FAILED
+        outcome.stopped_early = exitfirst
+        return exitfirst
 
     def _run_side_by_side(self, pending: list[PlannedExperiment], exitfirst: bool) -> RunOutcome:
         outcome = RunOutcome()
@@ -110,13 +136,7 @@ class Runner:
         try:
             futures = {pool.submit(self.run_one, planned): planned for planned in pending}
             for future in as_completed(futures):
-                if future.result():
-                    outcome.passed += 1
-                    continue
-                outcome.failed += 1
-                futures[future].state = FAILED
-                if exitfirst:
-                    outcome.stopped_early = True
+                if self._tally(futures[future], future.result(), outcome, exitfirst):
                     break
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # running experiments end and are recorded
@@ -148,15 +168,17 @@ class Runner:
             self._thread.stream = torch.cuda.Stream(self.settings.device)
         return torch.cuda.stream(self._thread.stream)
 
-    def run_one(self, planned: PlannedExperiment) -> bool:
-        """Run and record one experiment; whether it passed."""
+    def run_one(self, planned: PlannedExperiment) -> Ended:
+        """Run and record one experiment, unless another process sharing the run folder claimed it first."""
         with self._job_stream():
             return self._run_one(planned)
 
-    def _run_one(self, planned: PlannedExperiment) -> bool:
+    def _run_one(self, planned: PlannedExperiment) -> Ended:
         exp = planned.experiment
-        self.store.start(planned, self.settings.profile, str(self.settings.device), asdict(self.settings.preset),
-                         planned.notes or None)
+        if not self.store.start(planned, self.settings.profile, str(self.settings.device),
+                                asdict(self.settings.preset), planned.notes or None):
+            self.progress.end(exp.node_id, "elsewhere", 0.0, Ended.ELSEWHERE.value)
+            return Ended.ELSEWHERE
         started = time.perf_counter()
         durations: dict[str, float] = {}
         try:
@@ -183,8 +205,10 @@ class Runner:
                 planned.config_hash, "failed", error=traceback.format_exc(), durations=durations,
                 versions=self.versions,
             )
-            self.progress.end(exp.node_id, "failed", durations["total"], f"{type(error).__name__}: {error}")
-            return False
+            kept = self.store.status_of(planned.config_hash) == "passed"
+            detail = f"{type(error).__name__}: {error}" + ("; the earlier passed result is kept" if kept else "")
+            self.progress.end(exp.node_id, "failed", durations["total"], detail)
+            return Ended.FAILED_KEPT if kept else Ended.FAILED
         durations["total"] = time.perf_counter() - started
         self.store.finish(
             planned.config_hash, "passed", split_hash=split.split.hash, metrics=metrics,
@@ -194,4 +218,4 @@ class Runner:
             history=result.history, durations=durations, versions={**self.versions, **ctx.info, **result.info},
         )
         self.progress.end(exp.node_id, "passed", durations["total"], f"auc={metrics['auc']:.3f}")
-        return True
+        return Ended.PASSED

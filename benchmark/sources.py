@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 from .datasets import SOURCE, Dataset, Task
 from .hashing import config_hash
 from .inputs import InputConvention, attach, named
+from .locks import exclusive
 from .models import create_backbone, predict, replace_head
 from .seeding import seeded
 from .settings import RunSettings
@@ -90,9 +92,18 @@ class DatasetSource(Source):
         return settings.cache_dir / "sources" / f"{self.name}-{digest}.pt"
 
     def prepare(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None = None) -> None:
+        """Train the source model unless it is cached. One process trains it at a time (a lock file beside it):
+        another that needs it meanwhile waits, then finds it cached."""
         path = self.weights_path(settings)
         if path.exists():
             return
+        waiting = functools.partial(log.info, "source %s: waiting for another process training it", self.name)
+        with exclusive(path.with_suffix(".lock"), on_wait=waiting):
+            if not path.exists():
+                self._train(settings, data, on_epoch, path)
+
+    def _train(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None, path: Path) -> None:
+        log.info("source %s: training its model into %s", self.name, path)
         split = data.split(self.dataset, self.task, self.TRAINING_SEED, role=SOURCE)
         with seeded(self.TRAINING_SEED):
             model = attach(create_backbone(settings.preset.backbone, self.task.num_classes),

@@ -1,16 +1,19 @@
-"""The run store: one SQLite row per experiment, committed as soon as the experiment ends."""
+"""The run store: each experiment's result, and every attempt to run one, committed as soon as it changes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .locks import Lease, lease_alive
+
 STORE_FILE = "tlbench.sqlite"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS experiments (
+_EXPERIMENTS_SCHEMA = (
+    """CREATE TABLE experiments (
     config_hash TEXT PRIMARY KEY,
     node_id TEXT NOT NULL,
     target TEXT NOT NULL,
@@ -32,72 +35,208 @@ CREATE TABLE IF NOT EXISTS experiments (
     finished_at TEXT,
     preset TEXT,
     notes TEXT
-);
-CREATE INDEX IF NOT EXISTS experiments_node ON experiments (node_id);
-"""
-# columns added since the first schema, with their types: an older store gains them when opened
+)""",
+    "CREATE INDEX experiments_node ON experiments (node_id)",
+)
+# finish_order: the order in which attempts ended; stored: whether the attempt became its experiment's row
+_ATTEMPTS_SCHEMA = (
+    """CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    config_hash TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    source TEXT NOT NULL,
+    method TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    profile TEXT NOT NULL,
+    config TEXT NOT NULL,
+    device TEXT,
+    preset TEXT,
+    notes TEXT,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    lease TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    finish_order INTEGER,
+    stored INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+)""",
+    "CREATE INDEX attempts_config ON attempts (config_hash)",
+)
+# columns added to experiments since the first schema, with their types: an older store gains them when opened
 _ADDED_COLUMNS = {"preset": "TEXT", "notes": "TEXT"}
-
+# what an attempt records when it starts, and hands to its experiment's row when it becomes the result
+_START_COLUMNS = ("config_hash", "node_id", "target", "source", "method", "seed", "profile", "config", "device",
+                  "started_at", "preset", "notes")
 _JSON_COLUMNS = ("config", "metrics", "scores", "history", "durations", "versions", "preset", "notes")
+# tlbench before the attempts table marked a running experiment in its row; such a row left behind is interrupted
+_LEGACY_RUNNING = "running"
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
 class Store:
-    """Results of a run folder. A row is ``running`` while its experiment runs, then ``passed`` or
-    ``failed``; a row left ``running`` by a killed process counts as not done."""
+    """Results of a run folder. ``experiments`` holds one row per experiment, its result: ``passed`` or
+    ``failed``. ``attempts`` holds every attempt to run one, which runs beside the result it may replace and
+    takes its place only when it passes, or when no passed result is there to keep. An attempt ``running`` in a
+    process that is gone (its :class:`~benchmark.locks.Lease` released) is ``interrupted``: not done.
+
+    Several processes may share a run folder: :meth:`start` claims an experiment for this one, so that between
+    them each experiment runs once."""
 
     def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / STORE_FILE
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / STORE_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # usable from the runner's job threads, which call the store one at a time
-        self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        # autocommit, with explicit write transactions; usable from the runner's job threads, which call the
+        # store one at a time
+        self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(_SCHEMA)
-        present = {row["name"] for row in self.db.execute("PRAGMA table_info(experiments)")}
-        with self.db:
-            for column, kind in _ADDED_COLUMNS.items():
-                if column not in present:
-                    self.db.execute(f"ALTER TABLE experiments ADD COLUMN {column} {kind}")
+        self._upgrade()
+        # attempts that end after this point were not known to the plan made from this store
+        self._finish_order_at_open = self.db.execute(
+            "SELECT COALESCE(MAX(finish_order), 0) FROM attempts").fetchone()[0]
+        self._lease: Lease | None = None  # taken by the first attempt: reading the store takes none
+        self._attempts: dict[str, int] = {}  # config hash -> id of this process's running attempt
 
     def close(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
         self.db.close()
 
-    def status_of(self, config_hash: str) -> str | None:
+    @contextlib.contextmanager
+    def _transaction(self):
+        """A write transaction holding SQLite's write lock from its start, so what it reads stays true until it
+        commits (other processes wait for it, up to the connection's timeout)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _upgrades(self) -> list[str]:
+        """The statements that bring the file to the current schema; none when it is current."""
+        tables = {name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "experiments" not in tables:
+            return [*_EXPERIMENTS_SCHEMA, *_ATTEMPTS_SCHEMA]
+        present = {row["name"] for row in self.db.execute("PRAGMA table_info(experiments)")}
+        statements = [f"ALTER TABLE experiments ADD COLUMN {column} {kind}"
+                      for column, kind in _ADDED_COLUMNS.items() if column not in present]
+        return statements + ([] if "attempts" in tables else list(_ATTEMPTS_SCHEMA))
+
+    def _upgrade(self) -> None:
+        """Create the tables, or add what an older store lacks; the write transaction is taken only when needed."""
+        if not self._upgrades():
+            return
+        with self._transaction():
+            for statement in self._upgrades():  # asked again: another process may have upgraded it meanwhile
+                self.db.execute(statement)
+
+    def _result_status(self, config_hash: str) -> str | None:
         row = self.db.execute("SELECT status FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()
         return row["status"] if row else None
 
-    def start(self, planned, profile: str, device: str, preset: dict | None = None, notes: dict | None = None) -> None:
-        """Record that ``planned`` is running; ``preset`` holds every field of the preset in force (the config
-        holds only those that decide the result), ``notes`` facts found before it ran (a leak audit)."""
+    def status_of(self, config_hash: str) -> str | None:
+        """The stored result's status, ``passed`` or ``failed``; without one, ``running`` while a live process
+        attempts the experiment, ``interrupted`` when its attempt's process is gone, None when never attempted."""
+        status = self._result_status(config_hash)
+        if status in ("passed", "failed"):
+            return status
+        leases = [lease for (lease,) in self.db.execute(
+            "SELECT lease FROM attempts WHERE config_hash = ? AND status = 'running'", (config_hash,)).fetchall()]
+        if any(lease_alive(self.run_dir, lease) for lease in leases):
+            return "running"
+        return "interrupted" if leases or status == _LEGACY_RUNNING else None
+
+    def start(self, planned, profile: str, device: str, preset: dict | None = None, notes: dict | None = None) -> bool:
+        """Claim ``planned`` for this process and record its attempt as running; ``preset`` holds every field of
+        the preset in force (the config holds only those that decide the result), ``notes`` facts found before it
+        ran (a leak audit). False, recording nothing, when the experiment is another process's: one that is
+        alive runs it, or an attempt at it ended after this store was opened."""
         exp = planned.experiment
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO experiments (config_hash, node_id, target, source, method, seed, "
-                "profile, status, config, device, started_at, preset, notes) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
-                (planned.config_hash, exp.node_id, exp.target, exp.source, exp.method, exp.seed, profile,
-                 json.dumps(planned.config), device, _now(), json.dumps(preset), json.dumps(notes)),
+        lease = self._take_lease()
+        values = (planned.config_hash, exp.node_id, exp.target, exp.source, exp.method, exp.seed, profile,
+                  json.dumps(planned.config), device, _now(), json.dumps(preset), json.dumps(notes))
+        with self._transaction():
+            if self._claimed_elsewhere(planned.config_hash):
+                return False
+            cursor = self.db.execute(
+                f"INSERT INTO attempts ({', '.join(_START_COLUMNS)}, pid, host, lease, status) "
+                f"VALUES ({_placeholders(len(_START_COLUMNS) + 3)}, 'running')",
+                (*values, lease.pid, lease.host, lease.name),
             )
+        self._attempts[planned.config_hash] = cursor.lastrowid
+        return True
+
+    def _take_lease(self) -> Lease:
+        if self._lease is None:
+            self._lease = Lease(self.run_dir)
+        return self._lease
+
+    def _claimed_elsewhere(self, config_hash: str) -> bool:
+        rows = self.db.execute(
+            "SELECT status, lease FROM attempts WHERE config_hash = ? AND (status = 'running' OR finish_order > ?)",
+            (config_hash, self._finish_order_at_open),
+        ).fetchall()
+        return any(row["status"] != "running" or lease_alive(self.run_dir, row["lease"]) for row in rows)
 
     def finish(self, config_hash: str, status: str, **fields) -> None:
-        """Record the outcome (``passed`` or ``failed``) with any of the JSON and text columns."""
+        """End this process's attempt at ``config_hash`` as ``passed`` or ``failed``, with any of the JSON and text
+        columns. It becomes the experiment's row unless it failed while a passed result is stored: that result is
+        kept, and the failure (``error``) stays on the attempt (see :meth:`attempts`)."""
+        attempt = self._attempts.pop(config_hash)
         values = {k: json.dumps(v) if k in _JSON_COLUMNS else v for k, v in fields.items()}
-        values.update(status=status, finished_at=_now())
-        assignments = ", ".join(f"{k} = ?" for k in values)
-        with self.db:
+        finished_at = _now()
+        with self._transaction():
+            stored = status == "passed" or self._result_status(config_hash) != "passed"
             self.db.execute(
-                f"UPDATE experiments SET {assignments} WHERE config_hash = ?", (*values.values(), config_hash)
+                "UPDATE attempts SET status = ?, finished_at = ?, stored = ?, error = ?, "
+                "finish_order = (SELECT COALESCE(MAX(finish_order), 0) + 1 FROM attempts) WHERE id = ?",
+                (status, finished_at, stored, values.get("error"), attempt),
             )
+            if stored:
+                self._store_result(attempt, {**values, "status": status, "finished_at": finished_at})
+
+    def _store_result(self, attempt: int, result: dict) -> None:
+        """Replace the experiment's row by ``attempt``'s: its start columns with ``result``'s columns."""
+        self.db.execute(
+            f"INSERT OR REPLACE INTO experiments ({', '.join((*_START_COLUMNS, *result))}) "
+            f"SELECT {', '.join(_START_COLUMNS)}, {_placeholders(len(result))} FROM attempts WHERE id = ?",
+            (*result.values(), attempt),
+        )
 
     def forget(self, config_hash: str) -> None:
-        """Drop a row whose experiment was interrupted."""
-        with self.db:
-            self.db.execute("DELETE FROM experiments WHERE config_hash = ? AND status = 'running'", (config_hash,))
+        """Drop this process's attempt at ``config_hash`` (interrupted by the user); a stored result stays."""
+        attempt = self._attempts.pop(config_hash, None)
+        if attempt is not None:
+            with self._transaction():
+                self.db.execute("DELETE FROM attempts WHERE id = ?", (attempt,))
+
+    def attempts(self) -> list[dict]:
+        """The attempts that are not an experiment's row, oldest first, each with its ``status``: ``running``,
+        ``interrupted`` (its process is gone), or ``failed`` beside a passed result that was kept."""
+        found = []
+        for row in self.db.execute(
+                "SELECT id, config_hash, node_id, status, pid, host, lease, started_at, finished_at, error "
+                "FROM attempts WHERE stored = 0 ORDER BY id").fetchall():
+            attempt = dict(row)
+            if attempt["status"] == "running" and not lease_alive(self.run_dir, attempt["lease"]):
+                attempt["status"] = "interrupted"
+            del attempt["lease"]
+            found.append(attempt)
+        return found
 
     def passed_configs(self) -> dict[str, dict]:
         """The config of the latest passed result of each node id."""
@@ -108,6 +247,7 @@ class Store:
         return latest
 
     def rows(self, status: str | None = None) -> list[dict]:
+        """The experiments' rows, JSON columns decoded; a row an older tlbench left running is ``interrupted``."""
         query = "SELECT * FROM experiments"
         params: tuple = ()
         if status:
@@ -118,5 +258,7 @@ class Store:
             for column in _JSON_COLUMNS:
                 if record[column] is not None:
                     record[column] = json.loads(record[column])
+            if record["status"] == _LEGACY_RUNNING:
+                record["status"] = "interrupted"
             rows.append(record)
         return rows

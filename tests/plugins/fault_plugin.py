@@ -1,0 +1,34 @@
+"""A method for fault tests, steered by the environment (which is in no config hash, so a rerun is the same
+experiment): it sleeps ``TLBENCH_TEST_SLEEP`` seconds (time to kill it midway), appends its experiment and pid
+to the file ``TLBENCH_TEST_RUNS`` names (a count of real runs), fails while ``TLBENCH_TEST_FAIL`` is set, and
+else scores the test split by the brightness of each corner (deterministic: a rerun gets the same metrics)."""
+
+import os
+import time
+
+import numpy as np
+
+from benchmark import Method, MethodResult, hookimpl
+
+
+class Steady(Method):
+    name = "steady"
+    description = "corner brightness, slowed, counted and failed on demand through TLBENCH_TEST_* variables"
+
+    def run(self, ctx):
+        time.sleep(float(os.environ.get("TLBENCH_TEST_SLEEP", "0")))
+        if "TLBENCH_TEST_RUNS" in os.environ:
+            with open(os.environ["TLBENCH_TEST_RUNS"], "a") as runs:
+                runs.write(f"{ctx.data.task.name}::{ctx.source.name}[seed={ctx.seed}] {os.getpid()}\n")
+        if os.environ.get("TLBENCH_TEST_FAIL"):
+            raise RuntimeError("steady fails: TLBENCH_TEST_FAIL is set")
+        images = ctx.data.test.images.float()
+        half = images.shape[-1] // 2
+        corners = [images[:, :, y * half:(y + 1) * half, x * half:(x + 1) * half].mean(dim=(1, 2, 3))
+                   for y in (0, 1) for x in (0, 1)]
+        return MethodResult(np.stack([c.numpy() for c in corners], axis=1)[:, : ctx.num_classes])
+
+
+@hookimpl
+def tlbench_register_methods(register):
+    register(Steady())
