@@ -17,11 +17,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import leaderboard, render
+from .audit import THRESHOLD, WITHIN, audit_catalog, audit_pairs
 from .catalog import Catalog
 from .config import Config, ConfigError, load_config, resolve_cache_dir, resolve_data_root
 from .declared import register_declared
 from .hashing import config_changes
-from .planner import DONE, FAILED, PENDING, SKIPPED, Plan, Selection, build_plan
+from .perceptualhash import BITS
+from .planner import DONE, FAILED, NO_SOURCE, PENDING, SKIPPED, Plan, Selection, build_plan
 from .pluginmanager import load_catalog
 from .presets import PRESETS, resolve_preset
 from .progress import RunProgress
@@ -240,8 +242,8 @@ def _log_to(console: Console) -> None:
 
 
 def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
-    """Mark what the store holds as done (or failed); a pending experiment whose node id passed under another
-    configuration says what changed."""
+    """Mark what the store holds as done (or failed); a pending experiment says when it was interrupted, runs in
+    another process, or passed under another configuration (what changed)."""
     earlier = store.passed_configs()
     for planned in plan.by_state(PENDING):
         status = store.status_of(planned.config_hash)
@@ -249,6 +251,10 @@ def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
             planned.state = DONE
         elif status == "failed" and rerun not in ("failed", "all"):
             planned.state, planned.reason = FAILED, "failed in an earlier run; --rerun failed retries it"
+        elif status == "interrupted":
+            planned.reason = "interrupted in an earlier run (its process is gone); runs again"
+        elif status == "running":
+            planned.reason = "running in another tlbench process on this run folder; left to it"
         elif status is None and planned.experiment.node_id in earlier:
             changes = config_changes(earlier[planned.experiment.node_id], planned.config)
             planned.reason = "done before under another configuration: " + "; ".join(changes)
@@ -267,6 +273,34 @@ def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings) -> None:
         console.print(f"[{styles[planned.state]}]{planned.state:8}[/] {escape(planned.experiment.node_id)}{reason}")
     counts = {state: len(plan.by_state(state)) for state in styles}
     console.print(", ".join(f"{n} {state}" for state, n in counts.items()))
+
+
+def _audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, strict: bool) -> None:
+    """Audit the pending experiments' images; a leak is a warning and a note stored with each experiment it
+    touches, or under ``strict`` a skip."""
+    pending = plan.by_state(PENDING)
+    if not pending:
+        return
+    pairs = {(p.experiment.target, None if p.experiment.source == NO_SOURCE else p.experiment.source)
+             for p in pending}
+    seeds = sorted({p.experiment.seed for p in pending})
+    report = audit_pairs(catalog, settings, pairs, seeds=seeds)
+    for leak in report.leaks:
+        console.print(f"[red]leak audit:[/] {escape(leak.name)}: {leak.near_duplicates} near-duplicate image pair(s), "
+                      f"{leak.images} image(s) involved (`tlbench audit` lists examples)")
+    for planned in pending:
+        exp = planned.experiment
+        found = [leak for leak in report.leaks
+                 if leak.target == exp.target and (leak.seed == exp.seed if leak.kind == WITHIN
+                                                   else leak.source == exp.source)]
+        if not found:
+            continue
+        planned.notes["leak_audit"] = [{"kind": leak.kind, "pair": leak.name, "near_duplicates": leak.near_duplicates,
+                                        "images": leak.images} for leak in found]
+        if strict:
+            planned.state = SKIPPED
+            planned.reason = "leak audit (--strict): " + "; ".join(
+                f"{leak.name} shares {leak.images} near-duplicate image(s)" for leak in found)
 
 
 def _summarise_skips(plan: Plan) -> None:
@@ -317,7 +351,11 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--imagenet-weights", type=click.Path(path_type=Path), default=None,
               help="Local file of the backbone's ImageNet weights [env TLBENCH_IMAGENET_WEIGHTS].")
 @click.option("--online", is_flag=True, help="Let timm download ImageNet weights that are not cached.")
-@click.option("--strict", is_flag=True, help="Fail on an unreadable image instead of skipping it with a warning.")
+@click.option("--strict", is_flag=True, help="Fail on an unreadable image instead of skipping it with a warning, and "
+              "skip experiments whose images the leak audit finds near-duplicated across train and test.")
+@click.option("--audit/--no-audit", default=True, show_default=True,
+              help="Look for near-duplicate images between the parts of each target's split, and between a "
+                   "harness-trained source's images and its targets', before running (see tlbench audit).")
 @click.option("--compile", "compile_model", is_flag=True, help="Run forward passes through torch.compile.")
 @click.option("--svm", "svm_backend", type=click.Choice(SVM_BACKENDS), default="auto", show_default=True,
               help="Linear SVM solver: sklearn (the reference), torch (the same LinearSVC or SVC model solved on "
@@ -327,7 +365,7 @@ def _summarise_skips(plan: Plan) -> None:
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, out_dir,
                 rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size, data_root, cache_dir,
-                imagenet_weights, online, strict, compile_model, svm_backend, jobs_per_gpu):
+                imagenet_weights, online, strict, audit, compile_model, svm_backend, jobs_per_gpu):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     if not (select_all or datasets or sources or methods or keyword or seeds or collect_only):
         raise click.UsageError("nothing selected: pass --all, or filters such as -d, -s, -m, -k")
@@ -360,6 +398,8 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     if collect_only:
         _print_plan(plan, catalog, settings)
         return
+    if audit:
+        _audit_plan(plan, catalog, settings, strict)
     pending = plan.by_state(PENDING)
     console.print(f"{len(plan.experiments)} selected: {len(pending)} to run, {len(plan.by_state(DONE))} done, "
                   f"{len(plan.by_state(SKIPPED))} skipped, {len(plan.by_state(FAILED))} failed before")
@@ -368,7 +408,8 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
         with RunProgress(console, len(pending)) as progress:
             outcome = Runner(catalog, settings, store, progress).run(plan, exitfirst)
     except KeyboardInterrupt:
-        console.print(f"[red]interrupted[/]: finished results are kept in {store.path}; run again to resume")
+        console.print(f"[red]interrupted[/]: finished results, and the passed results that unfinished reruns would "
+                      f"replace, are kept in {store.path}; run again to resume")
         sys.exit(130)
     selected = {p.config_hash for p in plan.experiments}
     rows = [r for r in store.rows() if r["config_hash"] in selected]
@@ -376,12 +417,17 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     if boards:
         console.print(render.render_rich(boards))
     console.print(f"results: {store.path}")
+    if outcome.elsewhere:
+        console.print(f"{outcome.elsewhere} experiment(s) left to another tlbench process running on {out_dir}")
+    if outcome.kept:
+        console.print(f"[red]{outcome.kept} rerun(s) failed; the earlier passed results are kept[/] (`tlbench show "
+                      f"--out {out_dir} --format json` lists the failed attempts)")
     failed = len(plan.by_state(FAILED))
     if failed:
         console.print(f"[red]{failed} experiment(s) failed[/]: `tlbench show --out {out_dir} --format json` "
                       "has their tracebacks")
         sys.exit(EXIT_FAILED)
-    if outcome.passed == 0 and not plan.by_state(DONE):
+    if outcome.passed == 0 and not outcome.elsewhere and not plan.by_state(DONE):
         console.print("[yellow]nothing ran: every selected experiment was skipped[/]")
         sys.exit(EXIT_NOTHING_RAN)
 
@@ -396,10 +442,11 @@ def show_command(out_dir, fmt, metric):
     """Render the leaderboard again from a run folder's store: one board per configuration."""
     if not (out_dir / "tlbench.sqlite").exists():
         raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
-    rows = Store(out_dir).rows()
+    store = Store(out_dir)
+    rows = store.rows()
     boards = leaderboard.build_boards(rows, metric)
     if fmt == "json":
-        click.echo(render.render_json(rows, boards))
+        click.echo(render.render_json(rows, boards, store.attempts()))
     elif fmt == "table":
         console.print(render.render_rich(boards))
     else:
@@ -431,3 +478,54 @@ def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache
     for name in names or list(catalog.visualizers):
         for path in catalog.visualizers[name].render(vctx):
             console.print(f"{name}: {path}")
+
+
+@main.command("audit")
+@plugin_option
+@click.option("-d", "--dataset", "datasets", multiple=True,
+              help="Audit only the pairs involving this dataset or task (repeatable).")
+@click.option("--preset", default="auto", show_default=True,
+              help=f"Protocol preset whose seeded splits are audited: auto or one of {', '.join(PRESETS)}.")
+@click.option("--threshold", type=click.IntRange(0, BITS), default=THRESHOLD, show_default=True,
+              help=f"Largest Hamming distance (of {BITS} bits) at which two images are near-duplicates.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@data_root_option
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Cache for image hashes [env TLBENCH_CACHE, or cache_dir in tlbench.toml; default "
+                   "~/.cache/tlbench].")
+@click.pass_context
+def audit_command(ctx, plugin_args, datasets, preset, threshold, as_json, data_root, cache_dir):
+    """Find near-duplicate images across the parts of each target's splits and between the images of
+    harness-trained sources and the targets; exit 1 when any is found."""
+    catalog = _catalog(ctx, plugin_args, data_root)
+    settings = _settings(ctx, data_root=data_root, preset=preset, cache_dir=cache_dir)
+    if not as_json:
+        _log_to(console)
+    try:
+        report = audit_catalog(catalog, settings, datasets, threshold)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    if as_json:
+        click.echo(report.to_json())
+    else:
+        for line in report.skipped:
+            console.print(f"[yellow]skipped[/] {escape(line)}")
+        table = Table(title=f"Near-duplicate images (Hamming distance <= {threshold} of {BITS} bits)",
+                      title_justify="left")
+        for column in ("pair", "kind"):
+            table.add_column(column)
+        for column in ("near-duplicate pairs", "images involved"):
+            table.add_column(column, justify="right")
+        for pair in report.pairs:
+            style = "red" if pair.near_duplicates else "green"
+            table.add_row(escape(pair.name), pair.kind, f"[{style}]{pair.near_duplicates}[/]", str(pair.images))
+        console.print(table)
+        for pair in report.leaks:
+            console.print(f"[red]{escape(pair.name)}[/]:")
+            for example in pair.examples[:3]:
+                parts = f" ({example['a_part']} / {example['b_part']})" if "a_part" in example else ""
+                console.print(f"  {escape(example['a'])} ~ {escape(example['b'])}{parts}, "
+                              f"distance {example['distance']}")
+        console.print(f"{len(report.leaks)} of {len(report.pairs)} audited pairs share near-duplicate images")
+    if report.leaks:
+        sys.exit(EXIT_FAILED)

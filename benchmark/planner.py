@@ -73,11 +73,11 @@ def _skip_reason(dataset, source, source_name: str, target_state, source_state) 
         return f"source {source_name}: {source_state[1]}"
     if isinstance(source, DatasetSource):
         if source.dataset.name == dataset.name:
-            return "source and target are the same dataset (its test images would leak)"
+            return "trained on the target's own dataset (its test images would leak)"
         shared = source.dataset.collections & dataset.collections
         if shared:
-            return (f"source {source_name} and target {dataset.name} share images of {', '.join(sorted(shared))} "
-                    "(the target's test images may be among the source's training images)")
+            return (f"shares images of {', '.join(sorted(shared))} with the target (its test images may be among "
+                    f"the training images of source {source_name})")
     return ""
 
 

@@ -67,7 +67,7 @@ def test_a_source_trained_on_the_target_dataset_is_skipped(tmp_path):
     catalog.add("datasets", Both(), "test")
     plan = build_plan(catalog, settings(tmp_path), Selection(datasets=["both"], sources=["both"]))
     assert plan.experiments and all(p.state == SKIPPED for p in plan.experiments)
-    assert "same dataset" in plan.experiments[0].reason
+    assert "own dataset" in plan.experiments[0].reason
 
 
 def test_the_config_hash_changes_with_what_determines_the_result(catalog, tmp_path):
