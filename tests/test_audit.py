@@ -229,3 +229,22 @@ def test_real_chest_xray_is_in_pneumoniamnist_and_its_grouped_split_does_not_lea
     assert crossed.near_duplicates > 4500 and crossed.images > 4500  # of 5,200 chest images
     for seed in CPU_QUICK.seeds:
         assert audits["within", None, "chest_xray", seed].near_duplicates == 0
+
+
+def test_run_audits_the_pairs_it_runs_warning_and_noting_or_skipping_under_strict(tmp_path, cli, json_clean):
+    target = unrelated(20, 20)
+    source = {**unrelated(21, 30), "a/copy.jpg": reencoded(target["a/002.png"])}
+    write(tmp_path, "audit_src", source)
+    write(tmp_path, "audit_tgt", target)
+    args = [*PLUGINS, "run", "-s", "audit_src", "-m", "fe-svm", "--seeds", "2", "--data-root", tmp_path,
+            "--out", tmp_path / "runs", "--backbone", "test_resnet", "--image-size", "16", "--max-epochs", "1",
+            "--preset", "cpu-quick"]
+    strict = cli(*args, "--strict")
+    assert "leak audit:" in strict.output and "audit_src -> audit_tgt" in strict.output
+    assert strict.exit_code == 5 and "leak audit (--strict)" in strict.output  # skipped, nothing ran
+    warned = cli(*args)
+    assert warned.exit_code == 0 and "leak audit:" in warned.output, warned.output
+    (row,) = json.loads(cli("show", "--out", tmp_path / "runs", "--format", "json").stdout)["experiments"]
+    assert row["notes"]["leak_audit"] == [{"kind": "source-target", "pair": "audit_src -> audit_tgt",
+                                           "near_duplicates": 1, "images": 1}]
+    assert "leak audit:" not in cli(*args, "--no-audit", "--rerun", "all").output
