@@ -120,7 +120,9 @@ def test_cli_skips_a_truncated_image_by_name_and_fails_under_strict(tmp_path, cl
     paths = make_chest_xray(tmp_path, per_class=8)
     broken = paths[3]
     broken.write_bytes(broken.read_bytes()[:60])  # starts like a JPEG, so the status check passes
-    args = ["run", "-d", "chest_xray", "-s", "none", "-m", "scratch", "--seeds", "2", "--data-root", tmp_path, *TINY]
+    # no leak audit: flat-colour fakes are near-duplicates of each other, which --strict would skip
+    args = ["run", "-d", "chest_xray", "-s", "none", "-m", "scratch", "--seeds", "2", "--data-root", tmp_path, *TINY,
+            "--no-audit"]
     lenient = cli(*args, "--out", tmp_path / "lenient")
     assert "skipped 1 unreadable image" in lenient.output and broken.name in lenient.output
     assert "PASSED chest_xray::none::scratch[seed=2]" in lenient.output

@@ -81,7 +81,7 @@ def test_kill_9_during_rerun_all_loses_no_passed_result(cli, out, tmp_path):
     assert cli(*grid(out)).exit_code == 0
     before = passed_rows(out)
     assert len(before) == GRID
-    rerun = launch(tmp_path / "rerun.log", *grid(out), "--rerun", "all", TLBENCH_TEST_SLEEP="1")
+    rerun = launch(tmp_path / "rerun.log", *grid(out), "--rerun", "all", TLBENCH_TEST_SLEEP="3")
     wait_until(midway(rerun, out), rerun)
     rerun.send_signal(signal.SIGKILL)
     rerun.wait()
@@ -103,7 +103,7 @@ def test_ctrl_c_during_a_rerun_keeps_the_passed_row(cli, out, tmp_path):
     assert cli(*grid(out)).exit_code == 0
     before = passed_rows(out)
     log = tmp_path / "rerun.log"
-    rerun = launch(log, *grid(out), "--rerun", "all", TLBENCH_TEST_SLEEP="1")
+    rerun = launch(log, *grid(out), "--rerun", "all", TLBENCH_TEST_SLEEP="3")
     wait_until(midway(rerun, out), rerun)
     rerun.send_signal(signal.SIGINT)
     assert rerun.wait(timeout=120) == 130, log.read_text()
