@@ -30,7 +30,10 @@ def grid(out, source="random", seeds=SEEDS) -> list[str]:
 def launch(log: Path, *args, **env) -> subprocess.Popen:
     """``tlbench args`` in a process of its own, its output into ``log``, with ``env`` (TLBENCH_TEST_*) added."""
     with open(log, "w") as output:
-        return subprocess.Popen([TLBENCH, *args], env=subprocess_env(**env), stdout=output, stderr=subprocess.STDOUT)
+        # a shell's background job starts with SIGINT ignored, and Python then never raises KeyboardInterrupt: the
+        # child gets the default back, as a terminal's process has
+        return subprocess.Popen([TLBENCH, *args], env=subprocess_env(**env), stdout=output, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def query(out: Path, sql: str, *params) -> list[tuple]:
