@@ -1,5 +1,6 @@
 """Paired comparisons on a board: every transfer cell against scratch on its target, FT against FE per source,
-Holm-corrected across the board; and the columns ranked across targets (Friedman, Nemenyi; Demšar 2006)."""
+Holm-corrected across the board; the columns placed by their mean over targets, sharing a place where the
+seeds cannot tell them apart; and the columns ranked across targets (Friedman, Nemenyi; Demšar 2006)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .planner import NO_SOURCE
-from .stats import FriedmanResult, PairedResult, friedman, holm, paired_test
+from .stats import FriedmanResult, PairedResult, friedman, holm, paired_test, seed_t_test
 
 ALPHA = 0.05
 SCRATCH = (NO_SOURCE, "scratch")
@@ -43,6 +44,53 @@ class ColumnRanks:
     result: FriedmanResult
 
 
+@dataclass
+class Place:
+    """A column's place on the board (1 = best): shared with the place's first column (its leader) unless
+    ``p_value``, a paired t-test over seeds of their difference (:func:`benchmark.stats.seed_t_test`), is
+    below ALPHA. ``p_value`` is None for a leader and where fewer than two seeds pair the columns."""
+
+    place: int
+    column: tuple[str, str]
+    mean: float
+    targets: int
+    p_value: float | None = None
+
+
+def seed_differences(board, a: tuple[str, str], b: tuple[str, str]) -> list[float]:
+    """Per seed that both columns have on every target they share, the mean over those targets of a - b."""
+    shared = [t for t in board.targets if (t, *a) in board.cells and (t, *b) in board.cells]
+    if not shared:
+        return []
+    by_target = [({r.seed: r.value for r in board.cells[(t, *a)].results},
+                  {r.seed: r.value for r in board.cells[(t, *b)].results}) for t in shared]
+    seeds = sorted(set.intersection(*(set(va) & set(vb) for va, vb in by_target)))
+    return [float(np.mean([va[s] - vb[s] for va, vb in by_target])) for s in seeds]
+
+
+def place_columns(board) -> list[Place]:
+    """The columns by their mean over the targets they have results for, best first, with shared places."""
+    scored = []
+    for column in board.columns:
+        means = [board.cells[(t, *column)].mean for t in board.targets if (t, *column) in board.cells]
+        if means:
+            scored.append((float(np.mean(means)), len(means), column))
+    scored.sort(key=lambda s: -s[0])
+    places: list[Place] = []
+    leader = None
+    for position, (mean, targets, column) in enumerate(scored, start=1):
+        p_value = None
+        if leader is not None:
+            tested = seed_t_test(seed_differences(board, leader.column, column))
+            p_value = None if np.isnan(tested) else tested
+            if p_value is not None and p_value >= ALPHA:
+                places.append(Place(leader.place, column, mean, targets, p_value))
+                continue
+        leader = Place(position, column, mean, targets)
+        places.append(Place(position, column, mean, targets, p_value))
+    return places
+
+
 def _paired(board, target: str, a: tuple[str, str], b: tuple[str, str], replicates: int) -> Comparison | None:
     cell_a, cell_b = board.cells.get((target, *a)), board.cells.get((target, *b))
     if cell_a is None or cell_b is None:
@@ -73,6 +121,7 @@ def compare_board(board, replicates: int) -> None:
             cell = board.cells[(comparison.target, *comparison.a)]
             cell.mark = "better" if comparison.result.difference > 0 else "worse"
     board.comparisons = comparisons
+    board.places = place_columns(board)
     complete = [c for c in board.columns if all((t, *c) in board.cells for t in board.targets)]
     if len(board.targets) >= 2 and len(complete) >= 2:
         matrix = np.array([[board.cells[(t, *c)].mean for c in complete] for t in board.targets])

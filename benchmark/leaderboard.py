@@ -103,6 +103,7 @@ class Board:
     test_sizes: dict[str, tuple[set[int], set[int]]]  # target -> (test images, test groups) over seeds
     superseded: int = 0
     comparisons: list = field(default_factory=list)  # benchmark.comparisons.Comparison
+    places: list = field(default_factory=list)  # benchmark.comparisons.Place, best first
     friedman: object | None = None  # benchmark.comparisons.ColumnRanks
 
     def column_label(self, column: tuple[str, str]) -> str:
@@ -113,14 +114,6 @@ class Board:
     @property
     def seeds(self) -> list[int]:
         return sorted({seed for cell in self.cells.values() for seed in cell.seeds})
-
-    def ranking(self) -> list[tuple[str, float, int]]:
-        """Columns by their mean over the targets they have results for, best first."""
-        scores = []
-        for column in self.columns:
-            means = [self.cells[(t, *column)].mean for t in self.targets if (t, *column) in self.cells]
-            scores.append((self.column_label(column), float(np.mean(means)), len(means)))
-        return sorted(scores, key=lambda s: -s[1])
 
     def dataset_means(self) -> dict[str, dict[tuple[str, str], float]]:
         """For each dataset with several target tasks on the board (ISIC 2017's three), the mean over its tasks

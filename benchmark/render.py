@@ -53,15 +53,29 @@ def _span(values: set[int]) -> str:
     return "?" if not values else str(min(values)) if len(values) == 1 else f"{min(values)}-{max(values)}"
 
 
-def _ranking_notes(board: Board) -> list[str]:
+PLACES_NOTE = ("Place: by the mean over targets; a column shares the place of the column that opened it unless "
+               f"a paired t-test over seeds of their difference gives p < {ALPHA} (the seed is the unit: a "
+               "difference must be large against how much training runs vary); an opener's p is against the "
+               "previous place's opener.")
+
+
+def _places_line(board: Board) -> str:
+    by_place: dict[int, list[str]] = {}
+    for place in board.places:
+        by_place.setdefault(place.place, []).append(board.column_label(place.column))
+    return "Places: " + "; ".join(f"{number}. {', '.join(labels)}" for number, labels in by_place.items()) + "."
+
+
+def _ranking_notes(board: Board, places_line: bool = True) -> list[str]:
+    lines = ([_places_line(board)] if places_line else []) + [PLACES_NOTE] if board.places else []
     if board.friedman is None:
-        return []
+        return lines
     ranks, result = board.friedman, board.friedman.result
     labels = [board.column_label(c) for c in ranks.columns]
     order = np.argsort(result.average_ranks, kind="stable")
     listing = ", ".join(f"{labels[i]} {result.average_ranks[i]:.2f}" for i in order)
     groups = "; ".join("{" + ", ".join(labels[i] for i in group) + "}" for group in result.groups if len(group) > 1)
-    return [
+    return lines + [
         f"Average ranks over {ranks.targets} targets (1 = best): {listing}.",
         f"Friedman chi² = {result.statistic:.2f}, p = {result.p_value:.3g}; Nemenyi critical difference "
         f"{result.critical_difference:.2f} at α = {ALPHA}" + (f"; not told apart: {groups}." if groups else "."),
@@ -112,13 +126,15 @@ def render_rich(boards: list[Board]) -> Group:
                 f"{differences[s]:+.3f}" if m == "ft-svm" and s in differences else "" for s, m in board.columns
             ])
         ranking = Table(title="Ranking (mean over targets)", title_justify="left", caption_justify="left",
-                        caption=escape("\n".join(_ranking_notes(board))) or None)
-        ranking.add_column("#", justify="right")
+                        caption=escape("\n".join(_ranking_notes(board, places_line=False))) or None)
+        ranking.add_column("place", justify="right")
         ranking.add_column("column")
         ranking.add_column("mean", justify="right")
         ranking.add_column("targets", justify="right")
-        for place, (label, mean, n) in enumerate(board.ranking(), start=1):
-            ranking.add_row(str(place), label, f"{mean:.3f}", str(n))
+        ranking.add_column("p vs place opener", justify="right")
+        for place in board.places:
+            ranking.add_row(str(place.place), board.column_label(place.column), f"{place.mean:.3f}",
+                            str(place.targets), "" if place.p_value is None else f"{place.p_value:.3g}")
         parts += [table, ranking]
         if board.comparisons:
             parts.append(_comparisons_table(board))
@@ -238,6 +254,8 @@ def _board_json(board: Board) -> dict:
     return {
         "title": board.title, "metric": board.metric, "preset": board.preset, "runtime": board.runtime,
         "notes": notes(board), "cells": cells, "comparisons": [comparison(c) for c in board.comparisons],
+        "places": [{"place": p.place, "column": board.column_label(p.column), "mean": p.mean, "targets": p.targets,
+                    "p_value": p.p_value} for p in board.places],
         "ranks": None if ranks is None else {
             "columns": [board.column_label(c) for c in ranks.columns], "targets": ranks.targets,
             "average_ranks": ranks.result.average_ranks.tolist(), "friedman_chi2": ranks.result.statistic,

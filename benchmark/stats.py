@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.integrate import trapezoid
-from scipy.stats import chi2, f, rankdata, studentized_range
+from scipy.stats import chi2, f, rankdata, studentized_range, ttest_1samp
 
 Run = tuple[np.ndarray, np.ndarray, Sequence[Hashable] | None]
 
@@ -224,11 +224,14 @@ def cell_interval(
 def paired_test(
     runs_a: Sequence[Run], runs_b: Sequence[Run], metric: str, replicates: int = 2000, seed: int = 0
 ) -> PairedResult:
-    """Paired bootstrap comparison of two cells scored on the same seeds and the same test images.
+    """Paired hierarchical bootstrap comparison of two cells scored on the same seeds and the same test images.
 
     ``runs_a[i]`` and ``runs_b[i]`` must hold the same test set in the same order (ValueError if their labels
-    differ); groups are taken from ``runs_a``. Each replicate resamples a seed's test set once and scores
-    both a and b on it; the statistic is the mean over seeds of metric(a) - metric(b). The two-sided p-value
+    differ); groups are taken from ``runs_a``. The statistic is the mean over seeds of metric(a) - metric(b).
+    Each replicate draws the seeds with replacement, the same for a and b (a seed is one training run: the
+    unit of replication, so the test sees how much the difference moves from run to run), and resamples each
+    drawn seed's test set once, scoring both a and b on it. With one seed only the test images are
+    resampled. The two-sided p-value
     is ``min(1, 2 * min(P(diff <= 0), P(diff >= 0)))`` over the bootstrap differences, floored at
     ``1 / (replicates + 1)`` because a finite bootstrap cannot show a p-value of 0. ``difference`` is the
     observed (unresampled) mean difference; ``low``, ``high`` its 95% percentile interval.
@@ -244,7 +247,9 @@ def paired_test(
         both = _bootstrap_metric(metric, labels, [scores_a, scores_b], groups, replicates, rng)
         resampled.append(both[0] - both[1])
         observed.append(_observed_metric(metric, labels, scores_a) - _observed_metric(metric, labels, scores_b))
-    differences = np.mean(resampled, axis=0)
+    resampled = np.asarray(resampled)
+    drawn_seeds = rng.integers(len(resampled), size=(replicates, len(resampled)))
+    differences = resampled[drawn_seeds, np.arange(replicates)[:, None]].mean(axis=1)
     low, high = _percentile_interval(differences, 0.95)
     one_sided = min(np.mean(differences <= 0), np.mean(differences >= 0))
     p_value = max(min(1.0, 2 * float(one_sided)), 1 / (replicates + 1))
@@ -278,6 +283,23 @@ def _bootstrap_metric(
 def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
     low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
+
+
+def seed_t_test(differences: Sequence[float]) -> float:
+    """Two-sided p-value of a one-sample t-test that per-seed differences average zero.
+
+    Each value is one seed's difference between two columns (one training run each), so the test's unit is
+    the training run and its t distribution has ``len - 1`` degrees of freedom: with three seeds only a
+    difference large against the seeds' spread counts (Bouthillier et al. 2021 on the variance of training
+    runs). Fewer than two seeds give nan (nothing to test); differences with no spread give 0.0 when they are
+    not all zero and 1.0 when they are.
+    """
+    values = np.asarray(differences, dtype=np.float64)
+    if len(values) < 2:
+        return float("nan")
+    if np.ptp(values) == 0:
+        return 1.0 if values[0] == 0 else 0.0
+    return float(ttest_1samp(values, 0.0).pvalue)
 
 
 # --- multiple comparisons ------------------------------------------------------------------------------

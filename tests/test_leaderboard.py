@@ -5,6 +5,7 @@ import pytest
 
 from benchmark.leaderboard import build_boards
 from benchmark.render import latex_escape, render_markdown, render_rich
+from benchmark.stats import seed_t_test
 
 PRESET = {"name": "cpu-quick", "backbone": "test_resnet", "image_size": 32, "auc": "macro_curve", "lr": 0.01}
 
@@ -60,6 +61,25 @@ def test_transfer_better_than_scratch_is_marked_and_holm_corrected():
     assert all(c.p_holm >= c.result.p_value for c in board.comparisons)
     text = render_markdown([board])
     assert "▲" in text and "Holm-adjusted" in text and "seeds (2)" in text
+
+
+def test_columns_the_seeds_cannot_tell_apart_share_a_place():
+    labels, scores = perfect()
+    values = {("none", "scratch"): (0.96, 0.95, 0.97), ("src", "ft-svm"): (0.95, 0.97, 0.975),
+              ("src", "fe-svm"): (0.70, 0.72, 0.71)}
+    rows = [row(target, source, method, seed, auc + offset, labels, scores)
+            for target, offset in (("t1", 0.0), ("t2", -0.1))
+            for (source, method), aucs in values.items() for seed, auc in zip((2, 5, 7), aucs, strict=True)]
+    (board,) = build_boards(rows, replicates=50)
+    places = [(p.place, board.column_label(p.column)) for p in board.places]
+    assert places == [(1, "src FT"), (1, "scratch"), (3, "src FE")]
+    ft, scratch, fe = board.places
+    # src FT - scratch per seed, the same on both targets: -0.01, +0.02, +0.005
+    assert scratch.p_value == pytest.approx(seed_t_test([-0.01, 0.02, 0.005]))
+    assert ft.p_value is None and fe.p_value < 0.05 and fe.mean == pytest.approx(0.71 - 0.05)
+    assert "Places: 1. src FT, scratch; 3. src FE." in render_markdown([board])
+    single = build_boards([r for r in rows if r["seed"] == 2], replicates=50)[0]
+    assert [p.place for p in single.places] == [1, 2, 3]  # one seed: no test, places by mean alone
 
 
 def test_a_cell_never_mixes_configurations():

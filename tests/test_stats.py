@@ -1,11 +1,20 @@
 import numpy as np
 import pytest
 from scipy.stats import friedmanchisquare
+from scipy.stats import t as t_distribution
 from sklearn.metrics import roc_auc_score
 
 from benchmark import stats
 from benchmark.metrics import auc_macro_curve, compute_metrics
-from benchmark.stats import cell_interval, friedman, holm, nemenyi_q_alpha, paired_test, resample_weights
+from benchmark.stats import (
+    cell_interval,
+    friedman,
+    holm,
+    nemenyi_q_alpha,
+    paired_test,
+    resample_weights,
+    seed_t_test,
+)
 from benchmark.stats import weighted_metric as weighted
 
 METRIC_NAMES = ("auc_macro_curve", "auc_ovr", "accuracy", "balanced_accuracy")
@@ -212,6 +221,32 @@ def test_a_noisy_difference_is_not_significant():
     run_b = (labels, signal + rng.normal(size=(100, 2)), None)
     result = paired_test([run_a], [run_b], "auc_ovr", replicates=300)
     assert result.low < 0 < result.high and result.p_value > 0.05
+
+
+def test_a_difference_that_flips_between_seeds_is_not_significant():
+    """Clear on each seed's test images, but of opposite sign on one of three seeds: the seeds are resampled
+    too, so the training runs' disagreement shows (P(mean <= 0) = P(two or three draws of seed 3) = 7/27)."""
+    rng = np.random.default_rng(16)
+    runs_a, runs_b = [], []
+    for seed in range(3):
+        labels = labelled(rng, 300, 2)
+        noise = rng.normal(size=(300, 2))
+        strong, weak = noise + 2.0 * np.eye(2)[labels], noise + 0.5 * np.eye(2)[labels]
+        runs_a.append((labels, strong if seed < 2 else weak, None))
+        runs_b.append((labels, weak if seed < 2 else strong, None))
+    per_seed = [paired_test([a], [b], "auc_ovr", replicates=300) for a, b in zip(runs_a, runs_b, strict=True)]
+    assert all(r.p_value < 0.01 for r in per_seed)  # each seed alone: a clear difference
+    result = paired_test(runs_a, runs_b, "auc_ovr", replicates=2000)
+    assert result.low < 0 < result.high
+    assert result.p_value == pytest.approx(2 * 7 / 27, abs=0.06)
+
+
+def test_seed_t_test_against_a_hand_computed_t():
+    # differences 1, 2, 3: mean 2, standard error 1 / sqrt(3), t = 3.464 on 2 degrees of freedom
+    assert seed_t_test([1.0, 2.0, 3.0]) == pytest.approx(2 * t_distribution.sf(2 * np.sqrt(3), 2))
+    assert seed_t_test([1.0, 2.0, 3.0]) == pytest.approx(0.0742, abs=1e-4)
+    assert np.isnan(seed_t_test([])) and np.isnan(seed_t_test([0.3]))  # one seed: nothing to test
+    assert seed_t_test([0.0, 0.0, 0.0]) == 1.0 and seed_t_test([0.2, 0.2]) == 0.0
 
 
 def test_paired_runs_must_share_their_test_labels():
