@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .planner import NO_SOURCE
-from .stats import FriedmanResult, PairedResult, friedman, holm, paired_test, seed_t_test
+from .stats import FriedmanResult, PairedResult, friedman, holm, paired_from_replicates, seed_t_test
 
 ALPHA = 0.05
 SCRATCH = (NO_SOURCE, "scratch")
@@ -91,29 +91,34 @@ def place_columns(board) -> list[Place]:
     return places
 
 
-def _paired(board, target: str, a: tuple[str, str], b: tuple[str, str], replicates: int) -> Comparison | None:
+def _paired(board, target: str, a: tuple[str, str], b: tuple[str, str]) -> Comparison | None:
+    """a against b on the seeds both have scored on the same test images, from the cells' shared resamples."""
     cell_a, cell_b = board.cells.get((target, *a)), board.cells.get((target, *b))
     if cell_a is None or cell_b is None:
         return None
     by_seed = {r.seed: r for r in cell_b.results}
-    pairs = [(r, by_seed[r.seed]) for r in cell_a.results
-             if r.seed in by_seed and r.indices == by_seed[r.seed].indices and len(r.labels)]
-    if not pairs:
+    seeds = [r.seed for r in cell_a.results
+             if r.seed in by_seed and r.indices == by_seed[r.seed].indices
+             and np.array_equal(r.labels, by_seed[r.seed].labels)
+             and r.seed in cell_a.replicates and r.seed in cell_b.replicates]
+    if not seeds:
         return None
-    result = paired_test([x.run for x, _ in pairs], [y.run for _, y in pairs], board.metric, replicates=replicates)
-    return Comparison(target, a, b, tuple(x.seed for x, _ in pairs), result)
+    result = paired_from_replicates([cell_a.observed[s] - cell_b.observed[s] for s in seeds],
+                                    [cell_a.replicates[s] - cell_b.replicates[s] for s in seeds],
+                                    np.random.default_rng(list(seeds)))
+    return Comparison(target, a, b, tuple(seeds), result)
 
 
-def compare_board(board, replicates: int) -> None:
+def compare_board(board) -> None:
     """Fill ``board.comparisons`` (Holm-adjusted across the board), the cells' better/worse-than-scratch marks,
     and ``board.friedman`` where at least two targets and two columns are complete."""
     comparisons = []
     for target in board.targets:
         for column in board.columns:
             if column != SCRATCH:
-                comparisons.append(_paired(board, target, column, SCRATCH, replicates))
+                comparisons.append(_paired(board, target, column, SCRATCH))
         for source in sorted({s for s, _ in board.columns if s != NO_SOURCE}):
-            comparisons.append(_paired(board, target, (source, "ft-svm"), (source, "fe-svm"), replicates))
+            comparisons.append(_paired(board, target, (source, "ft-svm"), (source, "fe-svm")))
     comparisons = [c for c in comparisons if c is not None]
     for comparison, adjusted in zip(comparisons, holm([c.result.p_value for c in comparisons]), strict=True):
         comparison.p_holm = adjusted

@@ -10,6 +10,7 @@ version), the latest configuration's are shown and the others counted as superse
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from .hashing import config_hash
 from .planner import NO_SOURCE
-from .stats import cell_interval
+from .stats import bootstrap_scores, interval_of_mean, observed_metric
 
 METHOD_LABELS = {"scratch": "scratch", "fe-svm": "FE", "ft-svm": "FT"}
 METRICS = ("auc", "auc_macro_curve", "auc_ovr", "accuracy", "balanced_accuracy")
@@ -54,6 +55,9 @@ class Cell:
     results: list[SeedResult]
     interval: tuple[float, float] | None = None
     mark: str = ""  # "better" or "worse" than scratch beyond chance, else ""
+    # per seed: the metric recomputed from the stored scores, and on each bootstrap resample of its test set
+    observed: dict[int, float] = field(default_factory=dict)
+    replicates: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def values(self) -> tuple[float, ...]:
@@ -214,6 +218,32 @@ def _titles(keys: list[str], presets: dict[str, dict], runtimes: dict[str, dict]
     return titles
 
 
+def _bootstrap(cells: dict[tuple[str, str, str], Cell], metric: str, replicates: int) -> None:
+    """Fill each cell's per-seed bootstrap replicates and its interval.
+
+    A seed's test set is resampled once, and every cell scored on those test images (same target, seed,
+    images and labels) is scored on the same resamples: the intervals and the paired comparisons share them,
+    and the work grows with the cells, not with the comparisons. Deterministic.
+    """
+    shared = defaultdict(list)
+    for (target, _, _), cell in cells.items():
+        for result in cell.results:
+            if len(result.labels):
+                images = np.asarray(result.indices, dtype=np.int64).tobytes() + np.asarray(result.labels).tobytes()
+                shared[(target, result.seed, zlib.crc32(images))].append((cell, result))
+    for (target, seed, images), members in sorted(shared.items(), key=lambda item: item[0]):
+        first = members[0][1]
+        rng = np.random.default_rng([zlib.crc32(target.encode()), seed, images])
+        resampled = bootstrap_scores(metric, first.labels, [r.scores for _, r in members], first.groups,
+                                     replicates, rng)
+        for (cell, result), values in zip(members, resampled, strict=True):
+            cell.replicates[result.seed] = values
+            cell.observed[result.seed] = observed_metric(metric, result.labels, result.scores)
+    for cell in cells.values():
+        if cell.results and len(cell.replicates) == cell.n:
+            cell.interval = interval_of_mean([cell.replicates[seed] for seed in cell.seeds])
+
+
 def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLICATES) -> list[Board]:
     """Group passed rows into one board per configuration, with intervals and paired tests."""
     from .comparisons import compare_board
@@ -241,10 +271,7 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
             members = sorted((r for r in members if shown in r["metrics"]), key=lambda r: r["seed"])
             if not members:
                 continue
-            cell = Cell([_seed_result(r, shown) for r in members])
-            if all(len(r.labels) for r in cell.results):
-                cell.interval = cell_interval([r.run for r in cell.results], shown, replicates=replicates)
-            cells[(target, source, method)] = cell
+            cells[(target, source, method)] = Cell([_seed_result(r, shown) for r in members])
             datasets[target] = members[0]["config"]["target"]["dataset"]
             inputs[source] = _input_of(members[0]["config"], preset)
             for r in members:
@@ -253,11 +280,12 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
                     sizes[target][1].add(r["metrics"]["n_test_groups"])
         if not cells:
             continue
+        _bootstrap(cells, shown, replicates)
         board = Board(
             titles[key], preset, runtimes[key] or {}, shown, sorted({t for t, _, _ in cells}),
             sorted({(s, m) for _, s, m in cells}, key=_column_order), cells, datasets, inputs, dict(sizes),
             superseded,
         )
-        compare_board(board, replicates)
+        compare_board(board)
         boards.append(board)
     return boards

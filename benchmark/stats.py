@@ -216,8 +216,12 @@ def cell_interval(
     if not runs:
         raise ValueError("a cell needs at least one run")
     rng = np.random.default_rng(seed)
-    per_seed = [_bootstrap_metric(metric, labels, [scores], groups, replicates, rng)[0]
-                for labels, scores, groups in runs]
+    return interval_of_mean([bootstrap_scores(metric, labels, [scores], groups, replicates, rng)[0]
+                             for labels, scores, groups in runs], level)
+
+
+def interval_of_mean(per_seed: Sequence[np.ndarray], level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean over seeds, from each seed's bootstrap replicates (equal lengths)."""
     return _percentile_interval(np.mean(per_seed, axis=0), level)
 
 
@@ -228,13 +232,8 @@ def paired_test(
 
     ``runs_a[i]`` and ``runs_b[i]`` must hold the same test set in the same order (ValueError if their labels
     differ); groups are taken from ``runs_a``. The statistic is the mean over seeds of metric(a) - metric(b).
-    Each replicate draws the seeds with replacement, the same for a and b (a seed is one training run: the
-    unit of replication, so the test sees how much the difference moves from run to run), and resamples each
-    drawn seed's test set once, scoring both a and b on it. With one seed only the test images are
-    resampled. The two-sided p-value
-    is ``min(1, 2 * min(P(diff <= 0), P(diff >= 0)))`` over the bootstrap differences, floored at
-    ``1 / (replicates + 1)`` because a finite bootstrap cannot show a p-value of 0. ``difference`` is the
-    observed (unresampled) mean difference; ``low``, ``high`` its 95% percentile interval.
+    Each seed's test set is resampled ``replicates`` times, both a and b scored on each resample; then
+    :func:`paired_from_replicates` draws the seeds. Deterministic given ``seed``.
     """
     if not runs_a or len(runs_a) != len(runs_b):
         raise ValueError(f"need the same, non-zero number of seeds; a has {len(runs_a)} and b has {len(runs_b)}")
@@ -244,11 +243,29 @@ def paired_test(
         (labels, scores_a, groups), (labels_b, scores_b, _) = run_a, run_b
         if not np.array_equal(labels, labels_b):
             raise ValueError(f"seed {seed_index}: a and b have different test labels; pair the same test images")
-        both = _bootstrap_metric(metric, labels, [scores_a, scores_b], groups, replicates, rng)
+        both = bootstrap_scores(metric, labels, [scores_a, scores_b], groups, replicates, rng)
         resampled.append(both[0] - both[1])
-        observed.append(_observed_metric(metric, labels, scores_a) - _observed_metric(metric, labels, scores_b))
+        observed.append(observed_metric(metric, labels, scores_a) - observed_metric(metric, labels, scores_b))
+    return paired_from_replicates(observed, resampled, rng)
+
+
+def paired_from_replicates(
+    observed: Sequence[float], resampled: Sequence[np.ndarray], rng: np.random.Generator
+) -> PairedResult:
+    """The hierarchical paired bootstrap from per-seed differences: ``observed[i]`` is seed i's metric(a) -
+    metric(b), ``resampled[i]`` the same difference on each of the seed's test resamples (a and b scored on
+    the same resample; equal lengths).
+
+    Each replicate draws the seeds with replacement (a seed is one training run: the unit of replication, so
+    the test sees how much the difference moves from run to run) and takes each drawn seed's difference on
+    that replicate's test resample; with one seed only the test images are resampled. The two-sided p-value
+    is ``min(1, 2 * min(P(diff <= 0), P(diff >= 0)))`` over the replicates, floored at ``1 / (replicates + 1)``
+    because a finite bootstrap cannot show a p-value of 0. ``difference`` is the mean of ``observed``;
+    ``low``, ``high`` the 95% percentile interval.
+    """
     resampled = np.asarray(resampled)
-    drawn_seeds = rng.integers(len(resampled), size=(replicates, len(resampled)))
+    seeds, replicates = resampled.shape
+    drawn_seeds = rng.integers(seeds, size=(replicates, seeds))
     differences = resampled[drawn_seeds, np.arange(replicates)[:, None]].mean(axis=1)
     low, high = _percentile_interval(differences, 0.95)
     one_sided = min(np.mean(differences <= 0), np.mean(differences >= 0))
@@ -256,11 +273,11 @@ def paired_test(
     return PairedResult(float(np.mean(observed)), low, high, p_value)
 
 
-def _observed_metric(metric: str, labels: np.ndarray, scores: np.ndarray) -> float:
+def observed_metric(metric: str, labels: np.ndarray, scores: np.ndarray) -> float:
     return float(weighted_metric(metric, labels, scores, np.ones(len(labels)))[0])
 
 
-def _bootstrap_metric(
+def bootstrap_scores(
     metric: str,
     labels: np.ndarray,
     score_sets: list[np.ndarray],
@@ -268,7 +285,8 @@ def _bootstrap_metric(
     replicates: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """(len(score_sets), replicates): ``metric`` of each score set, all scored on the same resamples."""
+    """(len(score_sets), replicates): ``metric`` of each score set, all scored on the same resamples of one test
+    set (so any two rows are paired, and one set of resamples serves every cell scored on these images)."""
     labels = np.asarray(labels)
     if len(np.unique(labels)) < 2:
         raise ValueError("a test set needs at least two classes to be scored")
