@@ -3,6 +3,7 @@ from pathlib import Path
 
 import huggingface_hub.constants
 import pytest
+import torch
 from click.testing import CliRunner
 
 TESTS = Path(__file__).parent
@@ -21,6 +22,9 @@ def isolated(tmp_path, monkeypatch):
     # an empty Hugging Face cache, whatever this machine has cached
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub"))
     monkeypatch.syspath_prepend(str(TEST_PLUGINS))
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)  # `run` sets them for the whole process
 
 
 @pytest.fixture
