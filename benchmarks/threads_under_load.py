@@ -33,7 +33,8 @@ CASES = {"tlbench": TLBENCH, "torch-default": TORCH_DEFAULT}
 
 def run_case(code: str, keyword: str, busy: bool, timeout: float) -> tuple[float, str]:
     """Wall seconds of one grid, and how it ended."""
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    unset = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     with tempfile.TemporaryDirectory() as folder:
         env["TLBENCH_CACHE"] = str(Path(folder) / "cache")
         command = [sys.executable, "-c", code, "run", "--all", "--out", str(Path(folder) / "run")]
