@@ -24,15 +24,17 @@ from .declared import register_declared
 from .hashing import config_changes
 from .perceptualhash import BITS
 from .planner import DONE, FAILED, NO_SOURCE, PENDING, SKIPPED, Plan, Selection, build_plan
-from .pluginmanager import load_catalog
+from .pluginmanager import PluginInfo, load_catalog
 from .presets import PRESETS, resolve_preset
 from .progress import RunProgress
 from .runner import Runner
 from .selection import ExpressionError
 from .settings import RunSettings, resolve_device
 from .sources import DatasetSource
-from .store import Store
+from .store import Store, StoreError
+from .storerepair import repair
 from .svm import SVM_BACKENDS, resolve_svm_backend
+from .threads import set_threads
 from .visualizers import VisualizerContext
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING_RAN = 1, 4, 5
@@ -98,14 +100,25 @@ def _catalog(ctx, plugin_args, data_root=None) -> Catalog:
     """The plugins' catalog plus the datasets declared in the config, found under the data root."""
     catalog = load_catalog(tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args))
     config = _config(ctx)
-    try:
-        register_declared(catalog, config.datasets, resolve_data_root(data_root, config))
-    except ConfigError as error:
-        raise click.UsageError(f"{config.path}: {error}") from error
+    broken = [*config.broken, *register_declared(catalog, config.datasets, resolve_data_root(data_root, config))]
+    for name, error in broken:  # reported as broken plugins are: the rest of the config stays usable
+        catalog.plugins.append(PluginInfo(f"declared dataset {name}", str(config.path), "config", status="broken",
+                                          error=error))
     return catalog
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group: a store that cannot be read or written ends any command with its one-line reason."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except StoreError as error:
+            console.print(f"[red]error:[/] {escape(str(error))}")
+            sys.exit(EXIT_FAILED)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @plugin_option
 @click.version_option(version("tlbench"), prog_name="tlbench")
 @click.pass_context
@@ -360,12 +373,14 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--svm", "svm_backend", type=click.Choice(SVM_BACKENDS), default="auto", show_default=True,
               help="Linear SVM solver: sklearn (the reference), torch (the same LinearSVC or SVC model solved on "
                    "the device), or auto (torch on CUDA, sklearn elsewhere).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch's CPU threads [default: OMP_NUM_THREADS, else the cores this process may use].")
 @click.option("--jobs-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
               help="Experiments run side by side (threads sharing the device, its data and feature cache).")
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, out_dir,
                 rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size, data_root, cache_dir,
-                imagenet_weights, online, strict, audit, compile_model, svm_backend, jobs_per_gpu):
+                imagenet_weights, online, strict, audit, compile_model, svm_backend, threads, jobs_per_gpu):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     if not (select_all or datasets or sources or methods or keyword or seeds or collect_only):
         raise click.UsageError("nothing selected: pass --all, or filters such as -d, -s, -m, -k")
@@ -375,6 +390,10 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
         raise click.UsageError(f"--seeds {seeds!r}: give comma-separated integers, e.g. 2,5,7") from None
     if any(not 0 <= seed < 2**32 for seed in seed_list):
         raise click.UsageError(f"--seeds {seeds!r}: seeds must lie in 0..{2**32 - 1} (numpy's and torch's range)")
+    try:
+        threads, threads_origin = set_threads(threads)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     catalog = _catalog(ctx, plugin_args, data_root)
     settings = _settings(ctx, data_root, device, preset, backbone, image_size, max_epochs, cache_dir,
                          imagenet_weights, online, strict, batch_size)
@@ -386,7 +405,8 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     note = "" if settings.device.type == "cuda" or preset != "auto" else \
         " (no GPU: a small backbone; --preset thesis runs VGG16 at 224)"
     console.print(f"tlbench {version('tlbench')} · device {settings.device} · preset {settings.preset.name}: "
-                  f"{settings.preset.backbone} @ {settings.preset.image_size}px{note}")
+                  f"{settings.preset.backbone} @ {settings.preset.image_size}px{note} · {threads} CPU thread"
+                  f"{'s' if threads > 1 else ''} ({threads_origin})")
     try:
         plan = build_plan(catalog, settings, Selection(datasets, sources, methods, seed_list, keyword))
     except ExpressionError as error:
@@ -411,6 +431,9 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
         console.print(f"[red]interrupted[/]: finished results, and the passed results that unfinished reruns would "
                       f"replace, are kept in {store.path}; run again to resume")
         sys.exit(130)
+    if not store.still_there():
+        raise StoreError(f"{store.path} was deleted or replaced while this run went on: the results of this run "
+                         "are lost with it; run again")
     selected = {p.config_hash for p in plan.experiments}
     rows = [r for r in store.rows() if r["config_hash"] in selected]
     boards = leaderboard.build_boards(rows)
@@ -430,6 +453,25 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     if outcome.passed == 0 and not outcome.elsewhere and not plan.by_state(DONE):
         console.print("[yellow]nothing ran: every selected experiment was skipped[/]")
         sys.exit(EXIT_NOTHING_RAN)
+
+
+@main.command("doctor")
+@out_option
+def doctor_command(out_dir):
+    """Check the run folder's results database; salvage the readable rows of a damaged one into a new file."""
+    try:
+        result = repair(out_dir)
+    except FileNotFoundError as error:
+        console.print(f"[red]error:[/] {escape(str(error))}")
+        sys.exit(EXIT_FAILED)
+    if not result.damaged:
+        console.print(f"{result.path}: intact")
+        return
+    counts = ", ".join(f"{result.salvaged[t]} {t}" + (f" ({result.lost[t]} unreadable)" if result.lost[t] else "")
+                       for t in result.salvaged)
+    console.print(f"{result.path} was damaged ({escape(result.problem)}); salvaged into a new store: {counts}. "
+                  f"The damaged file is kept as {result.kept}. `tlbench run` with the same options runs what was "
+                  "lost again.")
 
 
 @main.command("show")

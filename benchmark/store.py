@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,6 +77,26 @@ _JSON_COLUMNS = ("config", "metrics", "scores", "history", "durations", "version
 _LEGACY_RUNNING = "running"
 
 
+class StoreError(Exception):
+    """The run folder's database cannot be opened, read or written; the message says what to do."""
+
+
+def store_error(path: Path, error: Exception) -> StoreError:
+    """One line for what went wrong with the database at ``path``, and what to do about it."""
+    text = str(error).lower()
+    if "full" in text or getattr(error, "errno", None) == errno.ENOSPC:
+        return StoreError(f"no space left on the device of {path}: free some and run again (every result "
+                          "committed so far is kept)")
+    if "readonly" in text or "read-only" in text or isinstance(error, PermissionError):
+        return StoreError(f"{path} cannot be written (read-only): choose a writable run folder with --out")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StoreError(f"{path} is damaged ({error}): `tlbench doctor --out {path.parent}` salvages its "
+                          "readable rows into a new file and keeps the damaged one beside it")
+    if isinstance(error, (FileExistsError, NotADirectoryError)):
+        return StoreError(f"--out {path.parent}: not a folder (a file of that name is in the way)")
+    return StoreError(f"{path}: {error}")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -93,19 +115,24 @@ class Store:
     them each experiment runs once."""
 
     def __init__(self, run_dir: Path):
+        """Open (or create) the store of ``run_dir``; :class:`StoreError` when it cannot be read or written."""
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / STORE_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # autocommit, with explicit write transactions; usable from the runner's job threads, which call the
-        # store one at a time
-        self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self._upgrade()
-        # attempts that end after this point were not known to the plan made from this store
-        self._finish_order_at_open = self.db.execute(
-            "SELECT COALESCE(MAX(finish_order), 0) FROM attempts").fetchone()[0]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # autocommit, with explicit write transactions; usable from the runner's job threads, which call the
+            # store one at a time
+            self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._inode = os.stat(self.path).st_ino
+            self._upgrade()
+            # attempts that end after this point were not known to the plan made from this store
+            self._finish_order_at_open = self.db.execute(
+                "SELECT COALESCE(MAX(finish_order), 0) FROM attempts").fetchone()[0]
+        except (sqlite3.Error, OSError) as error:
+            raise store_error(self.path, error) from error
         self._lease: Lease | None = None  # taken by the first attempt: reading the store takes none
         self._attempts: dict[str, int] = {}  # config hash -> id of this process's running attempt
 
@@ -114,17 +141,34 @@ class Store:
             self._lease.release()
         self.db.close()
 
+    def still_there(self) -> bool:
+        """Whether the database file this store opened is still at its path (not deleted or replaced)."""
+        try:
+            return os.stat(self.path).st_ino == self._inode
+        except OSError:
+            return False
+
     @contextlib.contextmanager
     def _transaction(self):
         """A write transaction holding SQLite's write lock from its start, so what it reads stays true until it
-        commits (other processes wait for it, up to the connection's timeout)."""
-        self.db.execute("BEGIN IMMEDIATE")
+        commits (other processes wait for it, up to the connection's timeout). :class:`StoreError` when the
+        file is gone, full, read-only or damaged: nothing of the transaction is kept, all before it is."""
+        if not self.still_there():
+            raise StoreError(f"{self.path} was deleted or replaced while this run went on: stopping, as nothing "
+                             "more could be kept; run again to start a new store there")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise store_error(self.path, error) from error
         try:
             yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("COMMIT")
+        except BaseException as error:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.Error):
+                raise store_error(self.path, error) from error
             raise
-        self.db.execute("COMMIT")
 
     def _upgrades(self) -> list[str]:
         """The statements that bring the file to the current schema; none when it is current."""
