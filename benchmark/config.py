@@ -79,6 +79,8 @@ class Config:
     cache_dir: Path | None = None
     datasets: tuple[DatasetDeclaration, ...] = ()
     table: dict = field(default_factory=dict)
+    # declarations that do not hold: (name, what is wrong); the others stay usable
+    broken: tuple[tuple[str, str], ...] = ()
 
 
 def find_config(cwd: Path | None = None) -> tuple[Path, dict] | None:
@@ -111,7 +113,8 @@ def load_config(cwd: Path | None = None) -> Config:
             raise ConfigError(f"{path}: {key} must be a path string, got {value!r}")
         return base / Path(value).expanduser()
 
-    return Config(path, location("data_root"), location("cache_dir"), _declarations(path, table), table)
+    declarations, broken = _declarations(path, table)
+    return Config(path, location("data_root"), location("cache_dir"), declarations, table, broken)
 
 
 def resolve_data_root(option: Path | None, config: Config, environ=os.environ) -> Path:
@@ -139,7 +142,8 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: not valid TOML: {error}") from error
 
 
-def _declarations(path: Path, table: dict) -> tuple[DatasetDeclaration, ...]:
+def _declarations(path: Path, table: dict) -> tuple[tuple[DatasetDeclaration, ...], tuple[tuple[str, str], ...]]:
+    """The valid declarations, and (name, error) for each invalid one: one bad entry blocks only itself."""
     raw = table.get("datasets", [])
     if isinstance(raw, dict):  # [datasets.NAME] tables
         entries = []
@@ -151,12 +155,19 @@ def _declarations(path: Path, table: dict) -> tuple[DatasetDeclaration, ...]:
         entries = raw
     else:
         raise ConfigError(f"{path}: datasets must be [[datasets]] entries or [datasets.NAME] tables")
-    declarations = [_declaration(path, entry) for entry in entries]
-    names = [d.name for d in declarations]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError(f"{path}: dataset {', '.join(duplicates)} is declared more than once")
-    return tuple(declarations)
+    declarations, broken = [], []
+    for number, entry in enumerate(entries, start=1):
+        name = entry.get("name") if isinstance(entry, dict) and isinstance(entry.get("name"), str) else f"#{number}"
+        try:
+            declaration = _declaration(path, entry)
+        except ConfigError as error:
+            broken.append((name, str(error)))
+            continue
+        if any(d.name == declaration.name for d in declarations):
+            broken.append((name, f"{path}: dataset {name!r} is declared more than once; the first is used"))
+            continue
+        declarations.append(declaration)
+    return tuple(declarations), tuple(broken)
 
 
 def _declaration(path: Path, entry) -> DatasetDeclaration:

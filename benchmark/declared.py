@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .catalog import Catalog
-from .config import ConfigError, DatasetDeclaration
+from .config import DatasetDeclaration
 from .datasets import DatasetStatus, Task
 from .filedatasets import (
     SPLIT_NAMES,
@@ -125,7 +125,11 @@ class CsvDataset(DeclaredDataset):
     def files(self, task: Task, root: Path) -> ImageFiles:
         rows = self.rows()
         index = {name: i for i, name in enumerate(self.classes)}
+        inside = self.folder.resolve()
         for number, row in enumerate(rows, start=2):
+            if not (self.folder / row["path"]).resolve().is_relative_to(inside):
+                raise ValueError(f"{self.csv_path} line {number}: path {row['path']!r} leads outside the dataset "
+                                 f"folder {self.folder}; give paths relative to it, within it")
             if row["label"] not in index:
                 raise ValueError(f"{self.csv_path} line {number}: label {row['label']!r} is not one of the "
                                  f"declared classes {', '.join(self.classes)}")
@@ -147,14 +151,18 @@ def declared_dataset(declaration: DatasetDeclaration, data_root: Path) -> Declar
     return kind(declaration, folder)
 
 
-def register_declared(catalog: Catalog, declarations, data_root: Path) -> None:
-    """Add the declared datasets to ``catalog``; a name that a plugin already uses is a ConfigError."""
+def register_declared(catalog: Catalog, declarations, data_root: Path) -> list[tuple[str, str]]:
+    """Add the declared datasets to ``catalog``; return (name, error) for those that could not be added (one
+    whose name a plugin already uses, or that cannot be built), the others being added all the same."""
+    broken = []
     for declaration in declarations:
         try:
             dataset = declared_dataset(declaration, data_root)
         except ValueError as error:
-            raise ConfigError(f"dataset {declaration.name!r}: {error}") from error
+            broken.append((declaration.name, f"dataset {declaration.name!r}: {error}"))
+            continue
         owner = catalog.add("datasets", dataset, OWNER)
         if owner is not None:
-            raise ConfigError(f"dataset {declaration.name!r} declared in the config clashes with a dataset or task "
-                              f"of plugin {owner!r}; rename the declaration")
+            broken.append((declaration.name, f"dataset {declaration.name!r} declared in the config clashes with a "
+                                             f"dataset or task of plugin {owner!r}; rename the declaration"))
+    return broken

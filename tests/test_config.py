@@ -67,14 +67,6 @@ def test_precedence_option_env_config_default(tmp_path):
 
 
 @pytest.mark.parametrize("body, message", [
-    ('[datasets.a]\npath = "x"\nformat = "zip"', "format must be one of"),
-    ('[datasets."bad name"]\npath = "x"', "letters, digits"),
-    ('[datasets."a::b"]\npath = "x"', "letters, digits"),
-    ('[datasets.a]\npath = "x"\ncolour = 1', "unknown key"),
-    ('[datasets.a]\nformat = "imagefolder"', "give path"),
-    ('[datasets.a]\nformat = "csv"\npath = "x"', "needs csv"),
-    ('[datasets.a]\npath = "x"\nroles = ["teacher"]', "roles must be"),
-    ('[[datasets]]\nname = "a"\npath = "x"\n[[datasets]]\nname = "a"\npath = "y"', "more than once"),
     ('data_root = 3', "data_root must be a path"),
     ('data_root = ', "not valid TOML"),
 ])
@@ -83,6 +75,31 @@ def test_bad_configs_name_the_file_and_the_problem(tmp_path, body, message):
     with pytest.raises(ConfigError, match=message) as error:
         load_config(tmp_path)
     assert str(tmp_path / "tlbench.toml") in str(error.value)
+
+
+GOOD = '[datasets.good]\npath = "g"\n'
+
+
+@pytest.mark.parametrize("body, name, message", [
+    ('[datasets.a]\npath = "x"\nformat = "zip"', "a", "format must be one of"),
+    ('[datasets."bad name"]\npath = "x"', "bad name", "letters, digits"),
+    ('[datasets."a::b"]\npath = "x"', "a::b", "letters, digits"),
+    ('[datasets.a]\npath = "x"\ncolour = 1', "a", "unknown key"),
+    ('[datasets.a]\nformat = "imagefolder"', "a", "give path"),
+    ('[datasets.a]\nformat = "csv"\npath = "x"', "a", "needs csv"),
+    ('[datasets.a]\npath = "x"\nroles = ["teacher"]', "a", "roles must be"),
+    ('[[datasets]]\nname = "good"\npath = "y"', "good", "more than once"),
+])
+def test_a_bad_declaration_is_broken_alone(tmp_path, body, name, message):
+    """Each bad declaration is reported with the file and the problem; the good one beside it stays usable."""
+    if body.startswith("[["):
+        (tmp_path / "tlbench.toml").write_text('[[datasets]]\nname = "good"\npath = "g"\n' + body)
+    else:
+        (tmp_path / "tlbench.toml").write_text(GOOD + body)
+    config = load_config(tmp_path)
+    assert [d.name for d in config.datasets] == ["good"]
+    ((broken_name, error),) = config.broken
+    assert broken_name == name and message in error and str(tmp_path / "tlbench.toml") in error
 
 
 def test_declared_imagefolder_and_csv_are_registered_with_their_classes(tmp_path):
@@ -98,8 +115,8 @@ def test_declared_imagefolder_and_csv_are_registered_with_their_classes(tmp_path
     assert catalog.tasks()["lesions"][1].classes == ("benign", "malignant")
     assert "tinyfolder" in catalog.all_sources() and "lesions" in catalog.target_tasks()
     assert catalog.owners[("datasets", "lesions")] == "config"
-    with pytest.raises(ConfigError, match="clashes"):
-        register_declared(catalog, config.datasets[:1], config.data_root)
+    ((name, error),) = register_declared(catalog, config.datasets[:1], config.data_root)
+    assert name == "tinyfolder" and "clashes" in error
 
 
 def test_cli_list_shows_a_declared_dataset(tmp_path, monkeypatch, cli):
@@ -110,6 +127,10 @@ def test_cli_list_shows_a_declared_dataset(tmp_path, monkeypatch, cli):
     listing = json.loads(cli("list", "--json").output)
     (task,) = [t for t in listing["tasks"] if t["task"] == "tinyfolder"]
     assert task["status"] == "available" and task["plugin"] == "config" and task["roles"] == ["source"]
-    (tmp_path / "tlbench.toml").write_text('[datasets.x]\nformat = "nope"\npath = "x"\n')
+    (tmp_path / "tlbench.toml").write_text(CIFAR_LIKE + '[datasets.x]\nformat = "nope"\npath = "x"\n')
     result = cli("list")
-    assert result.exit_code != 0 and "format must be one of" in result.output
+    assert result.exit_code == 0 and "format must be one of" in result.output
+    listing = json.loads(cli("list", "--json").output)
+    assert "tinyfolder" in {t["task"] for t in listing["tasks"]}, "the good declaration stays usable"
+    (broken,) = listing["broken_plugins"]
+    assert broken["name"] == "declared dataset x" and "format must be one of" in broken["error"]

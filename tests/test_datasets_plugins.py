@@ -278,6 +278,24 @@ def test_declared_csv_problems_are_reported(tmp_path):
     assert status.state == "corrupt" and "label 'unknown'" in status.message
 
 
+@pytest.mark.parametrize("path", ["../other/x.png", "/etc/hostname", "images/../../outside.jpg"])
+def test_declared_csv_paths_stay_within_the_dataset_folder(tmp_path, cli, monkeypatch, path):
+    csv_path = make_csv_dataset(tmp_path / "data" / "les", split=False, group=False)
+    (tmp_path / "data" / "other").mkdir()
+    (tmp_path / "data" / "other" / "x.png").write_bytes((tmp_path / "data" / "les" / "images" / "benign_0.jpg")
+                                                        .read_bytes())
+    csv_path.write_text(csv_path.read_text() + f"{path},benign\n")
+    declaration = DatasetDeclaration("les", "csv", Path("les"), csv=Path("labels.csv"), classes=("benign", "malignant"))
+    status = declared_dataset(declaration, tmp_path / "data").status(tmp_path / "data")
+    assert status.state == "corrupt" and f"line 10: path {path!r} leads outside the dataset folder" in status.message
+    (tmp_path / "tlbench.toml").write_text('data_root = "data"\n[datasets.les]\npath = "les"\ncsv = "labels.csv"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TLBENCH_DATA", raising=False)
+    for command in (["list"], ["run", "-d", "les", "--collect-only"]):
+        result = cli(*command)
+        assert result.exit_code == 0 and "leads outside the dataset folder" in result.output.replace("\n", " ")
+
+
 def test_no_builtin_datasets_blocks_every_dataset_plugin():
     from fakedata import no_builtin_datasets
 
