@@ -74,6 +74,12 @@ class FileDataset(Dataset):
                          "none" if files.groups is None else np.asarray(files.groups),
                          "none" if files.official_split is None else np.asarray(files.official_split))
 
+    def class_counts(self, task: Task, root: Path) -> tuple[np.ndarray, bool]:
+        """Images per class of ``task`` and whether the data has an official split, from the file list."""
+        files = self.files(task, root)
+        counts = np.bincount(np.asarray(files.labels, dtype=np.int64), minlength=task.num_classes)
+        return counts, files.official_split is not None
+
     def load(self, task: Task, root: Path, image_size: int, cache: ImageCache | None = None,
              strict: bool = False) -> ImageSet:
         """The task's images at ``image_size``; unreadable files are skipped with a logged warning that

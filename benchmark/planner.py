@@ -10,6 +10,7 @@ from .hashing import config_hash
 from .selection import compile_expression
 from .settings import RunSettings
 from .sources import DatasetSource
+from .splits import split_problem
 
 NO_SOURCE = "none"
 
@@ -89,6 +90,21 @@ def _target_identity(dataset, task_name: str, settings: RunSettings, fingerprint
     return {"dataset": dataset.name, "version": dataset.version, "task": task_name, "data": fingerprints[task_name]}
 
 
+def _split_problem(dataset, task, settings: RunSettings, problems: dict) -> str:
+    """Why the task's classes cannot be split, from its file list where the dataset has one (others are
+    checked when they are split)."""
+    if task.name not in problems:
+        counts_of = getattr(dataset, "class_counts", None)
+        if counts_of is None:
+            problems[task.name] = ""
+        else:
+            counts, official = counts_of(task, settings.data_root)
+            seeded = not official or not settings.preset.official_splits
+            problem = split_problem(task.classes, counts, seeded)
+            problems[task.name] = f"target {task.name}: {problem}" if problem else ""
+    return problems[task.name]
+
+
 def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) -> Plan:
     """Enumerate the selected grid and mark what cannot run (as skipped, with the reason)."""
     targets = catalog.target_tasks()
@@ -103,6 +119,7 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
     source_states = {name: source.status(settings) for name, source in sources.items()}
     identities: dict[str, dict] = {}
     fingerprints: dict[str, str] = {}
+    split_problems: dict[str, str] = {}
     target_states = {}
     for task_name, (dataset, _task) in targets.items():
         if selection.datasets and dataset.name not in selection.datasets and task_name not in selection.datasets:
@@ -122,6 +139,8 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                         continue
                     reason = _skip_reason(dataset, source, source_name, target_states[dataset.name],
                                           source_states.get(source_name))
+                    if not reason and target_states[dataset.name].available:
+                        reason = _split_problem(dataset, _task, settings, split_problems)
                     usable = not reason
                     if source is not None and source_name not in identities and usable:
                         identities[source_name] = source.identity(settings)

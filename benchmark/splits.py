@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,23 @@ class Split:
             digest.update(np.sort(part).astype(np.int64).tobytes())
             digest.update(b"|")
         return digest.hexdigest()[:16]
+
+
+MIN_PER_CLASS = 3  # a seeded split gives each class an image for training, validation and test
+
+
+def split_problem(classes: Sequence[str], counts: Sequence[int], seeded: bool) -> str:
+    """'' when labels with these per-class image counts can be split, else why not: fewer than two classes
+    with images, or (for a seeded split) a class with fewer than MIN_PER_CLASS images, named with its count."""
+    present = [name for name, count in zip(classes, counts, strict=True) if count > 0]
+    if len(present) < 2:
+        return (f"only {len(present)} class has images ({', '.join(present) or 'none'}): a classifier needs at "
+                "least two")
+    small = [f"{name} ({count})" for name, count in zip(classes, counts, strict=True) if 0 < count < MIN_PER_CLASS]
+    if seeded and small:
+        return (f"too few images to split: {', '.join(small)}; a stratified train/validation/test split needs at "
+                f"least {MIN_PER_CLASS} images per class")
+    return ""
 
 
 def _grouped_holdout(labels, groups, fraction, seed, indices):
@@ -60,6 +78,11 @@ def make_split(
     """
     labels = np.asarray(labels)
     everything = np.arange(len(labels))
+    counts_per_class = np.bincount(labels) if len(labels) else np.zeros(0, dtype=np.int64)
+    problem = split_problem([f"class {i}" for i in range(len(counts_per_class))], counts_per_class,
+                            seeded=official is None)
+    if problem:
+        raise ValueError(problem)
     if counts is not None:
         test_count, val_count = counts
         if test_count + val_count >= len(labels):
