@@ -7,11 +7,11 @@
 Each case is a fresh ``tlbench run --all`` (extra selection with ``-k``) in a new run folder and a new
 cache, as a new user's first run. tlbench's setting is what ``tlbench run`` does when none of
 ``OMP_NUM_THREADS``, ``OMP_WAIT_POLICY`` and ``GOMP_SPINCOUNT`` is set: as many threads as the cores
-this process may use, each waiting thread spinning 1,000 rounds before it sleeps. torch's default imports torch
-before tlbench, so OpenMP starts with its own setting (300,000 rounds), and keeps torch's thread count. The busy process is
-one Python loop spinning on a core, as another user's job would. A case still running after
-``--timeout`` seconds is stopped and reported as such. Run it alone: anything else on the machine
-changes every number.
+this process may use, each waiting thread spinning 1,000 rounds before it sleeps. torch's default
+imports torch before tlbench, so OpenMP starts with its own setting (300,000 rounds), and keeps torch's
+thread count. The busy process is one Python loop spinning on a core, as another user's job would. A
+case still running after ``--timeout`` seconds is stopped and reported as such. Run it alone: anything
+else on the machine changes every number.
 """
 
 from __future__ import annotations
