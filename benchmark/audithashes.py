@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cachefiles import publish, remove_leftovers, temporary_beside
 from .datasets import Dataset, Task
 from .filedatasets import FileDataset
 from .hashing import config_hash
@@ -167,17 +168,25 @@ class HashCache:
 
     @staticmethod
     def _read(path: Path) -> dict | None:
-        """The arrays of an entry, or None when it is absent or damaged."""
+        """The arrays of an entry, or None when it is absent or damaged (a warning names a damaged one)."""
+        if not path.exists():
+            return None
         try:
             with np.load(path, allow_pickle=False) as data:
                 return {name: data[name] for name in data.files}
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+            log.warning("audit: hash cache entry %s is damaged (%s); hashing again", path, error)
             return None
 
     @staticmethod
     def _write(path: Path, arrays: dict) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.parent / f"{path.name}.{os.getpid()}.partial"
-        with open(partial, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(partial, path)  # readers see the old entry or the whole new one
+        """Write the entry atomically; a cache that cannot be written only costs hashing again next time."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            remove_leftovers(path.parent)
+            partial = temporary_beside(path)
+            with open(partial, "wb") as handle:
+                np.savez(handle, **arrays)
+            publish(partial, path)  # readers see the old entry or the whole new one
+        except OSError as error:
+            log.warning("audit: could not write the hash cache entry %s (%s)", path, error)

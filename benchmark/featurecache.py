@@ -8,6 +8,7 @@ later runs reuse them too.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .cachefiles import has_room, publish, remove_leftovers
 from .hashing import config_hash
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,9 @@ class FeatureCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one write at a time: the file only ever gains features
+        if self.directory is not None:
+            for leftover in remove_leftovers(self.directory):
+                log.info("feature cache: removed %s, left by a process that ended", leftover)
 
     def features(
         self, key: str, positions: np.ndarray, images: torch.Tensor, extract: Callable[[torch.Tensor], np.ndarray]
@@ -161,9 +166,11 @@ class FeatureCache:
                 values, filled = entry.values, entry.filled.copy()
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                if not has_room(path.parent, values.nbytes + filled.nbytes):
+                    raise OSError(errno.ENOSPC, "not enough free space")
                 with open(temporary, "wb") as handle:
                     np.savez(handle, values=values, filled=filled)
-                os.replace(temporary, path)
+                publish(temporary, path)
             except OSError as error:
                 temporary.unlink(missing_ok=True)
                 log.warning("feature cache: could not write %s (%s)", path, error)

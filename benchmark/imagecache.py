@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .cachefiles import has_room, publish, remove_leftovers, temporary_beside
 from .hashing import config_hash
 
 log = logging.getLogger(__name__)
@@ -126,19 +127,54 @@ class ImageCache:
                 return cached
             for stale in self.folder.glob(f"{name}-{size}px-*"):
                 if not stale.name.endswith(".partial.npy"):
-                    stale.unlink()
-            return self._decode(name, paths, size, stem)
+                    stale.unlink(missing_ok=True)
+            for leftover in remove_leftovers(self.folder):
+                log.info("image cache: removed %s, left by a process that ended", leftover)
+            if not self._writable(name, len(paths) * size * size * 3):
+                return self._decode(name, paths, size, None)
+            try:
+                return self._decode(name, paths, size, stem)
+            except OSError as error:  # full or read-only after all: the images are still right, in memory
+                for own in self.folder.glob(f"{stem.name}*.{os.getpid()}.partial*"):
+                    own.unlink(missing_ok=True)
+                log.warning("image cache: could not write %s (%s); keeping %s in memory for this run", stem, error,
+                            name)
+                return self._decode(name, paths, size, None)
+
+    def _writable(self, name: str, nbytes: int) -> bool:
+        """Whether an entry of ``nbytes`` can be written; a warning says why not (the run goes on in memory)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            log.warning("image cache: cannot write to %s (%s); keeping %s in memory for this run", self.folder,
+                        error, name)
+            return False
+        if not os.access(self.folder, os.W_OK):
+            log.warning("image cache: %s is read-only; keeping %s in memory for this run", self.folder, name)
+            return False
+        if not has_room(self.folder, nbytes):
+            log.warning("image cache: not enough free space under %s for %d MB; keeping %s in memory for this run",
+                        self.folder, nbytes >> 20, name)
+            return False
+        return True
 
     def _read(self, stem: Path) -> CachedImages | None:
+        """The entry at ``stem``, or None when it is absent or damaged (a warning names a damaged one, which
+        the caller then replaces)."""
         array, meta = _beside(stem, ".npy"), _beside(stem, ".json")
         if not (array.exists() and meta.exists()):
             return None
-        info = json.loads(meta.read_text())
-        images = np.load(array, mmap_mode="c")  # copy-on-write: writable for torch, file untouched
-        kept = np.asarray(info["kept"], dtype=np.int64)
-        if len(images) != len(kept):
+        try:
+            info = json.loads(meta.read_text())
+            images = np.load(array, mmap_mode="c")  # copy-on-write: writable for torch, file untouched
+            kept = np.asarray(info["kept"], dtype=np.int64)
+            failures = list(info["failures"])
+            if len(images) != len(kept) or images.dtype != np.uint8 or images.ndim != 4:
+                raise ValueError(f"{len(images)} images of {images.dtype} for {len(kept)} kept files")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("image cache: entry %s is damaged (%s); decoding its images again", stem, error)
             return None
-        return CachedImages(images, kept, info["failures"], 0, array)
+        return CachedImages(images, kept, failures, 0, array)
 
     def _decode(self, name: str, paths: Sequence[Path], size: int, stem: Path | None) -> CachedImages:
         started = time.perf_counter()
@@ -164,8 +200,10 @@ class ImageCache:
         else:
             images.flush()
         del images
-        _beside(stem, ".json").write_text(json.dumps({"kept": kept.tolist(), "failures": reasons}))
-        partial.replace(_beside(stem, ".npy"))  # the array appears only when complete
+        meta = temporary_beside(_beside(stem, ".json"))
+        meta.write_text(json.dumps({"kept": kept.tolist(), "failures": reasons}))
+        publish(meta, _beside(stem, ".json"))
+        publish(partial, _beside(stem, ".npy"))  # the array appears only when complete
         cached = self._read(stem)
         cached.decoded = len(paths)
         return cached

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .cachefiles import publish, remove_leftovers, temporary_beside
 from .datasets import SOURCE, Dataset, Task
 from .hashing import config_hash
 from .inputs import InputConvention, attach, named
@@ -95,12 +96,26 @@ class DatasetSource(Source):
         """Train the source model unless it is cached. One process trains it at a time (a lock file beside it):
         another that needs it meanwhile waits, then finds it cached."""
         path = self.weights_path(settings)
-        if path.exists():
+        if self._usable(path):
             return
         waiting = functools.partial(log.info, "source %s: waiting for another process training it", self.name)
         with exclusive(path.with_suffix(".lock"), on_wait=waiting):
-            if not path.exists():
+            if not self._usable(path):
                 self._train(settings, data, on_epoch, path)
+
+    def _usable(self, path: Path) -> bool:
+        """Whether the cached model at ``path`` can be loaded; a damaged one is named in a warning and removed,
+        to be trained again."""
+        if not path.exists():
+            return False
+        try:
+            torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # a torn or damaged file fails in many ways (zip, pickle, EOF)
+            log.warning("source %s: cached model %s is damaged (%s: %s); training it again", self.name, path,
+                        type(error).__name__, error)
+            path.unlink(missing_ok=True)
+            return False
+        return True
 
     def _train(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None, path: Path) -> None:
         log.info("source %s: training its model into %s", self.name, path)
@@ -116,12 +131,15 @@ class DatasetSource(Source):
                          accel=settings.acceleration)
         accuracy = float((scores.argmax(1) == split.test.labels.numpy()).mean())
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".tmp")
+        remove_leftovers(path.parent)
+        partial = temporary_beside(path, ".tmp")
         torch.save(model.cpu().state_dict(), partial)
         meta = {"identity": self.identity(settings), "history": history, "test_accuracy": accuracy,
                 "classes": list(self.task.classes), "input": self.input_convention(settings).as_dict()}
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
-        partial.replace(path)  # the weights appear only when complete
+        meta_partial = temporary_beside(path.with_suffix(".json"), ".tmp")
+        meta_partial.write_text(json.dumps(meta, indent=1))
+        publish(meta_partial, path.with_suffix(".json"))
+        publish(partial, path)  # the weights appear only when complete
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
         path = self.weights_path(settings)

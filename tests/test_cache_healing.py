@@ -1,0 +1,118 @@
+"""Caches heal: a damaged entry is a miss named in a warning and rebuilt, leftovers of dead processes are
+removed, an unwritable or full cache falls back to memory with a warning, a damaged source model is retrained."""
+
+import logging
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import TINY
+from fakedata import write_image
+
+from benchmark import cachefiles, imagecache
+from benchmark.imagecache import ImageCache
+
+
+def files(tmp_path, n=5):
+    return [write_image(tmp_path / "img" / f"{i}.jpg", i % 3) for i in range(n)]
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.parametrize("damage", ["truncated array", "garbage metadata", "metadata of another entry"])
+def test_a_damaged_image_cache_entry_is_named_and_rebuilt(tmp_path, caplog, damage):
+    paths = files(tmp_path)
+    first = ImageCache(tmp_path / "cache").load("toy", {}, paths, 16)
+    expected = np.asarray(first.images).copy()
+    array = first.path
+    meta = array.with_suffix(".json")
+    if damage == "truncated array":
+        array.write_bytes(array.read_bytes()[:200])
+    elif damage == "garbage metadata":
+        meta.write_text("{not json")
+    else:
+        meta.write_text('{"kept": [0, 1], "failures": []}')
+    with caplog.at_level(logging.WARNING, logger="benchmark.imagecache"):
+        again = ImageCache(tmp_path / "cache").load("toy", {}, paths, 16)
+    assert again.decoded == 5 and "is damaged" in caplog.text and array.stem in caplog.text
+    np.testing.assert_array_equal(np.asarray(again.images), expected)
+    assert ImageCache(tmp_path / "cache").load("toy", {}, paths, 16).decoded == 0, "the rebuilt entry is whole"
+
+
+def test_leftovers_of_dead_processes_are_removed_and_a_live_ones_kept(tmp_path):
+    paths = files(tmp_path)
+    folder = tmp_path / "cache" / "images"
+    folder.mkdir(parents=True)
+    dead = folder / f"toy-16px-abc.{dead_pid()}.partial.npy"
+    live = folder / f"toy-16px-abc.{os.getppid()}.partial.npy"
+    dead.write_bytes(b"x" * 100)
+    live.write_bytes(b"x" * 100)
+    ImageCache(tmp_path / "cache").load("other", {}, paths, 16)
+    assert not dead.exists() and live.exists()
+
+
+def test_an_unwritable_cache_keeps_the_images_in_memory(tmp_path, caplog):
+    paths = files(tmp_path)
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")
+    with caplog.at_level(logging.WARNING, logger="benchmark.imagecache"):
+        cached = ImageCache(blocked).load("toy", {}, paths, 16)
+    assert cached.decoded == 5 and len(cached.images) == 5 and cached.path is None
+    assert "cannot write to" in caplog.text and "in memory" in caplog.text
+
+
+def test_a_full_disk_keeps_the_images_in_memory(tmp_path, caplog, monkeypatch):
+    paths = files(tmp_path)
+    monkeypatch.setattr(imagecache, "has_room", lambda folder, nbytes: False)
+    with caplog.at_level(logging.WARNING, logger="benchmark.imagecache"):
+        cached = ImageCache(tmp_path / "cache").load("toy", {}, paths, 16)
+    assert cached.decoded == 5 and cached.path is None and "not enough free space" in caplog.text
+    assert not list((tmp_path / "cache" / "images").glob("*.npy"))
+
+
+def test_a_write_that_fails_midway_leaves_no_entry_and_the_run_goes_on(tmp_path, caplog, monkeypatch):
+    paths = files(tmp_path)
+
+    def full(temporary, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(imagecache, "publish", full)
+    with caplog.at_level(logging.WARNING, logger="benchmark.imagecache"):
+        cached = ImageCache(tmp_path / "cache").load("toy", {}, paths, 16)
+    assert len(cached.images) == 5 and "could not write" in caplog.text
+    assert not list((tmp_path / "cache" / "images").glob("toy-16px-*.npy"))
+
+
+def test_has_room_counts_the_headroom(tmp_path):
+    assert cachefiles.has_room(tmp_path, 1)
+    assert not cachefiles.has_room(tmp_path, 1 << 60)
+    assert not cachefiles.has_room(tmp_path / "missing", 1)
+
+
+def test_a_damaged_source_model_is_trained_again(cli, tmp_path):
+    out = tmp_path / "runs"
+    args = ["-p", "tiny_plugin", "run", "-d", "tiny_tgt", "-s", "tiny_src", "-m", "fe-svm", "--seeds", "2",
+            "--no-audit", "--out", out, *TINY]
+    assert cli(*args).exit_code == 0
+    (weights,) = (tmp_path / "cache" / "sources").glob("tiny_src-*.pt")
+    weights.write_bytes(weights.read_bytes()[:100])
+    again = cli(*args, "--rerun", "all")
+    flat = " ".join(again.output.split())
+    assert again.exit_code == 0 and "is damaged" in flat and "training it again" in flat
+    assert "PASSED tiny_tgt::tiny_src::fe-svm[seed=2]" in again.output
+
+
+def test_the_feature_cache_removes_leftovers_of_dead_processes(tmp_path):
+    from benchmark.featurecache import FeatureCache
+
+    tmp_path.joinpath("features").mkdir()
+    dead = tmp_path / "features" / f"abc.npz.{dead_pid()}-1234.tmp"
+    dead.write_bytes(b"half a file")
+    FeatureCache(tmp_path / "features")
+    assert not dead.exists()
