@@ -366,6 +366,9 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--online", is_flag=True, help="Let timm download ImageNet weights that are not cached.")
 @click.option("--strict", is_flag=True, help="Fail on an unreadable image instead of skipping it with a warning, and "
               "skip experiments whose images the leak audit finds near-duplicated across train and test.")
+@click.option("--max-unreadable", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="Share of a dataset's image files that may be unreadable (each skipped and named) before the "
+                   "dataset fails.")
 @click.option("--audit/--no-audit", default=True, show_default=True,
               help="Look for near-duplicate images between the parts of each target's split, and between a "
                    "harness-trained source's images and its targets', before running (see tlbench audit).")
@@ -380,7 +383,8 @@ def _summarise_skips(plan: Plan) -> None:
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, out_dir,
                 rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size, data_root, cache_dir,
-                imagenet_weights, online, strict, audit, compile_model, svm_backend, threads, jobs_per_gpu):
+                imagenet_weights, online, strict, max_unreadable, audit, compile_model, svm_backend, threads,
+                jobs_per_gpu):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     if not (select_all or datasets or sources or methods or keyword or seeds or collect_only):
         raise click.UsageError("nothing selected: pass --all, or filters such as -d, -s, -m, -k")
@@ -397,7 +401,8 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     catalog = _catalog(ctx, plugin_args, data_root)
     settings = _settings(ctx, data_root, device, preset, backbone, image_size, max_epochs, cache_dir,
                          imagenet_weights, online, strict, batch_size)
-    settings = _speed_settings(settings, compile_model, svm_backend, jobs_per_gpu)
+    settings = dataclasses.replace(_speed_settings(settings, compile_model, svm_backend, jobs_per_gpu),
+                                   max_unreadable=max_unreadable)
     _log_to(console)
     for plugin in catalog.plugins:
         if plugin.status == "broken":

@@ -68,10 +68,15 @@ class TaskData:
         if task.name not in self._images:
             size = self.settings.preset.image_size
             root = self.settings.data_root
-            if isinstance(dataset, FileDataset):
-                imageset = dataset.load(task, root, size, cache=self.cache, strict=self.settings.strict)
-            else:
-                imageset = dataset.load(task, root, size)
+            try:
+                if isinstance(dataset, FileDataset):
+                    imageset = dataset.load(task, root, size, cache=self.cache, strict=self.settings.strict,
+                                            max_unreadable=self.settings.max_unreadable)
+                else:
+                    imageset = dataset.load(task, root, size)
+            except ValueError as error:  # the ImageSet checks raise inside the plugin's load: say whose data
+                raise ValueError(f"dataset {dataset.name!r} (plugin module {type(dataset).__module__}), task "
+                                 f"{task.name!r}: {error}") from error
             require_every_class(task, imageset.labels, f"dataset {dataset.name!r}")
             if imageset.images.shape[1:3] != (size, size):
                 raise ValueError(

@@ -63,11 +63,24 @@ class ImageSet:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}")
-        if len(self.labels) != len(self.images):
-            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
-        self.labels = np.asarray(self.labels, dtype=np.int64)
+        images = np.asarray(self.images)
+        if images.dtype.kind == "f" and np.isnan(images).any():
+            raise ValueError(f"images hold {int(np.isnan(images).sum())} NaN pixel value(s): give uint8 pixels")
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+        labels = np.asarray(self.labels)
+        if len(labels) != len(images):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        if labels.dtype.kind not in "iu" and not (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
+            raise ValueError(f"labels must be class indices (integers), got {labels.dtype}")
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
+            raise ValueError(f"labels must lie in 0..{len(self.classes) - 1}, one per class of "
+                             f"{', '.join(self.classes)}; got {labels.min():g}..{labels.max():g}")
+        for name in ("groups", "official_split"):
+            value = getattr(self, name)
+            if value is not None and len(value) != len(labels):
+                raise ValueError(f"{name} has {len(value)} entries for {len(labels)} images")
+        self.labels = labels.astype(np.int64)
 
     def __len__(self) -> int:
         return len(self.labels)

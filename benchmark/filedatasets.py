@@ -20,6 +20,8 @@ from .hashing import digest_of
 from .imagecache import ImageCache
 
 log = logging.getLogger(__name__)
+# the share of a dataset's files that may be unreadable (each skipped and named) before the dataset fails
+MAX_UNREADABLE = 0.01
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -81,9 +83,10 @@ class FileDataset(Dataset):
         return counts, files.official_split is not None
 
     def load(self, task: Task, root: Path, image_size: int, cache: ImageCache | None = None,
-             strict: bool = False) -> ImageSet:
+             strict: bool = False, max_unreadable: float = MAX_UNREADABLE) -> ImageSet:
         """The task's images at ``image_size``; unreadable files are skipped with a logged warning that
-        names them, or raise :class:`UnreadableImagesError` when ``strict``."""
+        names them, up to ``max_unreadable`` of the files; :class:`UnreadableImagesError` beyond that share,
+        or for any when ``strict``."""
         files = self.files(task, root)
         require_every_class(task, files.labels, str(files.folder))
         key = {"dataset": self.name, "version": self.version, "task": task.name}
@@ -95,6 +98,11 @@ class FileDataset(Dataset):
                 raise UnreadableImagesError(
                     f"{len(cached.failures)} unreadable image(s) in {self.name} (--strict):\n  {listing}\n"
                     "replace or delete them, or run without --strict to skip them"
+                )
+            if len(cached.failures) > max_unreadable * len(files.paths):
+                raise UnreadableImagesError(
+                    f"{len(cached.failures)} of {len(files.paths)} images of {self.name} are unreadable, more than "
+                    f"the {max_unreadable:.0%} that may be skipped:\n  {listing}\nreplace or delete them"
                 )
             message = f"{self.name}: skipped {len(cached.failures)} unreadable image(s):\n  {listing}"
             log.warning(message)
@@ -155,16 +163,21 @@ def missing_status(expected: Path, needed: str, get: str) -> DatasetStatus:
     return DatasetStatus("missing", f"expected {expected} ({needed}); get it from {get}", expected)
 
 
-def files_status(folder: Path, paths: Sequence[Path], what: str) -> DatasetStatus:
-    """``available`` for readable-looking ``paths``; ``incomplete`` when there are none; ``corrupt``
-    naming the files that are not images."""
+def files_status(folder: Path, paths: Sequence[Path], what: str,
+                 max_unreadable: float = MAX_UNREADABLE) -> DatasetStatus:
+    """``available`` for readable-looking ``paths``, also when at most ``max_unreadable`` of them are not
+    images (named in the message: they will be skipped); ``incomplete`` when there are none; ``corrupt``
+    when more are not images, naming them."""
     if not paths:
         return DatasetStatus("incomplete", f"no images of {what} in {folder}", folder)
     bad = corrupt_files(paths)
-    if bad:
-        names = ", ".join(str(p.relative_to(folder)) for p in bad[:10])
-        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+    if not bad:
+        return DatasetStatus("available", f"{len(paths)} images in {folder}", folder)
+    names = ", ".join(os.path.relpath(p, folder) for p in bad[:10]) + (f" and {len(bad) - 10} more"
+                                                                         if len(bad) > 10 else "")
+    if len(bad) > max_unreadable * len(paths):
         return DatasetStatus(
-            "corrupt", f"{len(bad)} file(s) in {folder} are not images: {names}{more}; replace or delete them",
-            folder)
-    return DatasetStatus("available", f"{len(paths)} images in {folder}", folder)
+            "corrupt", f"{len(bad)} of {len(paths)} file(s) in {folder} are not images, more than the "
+            f"{max_unreadable:.0%} that may be skipped: {names}; replace or delete them", folder)
+    return DatasetStatus("available", f"{len(paths)} files in {folder}; {len(bad)} are not images and will be "
+                         f"skipped: {names}", folder)

@@ -120,6 +120,7 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
     identities: dict[str, dict] = {}
     fingerprints: dict[str, str] = {}
     split_problems: dict[str, str] = {}
+    unreadable: dict[str, str] = {}  # task -> why its data could not be read at planning
     target_states = {}
     for task_name, (dataset, _task) in targets.items():
         if selection.datasets and dataset.name not in selection.datasets and task_name not in selection.datasets:
@@ -141,11 +142,17 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                                           source_states.get(source_name))
                     if not reason and target_states[dataset.name].available:
                         reason = _split_problem(dataset, _task, settings, split_problems)
+                    target = {"dataset": dataset.name, "version": dataset.version, "task": task_name}
+                    if not reason and task_name not in unreadable:
+                        try:
+                            target = _target_identity(dataset, task_name, settings, fingerprints)
+                        except Exception as error:  # a plugin's data that cannot even be read: this target only
+                            unreadable[task_name] = (f"target {task_name}: dataset {dataset.name!r} (plugin module "
+                                                     f"{type(dataset).__module__}) could not be read: {error}")
+                    reason = reason or unreadable.get(task_name, "")
                     usable = not reason
                     if source is not None and source_name not in identities and usable:
                         identities[source_name] = source.identity(settings)
-                    target = (_target_identity(dataset, task_name, settings, fingerprints) if usable
-                              else {"dataset": dataset.name, "version": dataset.version, "task": task_name})
                     config = {
                         # an experiment that cannot run has no data or weights to fingerprint
                         "target": {**target, "provider": catalog.provider("datasets", dataset.name)},

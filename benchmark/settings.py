@@ -37,6 +37,7 @@ class RunSettings:
     imagenet_weights: Path | None = None
     online: bool = False
     strict: bool = False  # an unreadable image fails the run instead of being skipped with a warning
+    max_unreadable: float = 0.01  # the share of a dataset's files that may be unreadable before it fails
     compile: bool = False  # run forward passes through torch.compile
     svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see benchmark.svm.resolve_svm_backend)
     svm_auto: bool = False  # the backend was chosen by --svm auto, so torch may fall back to sklearn

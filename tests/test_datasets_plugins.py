@@ -296,6 +296,21 @@ def test_declared_csv_paths_stay_within_the_dataset_folder(tmp_path, cli, monkey
         assert result.exit_code == 0 and "leads outside the dataset folder" in result.output.replace("\n", " ")
 
 
+def test_a_few_files_that_are_not_images_are_skipped_by_name_more_fail_the_dataset(tmp_path):
+    from benchmark.filedatasets import files_status, image_files
+
+    folder = make_imagefolder(tmp_path / "many", classes=("a", "b"), per_class=100)
+    (folder / "a" / "0.png").write_bytes(b"")  # zero bytes
+    paths = image_files(folder / "a") + image_files(folder / "b")
+    status = files_status(folder, paths, "many")
+    assert status.state == "available" and "1 are not images and will be skipped: a/0.png" in status.message
+    (folder / "b" / "1.png").write_text("not a picture")
+    (folder / "b" / "2.png").write_text("not a picture")
+    status = files_status(folder, paths, "many")
+    assert status.state == "corrupt" and "3 of 200 file(s)" in status.message and "more than the 1%" in status.message
+    assert files_status(folder, paths, "many", max_unreadable=0.02).state == "available"
+
+
 def test_no_builtin_datasets_blocks_every_dataset_plugin():
     from fakedata import no_builtin_datasets
 

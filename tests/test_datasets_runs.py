@@ -123,7 +123,11 @@ def test_cli_skips_a_truncated_image_by_name_and_fails_under_strict(tmp_path, cl
     # no leak audit: flat-colour fakes are near-duplicates of each other, which --strict would skip
     args = ["run", "-d", "chest_xray", "-s", "none", "-m", "scratch", "--seeds", "2", "--data-root", tmp_path, *TINY,
             "--no-audit"]
-    lenient = cli(*args, "--out", tmp_path / "lenient")
+    default = cli(*args, "--out", tmp_path / "default")  # 1 of the 32 files: more than the 1% that may be skipped
+    assert "FAILED chest_xray::none::scratch[seed=2] UnreadableImagesError" in default.output
+    assert "more than the 1% that may be skipped" in " ".join(cli("show", "--out", tmp_path / "default", "--format",
+                                                                  "json").output.split())
+    lenient = cli(*args, "--out", tmp_path / "lenient", "--max-unreadable", "0.05")
     assert "skipped 1 unreadable image" in lenient.output and broken.name in lenient.output
     assert "PASSED chest_xray::none::scratch[seed=2]" in lenient.output
     strict = cli(*args, "--out", tmp_path / "strict", "--strict")
