@@ -20,6 +20,7 @@ from .filedatasets import (
     ImageFiles,
     class_folders,
     files_status,
+    image_files,
     scan_class_folders,
 )
 from .hashing import config_hash
@@ -72,9 +73,30 @@ class ImageFolderDataset(DeclaredDataset):
     def status(self, root: Path) -> DatasetStatus:
         if not self.folder.is_dir():
             return self.missing(f"{self.folder}/<class>/*.jpg")
+        problem = self.layout_problem()
+        if problem:
+            return DatasetStatus("incomplete", problem, self.folder)
         if not self.classes:
             return DatasetStatus("incomplete", f"no class folders in {self.folder}", self.folder)
         return files_status(self.folder, self.files(self.tasks()[0], root).paths, self.name)
+
+    def layout_problem(self) -> str:
+        """What in the folder tree cannot be what it looks like: split folders beside other folders, or class
+        folders whose images lie only in subfolders; '' when the tree reads as it is."""
+        top = class_folders(self.folder)
+        splits = [n for n in top if n.lower() in SPLIT_NAMES]
+        others = [n for n in top if n.lower() not in SPLIT_NAMES]
+        if splits and others:
+            return (f"{self.folder} holds split folders ({', '.join(splits)}) beside other folders "
+                    f"({', '.join(others)}): move those out, or into each split as a class folder")
+        for root in self.class_roots():
+            for name in class_folders(root):
+                folder = root / name
+                nested = [sub for sub in class_folders(folder) if image_files(folder / sub)]
+                if nested and not image_files(folder):
+                    return (f"class folder {folder} holds its images only in subfolders ({', '.join(nested[:3])}); "
+                            "tlbench reads the images directly inside each class folder: move them up a level")
+        return ""
 
     def files(self, task: Task, root: Path) -> ImageFiles:
         paths, labels, parts = [], [], []

@@ -1,11 +1,14 @@
 """Data that cannot make a benchmark is caught at planning, with what it needs: too few classes, too few images."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from fakedata import make_imagefolder
 
+from benchmark.config import DatasetDeclaration
+from benchmark.declared import declared_dataset
 from benchmark.splits import make_split, split_problem
 
 
@@ -41,3 +44,20 @@ def test_a_dataset_that_cannot_be_split_is_skipped_at_planning(tmp_path, cli, mo
     ran = cli("run", "-d", "small", "-m", "scratch", "--max-epochs", "1", "--image-size", "8", "--no-audit")
     assert ran.exit_code == 5 and "Traceback" not in ran.output, "nothing ran, nothing failed"
     assert json.loads(cli("show", "--format", "json").output)["experiments"] == []
+
+
+def test_split_folders_beside_a_stray_folder_are_named(tmp_path):
+    folder = make_imagefolder(tmp_path / "d", classes=("a", "b"), splits=("train", "test"))
+    make_imagefolder(folder / "notes", classes=("x",))
+    status = declared_dataset(DatasetDeclaration("d", "imagefolder", Path("d")), tmp_path).status(tmp_path)
+    assert status.state == "incomplete"
+    assert "holds split folders (test, train) beside other folders (notes)" in status.message
+
+
+def test_images_only_in_nested_subfolders_are_named(tmp_path):
+    folder = make_imagefolder(tmp_path / "d", classes=("b",))
+    make_imagefolder(folder / "a", classes=("scan1", "scan2"))
+    status = declared_dataset(DatasetDeclaration("d", "imagefolder", Path("d")), tmp_path).status(tmp_path)
+    assert status.state == "incomplete"
+    assert f"class folder {folder / 'a'} holds its images only in subfolders (scan1, scan2)" in status.message
+    assert "move them up a level" in status.message

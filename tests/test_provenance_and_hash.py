@@ -113,7 +113,7 @@ def test_absolute_split_counts(tmp_path):
 
 
 def test_a_declared_dataset_states_its_provenance(tmp_path):
-    from benchmark.config import ConfigError, load_config
+    from benchmark.config import load_config
     from benchmark.declared import declared_dataset
 
     (tmp_path / "tlbench.toml").write_text(
@@ -122,5 +122,5 @@ def test_a_declared_dataset_states_its_provenance(tmp_path):
     dataset = declared_dataset(declaration, tmp_path)
     assert dataset.collections == {"kermany2018-chest-xray"}
     (tmp_path / "tlbench.toml").write_text('[datasets.bad]\npath = "x"\nprovenance = [1]\n')
-    with pytest.raises(ConfigError, match="provenance"):
-        load_config(tmp_path)
+    config = load_config(tmp_path)  # a bad declaration is broken alone
+    assert config.datasets == () and config.broken[0][0] == "bad" and "provenance" in config.broken[0][1]
