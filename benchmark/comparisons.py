@@ -48,7 +48,9 @@ class ColumnRanks:
 class Place:
     """A column's place on the board (1 = best): shared with the place's first column (its leader) unless
     ``p_value``, a paired t-test over seeds of their difference (:func:`benchmark.stats.seed_t_test`), is
-    below ALPHA. ``p_value`` is None for a leader and where fewer than two seeds pair the columns."""
+    below ALPHA / (columns - 1) (Bonferroni over the board's one test per column below the first). ``p_value``
+    is None for the first column and where fewer than two seeds pair the columns; a leader's is against the
+    previous leader."""
 
     place: int
     column: tuple[str, str]
@@ -78,12 +80,13 @@ def place_columns(board) -> list[Place]:
     scored.sort(key=lambda s: -s[0])
     places: list[Place] = []
     leader = None
+    threshold = ALPHA / max(len(scored) - 1, 1)
     for position, (mean, targets, column) in enumerate(scored, start=1):
         p_value = None
         if leader is not None:
             tested = seed_t_test(seed_differences(board, leader.column, column))
             p_value = None if np.isnan(tested) else tested
-            if p_value is not None and p_value >= ALPHA:
+            if p_value is not None and p_value >= threshold:
                 places.append(Place(leader.place, column, mean, targets, p_value))
                 continue
         leader = Place(position, column, mean, targets)

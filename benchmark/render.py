@@ -29,7 +29,8 @@ def notes(board: Board) -> list[str]:
         f"[low, high]: 95% bootstrap interval of that mean over the test images ({REPLICATES} resamples of each "
         "seed's test set, by patient or cell where the dataset knows them).",
         f"▲ / ▼: better / worse than scratch on that target by a paired bootstrap on the same seeds and test "
-        f"images, Holm-adjusted p < {ALPHA} over the board's {len(board.comparisons)} comparisons.",
+        f"images (resampling the seeds, then each seed's test images), Holm-adjusted p < {ALPHA} over the "
+        f"board's {len(board.comparisons)} comparisons.",
     ]
     sizes = []
     for target in board.targets:
@@ -53,10 +54,12 @@ def _span(values: set[int]) -> str:
     return "?" if not values else str(min(values)) if len(values) == 1 else f"{min(values)}-{max(values)}"
 
 
-PLACES_NOTE = ("Place: by the mean over targets; a column shares the place of the column that opened it unless "
-               f"a paired t-test over seeds of their difference gives p < {ALPHA} (the seed is the unit: a "
-               "difference must be large against how much training runs vary); an opener's p is against the "
-               "previous place's opener.")
+def _places_note(board: Board) -> str:
+    tests = max(len(board.places) - 1, 1)
+    return ("Place: by the mean over targets; a column shares the place of the column that opened it unless a "
+            f"paired t-test over seeds of their difference gives p < {ALPHA}/{tests} (Bonferroni over the "
+            f"{tests} tests; the seed is the unit: a difference must be large against how much training runs "
+            "vary); an opener's p is against the previous place's opener.")
 
 
 def _places_line(board: Board) -> str:
@@ -67,7 +70,7 @@ def _places_line(board: Board) -> str:
 
 
 def _ranking_notes(board: Board, places_line: bool = True) -> list[str]:
-    lines = ([_places_line(board)] if places_line else []) + [PLACES_NOTE] if board.places else []
+    lines = ([_places_line(board)] if places_line else []) + [_places_note(board)] if board.places else []
     if board.friedman is None:
         return lines
     ranks, result = board.friedman, board.friedman.result

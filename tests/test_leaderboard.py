@@ -76,10 +76,25 @@ def test_columns_the_seeds_cannot_tell_apart_share_a_place():
     ft, scratch, fe = board.places
     # src FT - scratch per seed, the same on both targets: -0.01, +0.02, +0.005
     assert scratch.p_value == pytest.approx(seed_t_test([-0.01, 0.02, 0.005]))
-    assert ft.p_value is None and fe.p_value < 0.05 and fe.mean == pytest.approx(0.71 - 0.05)
+    assert ft.p_value is None and fe.p_value < 0.05 / 2 and fe.mean == pytest.approx(0.71 - 0.05)
     assert "Places: 1. src FT, scratch; 3. src FE." in render_markdown([board])
     single = build_boards([r for r in rows if r["seed"] == 2], replicates=50)[0]
     assert [p.place for p in single.places] == [1, 2, 3]  # one seed: no test, places by mean alone
+
+
+def test_places_split_at_the_bonferroni_threshold():
+    """Three columns, two tests: p = 0.038 (t = 5 on 2 degrees of freedom) is below 0.05 but not 0.05 / 2."""
+    labels, scores = perfect()
+    gap = np.sqrt(3) * 0.03 / 5
+    values = {("none", "scratch"): (0.9, 0.9, 0.9), ("src", "ft-svm"): (0.9 - 0.03 + gap, 0.87, 0.87 - gap),
+              ("src", "fe-svm"): (0.5, 0.6, 0.55)}
+    rows = [row("t", source, method, seed, auc, labels, scores)
+            for (source, method), aucs in values.items() for seed, auc in zip((2, 5, 7), aucs, strict=True)]
+    (board,) = build_boards(rows, replicates=50)
+    scratch, ft, fe = board.places
+    assert ft.p_value == pytest.approx(0.0377, abs=5e-4)
+    assert [(p.place, board.column_label(p.column)) for p in board.places] == [(1, "scratch"), (1, "src FT"),
+                                                                             (3, "src FE")]
 
 
 def test_a_cell_never_mixes_configurations():
