@@ -8,6 +8,7 @@ later runs reuse them too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -172,7 +173,8 @@ class FeatureCache:
                     np.savez(handle, values=values, filled=filled)
                 publish(temporary, path)
             except OSError as error:
-                temporary.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # a folder that cannot be written cannot be cleaned either
+                    temporary.unlink()
                 log.warning("feature cache: could not write %s (%s)", path, error)
 
     def _evict(self, keep: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import json
 import logging
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .cachefiles import publish, remove_leftovers, temporary_beside
+from .cachefiles import has_room, publish, remove_leftovers, temporary_beside
 from .datasets import SOURCE, Dataset, Task
 from .hashing import config_hash
 from .inputs import InputConvention, attach, named
@@ -66,6 +68,7 @@ class DatasetSource(Source):
         self.name = task.name
         self.description = f"{task.description or dataset.description} (trained from scratch here)".strip()
         self._identities: dict[RunSettings, dict] = {}
+        self._unsaved: dict[Path, dict] = {}  # weights that could not be written to the cache, by their path
 
     def status(self, settings: RunSettings) -> tuple[bool, str]:
         state = self.dataset.status(settings.data_root)
@@ -96,10 +99,14 @@ class DatasetSource(Source):
         """Train the source model unless it is cached. One process trains it at a time (a lock file beside it):
         another that needs it meanwhile waits, then finds it cached."""
         path = self.weights_path(settings)
-        if self._usable(path):
+        if path in self._unsaved or self._usable(path):
             return
         waiting = functools.partial(log.info, "source %s: waiting for another process training it", self.name)
-        with exclusive(path.with_suffix(".lock"), on_wait=waiting):
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(exclusive(path.with_suffix(".lock"), on_wait=waiting))
+            except OSError as error:  # an unwritable cache: no lock to share, nor a file to share the model by
+                log.warning("source %s: cannot use the cache folder %s (%s)", self.name, path.parent, error)
             if not self._usable(path):
                 self._train(settings, data, on_epoch, path)
 
@@ -130,21 +137,30 @@ class DatasetSource(Source):
         scores = predict(model, split.test.images, self.input_convention(settings), settings.device,
                          accel=settings.acceleration)
         accuracy = float((scores.argmax(1) == split.test.labels.numpy()).mean())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_leftovers(path.parent)
-        partial = temporary_beside(path, ".tmp")
-        torch.save(model.cpu().state_dict(), partial)
+        state = model.cpu().state_dict()
         meta = {"identity": self.identity(settings), "history": history, "test_accuracy": accuracy,
                 "classes": list(self.task.classes), "input": self.input_convention(settings).as_dict()}
-        meta_partial = temporary_beside(path.with_suffix(".json"), ".tmp")
-        meta_partial.write_text(json.dumps(meta, indent=1))
-        publish(meta_partial, path.with_suffix(".json"))
-        publish(partial, path)  # the weights appear only when complete
+        nbytes = sum(t.numel() * t.element_size() for t in state.values())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not has_room(path.parent, nbytes):
+                raise OSError(errno.ENOSPC, "not enough free space")
+            remove_leftovers(path.parent)
+            partial = temporary_beside(path, ".tmp")
+            torch.save(state, partial)
+            meta_partial = temporary_beside(path.with_suffix(".json"), ".tmp")
+            meta_partial.write_text(json.dumps(meta, indent=1))
+            publish(meta_partial, path.with_suffix(".json"))
+            publish(partial, path)  # the weights appear only when complete
+        except OSError as error:  # the model is right, only not kept for later runs
+            log.warning("source %s: could not write its model to %s (%s); keeping it in memory for this run",
+                        self.name, path, error)
+            self._unsaved[path] = state
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
         path = self.weights_path(settings)
-        if not path.exists():
+        if path not in self._unsaved and not path.exists():
             raise FileNotFoundError(f"source model {path} is missing; prepare() the source first")
         model = create_backbone(settings.preset.backbone, self.task.num_classes)
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.load_state_dict(self._unsaved.get(path) or torch.load(path, map_location="cpu", weights_only=True))
         return replace_head(model, num_classes)

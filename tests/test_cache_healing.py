@@ -116,3 +116,15 @@ def test_the_feature_cache_removes_leftovers_of_dead_processes(tmp_path):
     dead.write_bytes(b"half a file")
     FeatureCache(tmp_path / "features")
     assert not dead.exists()
+
+
+def test_an_unwritable_cache_keeps_the_source_model_in_memory(cli, tmp_path, monkeypatch):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("TLBENCH_CACHE", str(blocked))
+    result = cli("-p", "tiny_plugin", "run", "-d", "tiny_tgt", "-s", "tiny_src", "-m", "fe-svm", "-m", "ft-svm",
+                 "--seeds", "2", "--no-audit", "--out", tmp_path / "runs", *TINY)
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "keeping it in memory for this run" in flat and "in memory" in flat
+    assert flat.count("training its model") == 1, "trained once, shared by both experiments"
