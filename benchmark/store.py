@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import sqlite3
@@ -95,6 +96,19 @@ def store_error(path: Path, error: Exception) -> StoreError:
     if isinstance(error, (FileExistsError, NotADirectoryError)):
         return StoreError(f"--out {path.parent}: not a folder (a file of that name is in the way)")
     return StoreError(f"{path}: {error}")
+
+
+def _reporting_errors(method):
+    """Turn a method's SQLite errors (a damaged page met while reading) into :class:`StoreError`."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as error:
+            raise store_error(self.path, error) from error
+
+    return wrapper
 
 
 def _now() -> str:
@@ -192,6 +206,7 @@ class Store:
         row = self.db.execute("SELECT status FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()
         return row["status"] if row else None
 
+    @_reporting_errors
     def status_of(self, config_hash: str) -> str | None:
         """The stored result's status, ``passed`` or ``failed``; without one, ``running`` while a live process
         attempts the experiment, ``interrupted`` when its attempt's process is gone, None when never attempted."""
@@ -204,6 +219,7 @@ class Store:
             return "running"
         return "interrupted" if leases or status == _LEGACY_RUNNING else None
 
+    @_reporting_errors
     def start(self, planned, profile: str, device: str, preset: dict | None = None, notes: dict | None = None) -> bool:
         """Claim ``planned`` for this process and record its attempt as running; ``preset`` holds every field of
         the preset in force (the config holds only those that decide the result), ``notes`` facts found before it
@@ -236,6 +252,7 @@ class Store:
         ).fetchall()
         return any(row["status"] != "running" or lease_alive(self.run_dir, row["lease"]) for row in rows)
 
+    @_reporting_errors
     def finish(self, config_hash: str, status: str, **fields) -> None:
         """End this process's attempt at ``config_hash`` as ``passed`` or ``failed``, with any of the JSON and text
         columns. It becomes the experiment's row unless it failed while a passed result is stored: that result is
@@ -261,6 +278,7 @@ class Store:
             (*result.values(), attempt),
         )
 
+    @_reporting_errors
     def forget(self, config_hash: str) -> None:
         """Drop this process's attempt at ``config_hash`` (interrupted by the user); a stored result stays."""
         attempt = self._attempts.pop(config_hash, None)
@@ -268,6 +286,7 @@ class Store:
             with self._transaction():
                 self.db.execute("DELETE FROM attempts WHERE id = ?", (attempt,))
 
+    @_reporting_errors
     def attempts(self) -> list[dict]:
         """The attempts that are not an experiment's row, oldest first, each with its ``status``: ``running``,
         ``interrupted`` (its process is gone), or ``failed`` beside a passed result that was kept."""
@@ -282,6 +301,7 @@ class Store:
             found.append(attempt)
         return found
 
+    @_reporting_errors
     def passed_configs(self) -> dict[str, dict]:
         """The config of the latest passed result of each node id."""
         latest = {}
@@ -290,6 +310,7 @@ class Store:
             latest[node_id] = json.loads(config)
         return latest
 
+    @_reporting_errors
     def rows(self, status: str | None = None) -> list[dict]:
         """The experiments' rows, JSON columns decoded; a row an older tlbench left running is ``interrupted``."""
         query = "SELECT * FROM experiments"

@@ -57,6 +57,7 @@ def test_doctor_salvages_the_rows_on_intact_pages(cli, out):
     path.write_bytes(bytes(data))
     assert root >= 1
 
+    one_line_error(cli("show", "--out", out), "is damaged", "malformed", "tlbench doctor --out")
     doctor = cli("doctor", "--out", out)
     assert doctor.exit_code == 0 and "was damaged" in flat(doctor.output), doctor.output
     salvaged = len(passed_rows(out))
