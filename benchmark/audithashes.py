@@ -10,6 +10,7 @@ neither decodes nor compares. Every write is atomic; an unreadable entry is reco
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import os
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cachefiles import publish, remove_leftovers, temporary_beside
+from .cachefiles import has_room, publish, remove_leftovers, temporary_beside
 from .datasets import Dataset, Task
 from .filedatasets import FileDataset
 from .hashing import config_hash
@@ -183,6 +184,8 @@ class HashCache:
         """Write the entry atomically; a cache that cannot be written only costs hashing again next time."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if not has_room(path.parent, sum(np.asarray(a).nbytes for a in arrays.values())):
+                raise OSError(errno.ENOSPC, "not enough free space")
             remove_leftovers(path.parent)
             partial = temporary_beside(path)
             with open(partial, "wb") as handle:

@@ -128,3 +128,20 @@ def test_an_unwritable_cache_keeps_the_source_model_in_memory(cli, tmp_path, mon
     assert result.exit_code == 0, result.output
     assert "keeping it in memory for this run" in flat and "in memory" in flat
     assert flat.count("training its model") == 1, "trained once, shared by both experiments"
+
+
+def test_the_audit_hash_cache_is_written_only_with_room_and_a_damaged_entry_is_named(tmp_path, caplog,
+                                                                                        monkeypatch):
+    from benchmark import audithashes
+
+    path = tmp_path / "audit" / "entry.npz"
+    audithashes.HashCache._write(path, {"hashes": np.zeros((3, 2), dtype=np.uint64)})
+    assert audithashes.HashCache._read(path)["hashes"].shape == (3, 2)
+    path.write_bytes(b"PK not a zip")
+    with caplog.at_level(logging.WARNING, logger="benchmark.audithashes"):
+        assert audithashes.HashCache._read(path) is None
+    assert "is damaged" in caplog.text
+    monkeypatch.setattr(audithashes, "has_room", lambda folder, nbytes: False)
+    with caplog.at_level(logging.WARNING, logger="benchmark.audithashes"):
+        audithashes.HashCache._write(tmp_path / "audit" / "other.npz", {"hashes": np.zeros(3)})
+    assert "not enough free space" in caplog.text and not (tmp_path / "audit" / "other.npz").exists()
