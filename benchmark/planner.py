@@ -91,17 +91,12 @@ def _target_identity(dataset, task_name: str, settings: RunSettings, fingerprint
 
 
 def _split_problem(dataset, task, settings: RunSettings, problems: dict) -> str:
-    """Why the task's classes cannot be split, from its file list where the dataset has one (others are
-    checked when they are split)."""
+    """Why the task's classes cannot be split (:meth:`Dataset.class_counts`), or ''."""
     if task.name not in problems:
-        counts_of = getattr(dataset, "class_counts", None)
-        if counts_of is None:
-            problems[task.name] = ""
-        else:
-            counts, official = counts_of(task, settings.data_root)
-            seeded = not official or not settings.preset.official_splits
-            problem = split_problem(task.classes, counts, seeded)
-            problems[task.name] = f"target {task.name}: {problem}" if problem else ""
+        counts, official = dataset.class_counts(task, settings.data_root)
+        seeded = not official or not settings.preset.official_splits
+        problem = split_problem(task.classes, counts, seeded)
+        problems[task.name] = f"target {task.name}: {problem}" if problem else ""
     return problems[task.name]
 
 
@@ -122,7 +117,7 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
     split_problems: dict[str, str] = {}
     unreadable: dict[str, str] = {}  # task -> why its data could not be read at planning
     target_states = {}
-    for task_name, (dataset, _task) in targets.items():
+    for task_name, (dataset, task) in targets.items():
         if selection.datasets and dataset.name not in selection.datasets and task_name not in selection.datasets:
             continue
         if dataset.name not in target_states:
@@ -140,8 +135,6 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                         continue
                     reason = _skip_reason(dataset, source, source_name, target_states[dataset.name],
                                           source_states.get(source_name))
-                    if not reason and target_states[dataset.name].available:
-                        reason = _split_problem(dataset, _task, settings, split_problems)
                     target = {"dataset": dataset.name, "version": dataset.version, "task": task_name}
                     if not reason and task_name not in unreadable:
                         try:
@@ -150,6 +143,8 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                             unreadable[task_name] = (f"target {task_name}: dataset {dataset.name!r} (plugin module "
                                                      f"{type(dataset).__module__}) could not be read: {error}")
                     reason = reason or unreadable.get(task_name, "")
+                    if not reason:
+                        reason = _split_problem(dataset, task, settings, split_problems)
                     usable = not reason
                     if source is not None and source_name not in identities and usable:
                         identities[source_name] = source.identity(settings)

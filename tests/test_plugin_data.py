@@ -24,3 +24,10 @@ def test_bad_plugin_data_names_the_plugin_and_the_problem(cli, monkeypatch, tmp_
     ran = cli(*args)
     assert ran.exit_code == 5 and "Traceback" not in ran.output, "skipped at planning: nothing ran, nothing failed"
     assert json.loads(cli("show", "--out", tmp_path / "runs", "--format", "json").output)["experiments"] == []
+
+
+def test_a_plugin_dataset_with_one_class_is_skipped_at_planning(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("TLBENCH_TEST_BAD", "one-class")
+    planned = cli("-p", "bad_data_plugin", "run", "-d", "bad_data", "-m", "scratch", "--seeds", "2", "--collect-only",
+                  "--out", tmp_path / "runs", *TINY)
+    assert planned.exit_code == 0 and "only 1 class has images (a)" in " ".join(planned.output.split())

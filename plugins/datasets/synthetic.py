@@ -71,6 +71,10 @@ class SyntheticDataset(Dataset):
     def labels_and_groups(self) -> tuple[np.ndarray, np.ndarray | None]:
         return np.arange(self.n_images) % len(self.classes), None
 
+    def class_counts(self, task: Task, root: Path) -> tuple[np.ndarray, bool]:
+        labels, _ = self.labels_and_groups()
+        return np.bincount(labels, minlength=len(self.classes)), False
+
     def draw(self, rng: np.random.Generator, label: int, size: int, group_rng: np.random.Generator | None):
         raise NotImplementedError
 

@@ -1,5 +1,5 @@
 """A dataset plugin whose data is wrong in the way ``TLBENCH_TEST_BAD`` names: ``labels`` out of range,
-``float-labels``, ``nan`` pixels or ``groups`` of the wrong length (else it is fine)."""
+``float-labels``, ``nan`` pixels, ``groups`` of the wrong length or ``one-class`` (else it is fine)."""
 
 import os
 
@@ -35,6 +35,8 @@ class BadData(Dataset):
             images[0, 0, 0, 0] = np.nan
         elif fault == "groups":
             groups = np.arange(39)
+        elif fault == "one-class":
+            labels = np.zeros(40, dtype=np.int64)
         return ImageSet(images, labels, self.classes, groups=groups)
 
 
