@@ -26,8 +26,8 @@ from .cachefiles import has_room, publish, remove_leftovers, temporary_beside
 from .datasets import Dataset, Task
 from .filedatasets import FileDataset
 from .hashing import config_hash
-from .imagecache import default_workers
 from .perceptualhash import HASH_SIDE, HASH_VERSION, VARIANTS, WORDS, array_hashes, file_hashes
+from .threads import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class HashCache:
 
     def __init__(self, cache_dir: Path, workers: int | None = None):
         self.folder = Path(cache_dir) / "audit"
-        self.workers = workers or default_workers()
+        self.workers = workers or usable_cores()
         self.decoded = 0
 
     def task_images(self, dataset: Dataset, task: Task, root: Path) -> TaskImages:

@@ -58,14 +58,20 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def writer_of(name: str) -> int | None:
+    """The process id in a temporary file's name (see :func:`temporary_beside`), or None for other names."""
+    match = _LEFTOVER.search(name)
+    return int(match.group(1)) if match else None
+
+
 def remove_leftovers(folder: Path) -> list[Path]:
     """Delete the temporary files in ``folder`` whose writing process is gone; return them."""
     removed = []
     if not folder.is_dir():
         return removed
     for candidate in folder.iterdir():
-        match = _LEFTOVER.search(candidate.name)
-        if match and int(match.group(1)) != os.getpid() and not process_alive(int(match.group(1))):
+        pid = writer_of(candidate.name)
+        if pid is not None and pid != os.getpid() and not process_alive(pid):
             try:
                 candidate.unlink()
             except OSError:

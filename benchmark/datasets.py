@@ -119,23 +119,17 @@ class Dataset:
         This default loads the task at 16 px and digests it; override it with something cheaper that decodes
         nothing (:class:`~benchmark.filedatasets.FileDataset` digests its file list).
         """
-        imageset = self._planning_images(task, root)
+        imageset = self.load(task, root, 16)
         return digest_of(self.version, imageset.images, imageset.labels, _optional(imageset.groups),
                          _optional(imageset.official_split))
 
     def class_counts(self, task: Task, root: Path) -> tuple[np.ndarray, bool]:
         """Images per class of ``task`` and whether the data has an official split: what planning needs to
-        tell whether the task can be split. This default reads them from the task loaded at 16 px (the same
-        load as the default :meth:`fingerprint`); override it where the labels are cheaper to get."""
-        imageset = self._planning_images(task, root)
+        tell whether the task can be split. This default loads the task at 16 px, as the default
+        :meth:`fingerprint` does; override it where the labels are cheaper to get (no cache between the two:
+        a fingerprint must see the data as it is now)."""
+        imageset = self.load(task, root, 16)
         return np.bincount(imageset.labels, minlength=task.num_classes), imageset.official_split is not None
-
-    def _planning_images(self, task: Task, root: Path) -> ImageSet:
-        """The task at 16 px, loaded once per process for planning."""
-        loaded = self.__dict__.setdefault("_planning_loads", {})
-        if (task.name, str(root)) not in loaded:
-            loaded[(task.name, str(root))] = self.load(task, root, 16)
-        return loaded[(task.name, str(root))]
 
     def tasks(self) -> list[Task]:
         raise NotImplementedError

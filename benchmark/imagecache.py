@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .cachefiles import has_room, publish, remove_leftovers, temporary_beside
+from .cachefiles import has_room, publish, remove_leftovers, temporary_beside, writer_of
 from .hashing import config_hash
+from .threads import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,6 @@ def _beside(stem: Path, suffix: str) -> Path:
     return stem.parent / f"{stem.name}{suffix}"
 
 
-def default_workers() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 @dataclass
 class CachedImages:
     """``images[i]`` is the file ``kept[i]`` of the request; ``failures`` name the files left out;
@@ -103,7 +99,7 @@ class ImageCache:
 
     def __init__(self, folder: Path | None, workers: int | None = None):
         self.folder = Path(folder) / "images" if folder is not None else None
-        self.workers = workers or default_workers()
+        self.workers = workers or usable_cores()
         self.decoded = 0
         self._lock = threading.Lock()
 
@@ -126,7 +122,7 @@ class ImageCache:
                          cached.path)
                 return cached
             for stale in self.folder.glob(f"{name}-{size}px-*"):
-                if not stale.name.endswith(".partial.npy"):
+                if writer_of(stale.name) is None:  # another process's entry being written is left to it
                     stale.unlink(missing_ok=True)
             for leftover in remove_leftovers(self.folder):
                 log.info("image cache: removed %s, left by a process that ended", leftover)
@@ -183,7 +179,7 @@ class ImageCache:
             images = np.empty(shape, dtype=np.uint8)
         else:
             stem.parent.mkdir(parents=True, exist_ok=True)
-            partial = stem.parent / f"{stem.name}.{os.getpid()}.partial.npy"
+            partial = temporary_beside(stem, ".partial.npy")
             images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
         failures = self._decode_into(images, [str(p) for p in paths], size)
         failed = {i for i, _ in failures}

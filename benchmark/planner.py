@@ -82,12 +82,11 @@ def _skip_reason(dataset, source, source_name: str, target_state, source_state) 
     return ""
 
 
-def _target_identity(dataset, task_name: str, settings: RunSettings, fingerprints: dict) -> dict:
+def _target_identity(dataset, task, settings: RunSettings, fingerprints: dict) -> dict:
     """What determines a target task's data: the dataset's version, the task and its data's fingerprint."""
-    if task_name not in fingerprints:
-        dataset_task = next(t for t in dataset.tasks() if t.name == task_name)
-        fingerprints[task_name] = dataset.fingerprint(dataset_task, settings.data_root)
-    return {"dataset": dataset.name, "version": dataset.version, "task": task_name, "data": fingerprints[task_name]}
+    if task.name not in fingerprints:
+        fingerprints[task.name] = dataset.fingerprint(task, settings.data_root)
+    return {"dataset": dataset.name, "version": dataset.version, "task": task.name, "data": fingerprints[task.name]}
 
 
 def _split_problem(dataset, task, settings: RunSettings, problems: dict) -> str:
@@ -138,7 +137,7 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                     target = {"dataset": dataset.name, "version": dataset.version, "task": task_name}
                     if not reason and task_name not in unreadable:
                         try:
-                            target = _target_identity(dataset, task_name, settings, fingerprints)
+                            target = _target_identity(dataset, task, settings, fingerprints)
                         except Exception as error:  # a plugin's data that cannot even be read: this target only
                             unreadable[task_name] = (f"target {task_name}: dataset {dataset.name!r} (plugin module "
                                                      f"{type(dataset).__module__}) could not be read: {error}")

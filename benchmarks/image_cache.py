@@ -19,8 +19,9 @@ import numpy as np
 from PIL import Image
 
 from benchmark.filedatasets import FileDataset
-from benchmark.imagecache import ImageCache, default_workers
+from benchmark.imagecache import ImageCache
 from benchmark.pluginmanager import load_catalog
+from benchmark.threads import usable_cores
 
 
 def real_files(root: Path, name: str, limit: int) -> list[Path] | None:
@@ -64,7 +65,7 @@ def main() -> None:
             paths = fake_files(scratch / "fake", min(args.limit, 2000))
             source = "fake 256x256 JPEGs"
         print(f"{len(paths)} images of {source}, squashed to {args.size}px")
-        workers = default_workers()
+        workers = usable_cores()
         build, build_s = timed(lambda: ImageCache(scratch / "cache", workers).load("bench", {}, paths, args.size))
         print(f"cache build, {workers} process(es): {build_s:6.2f}s  {len(paths) / build_s:8.0f} images/s")
         _, single_s = timed(lambda: ImageCache(None, 1).load("bench", {}, paths, args.size))
