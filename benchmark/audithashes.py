@@ -146,7 +146,7 @@ class HashCache:
         entry = self._read(path)
         if not _usable(entry, "labels", "official_by_default"):
             imageset = dataset.load(task, root, HASH_SIDE)
-            entry = {"hashes": array_hashes(imageset.images), "labels": imageset.labels,
+            entry = {"hashes": array_hashes(imageset.images, self.workers), "labels": imageset.labels,
                      "official_by_default": np.array(imageset.official_by_default)}
             for name in ("groups", "official_split"):
                 if getattr(imageset, name) is not None:

@@ -57,11 +57,13 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
     return np.concatenate([packed, padding], axis=-1).view("<u8")
 
 
-def dct_hashes(thumbnails: np.ndarray) -> np.ndarray:
-    """Hashes of grey (..., HASH_SIDE, HASH_SIDE) thumbnails as uint64 (..., WORDS)."""
-    spectrum = dctn(np.asarray(thumbnails, dtype=np.float32), type=2, norm="ortho", axes=(-2, -1))
+def dct_hashes(thumbnails: np.ndarray, workers: int = 1) -> np.ndarray:
+    """Hashes of grey (..., HASH_SIDE, HASH_SIDE) thumbnails as uint64 (..., WORDS), the transforms
+    spread over ``workers`` threads."""
+    spectrum = dctn(np.asarray(thumbnails, dtype=np.float32), type=2, norm="ortho", axes=(-2, -1), workers=workers)
     low = spectrum[..., 1:BLOCK + 1, 1:BLOCK + 1].reshape(*spectrum.shape[:-2], BITS)
-    return pack_bits(low > np.median(low, axis=-1, keepdims=True))
+    middle = np.partition(low, (BITS // 2 - 1, BITS // 2), axis=-1)[..., BITS // 2 - 1:BITS // 2 + 1]
+    return pack_bits(low > middle.mean(axis=-1, keepdims=True))  # np.median's value, without its overhead
 
 
 def grey_image_hashes(grey: Image.Image) -> np.ndarray:
@@ -80,12 +82,42 @@ def file_hashes(path: Path | str) -> np.ndarray:
         return grey_image_hashes(image.convert("L"))
 
 
-def array_hashes(images: np.ndarray) -> np.ndarray:
-    """Hashes of uint8 (N, H, W, 3) images as (N, VARIANTS, WORDS)."""
+def array_hashes(images: np.ndarray, workers: int = 1) -> np.ndarray:
+    """Hashes of uint8 (N, H, W, 3) images as (N, VARIANTS, WORDS), equal to :func:`grey_image_hashes` of
+    each image; ``workers`` threads share the transforms. Images of HASH_SIDE px squares (how the audit
+    loads datasets without files) go a batch at a time: each of their crops needs one resampling pass,
+    which PIL then does for the whole batch."""
+    if images.shape[1:3] != (HASH_SIDE, HASH_SIDE):
+        return np.stack([grey_image_hashes(Image.fromarray(image).convert("L")) for image in images])
     hashes = np.empty((len(images), VARIANTS, WORDS), dtype=np.uint64)
-    for i, image in enumerate(images):
-        hashes[i] = grey_image_hashes(Image.fromarray(image).convert("L"))
+    for start in range(0, len(images), _BATCH_IMAGES):
+        batch = images[start:start + _BATCH_IMAGES]
+        grey = np.asarray(Image.fromarray(batch.reshape(-1, HASH_SIDE, 3)).convert("L"))
+        thumbnails = np.stack([_batch_thumbnails(grey.reshape(-1, HASH_SIDE, HASH_SIDE), box)
+                               for box in _boxes(HASH_SIDE, HASH_SIDE)], axis=1)
+        hashes[start:start + len(batch)] = dct_hashes(thumbnails, workers)
     return hashes
+
+
+_BATCH_IMAGES = 512
+
+
+def _batch_thumbnails(grey: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """PIL's bilinear ``resize((HASH_SIDE, HASH_SIDE), box=box)`` of each grey (count, HASH_SIDE,
+    HASH_SIDE) image, for a box that spans the full height or the full width, so PIL resamples only
+    rows or only columns: one call resamples the rows of images stacked one above another, or the
+    columns of images set side by side, and no image's pixels reach another's."""
+    count, side = len(grey), HASH_SIDE
+    left, top, right, bottom = box
+    if (left, right) != (0, side):
+        stacked = Image.fromarray(grey.reshape(count * side, side))
+        resized = stacked.resize((side, count * side), Image.BILINEAR, box=(left, 0, right, count * side))
+        return np.asarray(resized).reshape(count, side, side)
+    if (top, bottom) != (0, side):
+        beside = Image.fromarray(np.ascontiguousarray(grey.transpose(1, 0, 2)).reshape(side, count * side))
+        resized = beside.resize((count * side, side), Image.BILINEAR, box=(0, top, count * side, bottom))
+        return np.asarray(resized).reshape(side, count, side).transpose(1, 0, 2)
+    return grey
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
