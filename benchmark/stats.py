@@ -13,7 +13,6 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import NamedTuple
 
 import numpy as np
-from scipy.integrate import trapezoid
 from scipy.stats import chi2, f, rankdata, studentized_range, ttest_1samp
 
 Run = tuple[np.ndarray, np.ndarray, Sequence[Hashable] | None]
@@ -147,14 +146,36 @@ def _binary_auc(positive: np.ndarray, score: np.ndarray, weights: np.ndarray) ->
 
 
 def _auc_macro_curve(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The study's macro-averaged ROC curve's area (see :func:`benchmark.metrics.auc_macro_curve`)."""
+    """The study's macro-averaged ROC curve's area (see :func:`benchmark.metrics.auc_macro_curve`): per
+    replicate, each defined class's curve interpolated on the union of the classes' FPRs, averaged, and
+    integrated by trapezoids. All replicates go through one ``np.interp`` per class: replicate r's FPRs
+    are moved to [2r, 2r + 1], so the replicates' curves follow one another on one increasing axis."""
     if scores.shape[1] == 2:
         return _auc_ovr(labels, scores, weights)
-    curves = [_weighted_roc_points(labels == c, scores[:, c], weights) for c in range(scores.shape[1])]
-    return np.array([
-        _macro_curve_area([(fpr[r], tpr[r]) for fpr, tpr, defined in curves if defined[r]])
-        for r in range(len(weights))
-    ])
+    replicates = len(weights)
+    shift = 2.0 * np.arange(replicates)[:, None]
+    curves = []
+    for c in range(scores.shape[1]):
+        fpr, tpr, defined = _weighted_roc_points(labels == c, scores[:, c], weights)
+        if not defined.all():  # an undefined class gets a placeholder curve, in neither grid nor mean
+            fpr = np.where(defined[:, None], fpr, np.linspace(0.0, 1.0, fpr.shape[1]))
+            tpr = np.where(defined[:, None], tpr, 0.0)
+        curves.append(((fpr + shift).ravel(), tpr.ravel(), defined))
+    # each class's shifted FPRs are sorted already: a stable sort merges them (np.unique's default sort would not
+    # use that order), and only the first of equal values is kept
+    grid = np.sort(np.concatenate([fpr.reshape(replicates, -1)[defined].ravel() for fpr, _, defined in curves]),
+                   kind="stable")
+    grid = grid[np.r_[True, grid[1:] != grid[:-1]]]
+    owner = (grid // 2).astype(np.int64)
+    defined_count = sum(defined.astype(np.int64) for _, _, defined in curves)
+    everywhere = all(defined.all() for _, _, defined in curves)
+    total_tpr = sum(np.interp(grid, fpr, tpr) if everywhere else
+                    np.where(defined[owner], np.interp(grid, fpr, tpr), 0.0) for fpr, tpr, defined in curves)
+    mean_tpr = total_tpr / np.maximum(defined_count[owner], 1)
+    within = owner[1:] == owner[:-1]
+    trapezoids = 0.5 * (mean_tpr[1:] + mean_tpr[:-1]) * np.diff(grid)
+    area = np.bincount(owner[1:][within], trapezoids[within], minlength=replicates)
+    return np.where(defined_count > 0, area, np.nan)
 
 
 def _weighted_roc_points(
@@ -168,20 +189,13 @@ def _weighted_roc_points(
     threshold_ends = np.r_[np.flatnonzero(np.diff(sorted_score)), len(score) - 1]
     sorted_weights = weights[:, order]
     start = np.zeros((len(weights), 1))
+    weight_below = np.cumsum(sorted_weights, axis=1)[:, threshold_ends]
     true_positives = np.hstack([start, np.cumsum(sorted_weights * positive[order], axis=1)[:, threshold_ends]])
-    false_positives = np.hstack([start, np.cumsum(sorted_weights * ~positive[order], axis=1)[:, threshold_ends]])
+    false_positives = np.hstack([start, weight_below - true_positives[:, 1:]])
     with np.errstate(invalid="ignore", divide="ignore"):
         tpr = true_positives / true_positives[:, -1:]
         fpr = false_positives / false_positives[:, -1:]
     return fpr, tpr, (true_positives[:, -1] > 0) & (false_positives[:, -1] > 0)
-
-
-def _macro_curve_area(curves: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    if not curves:
-        return float("nan")
-    grid = np.unique(np.concatenate([fpr for fpr, _ in curves]))
-    mean_tpr = np.mean([np.interp(grid, fpr, tpr) for fpr, tpr in curves], axis=0)
-    return float(trapezoid(mean_tpr, grid))
 
 
 _METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
