@@ -10,6 +10,7 @@ prefer_brief_spinning()  # before anything imports torch: OpenMP reads its wait 
 
 from .datasets import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task  # noqa: E402
 from .filedatasets import FileDataset, ImageFiles  # noqa: E402
+from .hashing import digest_of  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
 from .methods import ExperimentContext, Method, MethodResult  # noqa: E402
 from .presets import PRESETS, Preset  # noqa: E402
@@ -18,7 +19,7 @@ from .sources import Source  # noqa: E402
 from .visualizers import Visualizer, VisualizerContext  # noqa: E402
 
 __all__ = [
-    "SOURCE", "TARGET", "Dataset", "DatasetStatus", "FileDataset", "ImageFiles", "ImageSet", "Task", "hookimpl",
-    "ExperimentContext", "Method", "MethodResult", "PRESETS", "Preset", "RunSettings", "Source", "Visualizer",
-    "VisualizerContext",
+    "SOURCE", "TARGET", "Dataset", "DatasetStatus", "FileDataset", "ImageFiles", "ImageSet", "Task", "digest_of",
+    "hookimpl", "ExperimentContext", "Method", "MethodResult", "PRESETS", "Preset", "RunSettings", "Source",
+    "Visualizer", "VisualizerContext",
 ]

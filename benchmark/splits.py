@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from .hashing import digest_of
+
 
 @dataclass(frozen=True)
 class Split:
@@ -60,6 +62,10 @@ def _holdout(labels, fraction, seed, indices):
     return np.sort(rest), np.sort(held)
 
 
+_MEMO: dict[str, Split] = {}
+_MEMO_ENTRIES = 64
+
+
 def make_split(
     labels: np.ndarray,
     seed: int,
@@ -75,8 +81,34 @@ def make_split(
     validation part is carved out of the training part. Otherwise the test and validation parts are
     ``test_fraction`` and ``val_fraction`` of the whole, or about ``counts`` = (test, validation) images,
     stratified by label and, when ``groups`` are given, with no group on two sides.
+
+    A split is a function of these arguments alone, so the last few are kept: every experiment of a task
+    and seed, and the leak audit, ask for the same one (a grouped split costs scikit-learn a quarter second).
+    Each call gets arrays of its own.
     """
-    labels = np.asarray(labels)
+    key = digest_of(np.asarray(labels), seed, test_fraction, val_fraction, _or_empty(groups), _or_empty(official),
+                    counts)
+    if key not in _MEMO:
+        if len(_MEMO) >= _MEMO_ENTRIES:
+            del _MEMO[next(iter(_MEMO))]
+        _MEMO[key] = _make_split(np.asarray(labels), seed, test_fraction, val_fraction, groups, official, counts)
+    kept = _MEMO[key]
+    return Split(kept.train.copy(), kept.val.copy(), kept.test.copy(), kept.kind)
+
+
+def _or_empty(values) -> np.ndarray:
+    return np.zeros(0) if values is None else np.asarray(values)
+
+
+def _make_split(
+    labels: np.ndarray,
+    seed: int,
+    test_fraction: float,
+    val_fraction: float,
+    groups: np.ndarray | None = None,
+    official: np.ndarray | None = None,
+    counts: tuple[int, int] | None = None,
+) -> Split:
     everything = np.arange(len(labels))
     counts_per_class = np.bincount(labels) if len(labels) else np.zeros(0, dtype=np.int64)
     problem = split_problem([f"class {i}" for i in range(len(counts_per_class))], counts_per_class,

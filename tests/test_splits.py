@@ -30,3 +30,20 @@ def test_official_split_is_used_as_given_and_validation_carved_from_train():
     split = make_split(labels, seed=2, test_fraction=0.2, val_fraction=0.1, official=official)
     assert sorted(split.test) == list(range(80, 100))
     assert len(split.val) == 10 and set(split.train) | set(split.val) == set(range(80))
+
+
+def test_a_kept_split_equals_a_fresh_one_and_each_caller_owns_its_arrays(monkeypatch):
+    from benchmark import splits
+
+    labels = np.repeat([0, 1], 60)
+    groups = np.arange(120) // 2
+    first = make_split(labels, 5, 0.2, 0.1, groups=groups)
+    first.test[:] = -1  # a caller that writes into its arrays changes nobody else's
+    kept = make_split(labels, 5, 0.2, 0.1, groups=groups)
+    monkeypatch.setattr(splits, "_MEMO", {})
+    fresh = make_split(labels, 5, 0.2, 0.1, groups=groups)
+    assert (kept.test >= 0).all()
+    for part in ("train", "val", "test"):
+        assert np.array_equal(getattr(kept, part), getattr(fresh, part))
+    assert make_split(labels, 6, 0.2, 0.1, groups=groups).hash != fresh.hash  # another seed, another split
+    assert make_split(labels, 5, 0.2, 0.1).kind == "stratified"  # without groups: not the grouped split
