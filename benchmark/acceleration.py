@@ -1,6 +1,7 @@
 """How training and inference use the device: bf16 autocast, channels_last, cudnn autotuning, torch.compile.
 
-None of these change what is computed beyond float rounding; the defaults switch them on for CUDA only.
+None of these change what is computed beyond float rounding. The defaults: channels_last everywhere, bf16 on
+CUDA only, compile when asked.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ class Acceleration:
 
     @classmethod
     def for_device(cls, device: torch.device, compile: bool = False) -> Acceleration:
-        """bf16 and channels_last on CUDA, plain fp32 NCHW elsewhere; ``compile`` as asked."""
-        cuda = device.type == "cuda"
-        return cls(bf16=cuda, channels_last=cuda, compile=compile)
+        """bf16 on CUDA, fp32 elsewhere; channels_last on every device (oneDNN's CPU convolutions prefer NHWC
+        too: on 2 cores, the embedded default's scratch and fine-tuning experiments ran 15% faster than in
+        NCHW); ``compile`` as asked."""
+        return cls(bf16=device.type == "cuda", channels_last=True, compile=compile)
 
     def __str__(self) -> str:
         """What is on, e.g. ``bf16 + channels_last``; ``fp32`` when nothing is."""

@@ -45,7 +45,7 @@ class RunSettings:
 
     @property
     def acceleration(self) -> Acceleration:
-        """How training and inference use the device (bf16 and channels_last on CUDA)."""
+        """How training and inference use the device (channels_last; bf16 on CUDA)."""
         return Acceleration.for_device(self.device, self.compile)
 
     @property
