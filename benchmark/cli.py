@@ -16,26 +16,26 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from . import leaderboard, render
-from .audit import THRESHOLD, WITHIN, audit_catalog, audit_pairs
-from .catalog import Catalog
-from .config import Config, ConfigError, load_config, resolve_cache_dir, resolve_data_root
-from .declared import register_declared
-from .hashing import config_changes
-from .perceptualhash import BITS
-from .planner import DONE, FAILED, NO_SOURCE, PENDING, SKIPPED, Plan, Selection, build_plan
-from .pluginmanager import PluginInfo, load_catalog
-from .presets import PRESETS, resolve_preset
-from .progress import RunProgress
-from .runner import Runner
-from .selection import ExpressionError
-from .settings import RunSettings, resolve_device
-from .sources import DatasetSource
-from .store import Store, StoreError
-from .storerepair import repair
-from .svm import SVM_BACKENDS, resolve_svm_backend
-from .threads import set_threads
-from .visualizers import VisualizerContext
+from benchmark.data.audit import THRESHOLD, WITHIN, audit_catalog, audit_pairs
+from benchmark.data.perceptualhash import BITS
+from benchmark.engine.svm import SVM_BACKENDS, resolve_svm_backend
+from benchmark.engine.threads import set_threads
+from benchmark.hashing import config_changes
+from benchmark.presets import PRESETS, resolve_preset
+from benchmark.registry.catalog import Catalog, PluginInfo
+from benchmark.registry.config import Config, ConfigError, load_config, resolve_cache_dir, resolve_data_root
+from benchmark.registry.declared import register_declared
+from benchmark.registry.pluginmanager import load_catalog
+from benchmark.report import leaderboard, render
+from benchmark.report.figures import VisualizerContext
+from benchmark.run.planner import DONE, FAILED, NO_SOURCE, PENDING, SKIPPED, Plan, Selection, build_plan
+from benchmark.run.progress import RunProgress
+from benchmark.run.runner import Runner
+from benchmark.run.selection import ExpressionError
+from benchmark.run.store import Store, StoreError
+from benchmark.run.storerepair import repair
+from benchmark.settings import RunSettings, resolve_device
+from benchmark.sources import DatasetSource
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING_RAN = 1, 4, 5
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .hashing import digest_of
+from benchmark.hashing import digest_of
 
 SOURCE = "source"
 TARGET = "target"
@@ -117,7 +117,7 @@ class Dataset:
         a changed data folder changes it, and with it every result and source model that used the task.
 
         This default loads the task at 16 px and digests it; override it with something cheaper that decodes
-        nothing (:class:`~benchmark.filedatasets.FileDataset` digests its file list).
+        nothing (:class:`~benchmark.data.filedatasets.FileDataset` digests its file list).
         """
         imageset = self.load(task, root, 16)
         return digest_of(self.version, imageset.images, imageset.labels, _optional(imageset.groups),

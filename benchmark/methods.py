@@ -9,18 +9,18 @@ import numpy as np
 import timm
 import torch
 
-from .data import SplitData
-from .featurecache import FeatureCache, weights_fingerprint
-from .hashing import config_hash
-from .inputs import attach, input_of, named
-from .models import create_backbone, predict
-from .seeding import seeded
-from .settings import RunSettings
-from .svm import svm_scores
-from .training import EpochCallback, train_classifier
+from benchmark.data.taskdata import SplitData
+from benchmark.engine.featurecache import FeatureCache, weights_fingerprint
+from benchmark.engine.inputs import attach, input_of, named
+from benchmark.engine.models import create_backbone, predict
+from benchmark.engine.seeding import seeded
+from benchmark.engine.svm import svm_scores
+from benchmark.engine.training import EpochCallback, train_classifier
+from benchmark.hashing import config_hash
+from benchmark.settings import RunSettings
 
 if TYPE_CHECKING:
-    from .sources import Source
+    from benchmark.sources import Source
 
 
 @dataclass

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from .acceleration import Acceleration
-from .presets import Preset
+from benchmark.engine.acceleration import Acceleration
+from benchmark.presets import Preset
 
 
 def resolve_device(name: str) -> torch.device:
@@ -39,7 +39,7 @@ class RunSettings:
     strict: bool = False  # an unreadable image fails the run instead of being skipped with a warning
     max_unreadable: float = 0.01  # the share of a dataset's files that may be unreadable before it fails
     compile: bool = False  # run forward passes through torch.compile
-    svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see benchmark.svm.resolve_svm_backend)
+    svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see benchmark.engine.svm.resolve_svm_backend)
     svm_auto: bool = False  # the backend was chosen by --svm auto, so torch may fall back to sklearn
     jobs_per_gpu: int = 1  # experiments run side by side on one GPU (threads)
 

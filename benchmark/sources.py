@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .cachefiles import has_room, publish, remove_leftovers, temporary_beside
-from .datasets import SOURCE, Dataset, Task
-from .hashing import config_hash
-from .inputs import InputConvention, attach, named
-from .locks import exclusive
-from .models import create_backbone, predict, replace_head
-from .seeding import seeded
-from .settings import RunSettings
-from .training import EpochCallback, train_classifier
+from benchmark.datasets import SOURCE, Dataset, Task
+from benchmark.engine.inputs import InputConvention, attach, named
+from benchmark.engine.models import create_backbone, predict, replace_head
+from benchmark.engine.seeding import seeded
+from benchmark.engine.training import EpochCallback, train_classifier
+from benchmark.hashing import config_hash
+from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
+from benchmark.run.locks import exclusive
+from benchmark.settings import RunSettings
 
 if TYPE_CHECKING:
-    from .data import TaskData
+    from benchmark.data.taskdata import TaskData
 
 log = logging.getLogger(__name__)
 

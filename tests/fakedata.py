@@ -174,7 +174,7 @@ def red_or_blue(n: int, seed: int = 0, size: int = 24, strength: int = 100, flip
     by ``strength``, labels alternating, then a ``flip`` share of them swapped at random."""
     import torch
 
-    from benchmark.training import LabelledImages
+    from benchmark.engine.training import LabelledImages
 
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % 2

@@ -12,15 +12,15 @@ import torch
 from fakedata import SHARED_DATA, no_builtin_datasets
 from PIL import Image
 
-import benchmark.audit
-import benchmark.audithashes
+import benchmark.data.audit
+import benchmark.data.audithashes
 from benchmark import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task
-from benchmark.audit import THRESHOLD, audit_catalog, audit_pairs
-from benchmark.catalog import Catalog
-from benchmark.pluginmanager import load_catalog
+from benchmark.data.audit import THRESHOLD, audit_catalog, audit_pairs
+from benchmark.data.splits import make_split
 from benchmark.presets import CPU_QUICK
+from benchmark.registry.catalog import Catalog
+from benchmark.registry.pluginmanager import load_catalog
 from benchmark.settings import RunSettings
-from benchmark.splits import make_split
 
 PLUGINS = ["-p", "audit_plugin", *(arg for flag in no_builtin_datasets() for arg in ("-p", flag))]
 
@@ -168,8 +168,8 @@ def test_in_memory_datasets_and_a_warm_cache_that_decodes_nothing(tmp_path, monk
     def must_not_run(*args, **kwargs):
         raise AssertionError("a warm audit decoded or compared images")
 
-    for module, name in ((benchmark.audithashes, "file_hashes"), (benchmark.audithashes, "array_hashes"),
-                         (benchmark.audit, "near_duplicates"), (benchmark.audit, "near_duplicates_within")):
+    for module, name in ((benchmark.data.audithashes, "file_hashes"), (benchmark.data.audithashes, "array_hashes"),
+                         (benchmark.data.audit, "near_duplicates"), (benchmark.data.audit, "near_duplicates_within")):
         monkeypatch.setattr(module, name, must_not_run)
     second = audit_catalog(in_memory, settings(tmp_path))
     assert second.as_dict() == first.as_dict()

@@ -11,8 +11,9 @@ import pytest
 from conftest import TINY
 from fakedata import write_image
 
-from benchmark import cachefiles, imagecache
-from benchmark.imagecache import ImageCache
+from benchmark.data import imagecache
+from benchmark.data.imagecache import ImageCache
+from benchmark.run import cachefiles
 
 
 def files(tmp_path, n=5):
@@ -38,7 +39,7 @@ def test_a_damaged_image_cache_entry_is_named_and_rebuilt(tmp_path, caplog, dama
         meta.write_text("{not json")
     else:
         meta.write_text('{"kept": [0, 1], "failures": []}')
-    with caplog.at_level(logging.WARNING, logger="benchmark.imagecache"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.data.imagecache"):
         again = ImageCache(tmp_path / "cache").load("toy", {}, paths, 16)
     assert again.decoded == 5 and "is damaged" in caplog.text and array.stem in caplog.text
     np.testing.assert_array_equal(np.asarray(again.images), expected)
@@ -61,7 +62,7 @@ def test_an_unwritable_cache_keeps_the_images_in_memory(tmp_path, caplog):
     paths = files(tmp_path)
     blocked = tmp_path / "cache"
     blocked.write_text("a file where the cache folder should be")
-    with caplog.at_level(logging.WARNING, logger="benchmark.imagecache"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.data.imagecache"):
         cached = ImageCache(blocked).load("toy", {}, paths, 16)
     assert cached.decoded == 5 and len(cached.images) == 5 and cached.path is None
     assert "cannot write to" in caplog.text and "in memory" in caplog.text
@@ -70,7 +71,7 @@ def test_an_unwritable_cache_keeps_the_images_in_memory(tmp_path, caplog):
 def test_a_full_disk_keeps_the_images_in_memory(tmp_path, caplog, monkeypatch):
     paths = files(tmp_path)
     monkeypatch.setattr(imagecache, "has_room", lambda folder, nbytes: False)
-    with caplog.at_level(logging.WARNING, logger="benchmark.imagecache"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.data.imagecache"):
         cached = ImageCache(tmp_path / "cache").load("toy", {}, paths, 16)
     assert cached.decoded == 5 and cached.path is None and "not enough free space" in caplog.text
     assert not list((tmp_path / "cache" / "images").glob("*.npy"))
@@ -83,7 +84,7 @@ def test_a_write_that_fails_midway_leaves_no_entry_and_the_run_goes_on(tmp_path,
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(imagecache, "publish", full)
-    with caplog.at_level(logging.WARNING, logger="benchmark.imagecache"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.data.imagecache"):
         cached = ImageCache(tmp_path / "cache").load("toy", {}, paths, 16)
     assert len(cached.images) == 5 and "could not write" in caplog.text
     assert not list((tmp_path / "cache" / "images").glob("toy-16px-*.npy"))
@@ -109,7 +110,7 @@ def test_a_damaged_source_model_is_trained_again(cli, tmp_path):
 
 
 def test_the_feature_cache_removes_leftovers_of_dead_processes(tmp_path):
-    from benchmark.featurecache import FeatureCache
+    from benchmark.engine.featurecache import FeatureCache
 
     tmp_path.joinpath("features").mkdir()
     dead = tmp_path / "features" / f"abc.npz.{dead_pid()}-1234.tmp"
@@ -132,16 +133,16 @@ def test_an_unwritable_cache_keeps_the_source_model_in_memory(cli, tmp_path, mon
 
 def test_the_audit_hash_cache_is_written_only_with_room_and_a_damaged_entry_is_named(tmp_path, caplog,
                                                                                         monkeypatch):
-    from benchmark import audithashes
+    from benchmark.data import audithashes
 
     path = tmp_path / "audit" / "entry.npz"
     audithashes.HashCache._write(path, {"hashes": np.zeros((3, 2), dtype=np.uint64)})
     assert audithashes.HashCache._read(path)["hashes"].shape == (3, 2)
     path.write_bytes(b"PK not a zip")
-    with caplog.at_level(logging.WARNING, logger="benchmark.audithashes"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.data.audithashes"):
         assert audithashes.HashCache._read(path) is None
     assert "is damaged" in caplog.text
     monkeypatch.setattr(audithashes, "has_room", lambda folder, nbytes: False)
-    with caplog.at_level(logging.WARNING, logger="benchmark.audithashes"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.data.audithashes"):
         audithashes.HashCache._write(tmp_path / "audit" / "other.npz", {"hashes": np.zeros(3)})
     assert "not enough free space" in caplog.text and not (tmp_path / "audit" / "other.npz").exists()

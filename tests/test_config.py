@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from fakedata import make_csv_dataset, make_imagefolder
 
-from benchmark.catalog import Catalog
-from benchmark.config import Config, ConfigError, load_config, resolve_cache_dir, resolve_data_root
-from benchmark.declared import register_declared
+from benchmark.registry.catalog import Catalog
+from benchmark.registry.config import Config, ConfigError, load_config, resolve_cache_dir, resolve_data_root
+from benchmark.registry.declared import register_declared
 
 CIFAR_LIKE = """
 data_root = "data"

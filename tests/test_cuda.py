@@ -2,7 +2,7 @@
 the pinned-memory stream serving the same batches as device-resident data, torch.compile close to eager,
 and the torch SVMs matching scikit-learn on the GPU.
 
-Skipped without a GPU (CI has none); `benchmarks/device_check.sh` runs them on one.
+Skipped without a GPU (CI has none); `perf/device_check.sh` runs them on one.
 """
 
 import warnings
@@ -16,13 +16,13 @@ from sklearn.datasets import make_classification
 from sklearn.metrics import roc_auc_score
 from sklearn.svm import SVC, LinearSVC
 
-import benchmark.staging
-from benchmark.acceleration import Acceleration
-from benchmark.models import create_backbone, predict
+import benchmark.engine.staging
+from benchmark.engine.acceleration import Acceleration
+from benchmark.engine.models import create_backbone, predict
+from benchmark.engine.staging import StagedImages
+from benchmark.engine.torchsvm import TorchLinearSVC, TorchSVC
+from benchmark.engine.training import LabelledImages, train_classifier
 from benchmark.presets import CPU_QUICK
-from benchmark.staging import StagedImages
-from benchmark.torchsvm import TorchLinearSVC, TorchSVC
-from benchmark.training import LabelledImages, train_classifier
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -91,7 +91,7 @@ def test_pinned_stream_serves_the_device_resident_batches(monkeypatch):
     resident = StagedImages(images, CUDA)
     assert resident.on_device and resident.images.device.type == "cuda"
     with monkeypatch.context() as patch:
-        patch.setattr(benchmark.staging, "fits_on_device", lambda *args, **kwargs: False)
+        patch.setattr(benchmark.engine.staging, "fits_on_device", lambda *args, **kwargs: False)
         streamed = StagedImages(images, CUDA)
         # the trainer on streamed data follows the same losses as on resident data
         streamed_history = _train(CUDA, Acceleration.for_device(CUDA))
@@ -133,7 +133,7 @@ def _aucs(tmp_path, jobs: int) -> dict[str, float]:
     from click.testing import CliRunner
 
     from benchmark.cli import main
-    from benchmark.store import Store
+    from benchmark.run.store import Store
 
     out = tmp_path / f"jobs{jobs}"
     result = CliRunner().invoke(main, [

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from fakedata import make_imagefolder
 
-from benchmark.config import DatasetDeclaration
-from benchmark.declared import declared_dataset
-from benchmark.splits import make_split, split_problem
+from benchmark.data.splits import make_split, split_problem
+from benchmark.registry.config import DatasetDeclaration
+from benchmark.registry.declared import declared_dataset
 
 
 def test_split_problem_names_the_classes_and_the_minimum():

@@ -19,10 +19,10 @@ from fakedata import (
     write_image,
 )
 
-from benchmark.config import DatasetDeclaration
-from benchmark.declared import declared_dataset
-from benchmark.imagecache import ImageCache
-from benchmark.pluginmanager import load_catalog
+from benchmark.data.imagecache import ImageCache
+from benchmark.registry.config import DatasetDeclaration
+from benchmark.registry.declared import declared_dataset
+from benchmark.registry.pluginmanager import load_catalog
 from tlbench_plugins.datasets.blood_cells import BloodCells
 from tlbench_plugins.datasets.chest_xray import ChestXray, patient_id
 from tlbench_plugins.datasets.dogs_vs_cats import DogsVsCats
@@ -297,7 +297,7 @@ def test_declared_csv_paths_stay_within_the_dataset_folder(tmp_path, cli, monkey
 
 
 def test_a_few_files_that_are_not_images_are_skipped_by_name_more_fail_the_dataset(tmp_path):
-    from benchmark.filedatasets import files_status, image_files
+    from benchmark.data.filedatasets import files_status, image_files
 
     folder = make_imagefolder(tmp_path / "many", classes=("a", "b"), per_class=100)
     (folder / "a" / "0.png").write_bytes(b"")  # zero bytes

@@ -7,11 +7,11 @@ import pytest
 import torch
 from fakedata import SHARED_DATA
 
-from benchmark.config import DatasetDeclaration
-from benchmark.data import TaskData
-from benchmark.declared import declared_dataset
-from benchmark.imagecache import ImageCache
+from benchmark.data.imagecache import ImageCache
+from benchmark.data.taskdata import TaskData
 from benchmark.presets import CPU_QUICK
+from benchmark.registry.config import DatasetDeclaration
+from benchmark.registry.declared import declared_dataset
 from benchmark.settings import RunSettings
 from tlbench_plugins.datasets.blood_cells import BloodCells
 from tlbench_plugins.datasets.chest_xray import ChestXray

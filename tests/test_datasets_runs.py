@@ -8,7 +8,7 @@ import torch
 from conftest import TINY
 from fakedata import make_blood_cells, make_chest_xray, make_imagefolder, make_isic2017
 
-from benchmark.data import TaskData
+from benchmark.data.taskdata import TaskData
 from benchmark.presets import CPU_QUICK, THESIS
 from benchmark.settings import RunSettings
 from tlbench_plugins.datasets.blood_cells import BloodCells

@@ -9,16 +9,16 @@ import torch
 from conftest import TINY
 from fakedata import no_builtin_datasets
 
-from benchmark.data import SplitData, TaskData, images_digest
+from benchmark.data.splits import Split
+from benchmark.data.taskdata import SplitData, TaskData, images_digest
 from benchmark.datasets import Task
-from benchmark.featurecache import FeatureCache
+from benchmark.engine.featurecache import FeatureCache
+from benchmark.engine.models import create_backbone
+from benchmark.engine.training import LabelledImages
 from benchmark.methods import ExperimentContext
-from benchmark.models import create_backbone
 from benchmark.presets import CPU_QUICK
+from benchmark.run.store import Store
 from benchmark.settings import RunSettings
-from benchmark.splits import Split
-from benchmark.store import Store
-from benchmark.training import LabelledImages
 
 # image i is filled with the value i, so extract can tell which positions it was given
 IMAGES = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 2, 2).contiguous()

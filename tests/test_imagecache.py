@@ -8,9 +8,9 @@ import pytest
 from fakedata import colour, write_image
 from PIL import Image
 
+from benchmark.data.filedatasets import FileDataset, ImageFiles, UnreadableImagesError
+from benchmark.data.imagecache import CHUNK, ImageCache, decode_image
 from benchmark.datasets import Task
-from benchmark.filedatasets import FileDataset, ImageFiles, UnreadableImagesError
-from benchmark.imagecache import CHUNK, ImageCache, decode_image
 
 
 def test_decode_squashes_to_square_rgb_and_repeats_grey(tmp_path):

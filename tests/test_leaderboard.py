@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from benchmark.leaderboard import build_boards
-from benchmark.render import latex_escape, render_markdown, render_rich
-from benchmark.stats import seed_t_test
+from benchmark.report.leaderboard import build_boards
+from benchmark.report.render import latex_escape, render_markdown, render_rich
+from benchmark.report.stats import seed_t_test
 
 PRESET = {"name": "cpu-quick", "backbone": "test_resnet", "image_size": 32, "auc": "macro_curve", "lr": 0.01}
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from benchmark.metrics import MetricError, auc_macro_curve, auc_ovr, compute_metrics
+from benchmark.engine.metrics import MetricError, auc_macro_curve, auc_ovr, compute_metrics
 
 # Three classes, four samples. Per class (worked by hand):
 #   class 0: its one positive scores highest            -> AUC 1

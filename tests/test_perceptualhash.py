@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from benchmark.perceptualhash import HASH_SIDE, VARIANTS, array_hashes, grey_image_hashes
+from benchmark.data.perceptualhash import HASH_SIDE, VARIANTS, array_hashes, grey_image_hashes
 
 
 def one_by_one(images):

@@ -4,9 +4,9 @@ import pytest
 import torch
 from fakedata import no_builtin_datasets
 
-from benchmark.planner import SKIPPED, Selection, build_plan
-from benchmark.pluginmanager import load_catalog
 from benchmark.presets import CPU_QUICK
+from benchmark.registry.pluginmanager import load_catalog
+from benchmark.run.planner import SKIPPED, Selection, build_plan
 from benchmark.settings import RunSettings
 
 

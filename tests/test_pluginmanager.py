@@ -1,4 +1,4 @@
-from benchmark.pluginmanager import load_catalog, parse_plugin_args
+from benchmark.registry.pluginmanager import load_catalog, parse_plugin_args
 
 
 def _plugin(catalog, name):
@@ -91,7 +91,7 @@ def test_plugins_command_json(cli):
 def test_a_built_in_keeps_its_name_against_an_installed_plugin_that_sorts_first(monkeypatch):
     from importlib.metadata import EntryPoint, entry_points
 
-    import benchmark.pluginmanager as pluginmanager
+    import benchmark.registry.pluginmanager as pluginmanager
 
     class Dist:
         metadata = {"Name": "aaa-clash"}

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.inputs import named
-from benchmark.models import create_backbone, penultimate
+from benchmark.engine.inputs import named
+from benchmark.engine.models import create_backbone, penultimate
+from benchmark.engine.staging import StagedImages
+from benchmark.engine.svm import svm_scores
+from benchmark.engine.training import LabelledImages, _training_loss, train_classifier, validation_loss
 from benchmark.presets import CPU_QUICK, PRESETS, RECOMMENDED, THESIS, THESIS_AS_RUN
-from benchmark.staging import StagedImages
-from benchmark.svm import svm_scores
-from benchmark.training import LabelledImages, _training_loss, train_classifier, validation_loss
 
 
 def test_thesis_is_the_studys_stated_protocol():
@@ -71,7 +71,7 @@ def test_the_validation_loss_is_the_plain_mean_whatever_the_chunks_and_order():
     images = torch.randint(0, 256, (300, 3, 16, 16), dtype=torch.uint8)
     labels = torch.cat([torch.zeros(250), torch.ones(50)]).long()  # sorted by class, as folders are
     cpu = torch.device("cpu")
-    from benchmark.acceleration import Acceleration
+    from benchmark.engine.acceleration import Acceleration
 
     loss = validation_loss(model, model, StagedImages(images, cpu), labels, named("unit"), cpu, Acceleration())
     order = torch.randperm(300)
@@ -95,7 +95,7 @@ def test_class_weight_modes():
 
 
 def test_the_last_epoch_is_kept_when_the_preset_says_so():
-    from benchmark.acceleration import Acceleration
+    from benchmark.engine.acceleration import Acceleration
 
     torch.manual_seed(0)
     images = torch.randint(0, 256, (64, 3, 16, 16), dtype=torch.uint8)

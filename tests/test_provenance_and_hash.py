@@ -10,12 +10,12 @@ import pytest
 import torch
 from fakedata import make_blood_cells, make_chest_xray, make_medmnist, no_builtin_datasets
 
-from benchmark.planner import PENDING, SKIPPED, Selection, build_plan
-from benchmark.pluginmanager import load_catalog
+from benchmark.data.splits import make_split
 from benchmark.presets import CPU_QUICK
+from benchmark.registry.pluginmanager import load_catalog
+from benchmark.run.planner import PENDING, SKIPPED, Selection, build_plan
 from benchmark.settings import RunSettings
 from benchmark.sources import DatasetSource
-from benchmark.splits import make_split
 from tlbench_plugins.datasets.blood_cells import BloodCells
 
 
@@ -113,8 +113,8 @@ def test_absolute_split_counts(tmp_path):
 
 
 def test_a_declared_dataset_states_its_provenance(tmp_path):
-    from benchmark.config import load_config
-    from benchmark.declared import declared_dataset
+    from benchmark.registry.config import load_config
+    from benchmark.registry.declared import declared_dataset
 
     (tmp_path / "tlbench.toml").write_text(
         '[datasets.mycxr]\nformat = "imagefolder"\npath = "mycxr"\nprovenance = ["kermany2018-chest-xray"]\n')

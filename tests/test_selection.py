@@ -1,6 +1,6 @@
 import pytest
 
-from benchmark.selection import ExpressionError, compile_expression
+from benchmark.run.selection import ExpressionError, compile_expression
 
 IDS = [
     "synth_xray::none::scratch[seed=2]",

@@ -5,10 +5,10 @@ import pytest
 import timm
 import torch
 
-from benchmark.data import TaskData
+from benchmark.data.taskdata import TaskData
+from benchmark.engine.inputs import named
+from benchmark.engine.models import create_backbone
 from benchmark.hashing import state_dict_hash
-from benchmark.inputs import named
-from benchmark.models import create_backbone
 from benchmark.presets import CPU_QUICK
 from benchmark.settings import RunSettings
 from benchmark.sources import DatasetSource

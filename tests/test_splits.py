@@ -1,6 +1,6 @@
 import numpy as np
 
-from benchmark.splits import make_split
+from benchmark.data.splits import make_split
 
 LABELS = np.array([0] * 60 + [1] * 40)
 
@@ -33,7 +33,7 @@ def test_official_split_is_used_as_given_and_validation_carved_from_train():
 
 
 def test_a_kept_split_equals_a_fresh_one_and_each_caller_owns_its_arrays(monkeypatch):
-    from benchmark import splits
+    from benchmark.data import splits
 
     labels = np.repeat([0, 1], 60)
     groups = np.arange(120) // 2

@@ -4,9 +4,9 @@ from scipy.stats import friedmanchisquare
 from scipy.stats import t as t_distribution
 from sklearn.metrics import roc_auc_score
 
-from benchmark import stats
-from benchmark.metrics import auc_macro_curve, compute_metrics
-from benchmark.stats import (
+from benchmark.engine.metrics import auc_macro_curve, compute_metrics
+from benchmark.report import stats
+from benchmark.report.stats import (
     cell_interval,
     friedman,
     holm,
@@ -15,7 +15,7 @@ from benchmark.stats import (
     resample_weights,
     seed_t_test,
 )
-from benchmark.stats import weighted_metric as weighted
+from benchmark.report.stats import weighted_metric as weighted
 
 METRIC_NAMES = ("auc_macro_curve", "auc_ovr", "accuracy", "balanced_accuracy")
 

@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 from test_store_faults import GRID, grid, passed_rows, query
 
-from benchmark import store as store_module
-from benchmark.store import Store
+from benchmark.run import store as store_module
+from benchmark.run.store import Store
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import pytest
 from conftest import TINY, subprocess_env
 from fakedata import no_builtin_datasets
 
-from benchmark.locks import LEASES, exclusive
-from benchmark.store import Store
+from benchmark.run.locks import LEASES, exclusive
+from benchmark.run.store import Store
 
 TLBENCH = str(Path(sys.executable).parent / "tlbench")
 BASE = ["-p", "tiny_plugin", *(arg for flag in no_builtin_datasets() for arg in ("-p", flag)), "-p", "fault_plugin"]

@@ -12,10 +12,10 @@ from fakedata import no_builtin_datasets
 from sklearn.datasets import load_digits
 
 import benchmark.cli
-import benchmark.torchsvm
+import benchmark.engine.torchsvm
+from benchmark.engine.svm import svm_scores
+from benchmark.engine.torchsvm import SVMMemoryError, TorchSVC, svc_peak_bytes
 from benchmark.presets import THESIS
-from benchmark.svm import svm_scores
-from benchmark.torchsvm import SVMMemoryError, TorchSVC, svc_peak_bytes
 
 ONE_KIB = 1024
 
@@ -23,7 +23,7 @@ ONE_KIB = 1024
 @pytest.fixture
 def free_memory(monkeypatch):
     """Set the free bytes TorchSVC sees on any device."""
-    return lambda free: monkeypatch.setattr(benchmark.torchsvm, "_free_bytes", lambda device: free)
+    return lambda free: monkeypatch.setattr(benchmark.engine.torchsvm, "_free_bytes", lambda device: free)
 
 
 def _digits(n_train=90, classes=(0, 1, 2)):
@@ -63,7 +63,7 @@ def test_torch_svc_fits_when_the_estimate_just_fits_or_free_memory_is_unknown(fr
 
 def test_the_estimate_is_four_gram_sized_matrices_with_headroom():
     assert svc_peak_bytes(9_000, 0) == pytest.approx(1.2 * 4 * 8 * 9_000**2)
-    assert benchmark.torchsvm._free_bytes(benchmark.torchsvm.torch.device("cpu")) > 0
+    assert benchmark.engine.torchsvm._free_bytes(benchmark.engine.torchsvm.torch.device("cpu")) > 0
 
 
 def test_fallback_fits_scikit_learn_and_warns(free_memory, caplog):
@@ -71,7 +71,7 @@ def test_fallback_fits_scikit_learn_and_warns(free_memory, caplog):
     expected = svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0)
     free_memory(ONE_KIB)
     info = {}
-    with caplog.at_level(logging.WARNING, logger="benchmark.svm"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.engine.svm"):
         got = svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0, backend="torch", fallback=True, info=info)
     np.testing.assert_array_equal(got, expected)
     assert info == {"svm_backend": "sklearn", "svm_c": 1.0}
@@ -91,14 +91,14 @@ def test_memory_running_out_during_the_fit_also_falls_back(monkeypatch):
     train_x, train_y, test_x, _ = _digits()
 
     def out_of_memory(self, x, y):
-        raise benchmark.torchsvm.torch.OutOfMemoryError("CUDA out of memory")
+        raise benchmark.engine.torchsvm.torch.OutOfMemoryError("CUDA out of memory")
 
     monkeypatch.setattr(TorchSVC, "_solve", out_of_memory)
     info = {}
     got = svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0, backend="torch", fallback=True, info=info)
     np.testing.assert_array_equal(got, svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0))
     assert info == {"svm_backend": "sklearn", "svm_c": 1.0}
-    with pytest.raises(benchmark.torchsvm.torch.OutOfMemoryError):
+    with pytest.raises(benchmark.engine.torchsvm.torch.OutOfMemoryError):
         svm_scores(train_x, train_y, test_x, 3, THESIS, seed=0, backend="torch")
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import TINY
 
-from benchmark.threads import resolve_threads, usable_cores
+from benchmark.engine.threads import resolve_threads, usable_cores
 
 
 def test_the_usable_cores_by_default_then_omp_num_threads_then_the_option(monkeypatch):

@@ -9,9 +9,9 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
+from benchmark.engine.svm import resolve_svm_backend, svm_scores
+from benchmark.engine.torchsvm import TorchLinearSVC, TorchSVC
 from benchmark.presets import CPU_QUICK, THESIS
-from benchmark.svm import resolve_svm_backend, svm_scores
-from benchmark.torchsvm import TorchLinearSVC, TorchSVC
 
 
 def _digits(classes):

@@ -6,18 +6,18 @@ import pytest
 import torch
 from fakedata import red_or_blue
 
-from benchmark.acceleration import Acceleration
-from benchmark.augment import Augmentation
-from benchmark.data import SplitData
+from benchmark.data.splits import Split
+from benchmark.data.taskdata import SplitData
 from benchmark.datasets import Task
-from benchmark.featurecache import FeatureCache, weights_fingerprint
+from benchmark.engine.acceleration import Acceleration
+from benchmark.engine.augment import Augmentation
+from benchmark.engine.featurecache import FeatureCache, weights_fingerprint
+from benchmark.engine.models import create_backbone, predict
+from benchmark.engine.staging import StagedImages
+from benchmark.engine.training import LabelledImages, train_classifier
 from benchmark.methods import ExperimentContext
-from benchmark.models import create_backbone, predict
 from benchmark.presets import CPU_QUICK
 from benchmark.settings import RunSettings
-from benchmark.splits import Split
-from benchmark.staging import StagedImages
-from benchmark.training import LabelledImages, train_classifier
 
 CPU = torch.device("cpu")
 # 24 px: at 16 px test_resnet's last stage is 1x1, where CPU bf16 training turned NaN within two epochs
@@ -213,7 +213,7 @@ def _run_scores(tmp_path, jobs: int) -> dict:
     from click.testing import CliRunner
 
     from benchmark.cli import main
-    from benchmark.store import Store
+    from benchmark.run.store import Store
 
     out = tmp_path / f"jobs{jobs}"
     result = CliRunner().invoke(main, [

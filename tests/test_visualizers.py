@@ -3,8 +3,8 @@ from conftest import TINY
 from fakedata import no_builtin_datasets
 from PIL import Image
 
-from benchmark.inputs import named
-from benchmark.models import create_backbone
+from benchmark.engine.inputs import named
+from benchmark.engine.models import create_backbone
 from tlbench_plugins.visualizers.filters import maximise_channels
 
 

@@ -15,12 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import TARGET, DatasetStatus, Task, hookimpl
-from benchmark.filedatasets import (
+from benchmark import (
+    TARGET,
+    DatasetStatus,
     FileDataset,
     ImageFiles,
+    Task,
     files_status,
     first_existing,
+    hookimpl,
     missing_status,
     scan_class_folders,
 )

@@ -12,8 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import SOURCE, TARGET, DatasetStatus, Task, hookimpl
-from benchmark.filedatasets import FileDataset, ImageFiles, files_status, missing_status, scan_class_folders
+from benchmark import (
+    SOURCE,
+    TARGET,
+    DatasetStatus,
+    FileDataset,
+    ImageFiles,
+    Task,
+    files_status,
+    hookimpl,
+    missing_status,
+    scan_class_folders,
+)
 
 CLASSES = ("NORMAL", "PNEUMONIA")
 SPLITS = ("train", "val", "test")

@@ -6,8 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import SOURCE, DatasetStatus, Task, hookimpl
-from benchmark.filedatasets import FileDataset, ImageFiles, files_status, image_files, missing_status
+from benchmark import (
+    SOURCE,
+    DatasetStatus,
+    FileDataset,
+    ImageFiles,
+    Task,
+    files_status,
+    hookimpl,
+    image_files,
+    missing_status,
+)
 
 CLASSES = ("cat", "dog")
 

@@ -16,8 +16,17 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import rotate
 
-from benchmark import TARGET, DatasetStatus, ImageSet, Task, hookimpl
-from benchmark.filedatasets import FileDataset, ImageFiles, files_status, missing_status
+from benchmark import (
+    TARGET,
+    DatasetStatus,
+    FileDataset,
+    ImageFiles,
+    ImageSet,
+    Task,
+    files_status,
+    hookimpl,
+    missing_status,
+)
 
 HOMEPAGE = "https://challenge.isic-archive.com/data/#2017"
 # (official split, image folder, ground-truth CSV)

@@ -12,8 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import SOURCE, TARGET, DatasetStatus, Task, hookimpl
-from benchmark.filedatasets import FileDataset, ImageFiles, files_status, missing_status
+from benchmark import (
+    SOURCE,
+    TARGET,
+    DatasetStatus,
+    FileDataset,
+    ImageFiles,
+    Task,
+    files_status,
+    hookimpl,
+    missing_status,
+)
 
 GRADES = ("no_dr", "mild", "moderate", "severe", "proliferative")
 REFERABLE = ("non_referable", "referable")

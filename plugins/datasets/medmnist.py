@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmark import TARGET, Dataset, DatasetStatus, ImageSet, Task, hookimpl
-from benchmark.hashing import digest_of
+from benchmark import TARGET, Dataset, DatasetStatus, ImageSet, Task, digest_of, hookimpl
 
 HOMEPAGE = "https://medmnist.com (files: https://zenodo.org/records/10519652)"
 SIZES = (28, 64, 128, 224)

@@ -6,8 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import SOURCE, DatasetStatus, Task, hookimpl
-from benchmark.filedatasets import FileDataset, ImageFiles, files_status, missing_status, scan_class_folders
+from benchmark import (
+    SOURCE,
+    DatasetStatus,
+    FileDataset,
+    ImageFiles,
+    Task,
+    files_status,
+    hookimpl,
+    missing_status,
+    scan_class_folders,
+)
 
 CLASSES = ("airplane", "car", "cat", "dog", "flower", "fruit", "motorbike", "person")
 

@@ -9,10 +9,15 @@ from pathlib import Path
 import timm
 import torch
 
-from benchmark import RunSettings, Source, hookimpl
-from benchmark.hashing import state_dict_hash
-from benchmark.inputs import InputConvention, from_pretrained_cfg
-from benchmark.models import create_backbone
+from benchmark import (
+    InputConvention,
+    RunSettings,
+    Source,
+    create_backbone,
+    from_pretrained_cfg,
+    hookimpl,
+    state_dict_hash,
+)
 
 WEIGHTS_ENV = "TLBENCH_IMAGENET_WEIGHTS"
 

@@ -18,8 +18,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmark import Visualizer, VisualizerContext, hookimpl  # noqa: E402
-from benchmark.inputs import InputConvention  # noqa: E402
+from benchmark import (  # noqa: E402
+    InputConvention,  # noqa: E402
+    Visualizer,
+    VisualizerContext,
+    hookimpl,
+)
 
 STEPS, STEP_SIZE, MAX_CHANNELS, STAGES = 20, 1.0, 64, 3
 

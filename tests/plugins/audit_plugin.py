@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark import SOURCE, TARGET, DatasetStatus, Task, hookimpl
-from benchmark.filedatasets import FileDataset, ImageFiles, scan_class_folders
+from benchmark.data.filedatasets import FileDataset, ImageFiles, scan_class_folders
 
 CLASSES = ("a", "b")
 

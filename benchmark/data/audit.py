@@ -1,0 +1,197 @@
+"""Leak audit: near-duplicate images found by content where a benchmark must not have them.
+
+Two kinds of pair are compared, by the perceptual hashes of :mod:`benchmark.data.perceptualhash`:
+
+- ``within``: a target task's images across the train, validation and test parts of the split each
+  of the preset's seeds gives it (as the runs make it: grouped, stratified or official);
+- ``source-target``: every image a harness-trained source (:class:`~benchmark.sources.DatasetSource`)
+  learns from against every image of a target (the test part changes with the seed), except a source
+  against a target of its own dataset, which the planner never pairs.
+
+Two images at a Hamming distance of :data:`THRESHOLD` or less are near-duplicates (the threshold is
+measured on the real data: README, "Leak audit").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from benchmark.data.audithashes import HashCache, TaskImages
+from benchmark.data.perceptualhash import HASH_VERSION, near_duplicates, near_duplicates_within
+from benchmark.data.splits import make_split
+from benchmark.registry.catalog import Catalog
+from benchmark.settings import RunSettings
+from benchmark.sources import DatasetSource
+
+THRESHOLD = 17  # of 144 bits
+EXAMPLES = 5
+WITHIN, SOURCE_TARGET = "within", "source-target"
+PARTS = ("train", "val", "test")
+
+
+@dataclass
+class PairAudit:
+    """The near-duplicates of one compared pair: ``near_duplicates`` image pairs, ``images`` distinct
+    target images among them (for ``within``: held-out images with a copy in an earlier part), and up
+    to :data:`EXAMPLES` of the closest pairs."""
+
+    kind: str
+    target: str
+    source: str | None = None
+    seed: int | None = None
+    near_duplicates: int = 0
+    images: int = 0
+    examples: list[dict] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.target} [seed={self.seed}]" if self.kind == WITHIN else f"{self.source} -> {self.target}"
+
+
+@dataclass
+class AuditReport:
+    """Every compared pair, the tasks left out and why, and the threshold used."""
+
+    threshold: int
+    pairs: list[PairAudit] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def leaks(self) -> list[PairAudit]:
+        return [pair for pair in self.pairs if pair.near_duplicates > 0]
+
+    def as_dict(self) -> dict:
+        return {"threshold": self.threshold, "hash": HASH_VERSION, "leaks": len(self.leaks),
+                "pairs": [{"name": pair.name, **asdict(pair)} for pair in self.pairs], "skipped": self.skipped}
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=1)
+
+
+def _official(settings: RunSettings, images: TaskImages) -> np.ndarray | None:
+    """The dataset's own split where the runs use it (as :class:`~benchmark.data.taskdata.TaskData` decides)."""
+    official = images.official_split
+    if official is None or not (settings.preset.official_splits or images.official_by_default):
+        return None
+    if not (official == "test").any():
+        raise ValueError(f"task {images.task!r}: the preset asks for official splits but there are no official "
+                         "test images under the data root")
+    return official
+
+
+def _within(images: TaskImages, found: tuple, settings: RunSettings, seeds: Sequence[int]) -> list[PairAudit]:
+    i, j, distance = found
+    audits = []
+    for seed in seeds:
+        split = make_split(images.labels, seed, settings.preset.test_fraction, settings.preset.val_fraction,
+                           groups=images.groups, official=_official(settings, images))
+        part = np.full(len(images.labels), -1)
+        for number, indices in enumerate((split.train, split.val, split.test)):
+            part[indices] = number
+        crossing = (part[i] != part[j]) & (part[i] >= 0) & (part[j] >= 0)
+        early = np.where(part[i] <= part[j], i, j)[crossing]
+        late = np.where(part[i] <= part[j], j, i)[crossing]
+        close = distance[crossing]
+        examples = [{"a": images.names[a], "a_part": PARTS[part[a]], "b": images.names[b], "b_part": PARTS[part[b]],
+                     "distance": int(d)} for a, b, d in _closest(early, late, close)]
+        audits.append(PairAudit(WITHIN, images.task, None, seed, int(crossing.sum()), len(np.unique(late)),
+                                examples))
+    return audits
+
+
+def _source_target(source: TaskImages, target: TaskImages, found: tuple) -> PairAudit:
+    i, j, distance = found
+    examples = [{"a": source.names[a], "b": target.names[b], "distance": int(d)}
+                for a, b, d in _closest(i, j, distance)]
+    return PairAudit(SOURCE_TARGET, target.task, source.task, None, len(i), len(np.unique(j)), examples)
+
+
+def _closest(a: np.ndarray, b: np.ndarray, distance: np.ndarray):
+    """The :data:`EXAMPLES` closest of the pairs (a, b, distance)."""
+    order = np.argsort(distance, kind="stable")[:EXAMPLES]
+    return zip(a[order], b[order], distance[order], strict=True)
+
+
+def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], crossed: Iterable[tuple[str, str]],
+           threshold: int, seeds: Sequence[int] | None) -> AuditReport:
+    """Audit ``within`` each of these target tasks and each (source task, target task) of ``crossed``."""
+    tasks = catalog.tasks()
+    cache = HashCache(settings.cache_dir)
+    report = AuditReport(threshold)
+    states, loaded = {}, {}
+
+    def images(name: str) -> TaskImages | None:
+        dataset, task = tasks[name]
+        if dataset.name not in states:
+            states[dataset.name] = dataset.status(settings.data_root)
+        state = states[dataset.name]
+        if not state.available:
+            line = f"{name}: dataset {dataset.name} is {state.state}"
+            if line not in report.skipped:
+                report.skipped.append(line)
+            return None
+        if name not in loaded:
+            loaded[name] = cache.task_images(dataset, task, settings.data_root)
+        return loaded[name]
+
+    for name in dict.fromkeys(within):
+        target = images(name)
+        if target is None:
+            continue
+        found = cache.pairs(WITHIN, target, target, threshold, lambda a, _, t: near_duplicates_within(a, t))
+        try:
+            report.pairs += _within(target, found, settings, seeds or settings.preset.seeds)
+        except ValueError as error:
+            report.skipped.append(f"{name} (within): its split fails: {error}")
+    for source_name, target_name in dict.fromkeys(crossed):
+        source, target = images(source_name), images(target_name)
+        if source is not None and target is not None:
+            found = cache.pairs(SOURCE_TARGET, source, target, threshold, near_duplicates)
+            report.pairs.append(_source_target(source, target, found))
+    return report
+
+
+def _crossed(catalog: Catalog, target: str, sources: Iterable[str]) -> list[tuple[str, str]]:
+    """(source task, target) for the harness-trained ``sources``, less a source of the target's dataset."""
+    known = catalog.all_sources()
+    dataset = catalog.tasks()[target][0]
+    return [(known[name].task.name, target) for name in sources
+            if isinstance(known.get(name), DatasetSource) and known[name].dataset.name != dataset.name]
+
+
+def audit_pairs(catalog: Catalog, settings: RunSettings, pairs: Iterable[tuple[str, str | None]],
+                threshold: int = THRESHOLD, seeds: Sequence[int] | None = None) -> AuditReport:
+    """The audit of the experiments about to run, given as (target task, source name or None): within
+    each target (for ``seeds``, default the preset's) and between each harness-trained source and its
+    targets; other sources (random, imagenet, none) add nothing. Cheap on a warm cache."""
+    pairs = list(pairs)
+    tasks = catalog.tasks()
+    unknown = sorted({target for target, _ in pairs if target not in tasks})
+    if unknown:
+        raise ValueError(f"unknown task(s) {', '.join(unknown)}")
+    crossed = [pair for target, source in pairs if source for pair in _crossed(catalog, target, [source])]
+    return _audit(catalog, settings, [target for target, _ in pairs], crossed, threshold, seeds)
+
+
+def audit_catalog(catalog: Catalog, settings: RunSettings, selected: Sequence[str] = (),
+                  threshold: int = THRESHOLD) -> AuditReport:
+    """The audit of every target task and harness-trained source, or of those pairs that involve one of
+    the ``selected`` tasks or datasets; unavailable tasks are listed in ``skipped``."""
+    tasks = catalog.tasks()
+    known = set(tasks) | {dataset.name for dataset, _ in tasks.values()}
+    unknown = [name for name in selected if name not in known]
+    if unknown:
+        raise ValueError(f"unknown dataset or task(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+
+    def chosen(name: str) -> bool:
+        return not selected or name in selected or tasks[name][0].name in selected
+
+    sources = [name for name, source in catalog.all_sources().items() if isinstance(source, DatasetSource)]
+    targets = list(catalog.target_tasks())
+    crossed = [(source, target) for target in targets for source, _ in _crossed(catalog, target, sources)
+               if chosen(source) or chosen(target)]
+    return _audit(catalog, settings, [t for t in targets if chosen(t)], crossed, threshold, None)

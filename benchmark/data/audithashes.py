@@ -1,0 +1,195 @@
+"""The perceptual hashes of each task's images, computed once and kept under ``cache_dir/audit``.
+
+A file dataset's images are its original files (not the run's squashed copies), hashed by one process
+per core; its entry is keyed by every file's path, size and modification time, so a changed file is
+hashed again. A dataset without files is loaded at :data:`~benchmark.data.perceptualhash.HASH_SIDE` px
+(the size the hash works at) and keyed by its name, version and task. The near-duplicate pairs found
+between two entries are kept too, keyed by both entries and the threshold, so an audit on a warm cache
+neither decodes nor compares. Every write is atomic; an unreadable entry is recomputed.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import multiprocessing
+import os
+import zipfile
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.data.filedatasets import FileDataset
+from benchmark.data.perceptualhash import HASH_SIDE, HASH_VERSION, VARIANTS, WORDS, array_hashes, file_hashes
+from benchmark.datasets import Dataset, Task
+from benchmark.engine.threads import usable_cores
+from benchmark.hashing import config_hash
+from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
+
+log = logging.getLogger(__name__)
+
+CHUNK = 64  # files per task sent to a worker process
+
+
+@dataclass
+class TaskImages:
+    """The hashed images of one task, in the task's order less any unreadable file, with what its
+    split is made from. ``key`` identifies the hashes; ``names`` are file paths or ``task[index]``."""
+
+    task: str
+    key: str
+    names: list[str]
+    hashes: np.ndarray  # (N, VARIANTS, WORDS) uint64
+    labels: np.ndarray
+    groups: np.ndarray | None = None
+    official_split: np.ndarray | None = None
+    official_by_default: bool = False
+
+
+def _hash_chunk(paths: Sequence[str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Hash ``paths``; failures come back as (position, reason)."""
+    hashes = np.zeros((len(paths), VARIANTS, WORDS), dtype=np.uint64)
+    failures = []
+    for i, path in enumerate(paths):
+        try:
+            hashes[i] = file_hashes(path)
+        except Exception as error:  # any decoder error is reported by file name, not raised
+            failures.append((i, f"{path}: {type(error).__name__}: {error}"))
+    return hashes, failures
+
+
+def _usable(entry: dict | None, *names: str) -> bool:
+    """Whether a read entry has its hashes, of the current shape, and ``names``."""
+    return (entry is not None and {"hashes", *names} <= set(entry)
+            and entry["hashes"].shape[1:] == (VARIANTS, WORDS))
+
+
+def _optional(arrays: dict, name: str) -> np.ndarray | None:
+    return arrays[name] if name in arrays else None
+
+
+class HashCache:
+    """Task hashes and near-duplicate pairs under ``cache_dir/audit``. ``decoded`` counts the images
+    this object hashed (0 when the cache answered)."""
+
+    def __init__(self, cache_dir: Path, workers: int | None = None):
+        self.folder = Path(cache_dir) / "audit"
+        self.workers = workers or usable_cores()
+        self.decoded = 0
+
+    def task_images(self, dataset: Dataset, task: Task, root: Path) -> TaskImages:
+        if isinstance(dataset, FileDataset):
+            return self._file_task(dataset, task, root)
+        return self._array_task(dataset, task, root)
+
+    def pairs(self, kind: str, a: TaskImages, b: TaskImages, threshold: int, find) -> tuple[np.ndarray, ...]:
+        """``find(a.hashes, b.hashes, threshold)``'s (i, j, distance), from the cache when it has them."""
+        path = self.folder / "pairs" / f"{kind}-{a.key}-{b.key}-t{threshold}.npz"
+        cached = self._read(path)
+        if cached is not None and {"i", "j", "distance"} <= set(cached):
+            return cached["i"], cached["j"], cached["distance"]
+        i, j, distance = find(a.hashes, b.hashes, threshold)
+        self._write(path, {"i": i, "j": j, "distance": distance})
+        return i, j, distance
+
+    def _file_task(self, dataset: FileDataset, task: Task, root: Path) -> TaskImages:
+        files = dataset.files(task, root)
+        stamps = []
+        for path in files.paths:
+            stat = os.stat(path)
+            stamps.append((str(path), stat.st_size, stat.st_mtime_ns))
+        key = config_hash({"dataset": dataset.name, "version": dataset.version, "task": task.name,
+                           "hash": HASH_VERSION, "files": stamps})
+        path = self.folder / f"{dataset.name}-{task.name}-{key}.npz"
+        entry = self._read(path)
+        if not _usable(entry, "kept"):
+            entry = self._hash_files([str(p) for p in files.paths], task.name)
+            self._replace(path, entry, f"{dataset.name}-{task.name}-")
+        kept = entry["kept"]
+
+        def pick(values):
+            return None if values is None else np.asarray(values)[kept]
+
+        return TaskImages(task.name, key, [str(files.paths[i]) for i in kept], entry["hashes"], files.labels[kept],
+                          pick(files.groups), pick(files.official_split), files.official_by_default)
+
+    def _hash_files(self, paths: list[str], name: str) -> dict:
+        hashes = np.empty((len(paths), VARIANTS, WORDS), dtype=np.uint64)
+        chunks = [paths[start:start + CHUNK] for start in range(0, len(paths), CHUNK)]
+        processes = max(1, min(self.workers, len(paths) // CHUNK))
+        if processes == 1:
+            results = [_hash_chunk(chunk) for chunk in chunks]
+        else:
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+            with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method)) as pool:
+                results = list(pool.map(_hash_chunk, chunks))
+        failures = []
+        for number, (chunk_hashes, chunk_failures) in enumerate(results):
+            hashes[number * CHUNK:number * CHUNK + len(chunk_hashes)] = chunk_hashes
+            failures += [(number * CHUNK + i, reason) for i, reason in chunk_failures]
+        self.decoded += len(paths)
+        failed = {i for i, _ in failures}
+        if failures:
+            log.warning("audit: %d unreadable image(s) of %s left out:\n  %s", len(failures), name,
+                        "\n  ".join(reason for _, reason in failures))
+        log.info("audit: hashed %d images of %s (%d processes)", len(paths), name, processes)
+        kept = np.array([i for i in range(len(paths)) if i not in failed], dtype=np.int64)
+        return {"hashes": hashes[kept], "kept": kept}
+
+    def _array_task(self, dataset: Dataset, task: Task, root: Path) -> TaskImages:
+        key = config_hash({"dataset": dataset.name, "version": dataset.version, "task": task.name,
+                           "hash": HASH_VERSION, "size": HASH_SIDE})
+        path = self.folder / f"{dataset.name}-{task.name}-{key}.npz"
+        entry = self._read(path)
+        if not _usable(entry, "labels", "official_by_default"):
+            imageset = dataset.load(task, root, HASH_SIDE)
+            entry = {"hashes": array_hashes(imageset.images, self.workers), "labels": imageset.labels,
+                     "official_by_default": np.array(imageset.official_by_default)}
+            for name in ("groups", "official_split"):
+                if getattr(imageset, name) is not None:
+                    # unicode, not object arrays: entries are read without pickle
+                    values = np.asarray(getattr(imageset, name))
+                    entry[name] = values.astype(str) if values.dtype == object else values
+            self.decoded += len(imageset.labels)
+            log.info("audit: hashed %d images of %s", len(imageset.labels), task.name)
+            self._replace(path, entry, f"{dataset.name}-{task.name}-")
+        names = [f"{task.name}[{i}]" for i in range(len(entry["labels"]))]
+        return TaskImages(task.name, key, names, entry["hashes"], entry["labels"], _optional(entry, "groups"),
+                          _optional(entry, "official_split"), bool(entry["official_by_default"]))
+
+    def _replace(self, path: Path, arrays: dict, prefix: str) -> None:
+        """Write ``path`` and remove the entries it supersedes."""
+        self._write(path, arrays)
+        for stale in path.parent.glob(f"{prefix}*.npz"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+
+    @staticmethod
+    def _read(path: Path) -> dict | None:
+        """The arrays of an entry, or None when it is absent or damaged (a warning names a damaged one)."""
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {name: data[name] for name in data.files}
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+            log.warning("audit: hash cache entry %s is damaged (%s); hashing again", path, error)
+            return None
+
+    @staticmethod
+    def _write(path: Path, arrays: dict) -> None:
+        """Write the entry atomically; a cache that cannot be written only costs hashing again next time."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not has_room(path.parent, sum(np.asarray(a).nbytes for a in arrays.values())):
+                raise OSError(errno.ENOSPC, "not enough free space")
+            remove_leftovers(path.parent)
+            partial = temporary_beside(path)
+            with open(partial, "wb") as handle:
+                np.savez(handle, **arrays)
+            publish(partial, path)  # readers see the old entry or the whole new one
+        except OSError as error:
+            log.warning("audit: could not write the hash cache entry %s (%s)", path, error)

@@ -1,0 +1,183 @@
+"""Datasets of image files: a plugin lists the files and labels, the harness decodes and caches them.
+
+A dataset that lives as image files subclasses :class:`FileDataset` and implements ``files(task,
+root)``; decoding, resizing, the decode-once cache and the report of unreadable files come with it.
+The helpers here find files in the common layouts and word the usual status messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.data.imagecache import ImageCache
+from benchmark.datasets import Dataset, DatasetStatus, ImageSet, Task, require_every_class
+from benchmark.hashing import digest_of
+
+log = logging.getLogger(__name__)
+# the share of a dataset's files that may be unreadable (each skipped and named) before the dataset fails
+MAX_UNREADABLE = 0.01
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+               "test": "test", "testing": "test"}
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"BM", b"II*\x00", b"MM\x00*", b"GIF8")
+
+
+class UnreadableImagesError(RuntimeError):
+    """Raised under ``--strict`` when image files cannot be decoded."""
+
+
+@dataclass
+class ImageFiles:
+    """The image files of one task, with int ``labels`` and optional per-file ``groups`` and
+    ``official_split`` (``train``/``val``/``test``); ``folder`` is where they were found."""
+
+    paths: list[Path]
+    labels: np.ndarray
+    folder: Path
+    groups: np.ndarray | None = None
+    official_split: np.ndarray | None = None
+    official_by_default: bool = False
+
+    def __post_init__(self):
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        for name in ("groups", "official_split"):
+            value = getattr(self, name)
+            if value is not None and len(value) != len(self.paths):
+                raise ValueError(f"{len(self.paths)} files but {len(value)} {name}")
+        if len(self.labels) != len(self.paths):
+            raise ValueError(f"{len(self.paths)} files but {len(self.labels)} labels")
+
+
+class FileDataset(Dataset):
+    """A dataset of image files: implement :meth:`files`; :meth:`load` decodes them (once, when given
+    an :class:`ImageCache`)."""
+
+    def files(self, task: Task, root: Path) -> ImageFiles:
+        """The task's files and labels under the data ``root``; never decodes an image."""
+        raise NotImplementedError
+
+    def fingerprint(self, task: Task, root: Path) -> str:
+        """A digest of the task's file list (each path relative to its folder, size and modification time),
+        labels, groups and official split; decodes nothing."""
+        files = self.files(task, root)
+        listing = []
+        for path in files.paths:
+            stat = os.stat(path) if os.path.exists(path) else None
+            name = os.path.relpath(path, files.folder)
+            listing.append((name, stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1))
+        return digest_of(self.version, listing, files.labels,
+                         "none" if files.groups is None else np.asarray(files.groups),
+                         "none" if files.official_split is None else np.asarray(files.official_split))
+
+    def class_counts(self, task: Task, root: Path) -> tuple[np.ndarray, bool]:
+        """Images per class of ``task`` and whether the data has an official split, from the file list."""
+        files = self.files(task, root)
+        counts = np.bincount(np.asarray(files.labels, dtype=np.int64), minlength=task.num_classes)
+        return counts, files.official_split is not None
+
+    def load(self, task: Task, root: Path, image_size: int, cache: ImageCache | None = None,
+             strict: bool = False, max_unreadable: float = MAX_UNREADABLE) -> ImageSet:
+        """The task's images at ``image_size``; unreadable files are skipped with a logged warning that
+        names them, up to ``max_unreadable`` of the files; :class:`UnreadableImagesError` beyond that share,
+        or for any when ``strict``."""
+        files = self.files(task, root)
+        require_every_class(task, files.labels, str(files.folder))
+        key = {"dataset": self.name, "version": self.version, "task": task.name}
+        cached = (cache or ImageCache(None)).load(f"{self.name}-{task.name}", key, files.paths, image_size)
+        notes = []
+        if cached.failures:
+            listing = "\n  ".join(cached.failures)
+            if strict:
+                raise UnreadableImagesError(
+                    f"{len(cached.failures)} unreadable image(s) in {self.name} (--strict):\n  {listing}\n"
+                    "replace or delete them, or run without --strict to skip them"
+                )
+            if len(cached.failures) > max_unreadable * len(files.paths):
+                raise UnreadableImagesError(
+                    f"{len(cached.failures)} of {len(files.paths)} images of {self.name} are unreadable, more than "
+                    f"the {max_unreadable:.0%} that may be skipped:\n  {listing}\nreplace or delete them"
+                )
+            message = f"{self.name}: skipped {len(cached.failures)} unreadable image(s):\n  {listing}"
+            log.warning(message)
+            notes.append(message)
+        kept = cached.kept
+
+        def pick(values):
+            return None if values is None else np.asarray(values)[kept]
+
+        return ImageSet(
+            cached.images, files.labels[kept], task.classes, groups=pick(files.groups),
+            official_split=pick(files.official_split), official_by_default=files.official_by_default,
+            notes=notes,
+        )
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files directly in ``folder``, sorted by name; hidden files are ignored."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+
+
+def class_folders(folder: Path) -> list[str]:
+    """The names of the non-hidden sub-folders of ``folder``, sorted."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def scan_class_folders(folder: Path, classes: Sequence[str]) -> tuple[list[Path], list[int]]:
+    """Files of ``folder/<class>/`` for each of ``classes``, labelled by the class's position."""
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        found = image_files(folder / name)
+        paths += found
+        labels += [label] * len(found)
+    return paths, labels
+
+
+def first_existing(candidates: Iterable[Path]) -> Path | None:
+    """The first of ``candidates`` that exists."""
+    return next((c for c in candidates if c.exists()), None)
+
+
+def corrupt_files(paths: Iterable[Path]) -> list[Path]:
+    """Files that are empty or do not start like an image file (a cheap check: 8 bytes each)."""
+    bad = []
+    for path in paths:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        if not head.startswith(_SIGNATURES):
+            bad.append(path)
+    return bad
+
+
+def missing_status(expected: Path, needed: str, get: str) -> DatasetStatus:
+    """``missing``: what to put where, and where to get it."""
+    return DatasetStatus("missing", f"expected {expected} ({needed}); get it from {get}", expected)
+
+
+def files_status(folder: Path, paths: Sequence[Path], what: str,
+                 max_unreadable: float = MAX_UNREADABLE) -> DatasetStatus:
+    """``available`` for readable-looking ``paths``, also when at most ``max_unreadable`` of them are not
+    images (named in the message: they will be skipped); ``incomplete`` when there are none; ``corrupt``
+    when more are not images, naming them."""
+    if not paths:
+        return DatasetStatus("incomplete", f"no images of {what} in {folder}", folder)
+    bad = corrupt_files(paths)
+    if not bad:
+        return DatasetStatus("available", f"{len(paths)} images in {folder}", folder)
+    names = ", ".join(os.path.relpath(p, folder) for p in bad[:10]) + (f" and {len(bad) - 10} more"
+                                                                         if len(bad) > 10 else "")
+    if len(bad) > max_unreadable * len(paths):
+        return DatasetStatus(
+            "corrupt", f"{len(bad)} of {len(paths)} file(s) in {folder} are not images, more than the "
+            f"{max_unreadable:.0%} that may be skipped: {names}; replace or delete them", folder)
+    return DatasetStatus("available", f"{len(paths)} files in {folder}; {len(bad)} are not images and will be "
+                         f"skipped: {names}", folder)

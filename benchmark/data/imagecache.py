@@ -1,0 +1,229 @@
+"""Decode-once image cache.
+
+Image files are decoded and squashed to ``size`` x ``size`` RGB once, with one process per core, into
+a uint8 ``.npy`` array that later runs memory-map without opening an image file. An entry is keyed by
+what determines its pixels (the caller's key, the image size, :data:`PREPROCESSING` and every file's
+path, size and modification time) and is rebuilt when any of them changes. Unreadable files are
+skipped and reported by name, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmark.engine.threads import usable_cores
+from benchmark.hashing import config_hash
+from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside, writer_of
+
+log = logging.getLogger(__name__)
+
+# Bump when decoding changes: every entry is then rebuilt.
+PREPROCESSING = "pil-draft-rgb-squash-bilinear-v2"  # v2: 16-bit, 32-bit and float images scaled by their range
+CHUNK = 64
+
+
+# PIL modes of more than 8 bits per pixel: one grey channel of integers or floats
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """An image in any PIL mode as 8-bit RGB. Grey images of 16 or 32 bits, or floats (common in medical
+    imaging), are mapped linearly from their own minimum and maximum to 0-255 (PIL alone would clip them to
+    white); a constant image becomes black."""
+    if image.mode in _WIDE_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+        scaled = np.zeros_like(values) if high <= low else (np.nan_to_num(values, nan=low) - low) * (255 / (high - low))
+        image = Image.fromarray(np.clip(np.round(scaled), 0, 255).astype(np.uint8))
+    return image.convert("RGB")
+
+
+def decode_image(path: Path | str, size: int) -> np.ndarray:
+    """One file as uint8 (size, size, 3): grey, palette and wide images become RGB (:func:`to_rgb`), the whole
+    image is squashed (aspect ratio not kept) with bilinear filtering, as the study did. JPEGs are decoded
+    at the smallest DCT scale that still covers ``size``."""
+    with Image.open(path) as image:
+        image.draft("RGB", (size, size))
+        rgb = to_rgb(image).resize((size, size), Image.BILINEAR)
+        return np.asarray(rgb, dtype=np.uint8)
+
+
+def _decode_chunk(paths: Sequence[str], size: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Decode ``paths``; failures come back as (position, reason) and leave a black image."""
+    images = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+    failures = []
+    for i, path in enumerate(paths):
+        try:
+            images[i] = decode_image(path, size)
+        except Exception as error:  # any decoder error is reported by file name, not raised here
+            failures.append((i, f"{path}: {type(error).__name__}: {error}"))
+    return images, failures
+
+
+def _beside(stem: Path, suffix: str) -> Path:
+    """``stem`` with ``suffix`` appended (names may hold dots, so not ``with_suffix``)."""
+    return stem.parent / f"{stem.name}{suffix}"
+
+
+@dataclass
+class CachedImages:
+    """``images[i]`` is the file ``kept[i]`` of the request; ``failures`` name the files left out;
+    ``decoded`` is how many files this call decoded (0 when the cache answered)."""
+
+    images: np.ndarray
+    kept: np.ndarray
+    failures: list[str] = field(default_factory=list)
+    decoded: int = 0
+    path: Path | None = None
+
+
+class ImageCache:
+    """Decodes image files once into ``folder`` (``None``: decode in memory, cache nothing).
+
+    ``decoded`` counts the files decoded through this object, so a caller can tell a cached run.
+    Threads sharing one cache build an entry once: the others wait and read it.
+    """
+
+    def __init__(self, folder: Path | None, workers: int | None = None):
+        self.folder = Path(folder) / "images" if folder is not None else None
+        self.workers = workers or usable_cores()
+        self.decoded = 0
+        self._lock = threading.Lock()
+
+    def entry_key(self, key: dict, paths: Sequence[Path], size: int) -> str:
+        files = []
+        for path in paths:
+            stat = os.stat(path) if os.path.exists(path) else None
+            files.append((str(path), stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1))
+        return config_hash({"key": key, "size": size, "preprocessing": PREPROCESSING, "files": files})
+
+    def load(self, name: str, key: dict, paths: Sequence[Path], size: int) -> CachedImages:
+        """The images of ``paths`` at ``size``, from the cache entry ``name`` when it is current."""
+        if self.folder is None:
+            return self._decode(name, paths, size, None)
+        stem = self.folder / f"{name}-{size}px-{self.entry_key(key, paths, size)}"
+        with self._lock:
+            cached = self._read(stem)
+            if cached is not None:
+                log.info("image cache: read %d images of %s from %s (no image decoded)", len(cached.kept), name,
+                         cached.path)
+                return cached
+            for stale in self.folder.glob(f"{name}-{size}px-*"):
+                if writer_of(stale.name) is None:  # another process's entry being written is left to it
+                    stale.unlink(missing_ok=True)
+            for leftover in remove_leftovers(self.folder):
+                log.info("image cache: removed %s, left by a process that ended", leftover)
+            if not self._writable(name, len(paths) * size * size * 3):
+                return self._decode(name, paths, size, None)
+            try:
+                return self._decode(name, paths, size, stem)
+            except OSError as error:  # full or read-only after all: the images are still right, in memory
+                for own in self.folder.glob(f"{stem.name}*.{os.getpid()}.partial*"):
+                    own.unlink(missing_ok=True)
+                log.warning("image cache: could not write %s (%s); keeping %s in memory for this run", stem, error,
+                            name)
+                return self._decode(name, paths, size, None)
+
+    def _writable(self, name: str, nbytes: int) -> bool:
+        """Whether an entry of ``nbytes`` can be written; a warning says why not (the run goes on in memory)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            log.warning("image cache: cannot write to %s (%s); keeping %s in memory for this run", self.folder,
+                        error, name)
+            return False
+        if not os.access(self.folder, os.W_OK):
+            log.warning("image cache: %s is read-only; keeping %s in memory for this run", self.folder, name)
+            return False
+        if not has_room(self.folder, nbytes):
+            log.warning("image cache: not enough free space under %s for %d MB; keeping %s in memory for this run",
+                        self.folder, nbytes >> 20, name)
+            return False
+        return True
+
+    def _read(self, stem: Path) -> CachedImages | None:
+        """The entry at ``stem``, or None when it is absent or damaged (a warning names a damaged one, which
+        the caller then replaces)."""
+        array, meta = _beside(stem, ".npy"), _beside(stem, ".json")
+        if not (array.exists() and meta.exists()):
+            return None
+        try:
+            info = json.loads(meta.read_text())
+            images = np.load(array, mmap_mode="c")  # copy-on-write: writable for torch, file untouched
+            kept = np.asarray(info["kept"], dtype=np.int64)
+            failures = list(info["failures"])
+            if len(images) != len(kept) or images.dtype != np.uint8 or images.ndim != 4:
+                raise ValueError(f"{len(images)} images of {images.dtype} for {len(kept)} kept files")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("image cache: entry %s is damaged (%s); decoding its images again", stem, error)
+            return None
+        return CachedImages(images, kept, failures, 0, array)
+
+    def _decode(self, name: str, paths: Sequence[Path], size: int, stem: Path | None) -> CachedImages:
+        started = time.perf_counter()
+        shape = (len(paths), size, size, 3)
+        if stem is None:
+            images = np.empty(shape, dtype=np.uint8)
+        else:
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            partial = temporary_beside(stem, ".partial.npy")
+            images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
+        failures = self._decode_into(images, [str(p) for p in paths], size)
+        failed = {i for i, _ in failures}
+        kept = np.array([i for i in range(len(paths)) if i not in failed], dtype=np.int64)
+        reasons = [reason for _, reason in failures]
+        self.decoded += len(paths)
+        seconds = time.perf_counter() - started
+        log.info("image cache: decoded %d images of %s at %dpx in %.1fs (%.0f images/s, %d processes)",
+                 len(paths), name, size, seconds, len(paths) / max(seconds, 1e-9), self._processes(len(paths)))
+        if stem is None:
+            return CachedImages(images[kept] if failed else images, kept, reasons, len(paths))
+        if failed:
+            np.save(partial, np.asarray(images)[kept])  # rewrite without the unreadable files' rows
+        else:
+            images.flush()
+        del images
+        meta = temporary_beside(_beside(stem, ".json"))
+        meta.write_text(json.dumps({"kept": kept.tolist(), "failures": reasons}))
+        publish(meta, _beside(stem, ".json"))
+        publish(partial, _beside(stem, ".npy"))  # the array appears only when complete
+        cached = self._read(stem)
+        cached.decoded = len(paths)
+        return cached
+
+    def _processes(self, count: int) -> int:
+        return max(1, min(self.workers, count // CHUNK))
+
+    def _decode_into(self, images: np.ndarray, paths: list[str], size: int) -> list[tuple[int, str]]:
+        """Fill ``images`` from ``paths`` chunk by chunk; return the failures as (index, reason)."""
+        chunks = [paths[start:start + CHUNK] for start in range(0, len(paths), CHUNK)]
+        processes = self._processes(len(paths))
+        failures = []
+
+        def store(number, result):
+            chunk_images, chunk_failures = result
+            images[number * CHUNK:number * CHUNK + len(chunk_images)] = chunk_images
+            failures.extend((number * CHUNK + i, reason) for i, reason in chunk_failures)
+
+        if processes == 1:
+            for number, chunk in enumerate(chunks):
+                store(number, _decode_chunk(chunk, size))
+            return failures
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method)) as pool:
+            for number, result in enumerate(pool.map(_decode_chunk, chunks, [size] * len(chunks))):
+                store(number, result)
+        return failures

@@ -1,0 +1,129 @@
+"""Loading a task's images once per run and cutting them into seeded splits."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from benchmark.data.filedatasets import FileDataset
+from benchmark.data.imagecache import ImageCache
+from benchmark.data.splits import Split, make_split
+from benchmark.datasets import SOURCE, TARGET, Dataset, ImageSet, Task, require_every_class
+from benchmark.engine.models import to_images_tensor
+from benchmark.engine.training import LabelledImages
+from benchmark.settings import RunSettings
+
+_DIGEST_CHUNK = 1 << 24  # bytes hashed per update
+
+
+@dataclass
+class SplitData:
+    """The train, validation and test parts of one task for one seed.
+
+    ``train`` holds the images of ``split.train`` in that order, followed by ``augmented`` images the
+    dataset made from them (:meth:`Dataset.augment_train`), which have no position in the task.
+    ``images_digest`` identifies the task's images that the split's positions index
+    (:func:`images_digest`); empty when unknown.
+    """
+
+    task: Task
+    split: Split
+    train: LabelledImages
+    val: LabelledImages
+    test: LabelledImages
+    augmented: int = 0
+    images_digest: str = ""
+    test_groups: np.ndarray | None = None  # patient, cell or lesion of each test image, where the dataset knows
+
+    @property
+    def n_test_groups(self) -> int | None:
+        return None if self.test_groups is None else len(np.unique(self.test_groups))
+
+
+def images_digest(images: torch.Tensor) -> str:
+    """A content digest of a uint8 image tensor (shape and pixels), read in place chunk by chunk."""
+    array = images.contiguous().numpy()
+    digest = hashlib.blake2b(f"{array.dtype}{array.shape}".encode(), digest_size=16)
+    flat = memoryview(array).cast("B")
+    for start in range(0, len(flat), _DIGEST_CHUNK):
+        digest.update(flat[start:start + _DIGEST_CHUNK])
+    return digest.hexdigest()
+
+
+class TaskData:
+    """Loads each task's :class:`ImageSet` at most once (image files through the decode-once cache in
+    ``settings.cache_dir``) and serves seeded splits of it, each carrying its task's images digest
+    (computed once per task)."""
+
+    def __init__(self, settings: RunSettings):
+        self.settings = settings
+        self.cache = ImageCache(settings.cache_dir)
+        self._images: dict[str, tuple[ImageSet, torch.Tensor]] = {}
+        self._digests: dict[str, str] = {}
+
+    def imageset(self, dataset: Dataset, task: Task) -> tuple[ImageSet, torch.Tensor]:
+        if task.name not in self._images:
+            size = self.settings.preset.image_size
+            root = self.settings.data_root
+            try:
+                if isinstance(dataset, FileDataset):
+                    imageset = dataset.load(task, root, size, cache=self.cache, strict=self.settings.strict,
+                                            max_unreadable=self.settings.max_unreadable)
+                else:
+                    imageset = dataset.load(task, root, size)
+            except ValueError as error:  # the ImageSet checks raise inside the plugin's load: say whose data
+                raise ValueError(f"dataset {dataset.name!r} (plugin module {type(dataset).__module__}), task "
+                                 f"{task.name!r}: {error}") from error
+            require_every_class(task, imageset.labels, f"dataset {dataset.name!r}")
+            if imageset.images.shape[1:3] != (size, size):
+                raise ValueError(
+                    f"dataset {dataset.name!r} returned {imageset.images.shape[1:3]} images for task "
+                    f"{task.name!r}; it must return {size}x{size}"
+                )
+            self._images[task.name] = (imageset, to_images_tensor(imageset.images))
+        return self._images[task.name]
+
+    def split(self, dataset: Dataset, task: Task, seed: int, role: str = TARGET) -> SplitData:
+        """The seed's split of ``task``; a source's own training split (``role`` source) takes the preset's
+        source split counts."""
+        imageset, tensor = self.imageset(dataset, task)
+        if task.name not in self._digests:
+            self._digests[task.name] = images_digest(tensor)
+        preset = self.settings.preset
+        split = make_split(
+            imageset.labels, seed, preset.test_fraction, preset.val_fraction,
+            groups=imageset.groups, official=self._official(dataset, task, imageset),
+            counts=preset.counts_for(dataset.name, source=role == SOURCE),
+        )
+        labels = torch.from_numpy(imageset.labels)
+
+        def part(index) -> LabelledImages:
+            index = torch.from_numpy(index)
+            return LabelledImages(tensor[index], labels[index])
+
+        train = part(split.train)
+        extra = dataset.augment_train(task, imageset, split.train, seed)
+        augmented = 0 if extra is None else len(extra[1])
+        if augmented:
+            images, extra_labels = extra
+            train = LabelledImages(torch.cat([train.images, to_images_tensor(images)]),
+                                   torch.cat([train.labels, torch.as_tensor(extra_labels, dtype=torch.int64)]))
+        test_groups = None if imageset.groups is None else np.asarray(imageset.groups)[split.test]
+        return SplitData(task, split, train, part(split.val), part(split.test), augmented, self._digests[task.name],
+                         test_groups)
+
+    def _official(self, dataset: Dataset, task: Task, imageset: ImageSet):
+        """The dataset's own split when the preset asks for it or the dataset always uses it."""
+        official = imageset.official_split
+        if official is None or not (self.settings.preset.official_splits or imageset.official_by_default):
+            return None
+        if not (official == "test").any():
+            raise ValueError(
+                f"task {task.name!r}: the preset asks for official splits but dataset {dataset.name!r} has no "
+                "official test images under the data root; add its test part or use a preset without "
+                "official_splits"
+            )
+        return official

@@ -1,0 +1,71 @@
+"""Backbones from timm, their inputs and their penultimate-layer features."""
+
+from __future__ import annotations
+
+import numpy as np
+import timm
+import torch
+
+from benchmark.engine.acceleration import Acceleration
+from benchmark.engine.inputs import InputConvention, named
+from benchmark.engine.staging import StagedImages
+
+
+def create_backbone(name: str, num_classes: int, **kwargs) -> torch.nn.Module:
+    """A timm model by name with a fresh ``num_classes`` head and no dropout (as in the study)."""
+    try:
+        return timm.create_model(name, num_classes=num_classes, drop_rate=0.0, **kwargs)
+    except RuntimeError as error:
+        if "Unknown model" in str(error):
+            raise ValueError(
+                f"unknown backbone {name!r}: pass any timm model name (see timm.list_models())"
+            ) from error
+        raise
+
+
+def replace_head(model: torch.nn.Module, num_classes: int) -> torch.nn.Module:
+    """Give ``model`` a freshly initialised classifier for ``num_classes`` classes."""
+    model.reset_classifier(num_classes)
+    return model
+
+
+def to_images_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) array to a uint8 (N, 3, H, W) tensor, still 0-255."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+
+
+def to_unit(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) to float32 in [0, 1] on the batch's device."""
+    return batch.float().div_(255.0)
+
+
+def penultimate(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The features the classifier sees (VGG16: fc2 after ReLU), flattened to (B, D)."""
+    features = model.forward_head(model.forward_features(x), pre_logits=True)
+    if features.ndim == 4:
+        features = features.mean(dim=(2, 3))
+    return features.flatten(1)
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module, images: torch.Tensor, inputs: InputConvention | str, device: torch.device,
+    batch_size: int = 256, features: bool = False, accel: Acceleration | None = None,
+) -> np.ndarray:
+    """Softmax outputs (or penultimate features when ``features``) for uint8 ``images``, as float32.
+
+    ``inputs`` is the model's input convention, or a preset's normalisation name; ``accel`` defaults to
+    :meth:`Acceleration.for_device`; outputs stay on the device until the end.
+    """
+    inputs = named(inputs) if isinstance(inputs, str) else inputs
+    accel = accel or Acceleration.for_device(device)
+    accel.place(model.eval(), device)
+    staged = StagedImages(images, device)
+    forward = accel.compiled((lambda x: penultimate(model, x)) if features else model)
+    outputs = []
+    for start in range(0, len(staged), batch_size):
+        x = inputs.apply(to_unit(staged.range(start, start + batch_size)), accel.channels_last)
+        with accel.autocast(device):
+            y = forward(x)
+        outputs.append(y.float() if features else y.float().softmax(dim=1))
+    return torch.cat(outputs).cpu().numpy()

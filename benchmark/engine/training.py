@@ -1,0 +1,191 @@
+"""Supervised training with SGD and early stopping on validation loss."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from benchmark.engine.acceleration import Acceleration
+from benchmark.engine.augment import Augmentation
+from benchmark.engine.inputs import InputConvention, input_of
+from benchmark.engine.models import to_unit
+from benchmark.engine.seeding import reseed
+from benchmark.engine.staging import StagedImages, upload
+from benchmark.presets import Preset
+
+EpochCallback = Callable[[dict], None]
+
+
+@dataclass
+class LabelledImages:
+    """uint8 (N, 3, H, W) images with int64 labels, as a trainer consumes them."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The study's N / N_c per class (a class absent from training gets weight 0).
+
+    Under the ``weighted_mean`` class-weight mode the scale does not matter (a batch's loss is divided by its
+    summed weights); under ``batch_mean`` (Keras' ``class_weight``) it scales the loss and so the step.
+    """
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    return torch.where(counts > 0, len(labels) / counts.clamp(min=1), torch.zeros_like(counts))
+
+
+@dataclass
+class _Epoch:
+    """One epoch's shuffled batches and their augmentation, drawn from the trainer's host generator and
+    uploaded once, so that no training step copies from the host (a copy can make the host wait)."""
+
+    bounds: list[tuple[int, int]]  # positions in the epoch's order
+    order: torch.Tensor  # on the device, for the labels
+    image_order: torch.Tensor  # where the staged images want their indices
+    params: dict[str, torch.Tensor]  # per position, on the device
+
+    @classmethod
+    def draw(cls, images: StagedImages, batch_size: int, augmentation: Augmentation, generator: torch.Generator,
+             device: torch.device) -> _Epoch:
+        n = len(images)
+        order = torch.randperm(n, generator=generator)
+        # batch norm cannot train on a single image, so a last batch of one is dropped
+        bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)
+                  if min(start + batch_size, n) - start >= 2]
+        drawn = [augmentation.draw(stop - start, generator) for start, stop in bounds]
+        params = {key: upload(torch.cat([d[key] for d in drawn]), device) for key in (drawn[0] if drawn else {})}
+        label_order = upload(order, device)
+        image_order = label_order if images.index_device.type == device.type else order
+        return cls(bounds, label_order, image_order, params)
+
+    def __iter__(self):
+        """``(image index, label index, augmentation parameters)`` per batch."""
+        for start, stop in self.bounds:
+            yield (self.image_order[start:stop], self.order[start:stop],
+                   {key: value[start:stop] for key, value in self.params.items()})
+
+
+def _keep(state: dict[str, torch.Tensor], kept: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    """A copy of ``state`` written into ``kept``'s tensors when there are some: the best weights so far take
+    one copy of the model's memory, never two at once."""
+    if kept is None:
+        return {name: tensor.detach().clone() for name, tensor in state.items()}
+    for name, tensor in state.items():
+        kept[name].copy_(tensor)
+    return kept
+
+
+def validation_loss(forward, model, data: StagedImages, labels: torch.Tensor, inputs: InputConvention,
+                    device: torch.device, accel: Acceleration) -> float:
+    """The unweighted mean cross-entropy over the whole validation set, as the study's Keras code computed it
+    (class weights apply to training only): a sum over samples divided by their number, so it does not depend
+    on chunk size or sample order."""
+    model.eval()
+    total = torch.zeros((), device=device, dtype=torch.float64)
+    with torch.no_grad():
+        for start in range(0, len(data), 256):
+            x = inputs.apply(to_unit(data.range(start, start + 256)), accel.channels_last)
+            y = labels[start : start + 256]
+            with accel.autocast(device):
+                logits = forward(x)
+            total += torch.nn.functional.cross_entropy(logits.float(), y, reduction="sum").double()
+    return float(total) / max(len(labels), 1)
+
+
+def _training_loss(labels: torch.Tensor, num_classes: int, preset: Preset, device: torch.device):
+    """The training batch loss: cross-entropy, class-weighted as the preset says."""
+    if not preset.class_weights:
+        return torch.nn.CrossEntropyLoss()
+    weights = class_weights(labels, num_classes).to(device)
+    if preset.class_weight_mode == "weighted_mean":
+        return torch.nn.CrossEntropyLoss(weight=weights)
+    if preset.class_weight_mode != "batch_mean":
+        raise ValueError(f"unknown class_weight_mode {preset.class_weight_mode!r}: use weighted_mean or batch_mean")
+    summed = torch.nn.CrossEntropyLoss(weight=weights, reduction="sum")
+    return lambda logits, y: summed(logits, y) / len(y)
+
+
+def train_classifier(
+    model: torch.nn.Module,
+    train: LabelledImages,
+    val: LabelledImages,
+    num_classes: int,
+    preset: Preset,
+    device: torch.device,
+    seed: int,
+    on_epoch: EpochCallback | None = None,
+    accel: Acceleration | None = None,
+) -> list[dict]:
+    """Train all layers of ``model`` in place; return the per-epoch history.
+
+    Stops when the validation loss has not improved for ``preset.patience`` epochs and, when
+    ``preset.restore_best``, leaves the weights of the best validation epoch in ``model``. The model's input
+    convention (:func:`benchmark.engine.inputs.input_of`) turns pixels into its input.
+    The images go to the device once (see :class:`StagedImages`), are augmented and normalised there,
+    and the host waits for the device only at the end of an epoch. ``accel`` defaults to
+    :meth:`Acceleration.for_device`.
+    """
+    accel = accel or Acceleration.for_device(device)
+    augmentation = Augmentation.from_preset(preset)
+    generator = torch.Generator().manual_seed(seed)
+    reseed(seed)  # for models that draw from the global generator while training (dropout)
+    accel.place(model, device)
+    forward = accel.compiled(model)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=preset.lr, momentum=preset.momentum,
+        nesterov=preset.nesterov and preset.momentum > 0, weight_decay=preset.weight_decay,
+    )
+    inputs = input_of(model, preset)
+    loss_fn = _training_loss(train.labels, num_classes, preset, device)
+    train_images, val_images = StagedImages(train.images, device), StagedImages(val.images, device)
+    train_labels, val_labels = train.labels.to(device), val.labels.to(device)
+    history: list[dict] = []
+    best_loss, best_state, stale = float("inf"), None, 0
+    for epoch in range(1, preset.max_epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        running = torch.zeros((), device=device)
+        seen = 0
+        for image_index, label_index, params in _Epoch.draw(train_images, preset.batch_size, augmentation,
+                                                            generator, device):
+            x = augmentation.apply(to_unit(train_images.take(image_index)), params)
+            x = inputs.apply(x, accel.channels_last)
+            y = train_labels[label_index]
+            with accel.autocast(device):
+                logits = forward(x)
+            loss = loss_fn(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.detach() * len(y)
+            seen += len(y)
+        train_loss = float(running) / max(seen, 1)  # waits for the epoch's steps: train_seconds is their time
+        train_seconds = time.perf_counter() - started
+        if not np.isfinite(train_loss):
+            raise FloatingPointError(f"training diverged at epoch {epoch} (loss {train_loss}); lower the lr")
+        val_loss = validation_loss(forward, model, val_images, val_labels, inputs, device, accel)
+        record = {
+            "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+            "seconds": time.perf_counter() - started, "train_seconds": train_seconds, "images": seen,
+        }
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch({**record, "max_epochs": preset.max_epochs})
+        if val_loss < best_loss:
+            best_loss, stale = val_loss, 0
+            if preset.restore_best:
+                best_state = _keep(model.state_dict(), best_state)
+        else:
+            stale += 1
+            if stale >= preset.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history

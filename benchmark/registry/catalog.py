@@ -1,0 +1,86 @@
+"""Everything the loaded plugins provide, by kind and name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmark.datasets import SOURCE, TARGET, Dataset, Task
+from benchmark.methods import Method
+from benchmark.sources import DatasetSource, Source
+from benchmark.visualizers import Visualizer
+
+KINDS = ("datasets", "sources", "methods", "visualizers")
+_TYPES = {"datasets": Dataset, "sources": Source, "methods": Method, "visualizers": Visualizer}
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as ``tlbench plugins`` reports it."""
+
+    name: str
+    module: str
+    origin: str  # "entry point" or "-p"
+    distribution: str = ""
+    version: str = ""
+    status: str = "ok"  # ok, broken or blocked
+    error: str = ""
+    provides: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name, "module": self.module, "origin": self.origin,
+            "distribution": self.distribution, "version": self.version, "status": self.status,
+            "error": self.error, "provides": self.provides,
+        }
+
+
+@dataclass
+class Catalog:
+    """Registered datasets, sources, methods and visualisers, each with the plugin that owns it."""
+
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    methods: dict[str, Method] = field(default_factory=dict)
+    visualizers: dict[str, Visualizer] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    plugins: list[PluginInfo] = field(default_factory=list)
+
+    def add(self, kind: str, obj, plugin: str) -> str | None:
+        """Add ``obj``; return the owning plugin's name instead if the name is taken."""
+        if not isinstance(obj, _TYPES[kind]):
+            raise TypeError(f"register() for {kind} takes a {_TYPES[kind].__name__}, got {type(obj).__name__}")
+        if not getattr(obj, "name", ""):
+            raise ValueError(f"a registered {_TYPES[kind].__name__} needs a non-empty name")
+        if (kind, obj.name) in self.owners:
+            return self.owners[(kind, obj.name)]
+        if kind == "datasets":
+            known = self.tasks()
+            for task in obj.tasks():
+                if task.name in known:
+                    return self.owners[("datasets", known[task.name][0].name)]
+        getattr(self, kind)[obj.name] = obj
+        self.owners[(kind, obj.name)] = plugin
+        return None
+
+    def provider(self, kind: str, name: str) -> dict:
+        """Who provides an object: its plugin, and that plugin's distribution and version."""
+        plugin = self.owners.get((kind, name), "")
+        info = next((p for p in self.plugins if p.name == plugin), None)
+        return {"plugin": plugin, "distribution": info.distribution if info else "",
+                "version": info.version if info else ""}
+
+    def tasks(self) -> dict[str, tuple[Dataset, Task]]:
+        """Every task of every dataset, by task name."""
+        return {task.name: (ds, task) for ds in self.datasets.values() for task in ds.tasks()}
+
+    def target_tasks(self) -> dict[str, tuple[Dataset, Task]]:
+        return {name: pair for name, pair in self.tasks().items() if TARGET in pair[1].roles}
+
+    def all_sources(self) -> dict[str, Source]:
+        """Registered sources, then one trained source per task with the source role."""
+        derived = {
+            task.name: DatasetSource(ds, task)
+            for task_name, (ds, task) in self.tasks().items()
+            if SOURCE in task.roles and task_name not in self.sources
+        }
+        return {**self.sources, **derived}

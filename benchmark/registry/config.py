@@ -1,0 +1,211 @@
+"""The optional config file: ``tlbench.toml`` in the working directory, else ``[tool.tlbench]`` in
+``./pyproject.toml``.
+
+Keys read here: ``data_root`` and ``cache_dir`` (relative paths are relative to the config file), and
+datasets declared without code, as ``[[datasets]]`` entries with a ``name`` or as ``[datasets.NAME]``
+tables::
+
+    data_root = "../shared/data"
+
+    [datasets.cifar10]
+    format = "imagefolder"      # class-per-folder, optionally under train/ val/ test/ folders
+    path = "cifar10"            # relative to the data root
+    modality = "natural"
+    roles = ["source"]
+
+    [datasets.lesions]
+    format = "csv"              # columns path,label[,split][,group]; paths relative to `path`
+    path = "lesions"
+    csv = "labels.csv"
+    roles = ["target"]
+
+Other keys are left to the code that reads them from :attr:`Config.table`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from benchmark.datasets import SOURCE, TARGET
+
+CONFIG_FILE = "tlbench.toml"
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+FORMATS = ("imagefolder", "csv")
+MODALITIES = ("medical", "natural")
+_DECLARATION_KEYS = {"name", "format", "path", "csv", "modality", "roles", "classes", "description", "homepage",
+                     "provenance"}
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class DatasetDeclaration:
+    """A dataset declared in the config: ``format`` is ``imagefolder`` or ``csv``; ``path`` is
+    relative to the data root unless absolute; ``csv`` (csv format) is relative to ``path``."""
+
+    name: str
+    format: str
+    path: Path
+    csv: Path | None = None
+    modality: str = "medical"
+    roles: frozenset[str] = frozenset({TARGET})
+    classes: tuple[str, ...] = ()
+    description: str = ""
+    homepage: str = ""
+    provenance: frozenset[str] = frozenset()  # the image collections it comes from (see Dataset.provenance)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "format": self.format, "path": str(self.path),
+                "csv": str(self.csv) if self.csv else None, "modality": self.modality,
+                "roles": sorted(self.roles), "classes": list(self.classes), "provenance": sorted(self.provenance)}
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the config file says; ``path`` is ``None`` when there is no config file."""
+
+    path: Path | None = None
+    data_root: Path | None = None
+    cache_dir: Path | None = None
+    datasets: tuple[DatasetDeclaration, ...] = ()
+    table: dict = field(default_factory=dict)
+    # declarations that do not hold: (name, what is wrong); the others stay usable
+    broken: tuple[tuple[str, str], ...] = ()
+
+
+def find_config(cwd: Path | None = None) -> tuple[Path, dict] | None:
+    """The config file that applies in ``cwd`` and its tlbench table, or ``None``."""
+    cwd = Path(cwd or Path.cwd())
+    own = cwd / CONFIG_FILE
+    if own.is_file():
+        return own, _read_toml(own)
+    pyproject = cwd / "pyproject.toml"
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get("tlbench")
+        if table is not None:
+            return pyproject, table
+    return None
+
+
+def load_config(cwd: Path | None = None) -> Config:
+    """Read and check the config that applies in ``cwd`` (an empty :class:`Config` when none)."""
+    found = find_config(cwd)
+    if found is None:
+        return Config()
+    path, table = found
+    base = path.parent
+
+    def location(key: str) -> Path | None:
+        value = table.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: {key} must be a path string, got {value!r}")
+        return base / Path(value).expanduser()
+
+    declarations, broken = _declarations(path, table)
+    return Config(path, location("data_root"), location("cache_dir"), declarations, table, broken)
+
+
+def resolve_data_root(option: Path | None, config: Config, environ=os.environ) -> Path:
+    """``--data-root``, else ``TLBENCH_DATA``, else the config's ``data_root``, else ``./data``."""
+    if option is not None:
+        return option
+    if environ.get("TLBENCH_DATA"):
+        return Path(environ["TLBENCH_DATA"])
+    return config.data_root or Path("data")
+
+
+def resolve_cache_dir(option: Path | None, config: Config, environ=os.environ) -> Path:
+    """``--cache-dir``, else ``TLBENCH_CACHE``, else the config's ``cache_dir``, else ``~/.cache/tlbench``."""
+    if option is not None:
+        return option
+    if environ.get("TLBENCH_CACHE"):
+        return Path(environ["TLBENCH_CACHE"])
+    return config.cache_dir or Path.home() / ".cache" / "tlbench"
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from error
+
+
+def _declarations(path: Path, table: dict) -> tuple[tuple[DatasetDeclaration, ...], tuple[tuple[str, str], ...]]:
+    """The valid declarations, and (name, error) for each invalid one: one bad entry blocks only itself."""
+    raw = table.get("datasets", [])
+    if isinstance(raw, dict):  # [datasets.NAME] tables
+        entries = []
+        for name, entry in raw.items():
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{path}: datasets.{name} must be a table")
+            entries.append({"name": name, **entry})
+    elif isinstance(raw, list):  # [[datasets]] entries
+        entries = raw
+    else:
+        raise ConfigError(f"{path}: datasets must be [[datasets]] entries or [datasets.NAME] tables")
+    declarations, broken = [], []
+    for number, entry in enumerate(entries, start=1):
+        name = entry.get("name") if isinstance(entry, dict) and isinstance(entry.get("name"), str) else f"#{number}"
+        try:
+            declaration = _declaration(path, entry)
+        except ConfigError as error:
+            broken.append((name, str(error)))
+            continue
+        if any(d.name == declaration.name for d in declarations):
+            broken.append((name, f"{path}: dataset {name!r} is declared more than once; the first is used"))
+            continue
+        declarations.append(declaration)
+    return tuple(declarations), tuple(broken)
+
+
+def _declaration(path: Path, entry) -> DatasetDeclaration:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise ConfigError(f"{path}: every declared dataset needs a name, got {entry!r}")
+    name = entry["name"]
+    where = f"{path}: dataset {name!r}"
+    if not NAME.fullmatch(name) or "::" in name:
+        raise ConfigError(f"{where}: a name may hold letters, digits, '_', '.' and '-' only (it is used in node ids)")
+    unknown = set(entry) - _DECLARATION_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: "
+                          f"{', '.join(sorted(_DECLARATION_KEYS))}")
+    fmt = entry.get("format", "csv" if "csv" in entry else "imagefolder")
+    if fmt not in FORMATS:
+        raise ConfigError(f"{where}: format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not isinstance(entry.get("path"), str):
+        raise ConfigError(f"{where}: give path, the dataset's folder (relative to the data root or absolute)")
+    if fmt == "csv" and not isinstance(entry.get("csv"), str):
+        raise ConfigError(f"{where}: the csv format needs csv = \"FILE\" (columns path,label[,split][,group])")
+    modality = entry.get("modality", "medical")
+    if modality not in MODALITIES:
+        raise ConfigError(f"{where}: modality must be one of {', '.join(MODALITIES)}, got {modality!r}")
+    roles = entry.get("roles", [TARGET])
+    roles = [roles] if isinstance(roles, str) else roles
+    if not roles or not set(roles) <= {SOURCE, TARGET}:
+        raise ConfigError(f"{where}: roles must be a list of {SOURCE!r} and/or {TARGET!r}, got {roles!r}")
+    classes = entry.get("classes", [])
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise ConfigError(f"{where}: classes must be a list of class names")
+    provenance = entry.get("provenance", [])
+    provenance = [provenance] if isinstance(provenance, str) else provenance
+    if not isinstance(provenance, list) or not all(isinstance(p, str) and p for p in provenance):
+        raise ConfigError(f"{where}: provenance must be a list of image collection names, e.g. "
+                          "[\"kermany2018-chest-xray\"]")
+    return DatasetDeclaration(
+        name=name, format=fmt, path=Path(entry["path"]).expanduser(),
+        csv=Path(entry["csv"]) if fmt == "csv" else None, modality=modality, roles=frozenset(roles),
+        classes=tuple(classes), description=str(entry.get("description", "")),
+        homepage=str(entry.get("homepage", "")), provenance=frozenset(provenance),
+    )

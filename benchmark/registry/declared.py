@@ -1,0 +1,190 @@
+"""Datasets declared in the config file, with no code: a class-per-folder tree or a CSV of files.
+
+The core registers them into the catalog after the plugins (:func:`register_declared`), because their
+classes are read from the data, and where the data is is known only once the run's data root is.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.data.filedatasets import (
+    SPLIT_NAMES,
+    FileDataset,
+    ImageFiles,
+    class_folders,
+    files_status,
+    image_files,
+    scan_class_folders,
+)
+from benchmark.datasets import DatasetStatus, Task
+from benchmark.hashing import config_hash
+from benchmark.registry.catalog import Catalog
+from benchmark.registry.config import DatasetDeclaration
+
+OWNER = "config"
+
+
+class DeclaredDataset(FileDataset):
+    """A one-task dataset from a :class:`DatasetDeclaration`, found at ``folder``."""
+
+    def __init__(self, declaration: DatasetDeclaration, folder: Path):
+        self.declaration, self.folder = declaration, folder
+        self.name = declaration.name
+        self.modality = declaration.modality
+        self.version = config_hash(declaration.as_dict())[:8]
+        self.homepage = declaration.homepage
+        self.provenance = declaration.provenance
+        self.description = declaration.description or f"{declaration.format} dataset declared in the config"
+        self.classes = declaration.classes or self.discover_classes()
+
+    def discover_classes(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def tasks(self) -> list[Task]:
+        return [Task(self.name, self.classes, self.declaration.roles, self.description)]
+
+    def missing(self, what: str) -> DatasetStatus:
+        get = self.homepage or "its owner"
+        return DatasetStatus("missing", f"expected {what} (declared in the config); get it from {get}",
+                             self.folder)
+
+
+class ImageFolderDataset(DeclaredDataset):
+    """``folder/<class>/*`` images, or ``folder/{train,val,test}/<class>/*`` with an official split."""
+
+    def split_folders(self) -> list[str]:
+        """The split folders (train, val, test, ...) when the tree has them, else an empty list."""
+        names = class_folders(self.folder)
+        return names if names and all(n.lower() in SPLIT_NAMES for n in names) else []
+
+    def class_roots(self) -> list[Path]:
+        splits = self.split_folders()
+        return [self.folder / s for s in splits] if splits else [self.folder]
+
+    def discover_classes(self) -> tuple[str, ...]:
+        if not self.folder.is_dir():
+            return ()
+        return tuple(sorted({name for folder in self.class_roots() for name in class_folders(folder)}))
+
+    def status(self, root: Path) -> DatasetStatus:
+        if not self.folder.is_dir():
+            return self.missing(f"{self.folder}/<class>/*.jpg")
+        problem = self.layout_problem()
+        if problem:
+            return DatasetStatus("incomplete", problem, self.folder)
+        if not self.classes:
+            return DatasetStatus("incomplete", f"no class folders in {self.folder}", self.folder)
+        return files_status(self.folder, self.files(self.tasks()[0], root).paths, self.name)
+
+    def layout_problem(self) -> str:
+        """What in the folder tree cannot be what it looks like: split folders beside other folders, or class
+        folders whose images lie only in subfolders; '' when the tree reads as it is."""
+        top = class_folders(self.folder)
+        splits = [n for n in top if n.lower() in SPLIT_NAMES]
+        others = [n for n in top if n.lower() not in SPLIT_NAMES]
+        if splits and others:
+            return (f"{self.folder} holds split folders ({', '.join(splits)}) beside other folders "
+                    f"({', '.join(others)}): move those out, or into each split as a class folder")
+        for root in self.class_roots():
+            for name in class_folders(root):
+                folder = root / name
+                nested = [sub for sub in class_folders(folder) if image_files(folder / sub)]
+                if nested and not image_files(folder):
+                    return (f"class folder {folder} holds its images only in subfolders ({', '.join(nested[:3])}); "
+                            "tlbench reads the images directly inside each class folder: move them up a level")
+        return ""
+
+    def files(self, task: Task, root: Path) -> ImageFiles:
+        paths, labels, parts = [], [], []
+        splits = self.split_folders()
+        for folder in self.class_roots():
+            found, found_labels = scan_class_folders(folder, self.classes)
+            paths += found
+            labels += found_labels
+            parts += [SPLIT_NAMES[folder.name.lower()]] * len(found) if splits else []
+        return ImageFiles(paths, np.array(labels), self.folder, official_split=np.array(parts) if splits else None)
+
+
+class CsvDataset(DeclaredDataset):
+    """A CSV with columns ``path,label[,split][,group]``; paths are relative to ``folder``."""
+
+    @property
+    def csv_path(self) -> Path:
+        return self.folder / self.declaration.csv
+
+    def rows(self) -> list[dict]:
+        with open(self.csv_path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"path", "label"} - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(f"{self.csv_path} lacks column(s) {', '.join(sorted(missing))}; "
+                                 "it needs path,label and optionally split and group")
+            return list(reader)
+
+    def discover_classes(self) -> tuple[str, ...]:
+        if not self.csv_path.is_file():
+            return ()
+        return tuple(sorted({row["label"] for row in self.rows()}))
+
+    def status(self, root: Path) -> DatasetStatus:
+        if not self.csv_path.is_file():
+            return self.missing(f"{self.csv_path} with columns path,label[,split][,group]")
+        try:
+            files = self.files(self.tasks()[0], root)
+        except ValueError as error:
+            return DatasetStatus("corrupt", str(error), self.folder)
+        absent = [p for p in files.paths if not p.is_file()]
+        if absent:
+            names = ", ".join(str(p) for p in absent[:5])
+            return DatasetStatus("incomplete", f"{len(absent)} file(s) listed in {self.csv_path} are missing, "
+                                 f"e.g. {names}", self.folder)
+        return files_status(self.folder, files.paths, self.name)
+
+    def files(self, task: Task, root: Path) -> ImageFiles:
+        rows = self.rows()
+        index = {name: i for i, name in enumerate(self.classes)}
+        inside = self.folder.resolve()
+        for number, row in enumerate(rows, start=2):
+            if not (self.folder / row["path"]).resolve().is_relative_to(inside):
+                raise ValueError(f"{self.csv_path} line {number}: path {row['path']!r} leads outside the dataset "
+                                 f"folder {self.folder}; give paths relative to it, within it")
+            if row["label"] not in index:
+                raise ValueError(f"{self.csv_path} line {number}: label {row['label']!r} is not one of the "
+                                 f"declared classes {', '.join(self.classes)}")
+            if "split" in row and (row["split"] or "").lower() not in SPLIT_NAMES:
+                raise ValueError(f"{self.csv_path} line {number}: split {row['split']!r} is not one of "
+                                 "train, val, test")
+        has_split, has_group = rows and "split" in rows[0], rows and "group" in rows[0]
+        return ImageFiles(
+            [self.folder / row["path"] for row in rows], np.array([index[r["label"]] for r in rows]), self.folder,
+            groups=np.array([r["group"] for r in rows]) if has_group else None,
+            official_split=np.array([SPLIT_NAMES[r["split"].lower()] for r in rows]) if has_split else None,
+        )
+
+
+def declared_dataset(declaration: DatasetDeclaration, data_root: Path) -> DeclaredDataset:
+    """The dataset a declaration describes, its relative path taken under ``data_root``."""
+    folder = declaration.path if declaration.path.is_absolute() else data_root / declaration.path
+    kind = ImageFolderDataset if declaration.format == "imagefolder" else CsvDataset
+    return kind(declaration, folder)
+
+
+def register_declared(catalog: Catalog, declarations, data_root: Path) -> list[tuple[str, str]]:
+    """Add the declared datasets to ``catalog``; return (name, error) for those that could not be added (one
+    whose name a plugin already uses, or that cannot be built), the others being added all the same."""
+    broken = []
+    for declaration in declarations:
+        try:
+            dataset = declared_dataset(declaration, data_root)
+        except ValueError as error:
+            broken.append((declaration.name, f"dataset {declaration.name!r}: {error}"))
+            continue
+        owner = catalog.add("datasets", dataset, OWNER)
+        if owner is not None:
+            broken.append((declaration.name, f"dataset {declaration.name!r} declared in the config clashes with a "
+                                             f"dataset or task of plugin {owner!r}; rename the declaration"))
+    return broken

@@ -1,0 +1,291 @@
+"""The study's Table II from stored results, one board per configuration.
+
+A board holds the results of one configuration (the preset's result-deciding fields, device type and
+precision); rows are target tasks, columns scratch then FE and FT per source. A cell is one (target,
+source, method) over its seeds: the mean, the largest deviation of a seed from it, a bootstrap interval,
+and paired tests against scratch and between FT and FE (:mod:`benchmark.report.comparisons`). A cell never mixes
+configurations: where the store holds a cell's results under several (changed data, weights or method
+version), the latest configuration's are shown and the others counted as superseded.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from benchmark.hashing import config_hash
+from benchmark.report.stats import bootstrap_scores, interval_of_mean, observed_metric
+from benchmark.run.planner import NO_SOURCE
+
+METHOD_LABELS = {"scratch": "scratch", "fe-svm": "FE", "ft-svm": "FT"}
+METRICS = ("auc", "auc_macro_curve", "auc_ovr", "accuracy", "balanced_accuracy")
+METRIC_NAMES = {
+    "auc_macro_curve": "ROC AUC (the study's: area under the macro-averaged ROC curve)",
+    "auc_ovr": "ROC AUC (scikit-learn's: mean of per-class one-vs-rest AUCs)",
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+}
+REPLICATES = 2000  # bootstrap resamples per cell and per comparison
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """One seed's stored result: the metric's value and the per-sample test scores behind it."""
+
+    seed: int
+    value: float
+    labels: np.ndarray
+    scores: np.ndarray
+    groups: np.ndarray | None
+    indices: tuple[int, ...]
+
+    @property
+    def run(self) -> tuple:
+        """As :mod:`benchmark.report.stats` takes it."""
+        return self.labels, self.scores, self.groups
+
+
+@dataclass
+class Cell:
+    """A (target, source, method)'s results over its seeds, in seed order."""
+
+    results: list[SeedResult]
+    interval: tuple[float, float] | None = None
+    mark: str = ""  # "better" or "worse" than scratch beyond chance, else ""
+    # per seed: the metric recomputed from the stored scores, and on each bootstrap resample of its test set
+    observed: dict[int, float] = field(default_factory=dict)
+    replicates: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        return tuple(r.value for r in self.results)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(r.seed for r in self.results)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values))
+
+    @property
+    def max_deviation(self) -> float:
+        return float(np.max(np.abs(np.array(self.values) - self.mean)))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.values, ddof=1)) if len(self.values) > 1 else 0.0
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    def text(self, interval: bool = True) -> str:
+        """``mean ± max deviation [low, high]``; one seed has no ±."""
+        out = f"{self.mean:.3f}" if self.n == 1 else f"{self.mean:.3f} ± {self.max_deviation:.3f}"
+        if interval and self.interval is not None:
+            out += f" [{self.interval[0]:.3f}, {self.interval[1]:.3f}]"
+        return out
+
+
+@dataclass
+class Board:
+    """One configuration's results: cells by (target, source, method)."""
+
+    title: str
+    preset: dict  # every field of the preset of the board's latest result
+    runtime: dict
+    metric: str  # the stored metric shown, e.g. auc_macro_curve
+    targets: list[str]
+    columns: list[tuple[str, str]]  # (source, method)
+    cells: dict[tuple[str, str, str], Cell]
+    datasets: dict[str, str]  # target task -> dataset
+    inputs: dict[str, str]  # column source -> its input convention
+    test_sizes: dict[str, tuple[set[int], set[int]]]  # target -> (test images, test groups) over seeds
+    superseded: int = 0
+    comparisons: list = field(default_factory=list)  # benchmark.report.comparisons.Comparison
+    places: list = field(default_factory=list)  # benchmark.report.comparisons.Place, best first
+    friedman: object | None = None  # benchmark.report.comparisons.ColumnRanks
+
+    def column_label(self, column: tuple[str, str]) -> str:
+        source, method = column
+        label = METHOD_LABELS.get(method, method)
+        return label if source == NO_SOURCE else f"{source} {label}"
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({seed for cell in self.cells.values() for seed in cell.seeds})
+
+    def dataset_means(self) -> dict[str, dict[tuple[str, str], float]]:
+        """For each dataset with several target tasks on the board (ISIC 2017's three), the mean over its tasks
+        of each column that has all of them (the study's ISIC mean row)."""
+        tasks = defaultdict(list)
+        for target in self.targets:
+            tasks[self.datasets[target]].append(target)
+        means = {}
+        for dataset, members in sorted(tasks.items()):
+            if len(members) < 2:
+                continue
+            means[dataset] = {
+                column: float(np.mean([self.cells[(t, *column)].mean for t in members]))
+                for column in self.columns if all((t, *column) in self.cells for t in members)
+            }
+        return means
+
+    def differences(self) -> dict[str, float]:
+        """Per source, the mean over targets of FT minus FE (the study's "Differences" row)."""
+        out = {}
+        for source in sorted({s for s, _ in self.columns if s != NO_SOURCE}):
+            gaps = [self.cells[(t, source, "ft-svm")].mean - self.cells[(t, source, "fe-svm")].mean
+                    for t in self.targets
+                    if (t, source, "ft-svm") in self.cells and (t, source, "fe-svm") in self.cells]
+            if gaps:
+                out[source] = float(np.mean(gaps))
+        return out
+
+
+def _column_order(column: tuple[str, str]) -> tuple:
+    source, method = column
+    return (source != NO_SOURCE, source, list(METHOD_LABELS).index(method) if method in METHOD_LABELS else 9, method)
+
+
+def _without_seed(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "seed"}
+
+
+def _board_key(config: dict) -> str:
+    """What a board's results share: the preset's result-deciding fields, device type and precision."""
+    return config_hash({"preset": config.get("preset"), "runtime": config.get("runtime")})
+
+
+def _metric_key(metric: str, preset: dict) -> str:
+    """``auc`` is the board's preset's reported definition; other names are stored metrics."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+    return f"auc_{preset.get('auc', 'macro_curve')}" if metric == "auc" else metric
+
+
+def _latest_cells(rows: list[dict]) -> tuple[dict[tuple, list[dict]], int]:
+    """The rows of each (target, source, method) under its latest configuration, and how many rows of older
+    configurations were left out."""
+    by_cell: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        by_cell[(row["target"], row["source"], row["method"])][config_hash(_without_seed(row["config"]))].append(row)
+    cells, superseded = {}, 0
+    for key, configs in by_cell.items():
+        newest = max(configs, key=lambda h: max(r["finished_at"] or "" for r in configs[h]))
+        cells[key] = configs[newest]
+        superseded += sum(len(group) for h, group in configs.items() if h != newest)
+    return cells, superseded
+
+
+def _seed_result(row: dict, metric: str) -> SeedResult:
+    scores = row["scores"] or {}
+    groups = scores.get("groups")
+    return SeedResult(
+        row["seed"], float(row["metrics"][metric]), np.asarray(scores.get("labels", []), dtype=np.int64),
+        np.asarray(scores.get("scores", []), dtype=np.float64), None if groups is None else np.asarray(groups),
+        tuple(scores.get("indices", ())),
+    )
+
+
+def _input_of(config: dict, preset: dict) -> str:
+    source = config.get("source") or {}
+    convention = source.get("input") if isinstance(source, dict) else None
+    if convention:
+        return convention.get("name", "")
+    return preset.get("normalize", "")
+
+
+def _titles(keys: list[str], presets: dict[str, dict], runtimes: dict[str, dict]) -> dict[str, str]:
+    """Each board's title: preset, backbone and size, device and precision, and the fields in which the boards
+    differ from each other."""
+    differing = set()
+    if len(keys) > 1:
+        fields = set().union(*(presets[k] for k in keys)) - {"name", "seeds", "backbone", "image_size"}
+        differing = {f for f in fields if len({repr(presets[k].get(f)) for k in keys}) > 1}
+    titles = {}
+    for key in keys:
+        preset, runtime = presets[key], runtimes[key] or {}
+        title = f"{preset.get('name', '?')} · {preset.get('backbone')} @ {preset.get('image_size')}px"
+        if runtime:
+            title += f" · {runtime.get('device')} {runtime.get('precision')}"
+        extra = ", ".join(f"{f}={presets[key].get(f)}" for f in sorted(differing))
+        titles[key] = f"{title} · {extra}" if extra else title
+    return titles
+
+
+def _bootstrap(cells: dict[tuple[str, str, str], Cell], metric: str, replicates: int) -> None:
+    """Fill each cell's per-seed bootstrap replicates and its interval.
+
+    A seed's test set is resampled once, and every cell scored on those test images (same target, seed,
+    images and labels) is scored on the same resamples: the intervals and the paired comparisons share them,
+    and the work grows with the cells, not with the comparisons. Deterministic.
+    """
+    shared = defaultdict(list)
+    for (target, _, _), cell in cells.items():
+        for result in cell.results:
+            if len(result.labels):
+                images = np.asarray(result.indices, dtype=np.int64).tobytes() + np.asarray(result.labels).tobytes()
+                shared[(target, result.seed, zlib.crc32(images))].append((cell, result))
+    for (target, seed, images), members in sorted(shared.items(), key=lambda item: item[0]):
+        first = members[0][1]
+        rng = np.random.default_rng([zlib.crc32(target.encode()), seed, images])
+        resampled = bootstrap_scores(metric, first.labels, [r.scores for _, r in members], first.groups,
+                                     replicates, rng)
+        for (cell, result), values in zip(members, resampled, strict=True):
+            cell.replicates[result.seed] = values
+            cell.observed[result.seed] = observed_metric(metric, result.labels, result.scores)
+    for cell in cells.values():
+        if cell.results and len(cell.replicates) == cell.n:
+            cell.interval = interval_of_mean([cell.replicates[seed] for seed in cell.seeds])
+
+
+def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLICATES) -> list[Board]:
+    """Group passed rows into one board per configuration, with intervals and paired tests."""
+    from benchmark.report.comparisons import compare_board
+
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+    by_board: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        if row["status"] == "passed" and row["metrics"]:
+            by_board[_board_key(row["config"])].append(row)
+    presets, runtimes = {}, {}
+    for key, members in by_board.items():
+        latest = max(members, key=lambda r: r["finished_at"] or "")
+        presets[key] = latest.get("preset") or dict(latest["config"].get("preset", {}), name=latest["profile"])
+        runtimes[key] = latest["config"].get("runtime")
+    titles = _titles(sorted(by_board), presets, runtimes)
+    boards = []
+    for key in sorted(by_board, key=lambda k: titles[k]):
+        preset = presets[key]
+        shown = _metric_key(metric, preset)
+        cell_rows, superseded = _latest_cells(by_board[key])
+        cells, datasets, inputs = {}, {}, {}
+        sizes: dict[str, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
+        for (target, source, method), members in cell_rows.items():
+            members = sorted((r for r in members if shown in r["metrics"]), key=lambda r: r["seed"])
+            if not members:
+                continue
+            cells[(target, source, method)] = Cell([_seed_result(r, shown) for r in members])
+            datasets[target] = members[0]["config"]["target"]["dataset"]
+            inputs[source] = _input_of(members[0]["config"], preset)
+            for r in members:
+                sizes[target][0].add(r["metrics"]["n_test"])
+                if r["metrics"].get("n_test_groups") is not None:
+                    sizes[target][1].add(r["metrics"]["n_test_groups"])
+        if not cells:
+            continue
+        _bootstrap(cells, shown, replicates)
+        board = Board(
+            titles[key], preset, runtimes[key] or {}, shown, sorted({t for t, _, _ in cells}),
+            sorted({(s, m) for _, s, m in cells}, key=_column_order), cells, datasets, inputs, dict(sizes),
+            superseded,
+        )
+        compare_board(board)
+        boards.append(board)
+    return boards

@@ -1,0 +1,267 @@
+"""Boards as a rich table, Markdown, CSV, LaTeX and JSON. Every form names its metric, what ± and the interval
+mean, the seeds and the test sizes; only the terminal uses colour, and no text refers to it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+
+import numpy as np
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+
+from benchmark.report.comparisons import ALPHA
+from benchmark.report.leaderboard import METRIC_NAMES, REPLICATES, Board
+from benchmark.run.planner import NO_SOURCE
+
+MARKS = {"better": "▲", "worse": "▼", "": ""}
+
+
+def notes(board: Board) -> list[str]:
+    """What a reader needs to read the board: metric, ±, interval, marks, seeds, test sizes, inputs."""
+    seeds = ", ".join(str(s) for s in board.seeds)
+    lines = [
+        f"Metric: test {METRIC_NAMES[board.metric]}.",
+        f"Cell: mean over seeds ({seeds}) ± the largest deviation of a seed from that mean (no ± with one seed); "
+        f"[low, high]: 95% bootstrap interval of that mean over the test images ({REPLICATES} resamples of each "
+        "seed's test set, by patient or cell where the dataset knows them).",
+        f"▲ / ▼: better / worse than scratch on that target by a paired bootstrap on the same seeds and test "
+        f"images (resampling the seeds, then each seed's test images), Holm-adjusted p < {ALPHA} over the "
+        f"board's {len(board.comparisons)} comparisons.",
+    ]
+    sizes = []
+    for target in board.targets:
+        images, groups = board.test_sizes.get(target, (set(), set()))
+        text = f"{target} {_span(images)} images"
+        if groups:
+            text += f" ({_span(groups)} patients/cells/lesions)"
+        sizes.append(text)
+    lines.append("Test set per seed: " + "; ".join(sizes) + ".")
+    inputs = sorted({f"{'scratch' if source == NO_SOURCE else source}: {name}"
+                     for source, name in board.inputs.items() if name})
+    if inputs:
+        lines.append("Model input by source: " + "; ".join(inputs) + ".")
+    if board.superseded:
+        lines.append(f"{board.superseded} older result(s) of these cells under other data, weights or method "
+                     "versions are not shown.")
+    return lines
+
+
+def _span(values: set[int]) -> str:
+    return "?" if not values else str(min(values)) if len(values) == 1 else f"{min(values)}-{max(values)}"
+
+
+def _places_note(board: Board) -> str:
+    tests = max(len(board.places) - 1, 1)
+    return ("Place: by the mean over targets; a column shares the place of the column that opened it unless a "
+            f"paired t-test over seeds of their difference gives p < {ALPHA}/{tests} (Bonferroni over the "
+            f"{tests} tests; the seed is the unit: a difference must be large against how much training runs "
+            "vary); an opener's p is against the previous place's opener.")
+
+
+def _places_line(board: Board) -> str:
+    by_place: dict[int, list[str]] = {}
+    for place in board.places:
+        by_place.setdefault(place.place, []).append(board.column_label(place.column))
+    return "Places: " + "; ".join(f"{number}. {', '.join(labels)}" for number, labels in by_place.items()) + "."
+
+
+def _ranking_notes(board: Board, places_line: bool = True) -> list[str]:
+    lines = ([_places_line(board)] if places_line else []) + [_places_note(board)] if board.places else []
+    if board.friedman is None:
+        return lines
+    ranks, result = board.friedman, board.friedman.result
+    labels = [board.column_label(c) for c in ranks.columns]
+    order = np.argsort(result.average_ranks, kind="stable")
+    listing = ", ".join(f"{labels[i]} {result.average_ranks[i]:.2f}" for i in order)
+    groups = "; ".join("{" + ", ".join(labels[i] for i in group) + "}" for group in result.groups if len(group) > 1)
+    return lines + [
+        f"Average ranks over {ranks.targets} targets (1 = best): {listing}.",
+        f"Friedman chi² = {result.statistic:.2f}, p = {result.p_value:.3g}; Nemenyi critical difference "
+        f"{result.critical_difference:.2f} at α = {ALPHA}" + (f"; not told apart: {groups}." if groups else "."),
+    ]
+
+
+def _comparisons_table(board: Board) -> Table:
+    table = Table(title="Paired comparisons (difference a − b, paired bootstrap)", title_justify="left")
+    for column in ("target", "a", "b", "seeds", "difference", "95% interval", "p", "Holm p"):
+        table.add_column(column, justify="right" if column in ("seeds", "difference", "p", "Holm p") else "left")
+    for c in board.comparisons:
+        style = "bold" if c.significant else ""
+        table.add_row(c.target, board.column_label(c.a), board.column_label(c.b), str(len(c.seeds)),
+                      f"{c.result.difference:+.3f}", escape(f"[{c.result.low:+.3f}, {c.result.high:+.3f}]"),
+                      f"{c.result.p_value:.3g}", f"[{style}]{c.p_holm:.3g}[/]" if style else f"{c.p_holm:.3g}")
+    return table
+
+
+def render_rich(boards: list[Board]) -> Group:
+    parts = []
+    for board in boards:
+        table = Table(title=escape(board.title), title_justify="left", caption_justify="left",
+                      caption=escape("\n".join(notes(board))))
+        table.add_column("target", style="bold")
+        for column in board.columns:
+            table.add_column(board.column_label(column), justify="right")
+        best = {t: max(board.cells[(t, *c)].mean for c in board.columns if (t, *c) in board.cells)
+                for t in board.targets}
+        for target in board.targets:
+            row = [target]
+            for column in board.columns:
+                cell = board.cells.get((target, *column))
+                if cell is None:
+                    row.append("[dim]—[/]")
+                    continue
+                text = f"{cell.text(interval=False)} {MARKS[cell.mark]}".rstrip()
+                if cell.interval:
+                    text += f"\n[{cell.interval[0]:.3f}, {cell.interval[1]:.3f}]"
+                text = escape(text)
+                row.append(f"[bold green]{text}[/]" if cell.mean == best[target] else text)
+            table.add_row(*row)
+        for dataset, means in board.dataset_means().items():
+            table.add_row(f"{dataset} mean", *[f"{means[c]:.3f}" if c in means else "" for c in board.columns])
+        differences = board.differences()
+        if differences:
+            table.add_section()
+            table.add_row("FT − FE", *[
+                f"{differences[s]:+.3f}" if m == "ft-svm" and s in differences else "" for s, m in board.columns
+            ])
+        ranking = Table(title="Ranking (mean over targets)", title_justify="left", caption_justify="left",
+                        caption=escape("\n".join(_ranking_notes(board, places_line=False))) or None)
+        ranking.add_column("place", justify="right")
+        ranking.add_column("column")
+        ranking.add_column("mean", justify="right")
+        ranking.add_column("targets", justify="right")
+        ranking.add_column("p vs place opener", justify="right")
+        for place in board.places:
+            ranking.add_row(str(place.place), board.column_label(place.column), f"{place.mean:.3f}",
+                            str(place.targets), "" if place.p_value is None else f"{place.p_value:.3g}")
+        parts += [table, ranking]
+        if board.comparisons:
+            parts.append(_comparisons_table(board))
+    return Group(*parts)
+
+
+def render_markdown(boards: list[Board]) -> str:
+    out = []
+    for board in boards:
+        labels = [board.column_label(c) for c in board.columns]
+        out.append(f"### {board.title}\n")
+        out.append("| target | " + " | ".join(labels) + " |")
+        out.append("|---|" + "---:|" * len(labels))
+        for target in board.targets:
+            cells = []
+            for column in board.columns:
+                cell = board.cells.get((target, *column))
+                cells.append(f"{cell.text()} {MARKS[cell.mark]}".rstrip() if cell else "—")
+            out.append(f"| {target} | " + " | ".join(cells) + " |")
+        for dataset, means in board.dataset_means().items():
+            out.append(f"| {dataset} mean | " + " | ".join(f"{means[c]:.3f}" if c in means else ""
+                                                           for c in board.columns) + " |")
+        out.append("")
+        out += notes(board) + _ranking_notes(board)
+        out.append("")
+    return "\n".join(out)
+
+
+def render_csv(boards: list[Board]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["board", "metric", "target", "source", "method", "n", "seeds", "mean", "max_deviation", "std",
+                     "ci_low", "ci_high", "vs_scratch_difference", "vs_scratch_p_holm"])
+    for board in boards:
+        versus = {(c.target, *c.a): c for c in board.comparisons if c.kind == "vs scratch"}
+        for (target, source, method), cell in sorted(board.cells.items()):
+            low, high = cell.interval or ("", "")
+            comparison = versus.get((target, source, method))
+            writer.writerow([
+                board.title, board.metric, target, source, method, cell.n, " ".join(str(s) for s in cell.seeds),
+                f"{cell.mean:.6f}", f"{cell.max_deviation:.6f}", f"{cell.std:.6f}",
+                f"{low:.6f}" if low != "" else "", f"{high:.6f}" if high != "" else "",
+                f"{comparison.result.difference:.6f}" if comparison else "",
+                f"{comparison.p_holm:.6g}" if comparison else "",
+            ])
+    return buffer.getvalue()
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def render_latex(boards: list[Board]) -> str:
+    """booktabs tables; ▲/▼ become $\\blacktriangle$/$\\blacktriangledown$ (amssymb)."""
+    marks = {"better": r"$^\blacktriangle$", "worse": r"$^\blacktriangledown$", "": ""}
+    out = []
+    for board in boards:
+        out.append(f"% {latex_escape(board.title)}")
+        for line in notes(board) + _ranking_notes(board):
+            out.append(f"% {line}")
+        out.append("\\begin{tabular}{l" + "r" * len(board.columns) + "}")
+        out.append("\\toprule")
+        out.append(" & ".join(["target"] + [latex_escape(board.column_label(c)) for c in board.columns]) + " \\\\")
+        out.append("\\midrule")
+        for target in board.targets:
+            cells = []
+            for column in board.columns:
+                cell = board.cells.get((target, *column))
+                if cell is None:
+                    cells.append("--")
+                    continue
+                text = f"{cell.mean:.3f}" if cell.n == 1 else f"{cell.mean:.3f} \\pm {cell.max_deviation:.3f}"
+                if cell.interval:
+                    text += f"\\ [{cell.interval[0]:.3f}, {cell.interval[1]:.3f}]"
+                cells.append(f"${text}${marks[cell.mark]}")
+            out.append(" & ".join([latex_escape(target)] + cells) + " \\\\")
+        for dataset, means in board.dataset_means().items():
+            out.append(" & ".join([latex_escape(f"{dataset} mean")] + [f"${means[c]:.3f}$" if c in means else ""
+                                                                        for c in board.columns]) + " \\\\")
+        out.append("\\bottomrule")
+        out.append("\\end{tabular}")
+    return "\n".join(out) + "\n"
+
+
+def render_json(rows: list[dict], boards: list[Board], attempts: Sequence[dict] = ()) -> str:
+    """``experiments``: one object per stored experiment; ``attempts``: those not stored as an experiment's result
+    (running, interrupted, or failed beside a passed result that was kept); ``boards``: each cell with its
+    interval and paired comparisons."""
+    keys = ("node_id", "target", "source", "method", "seed", "status", "metrics", "config_hash", "split_hash",
+            "device", "durations", "versions", "notes", "error")
+    experiments = [{"id": r["node_id"], **{k: r.get(k) for k in keys if k != "node_id"}} for r in rows]
+    others = [{"id": a["node_id"], "attempt": a["id"], **{k: v for k, v in a.items() if k not in ("id", "node_id")}}
+              for a in attempts]
+    return json.dumps({"experiments": experiments, "attempts": others, "boards": [_board_json(b) for b in boards]},
+                      indent=1)
+
+
+def _board_json(board: Board) -> dict:
+    def comparison(c) -> dict:
+        return {"target": c.target, "a": board.column_label(c.a), "b": board.column_label(c.b), "kind": c.kind,
+                "seeds": list(c.seeds), "difference": c.result.difference, "ci_low": c.result.low,
+                "ci_high": c.result.high, "p_value": c.result.p_value, "p_holm": c.p_holm}
+
+    cells = []
+    for (target, source, method), cell in sorted(board.cells.items()):
+        cells.append({
+            "target": target, "source": source, "method": method, "seeds": list(cell.seeds),
+            "values": list(cell.values), "mean": cell.mean, "max_deviation": cell.max_deviation, "std": cell.std,
+            "ci_low": cell.interval[0] if cell.interval else None,
+            "ci_high": cell.interval[1] if cell.interval else None, "vs_scratch": cell.mark or None,
+        })
+    ranks = board.friedman
+    return {
+        "title": board.title, "metric": board.metric, "preset": board.preset, "runtime": board.runtime,
+        "notes": notes(board), "cells": cells, "comparisons": [comparison(c) for c in board.comparisons],
+        "places": [{"place": p.place, "column": board.column_label(p.column), "mean": p.mean, "targets": p.targets,
+                    "p_value": p.p_value} for p in board.places],
+        "ranks": None if ranks is None else {
+            "columns": [board.column_label(c) for c in ranks.columns], "targets": ranks.targets,
+            "average_ranks": ranks.result.average_ranks.tolist(), "friedman_chi2": ranks.result.statistic,
+            "friedman_p": ranks.result.p_value, "critical_difference": ranks.result.critical_difference,
+        },
+    }

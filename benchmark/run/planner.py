@@ -1,0 +1,163 @@
+"""The experiment grid: target task x source x method x seed, what of it can run, and why not."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from benchmark.data.splits import split_problem
+from benchmark.hashing import config_hash
+from benchmark.registry.catalog import Catalog
+from benchmark.run.selection import compile_expression
+from benchmark.settings import RunSettings
+from benchmark.sources import DatasetSource
+
+NO_SOURCE = "none"
+
+PENDING, DONE, FAILED, SKIPPED = "pending", "done", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    target: str
+    source: str
+    method: str
+    seed: int
+
+    @property
+    def node_id(self) -> str:
+        return f"{self.target}::{self.source}::{self.method}[seed={self.seed}]"
+
+
+@dataclass
+class PlannedExperiment:
+    """An experiment with its full configuration and what this run will do with it."""
+
+    experiment: Experiment
+    config: dict
+    config_hash: str
+    state: str = PENDING
+    reason: str = ""
+    notes: dict = field(default_factory=dict)  # facts found before it runs, stored with its result
+
+
+@dataclass
+class Selection:
+    """The user's filters; empty tuples select everything."""
+
+    datasets: Sequence[str] = ()
+    sources: Sequence[str] = ()
+    methods: Sequence[str] = ()
+    seeds: Sequence[int] = ()
+    keyword: str = ""
+
+
+@dataclass
+class Plan:
+    experiments: list[PlannedExperiment] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    def by_state(self, state: str) -> list[PlannedExperiment]:
+        return [p for p in self.experiments if p.state == state]
+
+
+def _check_names(kind: str, wanted: Sequence[str], known: set[str]) -> list[str]:
+    return [f"unknown {kind} {name!r} (known: {', '.join(sorted(known)) or 'none'})"
+            for name in wanted if name not in known]
+
+
+def _skip_reason(dataset, source, source_name: str, target_state, source_state) -> str:
+    """Why an experiment cannot run, or "" when it can."""
+    if not target_state.available:
+        return f"target {dataset.name}: {target_state.message}"
+    if source_state is not None and not source_state[0]:
+        return f"source {source_name}: {source_state[1]}"
+    if isinstance(source, DatasetSource):
+        if source.dataset.name == dataset.name:
+            return "trained on the target's own dataset (its test images would leak)"
+        shared = source.dataset.collections & dataset.collections
+        if shared:
+            return (f"shares images of {', '.join(sorted(shared))} with the target (its test images may be among "
+                    f"the training images of source {source_name})")
+    return ""
+
+
+def _target_identity(dataset, task, settings: RunSettings, fingerprints: dict) -> dict:
+    """What determines a target task's data: the dataset's version, the task and its data's fingerprint."""
+    if task.name not in fingerprints:
+        fingerprints[task.name] = dataset.fingerprint(task, settings.data_root)
+    return {"dataset": dataset.name, "version": dataset.version, "task": task.name, "data": fingerprints[task.name]}
+
+
+def _split_problem(dataset, task, settings: RunSettings, problems: dict) -> str:
+    """Why the task's classes cannot be split (:meth:`Dataset.class_counts`), or ''."""
+    if task.name not in problems:
+        counts, official = dataset.class_counts(task, settings.data_root)
+        seeded = not official or not settings.preset.official_splits
+        problem = split_problem(task.classes, counts, seeded)
+        problems[task.name] = f"target {task.name}: {problem}" if problem else ""
+    return problems[task.name]
+
+
+def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) -> Plan:
+    """Enumerate the selected grid and mark what cannot run (as skipped, with the reason)."""
+    targets = catalog.target_tasks()
+    sources = catalog.all_sources()
+    methods = catalog.methods
+    plan = Plan()
+    plan.unknown += _check_names("dataset", selection.datasets, {ds.name for ds, _ in targets.values()} | set(targets))
+    plan.unknown += _check_names("source", selection.sources, set(sources) | {NO_SOURCE})
+    plan.unknown += _check_names("method", selection.methods, set(methods))
+    keyword = compile_expression(selection.keyword) if selection.keyword else None
+    seeds = tuple(selection.seeds) or settings.preset.seeds
+    source_states = {name: source.status(settings) for name, source in sources.items()}
+    identities: dict[str, dict] = {}
+    fingerprints: dict[str, str] = {}
+    split_problems: dict[str, str] = {}
+    unreadable: dict[str, str] = {}  # task -> why its data could not be read at planning
+    target_states = {}
+    for task_name, (dataset, task) in targets.items():
+        if selection.datasets and dataset.name not in selection.datasets and task_name not in selection.datasets:
+            continue
+        if dataset.name not in target_states:
+            target_states[dataset.name] = dataset.status(settings.data_root)
+        for method_name, method in methods.items():
+            if selection.methods and method_name not in selection.methods:
+                continue
+            for source_name in sources if method.uses_source else [NO_SOURCE]:
+                if selection.sources and source_name not in selection.sources:
+                    continue
+                source = sources.get(source_name)
+                for seed in seeds:
+                    experiment = Experiment(task_name, source_name, method_name, seed)
+                    if keyword and not keyword(experiment.node_id):
+                        continue
+                    reason = _skip_reason(dataset, source, source_name, target_states[dataset.name],
+                                          source_states.get(source_name))
+                    target = {"dataset": dataset.name, "version": dataset.version, "task": task_name}
+                    if not reason and task_name not in unreadable:
+                        try:
+                            target = _target_identity(dataset, task, settings, fingerprints)
+                        except Exception as error:  # a plugin's data that cannot even be read: this target only
+                            unreadable[task_name] = (f"target {task_name}: dataset {dataset.name!r} (plugin module "
+                                                     f"{type(dataset).__module__}) could not be read: {error}")
+                    reason = reason or unreadable.get(task_name, "")
+                    if not reason:
+                        reason = _split_problem(dataset, task, settings, split_problems)
+                    usable = not reason
+                    if source is not None and source_name not in identities and usable:
+                        identities[source_name] = source.identity(settings)
+                    config = {
+                        # an experiment that cannot run has no data or weights to fingerprint
+                        "target": {**target, "provider": catalog.provider("datasets", dataset.name)},
+                        "source": identities.get(source_name, {"name": source_name}) if source else None,
+                        "method": {"name": method_name, "version": method.version},
+                        "seed": seed,
+                        "preset": settings.preset.hashable(),
+                        "runtime": settings.runtime,
+                    }
+                    planned = PlannedExperiment(experiment, config, config_hash(config))
+                    if reason:
+                        planned.state, planned.reason = SKIPPED, reason
+                    plan.experiments.append(planned)
+    return plan

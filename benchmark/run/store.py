@@ -1,0 +1,329 @@
+"""The run store: each experiment's result, and every attempt to run one, committed as soon as it changes."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import json
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmark.run.locks import Lease, lease_alive
+
+STORE_FILE = "tlbench.sqlite"
+
+_EXPERIMENTS_SCHEMA = (
+    """CREATE TABLE experiments (
+    config_hash TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    source TEXT NOT NULL,
+    method TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    profile TEXT NOT NULL,
+    status TEXT NOT NULL,
+    config TEXT NOT NULL,
+    split_hash TEXT,
+    metrics TEXT,
+    scores TEXT,
+    history TEXT,
+    durations TEXT,
+    versions TEXT,
+    device TEXT,
+    error TEXT,
+    started_at TEXT,
+    finished_at TEXT,
+    preset TEXT,
+    notes TEXT
+)""",
+    "CREATE INDEX experiments_node ON experiments (node_id)",
+)
+# finish_order: the order in which attempts ended; stored: whether the attempt became its experiment's row
+_ATTEMPTS_SCHEMA = (
+    """CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    config_hash TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    source TEXT NOT NULL,
+    method TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    profile TEXT NOT NULL,
+    config TEXT NOT NULL,
+    device TEXT,
+    preset TEXT,
+    notes TEXT,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    lease TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    finish_order INTEGER,
+    stored INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+)""",
+    "CREATE INDEX attempts_config ON attempts (config_hash)",
+)
+# columns added to experiments since the first schema, with their types: an older store gains them when opened
+_ADDED_COLUMNS = {"preset": "TEXT", "notes": "TEXT"}
+# what an attempt records when it starts, and hands to its experiment's row when it becomes the result
+_START_COLUMNS = ("config_hash", "node_id", "target", "source", "method", "seed", "profile", "config", "device",
+                  "started_at", "preset", "notes")
+_JSON_COLUMNS = ("config", "metrics", "scores", "history", "durations", "versions", "preset", "notes")
+# tlbench before the attempts table marked a running experiment in its row; such a row left behind is interrupted
+_LEGACY_RUNNING = "running"
+
+
+class StoreError(Exception):
+    """The run folder's database cannot be opened, read or written; the message says what to do."""
+
+
+def store_error(path: Path, error: Exception) -> StoreError:
+    """One line for what went wrong with the database at ``path``, and what to do about it."""
+    text = str(error).lower()
+    if "full" in text or getattr(error, "errno", None) == errno.ENOSPC:
+        return StoreError(f"no space left on the device of {path}: free some and run again (every result "
+                          "committed so far is kept)")
+    if "readonly" in text or "read-only" in text or isinstance(error, PermissionError):
+        return StoreError(f"{path} cannot be written (read-only): choose a writable run folder with --out")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StoreError(f"{path} is damaged ({error}): `tlbench doctor --out {path.parent}` salvages its "
+                          "readable rows into a new file and keeps the damaged one beside it")
+    if isinstance(error, (FileExistsError, NotADirectoryError)):
+        return StoreError(f"--out {path.parent}: not a folder (a file of that name is in the way)")
+    return StoreError(f"{path}: {error}")
+
+
+def _reporting_errors(method):
+    """Turn a method's SQLite errors (a damaged page met while reading) into :class:`StoreError`."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as error:
+            raise store_error(self.path, error) from error
+
+    return wrapper
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+class Store:
+    """Results of a run folder. ``experiments`` holds one row per experiment, its result: ``passed`` or
+    ``failed``. ``attempts`` holds every attempt to run one, which runs beside the result it may replace and
+    takes its place only when it passes, or when no passed result is there to keep. An attempt ``running`` in a
+    process that is gone (its :class:`~benchmark.run.locks.Lease` released) is ``interrupted``: not done.
+
+    Several processes may share a run folder: :meth:`start` claims an experiment for this one, so that between
+    them each experiment runs once."""
+
+    def __init__(self, run_dir: Path):
+        """Open (or create) the store of ``run_dir``; :class:`StoreError` when it cannot be read or written."""
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / STORE_FILE
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # autocommit, with explicit write transactions; usable from the runner's job threads, which call the
+            # store one at a time
+            self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._inode = os.stat(self.path).st_ino
+            self._upgrade()
+            # attempts that end after this point were not known to the plan made from this store
+            self._finish_order_at_open = self.db.execute(
+                "SELECT COALESCE(MAX(finish_order), 0) FROM attempts").fetchone()[0]
+        except (sqlite3.Error, OSError) as error:
+            raise store_error(self.path, error) from error
+        self._lease: Lease | None = None  # taken by the first attempt: reading the store takes none
+        self._attempts: dict[str, int] = {}  # config hash -> id of this process's running attempt
+
+    def close(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
+        self.db.close()
+
+    def still_there(self) -> bool:
+        """Whether the database file this store opened is still at its path (not deleted or replaced)."""
+        try:
+            return os.stat(self.path).st_ino == self._inode
+        except OSError:
+            return False
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """A write transaction holding SQLite's write lock from its start, so what it reads stays true until it
+        commits (other processes wait for it, up to the connection's timeout). :class:`StoreError` when the
+        file is gone, full, read-only or damaged: nothing of the transaction is kept, all before it is."""
+        if not self.still_there():
+            raise StoreError(f"{self.path} was deleted or replaced while this run went on: stopping, as nothing "
+                             "more could be kept; run again to start a new store there")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise store_error(self.path, error) from error
+        try:
+            yield
+            self.db.execute("COMMIT")
+        except BaseException as error:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.Error):
+                raise store_error(self.path, error) from error
+            raise
+
+    def _upgrades(self) -> list[str]:
+        """The statements that bring the file to the current schema; none when it is current."""
+        tables = {name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "experiments" not in tables:
+            return [*_EXPERIMENTS_SCHEMA, *_ATTEMPTS_SCHEMA]
+        present = {row["name"] for row in self.db.execute("PRAGMA table_info(experiments)")}
+        statements = [f"ALTER TABLE experiments ADD COLUMN {column} {kind}"
+                      for column, kind in _ADDED_COLUMNS.items() if column not in present]
+        return statements + ([] if "attempts" in tables else list(_ATTEMPTS_SCHEMA))
+
+    def _upgrade(self) -> None:
+        """Create the tables, or add what an older store lacks; the write transaction is taken only when needed."""
+        if not self._upgrades():
+            return
+        with self._transaction():
+            for statement in self._upgrades():  # asked again: another process may have upgraded it meanwhile
+                self.db.execute(statement)
+
+    def _result_status(self, config_hash: str) -> str | None:
+        row = self.db.execute("SELECT status FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()
+        return row["status"] if row else None
+
+    @_reporting_errors
+    def status_of(self, config_hash: str) -> str | None:
+        """The stored result's status, ``passed`` or ``failed``; without one, ``running`` while a live process
+        attempts the experiment, ``interrupted`` when its attempt's process is gone, None when never attempted."""
+        status = self._result_status(config_hash)
+        if status in ("passed", "failed"):
+            return status
+        leases = [lease for (lease,) in self.db.execute(
+            "SELECT lease FROM attempts WHERE config_hash = ? AND status = 'running'", (config_hash,)).fetchall()]
+        if any(lease_alive(self.run_dir, lease) for lease in leases):
+            return "running"
+        return "interrupted" if leases or status == _LEGACY_RUNNING else None
+
+    @_reporting_errors
+    def start(self, planned, profile: str, device: str, preset: dict | None = None, notes: dict | None = None) -> bool:
+        """Claim ``planned`` for this process and record its attempt as running; ``preset`` holds every field of
+        the preset in force (the config holds only those that decide the result), ``notes`` facts found before it
+        ran (a leak audit). False, recording nothing, when the experiment is another process's: one that is
+        alive runs it, or an attempt at it ended after this store was opened."""
+        exp = planned.experiment
+        lease = self._take_lease()
+        values = (planned.config_hash, exp.node_id, exp.target, exp.source, exp.method, exp.seed, profile,
+                  json.dumps(planned.config), device, _now(), json.dumps(preset), json.dumps(notes))
+        with self._transaction():
+            if self._claimed_elsewhere(planned.config_hash):
+                return False
+            cursor = self.db.execute(
+                f"INSERT INTO attempts ({', '.join(_START_COLUMNS)}, pid, host, lease, status) "
+                f"VALUES ({_placeholders(len(_START_COLUMNS) + 3)}, 'running')",
+                (*values, lease.pid, lease.host, lease.name),
+            )
+        self._attempts[planned.config_hash] = cursor.lastrowid
+        return True
+
+    def _take_lease(self) -> Lease:
+        if self._lease is None:
+            self._lease = Lease(self.run_dir)
+        return self._lease
+
+    def _claimed_elsewhere(self, config_hash: str) -> bool:
+        rows = self.db.execute(
+            "SELECT status, lease FROM attempts WHERE config_hash = ? AND (status = 'running' OR finish_order > ?)",
+            (config_hash, self._finish_order_at_open),
+        ).fetchall()
+        return any(row["status"] != "running" or lease_alive(self.run_dir, row["lease"]) for row in rows)
+
+    @_reporting_errors
+    def finish(self, config_hash: str, status: str, **fields) -> None:
+        """End this process's attempt at ``config_hash`` as ``passed`` or ``failed``, with any of the JSON and text
+        columns. It becomes the experiment's row unless it failed while a passed result is stored: that result is
+        kept, and the failure (``error``) stays on the attempt (see :meth:`attempts`)."""
+        attempt = self._attempts.pop(config_hash)
+        values = {k: json.dumps(v) if k in _JSON_COLUMNS else v for k, v in fields.items()}
+        finished_at = _now()
+        with self._transaction():
+            stored = status == "passed" or self._result_status(config_hash) != "passed"
+            self.db.execute(
+                "UPDATE attempts SET status = ?, finished_at = ?, stored = ?, error = ?, "
+                "finish_order = (SELECT COALESCE(MAX(finish_order), 0) + 1 FROM attempts) WHERE id = ?",
+                (status, finished_at, stored, values.get("error"), attempt),
+            )
+            if stored:
+                self._store_result(attempt, {**values, "status": status, "finished_at": finished_at})
+
+    def _store_result(self, attempt: int, result: dict) -> None:
+        """Replace the experiment's row by ``attempt``'s: its start columns with ``result``'s columns."""
+        self.db.execute(
+            f"INSERT OR REPLACE INTO experiments ({', '.join((*_START_COLUMNS, *result))}) "
+            f"SELECT {', '.join(_START_COLUMNS)}, {_placeholders(len(result))} FROM attempts WHERE id = ?",
+            (*result.values(), attempt),
+        )
+
+    @_reporting_errors
+    def forget(self, config_hash: str) -> None:
+        """Drop this process's attempt at ``config_hash`` (interrupted by the user); a stored result stays."""
+        attempt = self._attempts.pop(config_hash, None)
+        if attempt is not None:
+            with self._transaction():
+                self.db.execute("DELETE FROM attempts WHERE id = ?", (attempt,))
+
+    @_reporting_errors
+    def attempts(self) -> list[dict]:
+        """The attempts that are not an experiment's row, oldest first, each with its ``status``: ``running``,
+        ``interrupted`` (its process is gone), or ``failed`` beside a passed result that was kept."""
+        found = []
+        for row in self.db.execute(
+                "SELECT id, config_hash, node_id, status, pid, host, lease, started_at, finished_at, error "
+                "FROM attempts WHERE stored = 0 ORDER BY id").fetchall():
+            attempt = dict(row)
+            if attempt["status"] == "running" and not lease_alive(self.run_dir, attempt["lease"]):
+                attempt["status"] = "interrupted"
+            del attempt["lease"]
+            found.append(attempt)
+        return found
+
+    @_reporting_errors
+    def passed_configs(self) -> dict[str, dict]:
+        """The config of the latest passed result of each node id."""
+        latest = {}
+        for node_id, config in self.db.execute(
+                "SELECT node_id, config FROM experiments WHERE status = 'passed' ORDER BY finished_at"):
+            latest[node_id] = json.loads(config)
+        return latest
+
+    @_reporting_errors
+    def rows(self, status: str | None = None) -> list[dict]:
+        """The experiments' rows, JSON columns decoded; a row an older tlbench left running is ``interrupted``."""
+        query = "SELECT * FROM experiments"
+        params: tuple = ()
+        if status:
+            query, params = query + " WHERE status = ?", (status,)
+        rows = []
+        for row in self.db.execute(query + " ORDER BY target, source, method, seed", params):
+            record = dict(row)
+            for column in _JSON_COLUMNS:
+                if record[column] is not None:
+                    record[column] = json.loads(record[column])
+            if record["status"] == _LEGACY_RUNNING:
+                record["status"] = "interrupted"
+            rows.append(record)
+        return rows
