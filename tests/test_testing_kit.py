@@ -58,3 +58,9 @@ def test_run_experiment_raises_with_the_reason_when_the_experiment_fails(tmp_pat
 def test_run_experiment_raises_for_an_unknown_target(tmp_path):
     with pytest.raises(AssertionError, match="nowhere::none::scratch\\[seed=2\\] did not pass"):
         run_experiment("nowhere", tmp_path=tmp_path)
+
+
+def test_an_installed_plugin_module_is_not_loaded_a_second_time():
+    found = catalog(["tlbench_plugins.datasets.synthetic", "tiny_plugin"])
+    assert [p.status for p in found.plugins if p.name in ("synthetic", "tiny_plugin")] == ["ok", "ok"]
+    assert not [p for p in found.plugins if p.name == "tlbench_plugins.datasets.synthetic"]
