@@ -41,19 +41,16 @@ def skeleton(kind: str, name: str) -> dict[str, str]:
     }
 
 
-def write_skeleton(kind: str, name: str, into: Path) -> list[Path]:
-    """Write the skeleton into the new folder ``into``; FileExistsError if it exists."""
+def write_skeleton(kind: str, name: str, into: Path) -> Path:
+    """Write the skeleton into the new folder ``into`` and return it; FileExistsError if it exists."""
     files = skeleton(kind, name)
     into = Path(into)
     if into.exists():
         raise FileExistsError(f"{into} exists: choose another folder with --into, or remove it")
-    written = []
     for relative, text in files.items():
-        path = into / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        written.append(path)
-    return written
+        (into / relative).parent.mkdir(parents=True, exist_ok=True)
+        (into / relative).write_text(text)
+    return into
 
 
 @click.group("new")
@@ -67,10 +64,9 @@ def _kind_command(kind: str):
     @click.option("--into", type=click.Path(path_type=Path), default=None, help="Folder to create.")
     def command(name, into):
         try:
-            written = write_skeleton(kind, name, into or Path(f"tlbench-{name}"))
+            folder = write_skeleton(kind, name, into or Path(f"tlbench-{name}"))
         except (ValueError, FileExistsError) as error:
             raise click.UsageError(str(error)) from error
-        folder = written[0].parent
         click.echo(f"wrote {kind} plugin {name} into {folder}: pip install -e {folder} && pytest -q {folder}/tests")
 
 

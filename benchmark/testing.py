@@ -26,8 +26,9 @@ TINY_ARGS = ("--preset", "cpu-quick", *(arg for name, value in TINY.items()
 
 
 def fake_image_folders(folder: Path, classes, per_class: int = 8, size: int = 24, seed: int = 0) -> Path:
-    """Write ``per_class`` PNG images of ``size`` px into ``folder/<class>/`` for each of ``classes``; class
-    ``i`` has a bright square in a place of its own on noise, so the classes can be learnt. Returns ``folder``."""
+    """Write ``per_class`` PNG images of ``size`` px into ``folder/<class>/`` for each of ``classes``; class ``i``
+    has a bright square on noise, in quadrant ``i % 4`` and brighter for each further four classes, so the
+    classes can be learnt. Returns ``folder``."""
     rng = np.random.default_rng(seed)
     half = size // 2
     for label, name in enumerate(classes):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmark import Dataset, Method
-from benchmark.scaffold import skeleton
+from benchmark.scaffold import skeleton, write_skeleton
 from benchmark.testing import catalog, fake_image_folders
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "tlbench-example-dataset"
@@ -42,13 +42,9 @@ def test_new_method_into_a_folder_writes_a_method_that_registers(cli, tmp_path, 
 
 
 def test_the_generated_dataset_package_passes_its_own_tests(tmp_path):
-    (tmp_path / "pkg").mkdir()
-    for relative, text in skeleton("dataset", "fresh_derm").items():
-        (tmp_path / "pkg" / relative).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "pkg" / relative).write_text(text)
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-                          cwd=tmp_path / "pkg", env={"PYTHONPATH": str(tmp_path / "pkg"), "HF_HUB_OFFLINE": "1",
-                                                      "TLBENCH_CACHE": str(tmp_path / "cache")},
+    package = write_skeleton("dataset", "fresh_derm", tmp_path / "pkg")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=package,
+                          env={"PYTHONPATH": str(package), "HF_HUB_OFFLINE": "1", "TLBENCH_CACHE": str(tmp_path / "c")},
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
