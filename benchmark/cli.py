@@ -34,6 +34,7 @@ from benchmark.run.runner import Runner
 from benchmark.run.selection import ExpressionError
 from benchmark.run.store import Store, StoreError
 from benchmark.run.storerepair import repair
+from benchmark.scaffold import new_command
 from benchmark.settings import RunSettings, resolve_device
 from benchmark.sources import DatasetSource
 
@@ -458,6 +459,9 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     if outcome.passed == 0 and not outcome.elsewhere and not plan.by_state(DONE):
         console.print("[yellow]nothing ran: every selected experiment was skipped[/]")
         sys.exit(EXIT_NOTHING_RAN)
+
+
+main.add_command(new_command)
 
 
 @main.command("doctor")
