@@ -19,6 +19,7 @@ from fakedata import (
     write_image,
 )
 
+from benchmark.data.filedatasets import LoadOptions, load_options
 from benchmark.data.imagecache import ImageCache
 from benchmark.registry.config import DatasetDeclaration
 from benchmark.registry.declared import declared_dataset
@@ -37,7 +38,8 @@ def task(dataset, name=None):
 
 
 def load(dataset, root, name=None, size=8):
-    return dataset.load(task(dataset, name), root, size, cache=ImageCache(root / ".cache"))
+    with load_options(LoadOptions(ImageCache(root / ".cache"))):
+        return dataset.load(task(dataset, name), root, size)
 
 
 def label_of_pixels(imageset, count):

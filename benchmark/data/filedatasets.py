@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +57,29 @@ class ImageFiles:
             raise ValueError(f"{len(self.paths)} files but {len(self.labels)} labels")
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """How :meth:`FileDataset.load` decodes: through ``cache`` (none: decode every time), failing on any
+    unreadable file when ``strict``, else on more than ``max_unreadable`` of them."""
+
+    cache: ImageCache | None = None
+    strict: bool = False
+    max_unreadable: float = MAX_UNREADABLE
+
+
+_LOAD_OPTIONS: ContextVar[LoadOptions | None] = ContextVar("load_options", default=None)  # None: the defaults
+
+
+@contextmanager
+def load_options(options: LoadOptions) -> Iterator[LoadOptions]:
+    """Every :meth:`FileDataset.load` inside the ``with`` block uses ``options``; the previous ones after."""
+    token = _LOAD_OPTIONS.set(options)
+    try:
+        yield options
+    finally:
+        _LOAD_OPTIONS.reset(token)
+
+
 class FileDataset(Dataset):
     """A dataset of image files: implement :meth:`files`; :meth:`load` decodes them (once, when given
     an :class:`ImageCache`)."""
@@ -82,15 +107,16 @@ class FileDataset(Dataset):
         counts = np.bincount(np.asarray(files.labels, dtype=np.int64), minlength=task.num_classes)
         return counts, files.official_split is not None
 
-    def load(self, task: Task, root: Path, image_size: int, cache: ImageCache | None = None,
-             strict: bool = False, max_unreadable: float = MAX_UNREADABLE) -> ImageSet:
-        """The task's images at ``image_size``; unreadable files are skipped with a logged warning that
-        names them, up to ``max_unreadable`` of the files; :class:`UnreadableImagesError` beyond that share,
-        or for any when ``strict``."""
+    def load(self, task: Task, root: Path, image_size: int) -> ImageSet:
+        """The task's images at ``image_size``, decoded as the current :func:`load_options` say; unreadable
+        files are skipped with a logged warning that names them, up to ``max_unreadable`` of the files;
+        :class:`UnreadableImagesError` beyond that share, or for any when ``strict``."""
+        options = _LOAD_OPTIONS.get() or LoadOptions()
+        strict, max_unreadable = options.strict, options.max_unreadable
         files = self.files(task, root)
         require_every_class(task, files.labels, str(files.folder))
         key = {"dataset": self.name, "version": self.version, "task": task.name}
-        cached = (cache or ImageCache(None)).load(f"{self.name}-{task.name}", key, files.paths, image_size)
+        cached = (options.cache or ImageCache(None)).load(f"{self.name}-{task.name}", key, files.paths, image_size)
         notes = []
         if cached.failures:
             listing = "\n  ".join(cached.failures)
