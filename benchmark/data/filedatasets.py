@@ -81,8 +81,34 @@ def load_options(options: LoadOptions) -> Iterator[LoadOptions]:
 
 
 class FileDataset(Dataset):
-    """A dataset of image files: implement :meth:`files`; :meth:`load` decodes them (once, when given
-    an :class:`ImageCache`)."""
+    """A dataset of image files: set the class attributes below, implement :meth:`tasks` and :meth:`files`;
+    :meth:`load` decodes the files (once, through the :func:`load_options` cache) and :meth:`status` checks
+    them.
+
+    ``folder_name`` is the dataset's folder under the data root (default: ``name``); ``required_folders``
+    the sub-folders that must be in it; ``layout`` says what belongs in it and ``get`` where to get it
+    (both for the ``missing`` message).
+    """
+
+    folder_name: str = ""
+    required_folders: tuple[str, ...] = ()
+    layout: str = ""
+    get: str = ""
+
+    def folder(self, root: Path) -> Path:
+        return Path(root) / (self.folder_name or self.name)
+
+    def status(self, root: Path) -> DatasetStatus:
+        """``missing`` without the folder, ``incomplete`` without a required sub-folder, else
+        :func:`files_status` of the files of every task."""
+        folder = self.folder(root)
+        if not folder.is_dir():
+            return missing_status(folder, self.layout, self.get)
+        lacking = [name for name in self.required_folders if not (folder / name).is_dir()]
+        if lacking:
+            return DatasetStatus("incomplete", f"{folder} lacks {', '.join(lacking)}", folder)
+        paths = list(dict.fromkeys(path for task in self.tasks() for path in self.files(task, root).paths))
+        return files_status(folder, paths, self.name)
 
     def files(self, task: Task, root: Path) -> ImageFiles:
         """The task's files and labels under the data ``root``; never decodes an image."""
