@@ -365,3 +365,21 @@ def test_only_file_datasets_have_a_folder(tmp_path):
     assert SyntheticShapes().folder(tmp_path) is None
     assert NaturalImages().folder(tmp_path) == tmp_path / "natural_images"
     assert DogsVsCats().folder(tmp_path) == tmp_path / "dogs_vs_cats" / "train"
+
+
+def test_image_files_says_what_to_pass(tmp_path):
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    files = ImageFiles(paths, [0, 1], str(tmp_path), groups=["p1", "p2"])
+    assert files.folder == tmp_path and files.labels.dtype == np.int64 and list(files.groups) == ["p1", "p2"]
+    with pytest.raises(TypeError, match="folder must be the folder .* got ndarray; pass groups .* by keyword"):
+        ImageFiles(paths, [0, 1], np.array(["p1", "p2"]))
+    with pytest.raises(TypeError, match="positional"):
+        ImageFiles(paths, [0, 1], tmp_path, np.array(["p1", "p2"]))
+    with pytest.raises(TypeError, match="paths must be a list of file paths, got str"):
+        ImageFiles(str(tmp_path), [0], tmp_path)
+    with pytest.raises(TypeError, match="paths must be file paths .* got a int"):
+        ImageFiles([1, 2], [0, 1], tmp_path)
+    with pytest.raises(ValueError, match="2 files but 3 labels"):
+        ImageFiles(paths, [0, 1, 1], tmp_path)
+    with pytest.raises(ValueError, match="2 files but 1 groups"):
+        ImageFiles(paths, [0, 1], folder=tmp_path, groups=["p1"])

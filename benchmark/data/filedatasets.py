@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,17 +37,29 @@ class UnreadableImagesError(RuntimeError):
 
 @dataclass
 class ImageFiles:
-    """The image files of one task, with int ``labels`` and optional per-file ``groups`` and
-    ``official_split`` (``train``/``val``/``test``); ``folder`` is where they were found."""
+    """The image files of one task: ``paths`` (a sequence of file paths), int ``labels`` (one per path) and
+    ``folder``, the folder they were found in (a str or Path); optional per-file ``groups`` and
+    ``official_split`` (``train``/``val``/``test``) are passed by keyword. A mistaken argument raises a
+    TypeError or ValueError that says what to pass."""
 
     paths: list[Path]
     labels: np.ndarray
     folder: Path
+    _: KW_ONLY
     groups: np.ndarray | None = None
     official_split: np.ndarray | None = None
     official_by_default: bool = False
 
     def __post_init__(self):
+        if isinstance(self.paths, (str, os.PathLike)) or not isinstance(self.paths, Sequence):
+            raise TypeError(f"ImageFiles paths must be a list of file paths, got {type(self.paths).__name__}")
+        wrong = next((p for p in self.paths if not isinstance(p, (str, os.PathLike))), None)
+        if wrong is not None:
+            raise TypeError(f"ImageFiles paths must be file paths (str or Path), got a {type(wrong).__name__}")
+        if not isinstance(self.folder, (str, os.PathLike)):
+            raise TypeError(f"ImageFiles folder must be the folder the files were found in (a str or Path), got "
+                            f"{type(self.folder).__name__}; pass groups and official_split by keyword")
+        self.folder = Path(self.folder)
         self.labels = np.asarray(self.labels, dtype=np.int64)
         for name in ("groups", "official_split"):
             value = getattr(self, name)
