@@ -167,3 +167,26 @@ DIFFERENCES = {
 def test_presets_are_thesis_with_their_differences(name):
     assert asdict(PRESETS["thesis"]) == THESIS_FIELDS
     assert asdict(PRESETS[name]) == {**THESIS_FIELDS, "name": name, **DIFFERENCES[name]}
+
+
+def test_fit_is_train_classifier_with_the_runs_settings(tmp_path):
+    from types import SimpleNamespace
+
+    from benchmark.datasets import Task
+    from benchmark.engine.training import fit
+    from benchmark.hashing import state_dict_hash
+    from benchmark.settings import RunSettings
+
+    images = torch.randint(0, 256, (40, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(40) % 3
+    split = SimpleNamespace(task=Task("t", ("a", "b", "c")), train=LabelledImages(images[:30], labels[:30]),
+                            val=LabelledImages(images[30:], labels[30:]))
+    preset = CPU_QUICK.with_overrides(max_epochs=2)
+    settings = RunSettings(preset, torch.device("cpu"), tmp_path, tmp_path)
+    models = [create_backbone("test_resnet", 3) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    history = fit(models[0], split, settings, seed=4)
+    expected = train_classifier(models[1], split.train, split.val, 3, preset, torch.device("cpu"), 4,
+                                accel=settings.acceleration)
+    assert len(history) == 2 and [h["val_loss"] for h in history] == [h["val_loss"] for h in expected]
+    assert state_dict_hash(models[0].state_dict()) == state_dict_hash(models[1].state_dict())
