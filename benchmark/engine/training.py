@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from benchmark.engine.staging import StagedImages, upload
 from benchmark.presets import Preset
 
 if TYPE_CHECKING:
-    from benchmark.data.taskdata import SplitData
+    from benchmark.datasets import Task
     from benchmark.settings import RunSettings
 
 EpochCallback = Callable[[dict], None]
@@ -196,7 +196,15 @@ def train_classifier(
     return history
 
 
-def fit(model: torch.nn.Module, split: SplitData, settings: RunSettings, seed: int,
+class TrainingSplit(Protocol):
+    """What :func:`fit` needs of a split (:class:`benchmark.data.taskdata.SplitData` has it)."""
+
+    task: Task
+    train: LabelledImages
+    val: LabelledImages
+
+
+def fit(model: torch.nn.Module, split: TrainingSplit, settings: RunSettings, seed: int,
         on_epoch: EpochCallback | None = None) -> list[dict]:
     """:func:`train_classifier` on ``split``'s training and validation parts with the run's preset, device
     and acceleration: how experiments and harness-trained sources train."""
