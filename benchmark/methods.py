@@ -129,13 +129,20 @@ class Method:
     """Base class of transfer-method plugins: ``run(ctx)`` returns test scores.
 
     ``uses_source`` says whether the method starts from a source's weights; a method that does not
-    (scratch) appears once per target and seed, under the source ``none``.
+    (scratch) appears once per target and seed, under the source ``none``, and is the board's baseline.
+    ``label`` is its short name in board columns (default: ``name``); ``compared_with`` names the method it is
+    tested against on each source, and subtracted from in the board's differences row (FT against FE).
     """
 
     name: str = ""
     description: str = ""
     uses_source: bool = True
     version: str = "1"
+    compared_with: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name
 
     def run(self, ctx: ExperimentContext) -> MethodResult:
         raise NotImplementedError
