@@ -26,7 +26,7 @@ def row(target, source, method, seed, auc, labels, scores, groups=None, finished
               "runtime": {"device": "cpu", "precision": "fp32"}}
     return {
         "node_id": f"{target}::{source}::{method}[seed={seed}]", "target": target, "source": source,
-        "method": method, "seed": seed, "status": "passed", "profile": "p", "config": config,
+        "method": method, "seed": seed, "status": "passed", "config": config,
         "preset": {**PRESET, **preset}, "finished_at": finished,
         "metrics": {"auc_macro_curve": auc, "auc_ovr": auc, "n_test": len(labels),
                     "n_test_groups": None if groups is None else len(set(groups))},

@@ -294,7 +294,8 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
     presets, runtimes = {}, {}
     for key, members in by_board.items():
         latest = max(members, key=lambda r: r["finished_at"] or "")
-        presets[key] = latest.get("preset") or dict(latest["config"].get("preset", {}), name=latest["profile"])
+        # a row of a store older than its preset column has only the preset's result-deciding fields
+        presets[key] = latest.get("preset") or dict(latest["config"].get("preset", {}))
         runtimes[key] = latest["config"].get("runtime")
     titles = _titles(sorted(by_board), presets, runtimes)
     boards = []
