@@ -21,6 +21,7 @@ from benchmark.data.filedatasets import (  # noqa: E402
 from benchmark.datasets import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task  # noqa: E402
 from benchmark.engine.inputs import InputConvention, from_pretrained_cfg  # noqa: E402
 from benchmark.engine.models import create_backbone  # noqa: E402
+from benchmark.engine.seeding import seeded  # noqa: E402
 from benchmark.hashing import digest_of, file_hash, state_dict_hash  # noqa: E402
 from benchmark.hookspecs import hookimpl  # noqa: E402
 from benchmark.methods import ExperimentContext, Method, MethodResult  # noqa: E402
@@ -38,6 +39,6 @@ __all__ = [
     "VisualizerContext", "RunSettings", "Preset", "PRESETS",
     # helpers for file datasets
     "image_files", "class_folders", "scan_class_folders", "first_existing", "missing_status", "files_status",
-    # models, their input, and digests
-    "create_backbone", "InputConvention", "from_pretrained_cfg", "digest_of", "file_hash", "state_dict_hash",
+    # models, their input, seeding and digests
+    "create_backbone", "seeded", "InputConvention", "from_pretrained_cfg", "digest_of", "file_hash", "state_dict_hash",
 ]

@@ -442,7 +442,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                          "are lost with it; run again")
     selected = {p.config_hash for p in plan.experiments}
     rows = [r for r in store.rows() if r["config_hash"] in selected]
-    boards = leaderboard.build_boards(rows)
+    boards = leaderboard.build_boards(rows, methods=catalog.methods)
     if boards:
         console.print(render.render_rich(boards))
     console.print(f"results: {store.path}")
@@ -489,13 +489,14 @@ def doctor_command(out_dir):
               show_default=True)
 @click.option("--metric", type=click.Choice(leaderboard.METRICS), default="auc", show_default=True,
               help="auc is the preset's reported definition (the study's macro curve, or one-vs-rest).")
-def show_command(out_dir, fmt, metric):
+@click.pass_context
+def show_command(ctx, out_dir, fmt, metric):
     """Render the leaderboard again from a run folder's store: one board per configuration."""
     if not (out_dir / "tlbench.sqlite").exists():
         raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
     store = Store(out_dir)
     rows = store.rows()
-    boards = leaderboard.build_boards(rows, metric)
+    boards = leaderboard.build_boards(rows, metric, methods=load_catalog(ctx.obj.get("plugins", ())).methods)
     if fmt == "json":
         click.echo(render.render_json(rows, boards, store.attempts()))
     elif fmt == "table":

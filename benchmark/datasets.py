@@ -134,6 +134,10 @@ class Dataset:
     def tasks(self) -> list[Task]:
         raise NotImplementedError
 
+    def folder(self, root: Path) -> Path | None:
+        """Where the dataset's files lie under the data ``root``; None for a dataset without files."""
+        return None
+
     def status(self, root: Path) -> DatasetStatus:
         raise NotImplementedError
 

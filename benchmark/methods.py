@@ -15,7 +15,7 @@ from benchmark.engine.inputs import attach, input_of, named
 from benchmark.engine.models import create_backbone, predict
 from benchmark.engine.seeding import seeded
 from benchmark.engine.svm import svm_scores
-from benchmark.engine.training import EpochCallback, train_classifier
+from benchmark.engine.training import EpochCallback, fit
 from benchmark.hashing import config_hash
 from benchmark.settings import RunSettings
 
@@ -76,10 +76,7 @@ class ExperimentContext:
     def train(self, model: torch.nn.Module) -> list[dict]:
         """Train all of ``model`` on the training split, early-stopped on the validation split."""
         self._trained.add(id(model))
-        return train_classifier(
-            model, self.data.train, self.data.val, self.num_classes, self.settings.preset,
-            self.settings.device, self.seed, self.on_epoch, self.settings.acceleration,
-        )
+        return fit(model, self.data, self.settings, self.seed, self.on_epoch)
 
     def softmax_scores(self, model: torch.nn.Module) -> np.ndarray:
         """The model's own class probabilities on the test split."""
@@ -132,13 +129,20 @@ class Method:
     """Base class of transfer-method plugins: ``run(ctx)`` returns test scores.
 
     ``uses_source`` says whether the method starts from a source's weights; a method that does not
-    (scratch) appears once per target and seed, under the source ``none``.
+    (scratch) appears once per target and seed, under the source ``none``, and is the board's baseline.
+    ``label`` is its short name in board columns (default: ``name``); ``compared_with`` names the method it is
+    tested against on each source, and subtracted from in the board's differences row (FT against FE).
     """
 
     name: str = ""
     description: str = ""
     uses_source: bool = True
     version: str = "1"
+    compared_with: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name
 
     def run(self, ctx: ExperimentContext) -> MethodResult:
         raise NotImplementedError

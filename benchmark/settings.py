@@ -52,8 +52,3 @@ class RunSettings:
     def runtime(self) -> dict:
         """The device type and precision: both change a result's float rounding, so both are in its config."""
         return {"device": self.device.type, "precision": "bf16" if self.acceleration.bf16 else "fp32"}
-
-    @property
-    def profile(self) -> str:
-        """A label for results that are comparable with each other."""
-        return f"{self.preset.name} · {self.preset.backbone} @ {self.preset.image_size}px"

@@ -16,7 +16,7 @@ from benchmark.datasets import SOURCE, Dataset, Task
 from benchmark.engine.inputs import InputConvention, attach, named
 from benchmark.engine.models import create_backbone, predict, replace_head
 from benchmark.engine.seeding import seeded
-from benchmark.engine.training import EpochCallback, train_classifier
+from benchmark.engine.training import EpochCallback, fit
 from benchmark.hashing import config_hash
 from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
 from benchmark.run.locks import exclusive
@@ -130,10 +130,7 @@ class DatasetSource(Source):
         with seeded(self.TRAINING_SEED):
             model = attach(create_backbone(settings.preset.backbone, self.task.num_classes),
                            self.input_convention(settings))
-        history = train_classifier(
-            model, split.train, split.val, self.task.num_classes, settings.preset, settings.device,
-            self.TRAINING_SEED, on_epoch, settings.acceleration,
-        )
+        history = fit(model, split, settings, self.TRAINING_SEED, on_epoch)
         scores = predict(model, split.test.images, self.input_convention(settings), settings.device,
                          accel=settings.acceleration)
         accuracy = float((scores.argmax(1) == split.test.labels.numpy()).mean())

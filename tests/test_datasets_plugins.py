@@ -19,6 +19,8 @@ from fakedata import (
     write_image,
 )
 
+from benchmark import FileDataset, ImageFiles, Task, scan_class_folders
+from benchmark.data.filedatasets import LoadOptions, load_options
 from benchmark.data.imagecache import ImageCache
 from benchmark.registry.config import DatasetDeclaration
 from benchmark.registry.declared import declared_dataset
@@ -30,6 +32,7 @@ from tlbench_plugins.datasets.isic2017 import Isic2017, balancing_rotations
 from tlbench_plugins.datasets.kaggle_dr import KaggleDR
 from tlbench_plugins.datasets.medmnist import MedMnist
 from tlbench_plugins.datasets.natural_images import NaturalImages
+from tlbench_plugins.datasets.synthetic import SyntheticShapes
 
 
 def task(dataset, name=None):
@@ -37,7 +40,8 @@ def task(dataset, name=None):
 
 
 def load(dataset, root, name=None, size=8):
-    return dataset.load(task(dataset, name), root, size, cache=ImageCache(root / ".cache"))
+    with load_options(LoadOptions(ImageCache(root / ".cache"))):
+        return dataset.load(task(dataset, name), root, size)
 
 
 def label_of_pixels(imageset, count):
@@ -321,3 +325,61 @@ def test_pooled_blood_cells_is_an_opt_in_plugin():
     assert "blood_cells_pooled" not in load_catalog().datasets
     catalog = load_catalog(["tlbench_plugins.datasets.blood_cells_pooled"])
     assert catalog.datasets["blood_cells_pooled"].pooled and "blood_cells" in catalog.datasets
+
+
+class Declarative(FileDataset):
+    """A file dataset that is its class attributes, tasks() and files(): two tasks on two class folders."""
+
+    name = "declarative"
+    folder_name = "decl"
+    required_folders = ("a", "b")
+    layout = "a/*.png and b/*.png"
+    get = "the test"
+
+    def tasks(self):
+        return [Task("decl_a", ("a",)), Task("decl_b", ("b",))]
+
+    def files(self, task, root):
+        paths, labels = scan_class_folders(self.folder(root), task.classes)
+        return ImageFiles(paths, labels, folder=self.folder(root))
+
+
+def test_file_dataset_default_status_from_its_attributes(tmp_path):
+    dataset = Declarative()
+    assert dataset.folder(tmp_path) == tmp_path / "decl"
+    missing = dataset.status(tmp_path)
+    assert (missing.state, missing.message) == (
+        "missing", f"expected {tmp_path / 'decl'} (a/*.png and b/*.png); get it from the test")
+    write_image(tmp_path / "decl" / "a" / "1.png", 0)
+    lacking = dataset.status(tmp_path)
+    assert (lacking.state, lacking.message) == ("incomplete", f"{tmp_path / 'decl'} lacks b")
+    write_image(tmp_path / "decl" / "b" / "1.png", 1)
+    write_image(tmp_path / "decl" / "b" / "2.png", 1)
+    available = dataset.status(tmp_path)
+    assert (available.state, available.message) == ("available", f"3 images in {tmp_path / 'decl'}")  # both tasks
+    (tmp_path / "decl" / "b" / "2.png").write_bytes(b"not an image")
+    assert dataset.status(tmp_path).state == "corrupt"
+
+
+def test_only_file_datasets_have_a_folder(tmp_path):
+    assert SyntheticShapes().folder(tmp_path) is None
+    assert NaturalImages().folder(tmp_path) == tmp_path / "natural_images"
+    assert DogsVsCats().folder(tmp_path) == tmp_path / "dogs_vs_cats" / "train"
+
+
+def test_image_files_says_what_to_pass(tmp_path):
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    files = ImageFiles(paths, [0, 1], str(tmp_path), groups=["p1", "p2"])
+    assert files.folder == tmp_path and files.labels.dtype == np.int64 and list(files.groups) == ["p1", "p2"]
+    with pytest.raises(TypeError, match="folder must be the folder .* got ndarray; pass groups .* by keyword"):
+        ImageFiles(paths, [0, 1], np.array(["p1", "p2"]))
+    with pytest.raises(TypeError, match="positional"):
+        ImageFiles(paths, [0, 1], tmp_path, np.array(["p1", "p2"]))
+    with pytest.raises(TypeError, match="paths must be a list of file paths, got str"):
+        ImageFiles(str(tmp_path), [0], tmp_path)
+    with pytest.raises(TypeError, match="paths must be file paths .* got a int"):
+        ImageFiles([1, 2], [0, 1], tmp_path)
+    with pytest.raises(ValueError, match="2 files but 3 labels"):
+        ImageFiles(paths, [0, 1, 1], tmp_path)
+    with pytest.raises(ValueError, match="2 files but 1 groups"):
+        ImageFiles(paths, [0, 1], folder=tmp_path, groups=["p1"])

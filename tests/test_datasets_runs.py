@@ -75,10 +75,10 @@ def test_a_second_run_decodes_no_image(tmp_path):
     dataset = ChestXray()
     first = TaskData(settings(tmp_path))
     first.imageset(dataset, dataset.tasks()[0])
-    assert first.cache.decoded == 12
+    assert first.options.cache.decoded == 12
     second = TaskData(settings(tmp_path))
     second.imageset(dataset, dataset.tasks()[0])
-    assert second.cache.decoded == 0
+    assert second.options.cache.decoded == 0
 
 
 def test_cli_isic_and_a_declared_source_end_to_end(tmp_path, monkeypatch, cli):

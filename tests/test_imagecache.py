@@ -8,7 +8,7 @@ import pytest
 from fakedata import colour, write_image
 from PIL import Image
 
-from benchmark.data.filedatasets import FileDataset, ImageFiles, UnreadableImagesError
+from benchmark.data.filedatasets import FileDataset, ImageFiles, LoadOptions, UnreadableImagesError, load_options
 from benchmark.data.imagecache import CHUNK, ImageCache, decode_image
 from benchmark.datasets import Task
 
@@ -113,14 +113,15 @@ def test_file_dataset_skips_with_a_warning_or_fails_under_strict(tmp_path, caplo
     paths[2].write_bytes(b"\xff\xd8\xff broken jpeg")
     dataset, task = Toy(paths), Toy(paths).tasks()[0]
     with caplog.at_level(logging.WARNING):
-        imageset = dataset.load(task, tmp_path, 16, cache=ImageCache(tmp_path / "cache"), max_unreadable=0.2)
+        with load_options(LoadOptions(ImageCache(tmp_path / "cache"), max_unreadable=0.2)):
+            imageset = dataset.load(task, tmp_path, 16)
     assert len(imageset) == 5 and imageset.groups.tolist() == ["g0", "g1", "g3", "g4", "g5"]
     assert imageset.labels.tolist() == [0, 1, 1, 0, 1]
     assert str(paths[2]) in caplog.text and str(paths[2]) in imageset.notes[0]
-    with pytest.raises(UnreadableImagesError, match="2.jpg"):
-        dataset.load(task, tmp_path, 16, cache=ImageCache(tmp_path / "cache"), strict=True)
+    with pytest.raises(UnreadableImagesError, match="2.jpg"), load_options(LoadOptions(strict=True)):
+        dataset.load(task, tmp_path, 16)
     with pytest.raises(UnreadableImagesError, match="1 of 6 images of toy are unreadable, more than the 1%"):
-        dataset.load(task, tmp_path, 16, cache=ImageCache(tmp_path / "cache"))
+        dataset.load(task, tmp_path, 16)  # outside any load_options: the defaults
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr", "I;16", "I;16B", "I", "F"])

@@ -3,9 +3,19 @@
 import numpy as np
 import pytest
 
-from benchmark.report.leaderboard import build_boards
+from benchmark.report import leaderboard
 from benchmark.report.render import latex_escape, render_markdown, render_rich
 from benchmark.report.stats import seed_t_test
+from tlbench_plugins.methods.fe_svm import FeatureExtractionSVM
+from tlbench_plugins.methods.ft_svm import FineTuneSVM
+from tlbench_plugins.methods.scratch import Scratch
+
+METHODS = {m.name: m for m in (Scratch(), FeatureExtractionSVM(), FineTuneSVM())}
+
+
+def build_boards(rows, *args, **kwargs):
+    """Boards with the built-in methods' labels and comparisons, as `tlbench run` and `show` build them."""
+    return leaderboard.build_boards(rows, *args, methods=METHODS, **kwargs)
 
 PRESET = {"name": "cpu-quick", "backbone": "test_resnet", "image_size": 32, "auc": "macro_curve", "lr": 0.01}
 
@@ -16,7 +26,7 @@ def row(target, source, method, seed, auc, labels, scores, groups=None, finished
               "runtime": {"device": "cpu", "precision": "fp32"}}
     return {
         "node_id": f"{target}::{source}::{method}[seed={seed}]", "target": target, "source": source,
-        "method": method, "seed": seed, "status": "passed", "profile": "p", "config": config,
+        "method": method, "seed": seed, "status": "passed", "config": config,
         "preset": {**PRESET, **preset}, "finished_at": finished,
         "metrics": {"auc_macro_curve": auc, "auc_ovr": auc, "n_test": len(labels),
                     "n_test_groups": None if groups is None else len(set(groups))},
@@ -132,3 +142,30 @@ def test_dataset_mean_rows_and_test_sizes_in_the_notes():
 def test_latex_escapes_everything_special():
     assert latex_escape("a_b & c%d #e $f {g} ~h ^i \\j") == (
         "a\\_b \\& c\\%d \\#e \\$f \\{g\\} \\textasciitilde{}h \\textasciicircum{}i \\textbackslash{}j")
+
+
+def test_columns_labels_and_comparisons_come_from_the_methods():
+    labels, scores = perfect()
+    values = {("none", "scratch"): (0.80, 0.82), ("src", "ft-svm"): (0.90, 0.93), ("src", "fe-svm"): (0.85, 0.86)}
+    rows = [row("t", source, method, seed, auc, labels, scores)
+            for (source, method), aucs in values.items() for seed, auc in zip((2, 5), aucs, strict=True)]
+    (board,) = build_boards(rows, replicates=50)
+    assert [board.column_label(c) for c in board.columns] == ["scratch", "src FE", "src FT"]
+    assert [(c.kind, c.baseline) for c in board.comparisons] == [("vs scratch", True), ("vs scratch", True),
+                                                                 ("FT vs FE", False)]
+    assert board.differences() == {("src", "ft-svm"): pytest.approx(0.06)}
+    # without the catalog's methods (their plugin not loaded): names, no pairs, still the method-less baseline
+    (bare,) = leaderboard.build_boards(rows, replicates=50)
+    assert [bare.column_label(c) for c in bare.columns] == ["scratch", "src fe-svm", "src ft-svm"]
+    assert [c.kind for c in bare.comparisons] == ["vs scratch", "vs scratch"] and bare.differences() == {}
+
+
+def test_the_core_names_no_built_in_method():
+    from pathlib import Path
+
+    import benchmark
+
+    core = Path(benchmark.__file__).parent
+    named = [str(p.relative_to(core)) for p in core.rglob("*.py")
+             if any(f'"{name}"' in p.read_text() for name in ("scratch", "fe-svm", "ft-svm"))]
+    assert named == []

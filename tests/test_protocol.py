@@ -1,5 +1,7 @@
 """The presets against the study's protocol (THESIS-PROTOCOL.md), and the pieces that carry them out."""
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
@@ -125,3 +127,66 @@ def test_the_svm_c_is_chosen_on_the_validation_split():
     scaled = {}
     svm_scores(train, train_labels, val, 2, THESIS_AS_RUN, 0, info=scaled)
     assert scaled["svm_c"] == 1.0
+
+
+THESIS_FIELDS = {
+    "name": "thesis", "backbone": "vgg16", "image_size": 224, "seeds": (2, 5, 7), "test_fraction": 0.2,
+    "val_fraction": 0.1, "lr": 0.001, "momentum": 0.01, "nesterov": True, "weight_decay": 0.0, "batch_size": 32,
+    "max_epochs": 50, "patience": 10, "class_weights": True, "restore_best": True, "normalize": "unit",
+    "augment_flip": False, "svm": "svc", "svm_c": 1.0, "standardize_features": False, "auc": "macro_curve",
+    "official_splits": False, "augment_rotation": 0.0, "augment_crop_scale": 1.0, "pretrained_input": "source",
+    "class_weight_mode": "weighted_mean", "feature_scale": 1.0, "svm_c_grid": (), "split_counts": (),
+    "source_split_counts": (),
+}
+# every other preset's differences from thesis, as they were when the presets were rewritten as differences
+DIFFERENCES = {
+    "thesis-as-run": {
+        "restore_best": False, "normalize": "bgr255", "pretrained_input": "preset", "class_weight_mode": "batch_mean",
+        "feature_scale": 1 / 255,
+        "split_counts": (("isic2017", 400, 200), ("blood_cells", 2000, 1500), ("blood_cells_pooled", 2000, 1500),
+                         ("chest_xray", 900, 600)),
+        "source_split_counts": (("kaggle_dr", 4000, 4000), ("dogs_vs_cats", 4000, 2000), ("chest_xray", 200, 200),
+                                ("natural_images", 1000, 500)),
+    },
+    "recommended": {
+        "seeds": (2, 5, 7, 11, 13), "momentum": 0.9, "weight_decay": 5e-4, "normalize": "imagenet",
+        "augment_flip": True, "svm": "linearsvc", "standardize_features": True, "auc": "ovr", "official_splits": True,
+        "augment_rotation": 15.0, "augment_crop_scale": 0.5, "svm_c_grid": (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0),
+    },
+    "cpu-quick": {
+        "backbone": "test_resnet", "image_size": 32, "lr": 0.02, "momentum": 0.9, "weight_decay": 5e-4,
+        "batch_size": 64, "max_epochs": 12, "patience": 12, "normalize": "imagenet", "augment_flip": True,
+        "svm": "linearsvc", "svm_c": 0.1, "standardize_features": True,
+        "split_counts": (("synth_xray", 600, 300), ("synth_cells", 600, 200)),
+        "source_split_counts": (("synth_shapes", 400, 400),),
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(DIFFERENCES))
+def test_presets_are_thesis_with_their_differences(name):
+    assert asdict(PRESETS["thesis"]) == THESIS_FIELDS
+    assert asdict(PRESETS[name]) == {**THESIS_FIELDS, "name": name, **DIFFERENCES[name]}
+
+
+def test_fit_is_train_classifier_with_the_runs_settings(tmp_path):
+    from types import SimpleNamespace
+
+    from benchmark.datasets import Task
+    from benchmark.engine.training import fit
+    from benchmark.hashing import state_dict_hash
+    from benchmark.settings import RunSettings
+
+    images = torch.randint(0, 256, (40, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(40) % 3
+    split = SimpleNamespace(task=Task("t", ("a", "b", "c")), train=LabelledImages(images[:30], labels[:30]),
+                            val=LabelledImages(images[30:], labels[30:]))
+    preset = CPU_QUICK.with_overrides(max_epochs=2)
+    settings = RunSettings(preset, torch.device("cpu"), tmp_path, tmp_path)
+    models = [create_backbone("test_resnet", 3) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    history = fit(models[0], split, settings, seed=4)
+    expected = train_classifier(models[1], split.train, split.val, 3, preset, torch.device("cpu"), 4,
+                                accel=settings.acceleration)
+    assert len(history) == 2 and [h["val_loss"] for h in history] == [h["val_loss"] for h in expected]
+    assert state_dict_hash(models[0].state_dict()) == state_dict_hash(models[1].state_dict())

@@ -50,6 +50,8 @@ def test_random_source_is_seeded():
     run = RunSettings(TINY_PRESET, torch.device("cpu"), Path("data"), Path("cache"))
     a, b, c = (RandomSource().build(run, 2, seed).state_dict()["conv1.0.weight"] for seed in (2, 2, 5))
     assert torch.equal(a, b) and not torch.equal(a, c)
+    torch.manual_seed(2)  # the stream it always drew from: the global generator seeded with the seed
+    assert torch.equal(a, create_backbone(TINY_PRESET.backbone, 2).state_dict()["conv1.0.weight"])
 
 
 def test_a_dataset_source_is_trained_once_and_reused(tmp_path):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,17 +37,29 @@ class UnreadableImagesError(RuntimeError):
 
 @dataclass
 class ImageFiles:
-    """The image files of one task, with int ``labels`` and optional per-file ``groups`` and
-    ``official_split`` (``train``/``val``/``test``); ``folder`` is where they were found."""
+    """The image files of one task: ``paths`` (a sequence of file paths), int ``labels`` (one per path) and
+    ``folder``, the folder they were found in (a str or Path); optional per-file ``groups`` and
+    ``official_split`` (``train``/``val``/``test``) are passed by keyword. A mistaken argument raises a
+    TypeError or ValueError that says what to pass."""
 
     paths: list[Path]
     labels: np.ndarray
     folder: Path
+    _: KW_ONLY
     groups: np.ndarray | None = None
     official_split: np.ndarray | None = None
     official_by_default: bool = False
 
     def __post_init__(self):
+        if isinstance(self.paths, (str, os.PathLike)) or not isinstance(self.paths, Sequence):
+            raise TypeError(f"ImageFiles paths must be a list of file paths, got {type(self.paths).__name__}")
+        wrong = next((p for p in self.paths if not isinstance(p, (str, os.PathLike))), None)
+        if wrong is not None:
+            raise TypeError(f"ImageFiles paths must be file paths (str or Path), got a {type(wrong).__name__}")
+        if not isinstance(self.folder, (str, os.PathLike)):
+            raise TypeError(f"ImageFiles folder must be the folder the files were found in (a str or Path), got "
+                            f"{type(self.folder).__name__}; pass groups and official_split by keyword")
+        self.folder = Path(self.folder)
         self.labels = np.asarray(self.labels, dtype=np.int64)
         for name in ("groups", "official_split"):
             value = getattr(self, name)
@@ -55,9 +69,58 @@ class ImageFiles:
             raise ValueError(f"{len(self.paths)} files but {len(self.labels)} labels")
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """How :meth:`FileDataset.load` decodes: through ``cache`` (none: decode every time), failing on any
+    unreadable file when ``strict``, else on more than ``max_unreadable`` of them."""
+
+    cache: ImageCache | None = None
+    strict: bool = False
+    max_unreadable: float = MAX_UNREADABLE
+
+
+_LOAD_OPTIONS: ContextVar[LoadOptions | None] = ContextVar("load_options", default=None)  # None: the defaults
+
+
+@contextmanager
+def load_options(options: LoadOptions) -> Iterator[LoadOptions]:
+    """Every :meth:`FileDataset.load` inside the ``with`` block uses ``options``; the previous ones after."""
+    token = _LOAD_OPTIONS.set(options)
+    try:
+        yield options
+    finally:
+        _LOAD_OPTIONS.reset(token)
+
+
 class FileDataset(Dataset):
-    """A dataset of image files: implement :meth:`files`; :meth:`load` decodes them (once, when given
-    an :class:`ImageCache`)."""
+    """A dataset of image files: set the class attributes below, implement :meth:`tasks` and :meth:`files`;
+    :meth:`load` decodes the files (once, through the :func:`load_options` cache) and :meth:`status` checks
+    them.
+
+    ``folder_name`` is the dataset's folder under the data root (default: ``name``); ``required_folders``
+    the sub-folders that must be in it; ``layout`` says what belongs in it and ``get`` where to get it
+    (both for the ``missing`` message).
+    """
+
+    folder_name: str = ""
+    required_folders: tuple[str, ...] = ()
+    layout: str = ""
+    get: str = ""
+
+    def folder(self, root: Path) -> Path:
+        return Path(root) / (self.folder_name or self.name)
+
+    def status(self, root: Path) -> DatasetStatus:
+        """``missing`` without the folder, ``incomplete`` without a required sub-folder, else
+        :func:`files_status` of the files of every task."""
+        folder = self.folder(root)
+        if not folder.is_dir():
+            return missing_status(folder, self.layout, self.get)
+        lacking = [name for name in self.required_folders if not (folder / name).is_dir()]
+        if lacking:
+            return DatasetStatus("incomplete", f"{folder} lacks {', '.join(lacking)}", folder)
+        paths = list(dict.fromkeys(path for task in self.tasks() for path in self.files(task, root).paths))
+        return files_status(folder, paths, self.name)
 
     def files(self, task: Task, root: Path) -> ImageFiles:
         """The task's files and labels under the data ``root``; never decodes an image."""
@@ -82,15 +145,16 @@ class FileDataset(Dataset):
         counts = np.bincount(np.asarray(files.labels, dtype=np.int64), minlength=task.num_classes)
         return counts, files.official_split is not None
 
-    def load(self, task: Task, root: Path, image_size: int, cache: ImageCache | None = None,
-             strict: bool = False, max_unreadable: float = MAX_UNREADABLE) -> ImageSet:
-        """The task's images at ``image_size``; unreadable files are skipped with a logged warning that
-        names them, up to ``max_unreadable`` of the files; :class:`UnreadableImagesError` beyond that share,
-        or for any when ``strict``."""
+    def load(self, task: Task, root: Path, image_size: int) -> ImageSet:
+        """The task's images at ``image_size``, decoded as the current :func:`load_options` say; unreadable
+        files are skipped with a logged warning that names them, up to ``max_unreadable`` of the files;
+        :class:`UnreadableImagesError` beyond that share, or for any when ``strict``."""
+        options = _LOAD_OPTIONS.get() or LoadOptions()
+        strict, max_unreadable = options.strict, options.max_unreadable
         files = self.files(task, root)
         require_every_class(task, files.labels, str(files.folder))
         key = {"dataset": self.name, "version": self.version, "task": task.name}
-        cached = (cache or ImageCache(None)).load(f"{self.name}-{task.name}", key, files.paths, image_size)
+        cached = (options.cache or ImageCache(None)).load(f"{self.name}-{task.name}", key, files.paths, image_size)
         notes = []
         if cached.failures:
             listing = "\n  ".join(cached.failures)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benchmark.data.filedatasets import FileDataset
+from benchmark.data.filedatasets import LoadOptions, load_options
 from benchmark.data.imagecache import ImageCache
 from benchmark.data.splits import Split, make_split
 from benchmark.datasets import SOURCE, TARGET, Dataset, ImageSet, Task, require_every_class
@@ -60,7 +60,7 @@ class TaskData:
 
     def __init__(self, settings: RunSettings):
         self.settings = settings
-        self.cache = ImageCache(settings.cache_dir)
+        self.options = LoadOptions(ImageCache(settings.cache_dir), settings.strict, settings.max_unreadable)
         self._images: dict[str, tuple[ImageSet, torch.Tensor]] = {}
         self._digests: dict[str, str] = {}
 
@@ -69,10 +69,7 @@ class TaskData:
             size = self.settings.preset.image_size
             root = self.settings.data_root
             try:
-                if isinstance(dataset, FileDataset):
-                    imageset = dataset.load(task, root, size, cache=self.cache, strict=self.settings.strict,
-                                            max_unreadable=self.settings.max_unreadable)
-                else:
+                with load_options(self.options):
                     imageset = dataset.load(task, root, size)
             except ValueError as error:  # the ImageSet checks raise inside the plugin's load: say whose data
                 raise ValueError(f"dataset {dataset.name!r} (plugin module {type(dataset).__module__}), task "

@@ -1,4 +1,9 @@
-"""Seeding torch's process-wide generator safely when experiments run in threads side by side."""
+"""Seeding torch's process-wide generator safely when experiments run in threads side by side.
+
+The one idiom: :func:`seeded` around code that draws from the global generator (model initialisation);
+an explicit ``torch.Generator().manual_seed(seed)`` or ``np.random.default_rng(seed)`` for a stream of its
+own; :func:`reseed` only where the global draws last too long to hold the lock (dropout while training).
+"""
 
 from __future__ import annotations
 

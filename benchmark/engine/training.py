@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -16,6 +17,10 @@ from benchmark.engine.models import to_unit
 from benchmark.engine.seeding import reseed
 from benchmark.engine.staging import StagedImages, upload
 from benchmark.presets import Preset
+
+if TYPE_CHECKING:
+    from benchmark.datasets import Task
+    from benchmark.settings import RunSettings
 
 EpochCallback = Callable[[dict], None]
 
@@ -189,3 +194,19 @@ def train_classifier(
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+class TrainingSplit(Protocol):
+    """What :func:`fit` needs of a split (:class:`benchmark.data.taskdata.SplitData` has it)."""
+
+    task: Task
+    train: LabelledImages
+    val: LabelledImages
+
+
+def fit(model: torch.nn.Module, split: TrainingSplit, settings: RunSettings, seed: int,
+        on_epoch: EpochCallback | None = None) -> list[dict]:
+    """:func:`train_classifier` on ``split``'s training and validation parts with the run's preset, device
+    and acceleration: how experiments and harness-trained sources train."""
+    return train_classifier(model, split.train, split.val, split.task.num_classes, settings.preset,
+                            settings.device, seed, on_epoch, settings.acceleration)

@@ -32,7 +32,7 @@ class DeclaredDataset(FileDataset):
     """A one-task dataset from a :class:`DatasetDeclaration`, found at ``folder``."""
 
     def __init__(self, declaration: DatasetDeclaration, folder: Path):
-        self.declaration, self.folder = declaration, folder
+        self.declaration, self.path = declaration, folder
         self.name = declaration.name
         self.modality = declaration.modality
         self.version = config_hash(declaration.as_dict())[:8]
@@ -40,6 +40,10 @@ class DeclaredDataset(FileDataset):
         self.provenance = declaration.provenance
         self.description = declaration.description or f"{declaration.format} dataset declared in the config"
         self.classes = declaration.classes or self.discover_classes()
+
+    def folder(self, root: Path | None = None) -> Path:
+        """The declared folder, already resolved against the data root."""
+        return self.path
 
     def discover_classes(self) -> tuple[str, ...]:
         raise NotImplementedError
@@ -50,7 +54,7 @@ class DeclaredDataset(FileDataset):
     def missing(self, what: str) -> DatasetStatus:
         get = self.homepage or "its owner"
         return DatasetStatus("missing", f"expected {what} (declared in the config); get it from {get}",
-                             self.folder)
+                             self.path)
 
 
 class ImageFolderDataset(DeclaredDataset):
@@ -58,36 +62,36 @@ class ImageFolderDataset(DeclaredDataset):
 
     def split_folders(self) -> list[str]:
         """The split folders (train, val, test, ...) when the tree has them, else an empty list."""
-        names = class_folders(self.folder)
+        names = class_folders(self.path)
         return names if names and all(n.lower() in SPLIT_NAMES for n in names) else []
 
     def class_roots(self) -> list[Path]:
         splits = self.split_folders()
-        return [self.folder / s for s in splits] if splits else [self.folder]
+        return [self.path / s for s in splits] if splits else [self.path]
 
     def discover_classes(self) -> tuple[str, ...]:
-        if not self.folder.is_dir():
+        if not self.path.is_dir():
             return ()
         return tuple(sorted({name for folder in self.class_roots() for name in class_folders(folder)}))
 
     def status(self, root: Path) -> DatasetStatus:
-        if not self.folder.is_dir():
-            return self.missing(f"{self.folder}/<class>/*.jpg")
+        if not self.path.is_dir():
+            return self.missing(f"{self.path}/<class>/*.jpg")
         problem = self.layout_problem()
         if problem:
-            return DatasetStatus("incomplete", problem, self.folder)
+            return DatasetStatus("incomplete", problem, self.path)
         if not self.classes:
-            return DatasetStatus("incomplete", f"no class folders in {self.folder}", self.folder)
-        return files_status(self.folder, self.files(self.tasks()[0], root).paths, self.name)
+            return DatasetStatus("incomplete", f"no class folders in {self.path}", self.path)
+        return files_status(self.path, self.files(self.tasks()[0], root).paths, self.name)
 
     def layout_problem(self) -> str:
         """What in the folder tree cannot be what it looks like: split folders beside other folders, or class
         folders whose images lie only in subfolders; '' when the tree reads as it is."""
-        top = class_folders(self.folder)
+        top = class_folders(self.path)
         splits = [n for n in top if n.lower() in SPLIT_NAMES]
         others = [n for n in top if n.lower() not in SPLIT_NAMES]
         if splits and others:
-            return (f"{self.folder} holds split folders ({', '.join(splits)}) beside other folders "
+            return (f"{self.path} holds split folders ({', '.join(splits)}) beside other folders "
                     f"({', '.join(others)}): move those out, or into each split as a class folder")
         for root in self.class_roots():
             for name in class_folders(root):
@@ -106,7 +110,7 @@ class ImageFolderDataset(DeclaredDataset):
             paths += found
             labels += found_labels
             parts += [SPLIT_NAMES[folder.name.lower()]] * len(found) if splits else []
-        return ImageFiles(paths, np.array(labels), self.folder, official_split=np.array(parts) if splits else None)
+        return ImageFiles(paths, np.array(labels), self.path, official_split=np.array(parts) if splits else None)
 
 
 class CsvDataset(DeclaredDataset):
@@ -114,7 +118,7 @@ class CsvDataset(DeclaredDataset):
 
     @property
     def csv_path(self) -> Path:
-        return self.folder / self.declaration.csv
+        return self.path / self.declaration.csv
 
     def rows(self) -> list[dict]:
         with open(self.csv_path, newline="") as handle:
@@ -136,22 +140,22 @@ class CsvDataset(DeclaredDataset):
         try:
             files = self.files(self.tasks()[0], root)
         except ValueError as error:
-            return DatasetStatus("corrupt", str(error), self.folder)
+            return DatasetStatus("corrupt", str(error), self.path)
         absent = [p for p in files.paths if not p.is_file()]
         if absent:
             names = ", ".join(str(p) for p in absent[:5])
             return DatasetStatus("incomplete", f"{len(absent)} file(s) listed in {self.csv_path} are missing, "
-                                 f"e.g. {names}", self.folder)
-        return files_status(self.folder, files.paths, self.name)
+                                 f"e.g. {names}", self.path)
+        return files_status(self.path, files.paths, self.name)
 
     def files(self, task: Task, root: Path) -> ImageFiles:
         rows = self.rows()
         index = {name: i for i, name in enumerate(self.classes)}
-        inside = self.folder.resolve()
+        inside = self.path.resolve()
         for number, row in enumerate(rows, start=2):
-            if not (self.folder / row["path"]).resolve().is_relative_to(inside):
+            if not (self.path / row["path"]).resolve().is_relative_to(inside):
                 raise ValueError(f"{self.csv_path} line {number}: path {row['path']!r} leads outside the dataset "
-                                 f"folder {self.folder}; give paths relative to it, within it")
+                                 f"folder {self.path}; give paths relative to it, within it")
             if row["label"] not in index:
                 raise ValueError(f"{self.csv_path} line {number}: label {row['label']!r} is not one of the "
                                  f"declared classes {', '.join(self.classes)}")
@@ -160,7 +164,7 @@ class CsvDataset(DeclaredDataset):
                                  "train, val, test")
         has_split, has_group = rows and "split" in rows[0], rows and "group" in rows[0]
         return ImageFiles(
-            [self.folder / row["path"] for row in rows], np.array([index[r["label"]] for r in rows]), self.folder,
+            [self.path / row["path"] for row in rows], np.array([index[r["label"]] for r in rows]), self.path,
             groups=np.array([r["group"] for r in rows]) if has_group else None,
             official_split=np.array([SPLIT_NAMES[r["split"].lower()] for r in rows]) if has_split else None,
         )

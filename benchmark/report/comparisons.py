@@ -1,4 +1,5 @@
-"""Paired comparisons on a board: every transfer cell against scratch on its target, FT against FE per source,
+"""Paired comparisons on a board: every transfer cell against the baseline (the method without a source) on its
+target, each method against the one it is compared with per source (FT against FE),
 Holm-corrected across the board; the columns placed by their mean over targets, sharing a place where the
 seeds cannot tell them apart; and the columns ranked across targets (Friedman, Nemenyi; Demšar 2006)."""
 
@@ -9,10 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.report.stats import FriedmanResult, PairedResult, friedman, holm, paired_from_replicates, seed_t_test
-from benchmark.run.planner import NO_SOURCE
 
 ALPHA = 0.05
-SCRATCH = (NO_SOURCE, "scratch")
 
 
 @dataclass
@@ -24,11 +23,9 @@ class Comparison:
     b: tuple[str, str]
     seeds: tuple[int, ...]
     result: PairedResult
+    kind: str = ""  # "vs <baseline label>" (vs scratch) or "<a label> vs <b label>" (FT vs FE)
+    baseline: bool = False  # b is the baseline
     p_holm: float = 1.0
-
-    @property
-    def kind(self) -> str:
-        return "vs scratch" if self.b == SCRATCH else "FT vs FE"
 
     @property
     def significant(self) -> bool:
@@ -94,7 +91,7 @@ def place_columns(board) -> list[Place]:
     return places
 
 
-def _paired(board, target: str, a: tuple[str, str], b: tuple[str, str]) -> Comparison | None:
+def _paired(board, target: str, a: tuple[str, str], b: tuple[str, str], baseline: bool = False) -> Comparison | None:
     """a against b on the seeds both have scored on the same test images, from the cells' shared resamples."""
     cell_a, cell_b = board.cells.get((target, *a)), board.cells.get((target, *b))
     if cell_a is None or cell_b is None:
@@ -109,23 +106,26 @@ def _paired(board, target: str, a: tuple[str, str], b: tuple[str, str]) -> Compa
     result = paired_from_replicates([cell_a.observed[s] - cell_b.observed[s] for s in seeds],
                                     [cell_a.replicates[s] - cell_b.replicates[s] for s in seeds],
                                     np.random.default_rng(list(seeds)))
-    return Comparison(target, a, b, tuple(seeds), result)
+    kind = f"vs {board.label(b[1])}" if baseline else f"{board.label(a[1])} vs {board.label(b[1])}"
+    return Comparison(target, a, b, tuple(seeds), result, kind, baseline)
 
 
 def compare_board(board) -> None:
-    """Fill ``board.comparisons`` (Holm-adjusted across the board), the cells' better/worse-than-scratch marks,
+    """Fill ``board.comparisons`` (Holm-adjusted across the board), the cells' better/worse-than-baseline marks,
     and ``board.friedman`` where at least two targets and two columns are complete."""
     comparisons = []
+    pairs = sorted(board.pairs())
     for target in board.targets:
-        for column in board.columns:
-            if column != SCRATCH:
-                comparisons.append(_paired(board, target, column, SCRATCH))
-        for source in sorted({s for s, _ in board.columns if s != NO_SOURCE}):
-            comparisons.append(_paired(board, target, (source, "ft-svm"), (source, "fe-svm")))
+        for baseline in board.baselines:
+            for column in board.columns:
+                if column not in board.baselines:
+                    comparisons.append(_paired(board, target, column, baseline, baseline=True))
+        for a, b in pairs:
+            comparisons.append(_paired(board, target, a, b))
     comparisons = [c for c in comparisons if c is not None]
     for comparison, adjusted in zip(comparisons, holm([c.result.p_value for c in comparisons]), strict=True):
         comparison.p_holm = adjusted
-        if comparison.kind == "vs scratch" and comparison.significant:
+        if comparison.baseline and comparison.significant:
             cell = board.cells[(comparison.target, *comparison.a)]
             cell.mark = "better" if comparison.result.difference > 0 else "worse"
     board.comparisons = comparisons

@@ -1,9 +1,11 @@
 """The study's Table II from stored results, one board per configuration.
 
 A board holds the results of one configuration (the preset's result-deciding fields, device type and
-precision); rows are target tasks, columns scratch then FE and FT per source. A cell is one (target,
-source, method) over its seeds: the mean, the largest deviation of a seed from it, a bootstrap interval,
-and paired tests against scratch and between FT and FE (:mod:`benchmark.report.comparisons`). A cell never mixes
+precision); rows are target tasks, columns the baseline (the method without a source, scratch) then each source's
+methods (FE and FT). A cell is one (target, source, method) over its seeds: the mean, the largest deviation of a
+seed from it, a bootstrap interval, and paired tests against the baseline and between each method and the one it
+is ``compared_with`` (FT and FE; :mod:`benchmark.report.comparisons`). Columns are labelled by the methods' own
+``label``; a method the catalog does not know (its plugin not loaded) by its name. A cell never mixes
 configurations: where the store holds a cell's results under several (changed data, weights or method
 version), the latest configuration's are shown and the others counted as superseded.
 """
@@ -12,15 +14,16 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from benchmark.hashing import config_hash
+from benchmark.methods import Method
 from benchmark.report.stats import bootstrap_scores, interval_of_mean, observed_metric
 from benchmark.run.planner import NO_SOURCE
 
-METHOD_LABELS = {"scratch": "scratch", "fe-svm": "FE", "ft-svm": "FT"}
 METRICS = ("auc", "auc_macro_curve", "auc_ovr", "accuracy", "balanced_accuracy")
 METRIC_NAMES = {
     "auc_macro_curve": "ROC AUC (the study's: area under the macro-averaged ROC curve)",
@@ -54,7 +57,7 @@ class Cell:
 
     results: list[SeedResult]
     interval: tuple[float, float] | None = None
-    mark: str = ""  # "better" or "worse" than scratch beyond chance, else ""
+    mark: str = ""  # "better" or "worse" than the baseline beyond chance, else ""
     # per seed: the metric recomputed from the stored scores, and on each bootstrap resample of its test set
     observed: dict[int, float] = field(default_factory=dict)
     replicates: dict[int, np.ndarray] = field(default_factory=dict)
@@ -109,11 +112,35 @@ class Board:
     comparisons: list = field(default_factory=list)  # benchmark.report.comparisons.Comparison
     places: list = field(default_factory=list)  # benchmark.report.comparisons.Place, best first
     friedman: object | None = None  # benchmark.report.comparisons.ColumnRanks
+    methods: Mapping[str, Method] = field(default_factory=dict)  # the catalog's, by name
+
+    def label(self, method: str) -> str:
+        """The method's own label, or its name when the catalog does not know it."""
+        known = self.methods.get(method)
+        return known.label if known is not None else method
 
     def column_label(self, column: tuple[str, str]) -> str:
         source, method = column
-        label = METHOD_LABELS.get(method, method)
-        return label if source == NO_SOURCE else f"{source} {label}"
+        return self.label(method) if source == NO_SOURCE else f"{source} {self.label(method)}"
+
+    @property
+    def baselines(self) -> list[tuple[str, str]]:
+        """The columns of methods without a source (scratch)."""
+        return [c for c in self.columns if c[0] == NO_SOURCE]
+
+    @property
+    def baseline_label(self) -> str:
+        return ", ".join(self.label(m) for _, m in self.baselines) or "the baseline"
+
+    def pairs(self) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+        """(column, the column of the method it is compared with on the same source), for each such pair on the
+        board (FT and FE per source)."""
+        out = []
+        for source, method in self.columns:
+            other = getattr(self.methods.get(method), "compared_with", "")
+            if source != NO_SOURCE and other and (source, other) in self.columns:
+                out.append(((source, method), (source, other)))
+        return out
 
     @property
     def seeds(self) -> list[int]:
@@ -135,21 +162,29 @@ class Board:
             }
         return means
 
-    def differences(self) -> dict[str, float]:
-        """Per source, the mean over targets of FT minus FE (the study's "Differences" row)."""
+    def differences(self) -> dict[tuple[str, str], float]:
+        """For each column of :meth:`pairs`, the mean over targets of it minus the column it is compared with
+        (the study's "Differences" row, FT minus FE per source)."""
         out = {}
-        for source in sorted({s for s, _ in self.columns if s != NO_SOURCE}):
-            gaps = [self.cells[(t, source, "ft-svm")].mean - self.cells[(t, source, "fe-svm")].mean
-                    for t in self.targets
-                    if (t, source, "ft-svm") in self.cells and (t, source, "fe-svm") in self.cells]
+        for a, b in self.pairs():
+            gaps = [self.cells[(t, *a)].mean - self.cells[(t, *b)].mean for t in self.targets
+                    if (t, *a) in self.cells and (t, *b) in self.cells]
             if gaps:
-                out[source] = float(np.mean(gaps))
+                out[a] = float(np.mean(gaps))
         return out
 
 
-def _column_order(column: tuple[str, str]) -> tuple:
-    source, method = column
-    return (source != NO_SOURCE, source, list(METHOD_LABELS).index(method) if method in METHOD_LABELS else 9, method)
+def _column_order(methods: Mapping[str, Method]):
+    """Columns sorted: the baseline first, then per source the methods others are compared with (FE), those
+    compared with another (FT), then the rest, by name."""
+    compared = {m.compared_with for m in methods.values()}
+
+    def key(column: tuple[str, str]) -> tuple:
+        source, method = column
+        rank = 0 if method in compared else 1 if getattr(methods.get(method), "compared_with", "") else 2
+        return (source != NO_SOURCE, source, rank, method)
+
+    return key
 
 
 def _without_seed(config: dict) -> dict:
@@ -244,8 +279,10 @@ def _bootstrap(cells: dict[tuple[str, str, str], Cell], metric: str, replicates:
             cell.interval = interval_of_mean([cell.replicates[seed] for seed in cell.seeds])
 
 
-def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLICATES) -> list[Board]:
-    """Group passed rows into one board per configuration, with intervals and paired tests."""
+def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLICATES,
+                 methods: Mapping[str, Method] | None = None) -> list[Board]:
+    """Group passed rows into one board per configuration, with intervals and paired tests; ``methods`` (the
+    catalog's) label the columns and say which are compared."""
     from benchmark.report.comparisons import compare_board
 
     if metric not in METRICS:
@@ -257,7 +294,8 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
     presets, runtimes = {}, {}
     for key, members in by_board.items():
         latest = max(members, key=lambda r: r["finished_at"] or "")
-        presets[key] = latest.get("preset") or dict(latest["config"].get("preset", {}), name=latest["profile"])
+        # a row of a store older than its preset column has only the preset's result-deciding fields
+        presets[key] = latest.get("preset") or dict(latest["config"].get("preset", {}))
         runtimes[key] = latest["config"].get("runtime")
     titles = _titles(sorted(by_board), presets, runtimes)
     boards = []
@@ -283,8 +321,8 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
         _bootstrap(cells, shown, replicates)
         board = Board(
             titles[key], preset, runtimes[key] or {}, shown, sorted({t for t, _, _ in cells}),
-            sorted({(s, m) for _, s, m in cells}, key=_column_order), cells, datasets, inputs, dict(sizes),
-            superseded,
+            sorted({(s, m) for _, s, m in cells}, key=_column_order(methods or {})), cells, datasets, inputs,
+            dict(sizes), superseded, methods=dict(methods or {}),
         )
         compare_board(board)
         boards.append(board)

@@ -28,8 +28,8 @@ def notes(board: Board) -> list[str]:
         f"Cell: mean over seeds ({seeds}) ± the largest deviation of a seed from that mean (no ± with one seed); "
         f"[low, high]: 95% bootstrap interval of that mean over the test images ({REPLICATES} resamples of each "
         "seed's test set, by patient or cell where the dataset knows them).",
-        f"▲ / ▼: better / worse than scratch on that target by a paired bootstrap on the same seeds and test "
-        f"images (resampling the seeds, then each seed's test images), Holm-adjusted p < {ALPHA} over the "
+        f"▲ / ▼: better / worse than {board.baseline_label} on that target by a paired bootstrap on the same seeds "
+        f"and test images (resampling the seeds, then each seed's test images), Holm-adjusted p < {ALPHA} over the "
         f"board's {len(board.comparisons)} comparisons.",
     ]
     sizes = []
@@ -40,7 +40,7 @@ def notes(board: Board) -> list[str]:
             text += f" ({_span(groups)} patients/cells/lesions)"
         sizes.append(text)
     lines.append("Test set per seed: " + "; ".join(sizes) + ".")
-    inputs = sorted({f"{'scratch' if source == NO_SOURCE else source}: {name}"
+    inputs = sorted({f"{board.baseline_label if source == NO_SOURCE else source}: {name}"
                      for source, name in board.inputs.items() if name})
     if inputs:
         lines.append("Model input by source: " + "; ".join(inputs) + ".")
@@ -125,9 +125,9 @@ def render_rich(boards: list[Board]) -> Group:
         differences = board.differences()
         if differences:
             table.add_section()
-            table.add_row("FT − FE", *[
-                f"{differences[s]:+.3f}" if m == "ft-svm" and s in differences else "" for s, m in board.columns
-            ])
+            names = sorted({f"{board.label(a[1])} − {board.label(b[1])}" for a, b in board.pairs() if a in differences})
+            table.add_row(", ".join(names), *[f"{differences[c]:+.3f}" if c in differences else ""
+                                              for c in board.columns])
         ranking = Table(title="Ranking (mean over targets)", title_justify="left", caption_justify="left",
                         caption=escape("\n".join(_ranking_notes(board, places_line=False))) or None)
         ranking.add_column("place", justify="right")
@@ -172,7 +172,7 @@ def render_csv(boards: list[Board]) -> str:
     writer.writerow(["board", "metric", "target", "source", "method", "n", "seeds", "mean", "max_deviation", "std",
                      "ci_low", "ci_high", "vs_scratch_difference", "vs_scratch_p_holm"])
     for board in boards:
-        versus = {(c.target, *c.a): c for c in board.comparisons if c.kind == "vs scratch"}
+        versus = {(c.target, *c.a): c for c in board.comparisons if c.baseline}
         for (target, source, method), cell in sorted(board.cells.items()):
             low, high = cell.interval or ("", "")
             comparison = versus.get((target, source, method))

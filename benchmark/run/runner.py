@@ -175,8 +175,8 @@ class Runner:
 
     def _run_one(self, planned: PlannedExperiment) -> Ended:
         exp = planned.experiment
-        if not self.store.start(planned, self.settings.profile, str(self.settings.device),
-                                asdict(self.settings.preset), planned.notes or None):
+        if not self.store.start(planned, str(self.settings.device), asdict(self.settings.preset),
+                                planned.notes or None):
             self.progress.end(exp.node_id, "elsewhere", 0.0, Ended.ELSEWHERE.value)
             return Ended.ELSEWHERE
         started = time.perf_counter()

@@ -23,7 +23,6 @@ _EXPERIMENTS_SCHEMA = (
     source TEXT NOT NULL,
     method TEXT NOT NULL,
     seed INTEGER NOT NULL,
-    profile TEXT NOT NULL,
     status TEXT NOT NULL,
     config TEXT NOT NULL,
     split_hash TEXT,
@@ -51,7 +50,6 @@ _ATTEMPTS_SCHEMA = (
     source TEXT NOT NULL,
     method TEXT NOT NULL,
     seed INTEGER NOT NULL,
-    profile TEXT NOT NULL,
     config TEXT NOT NULL,
     device TEXT,
     preset TEXT,
@@ -70,9 +68,12 @@ _ATTEMPTS_SCHEMA = (
 )
 # columns added to experiments since the first schema, with their types: an older store gains them when opened
 _ADDED_COLUMNS = {"preset": "TEXT", "notes": "TEXT"}
+# columns an older store has and this one does not: the display label "preset · backbone @ Npx" (the rows carry the
+# preset's fields); dropped when such a store is opened, since it was NOT NULL and new rows do not write it
+_DROPPED_COLUMNS = ("profile",)
 # what an attempt records when it starts, and hands to its experiment's row when it becomes the result
-_START_COLUMNS = ("config_hash", "node_id", "target", "source", "method", "seed", "profile", "config", "device",
-                  "started_at", "preset", "notes")
+_START_COLUMNS = ("config_hash", "node_id", "target", "source", "method", "seed", "config", "device", "started_at",
+                  "preset", "notes")
 _JSON_COLUMNS = ("config", "metrics", "scores", "history", "durations", "versions", "preset", "notes")
 # tlbench before the attempts table marked a running experiment in its row; such a row left behind is interrupted
 _LEGACY_RUNNING = "running"
@@ -192,6 +193,10 @@ class Store:
         present = {row["name"] for row in self.db.execute("PRAGMA table_info(experiments)")}
         statements = [f"ALTER TABLE experiments ADD COLUMN {column} {kind}"
                       for column, kind in _ADDED_COLUMNS.items() if column not in present]
+        for table in ("experiments", "attempts"):
+            if table in tables:
+                columns = {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
+                statements += [f"ALTER TABLE {table} DROP COLUMN {c}" for c in _DROPPED_COLUMNS if c in columns]
         return statements + ([] if "attempts" in tables else list(_ATTEMPTS_SCHEMA))
 
     def _upgrade(self) -> None:
@@ -220,14 +225,14 @@ class Store:
         return "interrupted" if leases or status == _LEGACY_RUNNING else None
 
     @_reporting_errors
-    def start(self, planned, profile: str, device: str, preset: dict | None = None, notes: dict | None = None) -> bool:
+    def start(self, planned, device: str, preset: dict | None = None, notes: dict | None = None) -> bool:
         """Claim ``planned`` for this process and record its attempt as running; ``preset`` holds every field of
         the preset in force (the config holds only those that decide the result), ``notes`` facts found before it
         ran (a leak audit). False, recording nothing, when the experiment is another process's: one that is
         alive runs it, or an attempt at it ended after this store was opened."""
         exp = planned.experiment
         lease = self._take_lease()
-        values = (planned.config_hash, exp.node_id, exp.target, exp.source, exp.method, exp.seed, profile,
+        values = (planned.config_hash, exp.node_id, exp.target, exp.source, exp.method, exp.seed,
                   json.dumps(planned.config), device, _now(), json.dumps(preset), json.dumps(notes))
         with self._transaction():
             if self._claimed_elsewhere(planned.config_hash):

@@ -17,14 +17,11 @@ import numpy as np
 
 from benchmark import (
     TARGET,
-    DatasetStatus,
     FileDataset,
     ImageFiles,
     Task,
-    files_status,
     first_existing,
     hookimpl,
-    missing_status,
     scan_class_folders,
 )
 
@@ -50,9 +47,13 @@ class BloodCells(FileDataset):
     homepage = "https://www.kaggle.com/datasets/paultimothymooney/blood-cells"
     provenance = frozenset({"bccd"})
     version = "2"  # 2: grouped by source cell
+    get = KAGGLE
 
     def __init__(self, pooled: bool = False):
         self.pooled = pooled
+        needed = POOLED if pooled else tuple(FOLDER_SPLIT)
+        self.required_folders = tuple(f"{split}/{name}" for split in needed for name in CLASSES)
+        self.layout = f"{{{','.join(needed)}}}/{{{','.join(CLASSES)}}}/*.jpeg"
         self.name = "blood_cells_pooled" if pooled else "blood_cells"
         self.description = ("Blood cells: 4 white-cell types, TRAIN/TEST/TEST_SIMPLE pooled and split at random "
                             "(the study's split; leaks augmented copies)" if pooled else
@@ -65,16 +66,6 @@ class BloodCells(FileDataset):
         """``dataset2-master/images``, also where Kaggle's zip nests it one level deeper."""
         base = Path(root) / "blood_cells" / "dataset2-master"
         return first_existing([base / "images", base / "dataset2-master" / "images"]) or base / "images"
-
-    def status(self, root: Path) -> DatasetStatus:
-        folder = self.folder(root)
-        needed = tuple(POOLED if self.pooled else FOLDER_SPLIT)
-        if not folder.is_dir():
-            return missing_status(folder, f"{{{','.join(needed)}}}/{{{','.join(CLASSES)}}}/*.jpeg", KAGGLE)
-        lacking = [f"{s}/{c}" for s in needed for c in CLASSES if not (folder / s / c).is_dir()]
-        if lacking:
-            return DatasetStatus("incomplete", f"{folder} lacks {', '.join(lacking)}", folder)
-        return files_status(folder, self.files(self.tasks()[0], root).paths, self.name)
 
     def files(self, task: Task, root: Path) -> ImageFiles:
         folder = self.folder(root)

@@ -44,19 +44,18 @@ class ChestXray(FileDataset):
     homepage = "https://data.mendeley.com/datasets/rscbjbr9sj/2"
     provenance = frozenset({"kermany2018-chest-xray"})
     description = "Chest X-ray pneumonia (Kermany 2018): normal vs pneumonia, split by patient"
+    layout = "train/NORMAL/*.jpeg and train/PNEUMONIA/*.jpeg; val/ and test/ are used when present"
+    get = KAGGLE
 
     def tasks(self) -> list[Task]:
         return [Task(self.name, CLASSES, frozenset({SOURCE, TARGET}), self.description)]
 
-    def folder(self, root: Path) -> Path:
-        return Path(root) / "chest_xray"
-
     def status(self, root: Path) -> DatasetStatus:
+        """Any of the split folders will do, each with both class folders; the message names those present."""
         folder = self.folder(root)
         present = [s for s in SPLITS if (folder / s).is_dir()]
         if not present:
-            return missing_status(folder / "train", "train/NORMAL/*.jpeg and train/PNEUMONIA/*.jpeg; "
-                                  "val/ and test/ are used when present", KAGGLE)
+            return missing_status(folder / "train", self.layout, self.get)
         lacking = [f"{s}/{c}" for s in present for c in CLASSES if not (folder / s / c).is_dir()]
         if lacking:
             return DatasetStatus("incomplete", f"{folder} lacks {', '.join(lacking)}", folder)

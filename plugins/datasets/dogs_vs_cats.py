@@ -12,10 +12,8 @@ from benchmark import (
     FileDataset,
     ImageFiles,
     Task,
-    files_status,
     hookimpl,
     image_files,
-    missing_status,
 )
 
 CLASSES = ("cat", "dog")
@@ -27,23 +25,22 @@ class DogsVsCats(FileDataset):
     homepage = "https://www.kaggle.com/c/dogs-vs-cats"
     provenance = frozenset({"asirra"})
     description = "Dogs vs. Cats (Kaggle): cat vs dog photographs"
+    folder_name = "dogs_vs_cats/train"
+    layout = "cat.N.jpg and dog.N.jpg (the competition's train.zip)"
+    get = "Kaggle: kaggle competitions download -c dogs-vs-cats"
 
     def tasks(self) -> list[Task]:
         return [Task(self.name, CLASSES, frozenset({SOURCE}), self.description)]
 
-    def folder(self, root: Path) -> Path:
-        return Path(root) / "dogs_vs_cats" / "train"
-
     def status(self, root: Path) -> DatasetStatus:
+        """The default, and ``incomplete`` when one class has no file (both lie in one folder)."""
         folder = self.folder(root)
-        if not folder.is_dir():
-            return missing_status(folder, "cat.N.jpg and dog.N.jpg (the competition's train.zip)",
-                                  "Kaggle: kaggle competitions download -c dogs-vs-cats")
-        files = self.files(self.tasks()[0], root)
-        empty = [c for i, c in enumerate(CLASSES) if not (files.labels == i).any()]
-        if empty:
-            return DatasetStatus("incomplete", f"no {' or '.join(empty)}.N.jpg files in {folder}", folder)
-        return files_status(folder, files.paths, self.name)
+        if folder.is_dir():
+            labels = self.files(self.tasks()[0], root).labels
+            empty = [c for i, c in enumerate(CLASSES) if not (labels == i).any()]
+            if empty:
+                return DatasetStatus("incomplete", f"no {' or '.join(empty)}.N.jpg files in {folder}", folder)
+        return super().status(root)
 
     def files(self, task: Task, root: Path) -> ImageFiles:
         paths = [p for p in image_files(self.folder(root)) if p.name.split(".")[0] in CLASSES]

@@ -86,12 +86,11 @@ class Isic2017(FileDataset):
     homepage = HOMEPAGE
     description = "ISIC 2017 skin lesion classification"
     provenance = frozenset({"isic-archive"})
+    layout = f"{PARTS[0][1]}/*.jpg and {PARTS[0][2]}; the Validation and Test parts are used when present"
+    get = f"{HOMEPAGE} (Part 3 data and ground truth)"
 
     def tasks(self) -> list[Task]:
         return [Task(t.name, t.classes, frozenset({TARGET}), t.description) for t in TASKS]
-
-    def folder(self, root: Path) -> Path:
-        return Path(root) / "isic2017"
 
     def rows(self, root: Path) -> list[tuple[str, Path, str]]:
         """(official split, image path, diagnosis) of every image listed in the parts present."""
@@ -106,11 +105,11 @@ class Isic2017(FileDataset):
         return found
 
     def status(self, root: Path) -> DatasetStatus:
+        """Driven by the ground-truth CSVs: each image they list must be there."""
         folder = self.folder(root)
         _, images, truth = PARTS[0]
         if not (folder / truth).is_file() or not (folder / images).is_dir():
-            return missing_status(folder, f"{images}/*.jpg and {truth}; the Validation and Test parts are "
-                                  "used when present", f"{HOMEPAGE} (Part 3 data and ground truth)")
+            return missing_status(folder, self.layout, self.get)
         try:
             rows = self.rows(root)
         except (KeyError, ValueError) as error:

@@ -35,6 +35,8 @@ class KaggleDR(FileDataset):
     homepage = "https://www.kaggle.com/c/diabetic-retinopathy-detection"
     provenance = frozenset({"eyepacs"})
     description = "Kaggle Diabetic Retinopathy: fundus photographs"
+    layout = "trainLabels.csv and train/*.jpeg (join and unzip train.zip.00*)"
+    get = KAGGLE
 
     def tasks(self) -> list[Task]:
         return [
@@ -42,17 +44,15 @@ class KaggleDR(FileDataset):
             Task("kaggle_dr_referable", REFERABLE, frozenset({TARGET}), "Kaggle DR: referable DR (grade >= 2)"),
         ]
 
-    def folder(self, root: Path) -> Path:
-        return Path(root) / "kaggle_dr"
-
     def rows(self, root: Path) -> list[tuple[str, int]]:
         with open(self.folder(root) / "trainLabels.csv", newline="") as handle:
             return [(row["image"], int(row["level"])) for row in csv.DictReader(handle)]
 
     def status(self, root: Path) -> DatasetStatus:
+        """Driven by trainLabels.csv: each image it lists must be there."""
         folder = self.folder(root)
         if not (folder / "trainLabels.csv").is_file() or not (folder / "train").is_dir():
-            return missing_status(folder, "trainLabels.csv and train/*.jpeg (join and unzip train.zip.00*)", KAGGLE)
+            return missing_status(folder, self.layout, self.get)
         try:
             rows = self.rows(root)
         except (KeyError, ValueError) as error:

@@ -5,6 +5,7 @@ from benchmark import ExperimentContext, Method, MethodResult, hookimpl
 
 class FeatureExtractionSVM(Method):
     name = "fe-svm"
+    label = "FE"
     description = "Frozen source features (penultimate layer, VGG16 fc2) into a one-vs-rest linear SVM"
 
     def run(self, ctx: ExperimentContext) -> MethodResult:

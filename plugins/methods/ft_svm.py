@@ -5,6 +5,8 @@ from benchmark import ExperimentContext, Method, MethodResult, hookimpl
 
 class FineTuneSVM(Method):
     name = "ft-svm"
+    label = "FT"
+    compared_with = "fe-svm"
     description = "Fine-tune all layers from the source (SGD, early stopping), then features into a linear SVM"
 
     def run(self, ctx: ExperimentContext) -> MethodResult:

@@ -5,6 +5,7 @@ from benchmark import ExperimentContext, Method, MethodResult, hookimpl
 
 class Scratch(Method):
     name = "scratch"
+    label = "scratch"
     description = "Train from random initialisation on the target; scored on its own softmax"
     uses_source = False
 

@@ -16,6 +16,7 @@ from benchmark import (
     create_backbone,
     from_pretrained_cfg,
     hookimpl,
+    seeded,
     state_dict_hash,
 )
 
@@ -30,8 +31,8 @@ class RandomSource(Source):
         return {"kind": "random", "input": self.input_convention(settings).as_dict()}
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
-        torch.manual_seed(seed)
-        return create_backbone(settings.preset.backbone, num_classes)
+        with seeded(seed):
+            return create_backbone(settings.preset.backbone, num_classes)
 
 
 def _hub_cached_file(backbone: str) -> Path | None:
@@ -128,9 +129,9 @@ class ImageNetSource(Source):
             raise FileNotFoundError(reason)
         path = self._local_file(settings)
         overlay = {"file": str(path)} if path is not None else None
-        torch.manual_seed(seed)
-        return create_backbone(settings.preset.backbone, num_classes, pretrained=True,
-                               pretrained_cfg_overlay=overlay)
+        with seeded(seed):  # the new head's initial weights
+            return create_backbone(settings.preset.backbone, num_classes, pretrained=True,
+                                   pretrained_cfg_overlay=overlay)
 
 
 @hookimpl
