@@ -9,33 +9,29 @@ import os
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from benchmark.data.audit import THRESHOLD, WITHIN, audit_catalog, audit_pairs
-from benchmark.data.perceptualhash import BITS
-from benchmark.engine.svm import SVM_BACKENDS, resolve_svm_backend
+from benchmark.data.perceptualhash import BITS, THRESHOLD
+from benchmark.engine.svmbackend import SVM_BACKENDS, resolve_svm_backend
 from benchmark.engine.threads import set_threads
-from benchmark.hashing import config_changes
 from benchmark.presets import PRESETS, resolve_preset
-from benchmark.registry.catalog import Catalog, PluginInfo
-from benchmark.registry.config import Config, ConfigError, load_config, resolve_cache_dir, resolve_data_root
-from benchmark.registry.declared import register_declared
-from benchmark.registry.pluginmanager import load_catalog
-from benchmark.report import leaderboard, render
-from benchmark.report.figures import VisualizerContext
-from benchmark.run.planner import DONE, FAILED, NO_SOURCE, PENDING, SKIPPED, Plan, Selection, build_plan
-from benchmark.run.progress import RunProgress
-from benchmark.run.runner import Runner
 from benchmark.run.selection import ExpressionError
-from benchmark.run.store import Store, StoreError
-from benchmark.run.storerepair import repair
-from benchmark.settings import RunSettings, resolve_device
-from benchmark.sources import DatasetSource
+from benchmark.run.store import StoreError
+
+if TYPE_CHECKING:
+    from benchmark.registry.catalog import Catalog
+    from benchmark.registry.config import Config
+    from benchmark.run.planner import Plan
+    from benchmark.run.store import Store
+    from benchmark.settings import RunSettings
+
+# Modules that import torch, timm or scikit-learn are imported inside the commands that use them, so that
+# `tlbench --help` answers at once.
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING_RAN = 1, 4, 5
 
@@ -59,6 +55,9 @@ out_option = click.option(
 def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, image_size=None,
               max_epochs=None, cache_dir=None, imagenet_weights=None, online=False, strict=False,
               batch_size=None) -> RunSettings:
+    from benchmark.registry.config import resolve_cache_dir, resolve_data_root
+    from benchmark.settings import RunSettings, resolve_device
+
     try:
         torch_device = resolve_device(device)
         chosen = resolve_preset(preset, torch_device.type).with_overrides(
@@ -88,6 +87,8 @@ def _speed_settings(settings: RunSettings, compile_model: bool, svm_backend: str
 
 def _config(ctx) -> Config:
     """The config file of the working directory, read once per command."""
+    from benchmark.registry.config import ConfigError, load_config
+
     if "config" not in ctx.obj:
         try:
             ctx.obj["config"] = load_config()
@@ -98,6 +99,11 @@ def _config(ctx) -> Config:
 
 def _catalog(ctx, plugin_args, data_root=None) -> Catalog:
     """The plugins' catalog plus the datasets declared in the config, found under the data root."""
+    from benchmark.registry.catalog import PluginInfo
+    from benchmark.registry.config import resolve_data_root
+    from benchmark.registry.declared import register_declared
+    from benchmark.registry.pluginmanager import load_catalog
+
     catalog = load_catalog(tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args))
     config = _config(ctx)
     broken = [*config.broken, *register_declared(catalog, config.datasets, resolve_data_root(data_root, config))]
@@ -248,6 +254,8 @@ def _preset_value(value) -> str:
 
 def _log_to(console: Console) -> None:
     """Show the core's log lines (image cache, skipped images) on the console, once."""
+    from rich.logging import RichHandler
+
     logger = logging.getLogger("benchmark")
     if not any(isinstance(h, RichHandler) for h in logger.handlers):
         logger.addHandler(RichHandler(console=console, show_time=False, show_path=False))
@@ -257,6 +265,9 @@ def _log_to(console: Console) -> None:
 def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
     """Mark what the store holds as done (or failed); a pending experiment says when it was interrupted, runs in
     another process, or passed under another configuration (what changed)."""
+    from benchmark.hashing import config_changes
+    from benchmark.run.planner import DONE, FAILED, PENDING
+
     earlier = store.passed_configs()
     for planned in plan.by_state(PENDING):
         status = store.status_of(planned.config_hash)
@@ -274,6 +285,9 @@ def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
 
 
 def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings) -> None:
+    from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED
+    from benchmark.sources import DatasetSource
+
     styles = {PENDING: "cyan", DONE: "green", SKIPPED: "yellow", FAILED: "red"}
     sources = catalog.all_sources()
     for name in sorted({p.experiment.source for p in plan.by_state(PENDING)}):
@@ -291,6 +305,9 @@ def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings) -> None:
 def _audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, strict: bool) -> None:
     """Audit the pending experiments' images; a leak is a warning and a note stored with each experiment it
     touches, or under ``strict`` a skip."""
+    from benchmark.data.audit import WITHIN, audit_pairs
+    from benchmark.run.planner import NO_SOURCE, PENDING, SKIPPED
+
     pending = plan.by_state(PENDING)
     if not pending:
         return
@@ -318,6 +335,8 @@ def _audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, strict: boo
 
 def _summarise_skips(plan: Plan) -> None:
     """One line for everything skipped for missing data or weights, one per other reason."""
+    from benchmark.run.planner import SKIPPED
+
     missing: dict[str, set[str]] = {"target": set(), "source": set()}
     others: dict[str, int] = {}
     skipped = plan.by_state(SKIPPED)
@@ -386,6 +405,12 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                 imagenet_weights, online, strict, max_unreadable, audit, compile_model, svm_backend, threads,
                 jobs_per_gpu):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
+    from benchmark.report import leaderboard, render
+    from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED, Selection, build_plan
+    from benchmark.run.progress import RunProgress
+    from benchmark.run.runner import Runner
+    from benchmark.run.store import Store
+
     if not (select_all or datasets or sources or methods or keyword or seeds or collect_only):
         raise click.UsageError("nothing selected: pass --all, or filters such as -d, -s, -m, -k")
     try:
@@ -464,6 +489,8 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
 @out_option
 def doctor_command(out_dir):
     """Check the run folder's results database; salvage the readable rows of a damaged one into a new file."""
+    from benchmark.run.storerepair import repair
+
     try:
         result = repair(out_dir)
     except FileNotFoundError as error:
@@ -479,14 +506,28 @@ def doctor_command(out_dir):
                   "lost again.")
 
 
+def _metric(name: str) -> str:
+    """``--metric``, checked here rather than by a click.Choice, whose choices would import the leaderboard
+    (and torch) for every command."""
+    from benchmark.report.leaderboard import METRICS
+
+    if name not in METRICS:
+        raise click.BadParameter(f"{name!r}: use one of {', '.join(METRICS)}")
+    return name
+
+
 @main.command("show")
 @out_option
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json", "latex"]), default="table",
               show_default=True)
-@click.option("--metric", type=click.Choice(leaderboard.METRICS), default="auc", show_default=True,
-              help="auc is the preset's reported definition (the study's macro curve, or one-vs-rest).")
+@click.option("--metric", default="auc", show_default=True, callback=lambda ctx, param, value: _metric(value),
+              help="auc (the preset's reported definition: the study's macro curve, or one-vs-rest), "
+                   "auc_macro_curve, auc_ovr, accuracy or balanced_accuracy.")
 def show_command(out_dir, fmt, metric):
     """Render the leaderboard again from a run folder's store: one board per configuration."""
+    from benchmark.report import leaderboard, render
+    from benchmark.run.store import Store
+
     if not (out_dir / "tlbench.sqlite").exists():
         raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
     store = Store(out_dir)
@@ -512,6 +553,9 @@ def show_command(out_dir, fmt, metric):
 def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache_dir):
     """Make the figures of the named visualisers (all by default) into OUT/figures, from the models
     and results of the run folder."""
+    from benchmark.report.figures import VisualizerContext
+    from benchmark.run.store import Store
+
     catalog = _catalog(ctx, plugin_args, data_root)
     unknown = [n for n in names if n not in catalog.visualizers]
     if unknown:
@@ -544,6 +588,8 @@ def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache
 def audit_command(ctx, plugin_args, datasets, preset, threshold, as_json, data_root, cache_dir):
     """Find near-duplicate images across the parts of each target's splits and between the images of
     harness-trained sources and the targets; exit 1 when any is found."""
+    from benchmark.data.audit import audit_catalog
+
     catalog = _catalog(ctx, plugin_args, data_root)
     settings = _settings(ctx, data_root=data_root, preset=preset, cache_dir=cache_dir)
     if not as_json:
