@@ -284,8 +284,11 @@ def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
             planned.reason = "done before under another configuration: " + "; ".join(changes)
 
 
-def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings) -> None:
+def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings, verbose: bool) -> None:
+    """The sources to train, then one line per pending, done or failed experiment; the skipped ones one line each
+    under ``verbose``, else one line per reason with how many it skips."""
     from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED
+    from benchmark.run.skips import count_by_reason
     from benchmark.sources import DatasetSource
 
     styles = {PENDING: "cyan", DONE: "green", SKIPPED: "yellow", FAILED: "red"}
@@ -296,10 +299,16 @@ def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings) -> None:
             state = "cached" if path.exists() else "to train"
             console.print(f"[magenta]source  [/] {name}: model {state} ({path})")
     for planned in plan.experiments:
-        reason = f"  [dim]{escape(planned.reason)}[/]" if planned.reason else ""
+        if planned.state == SKIPPED and not verbose:
+            continue
+        reason = f"  [dim]{escape(str(planned.reason))}[/]" if planned.reason else ""
         console.print(f"[{styles[planned.state]}]{planned.state:8}[/] {escape(planned.experiment.node_id)}{reason}")
+    if not verbose:
+        for count, reason in count_by_reason(p.reason for p in plan.by_state(SKIPPED)):
+            console.print(f"[yellow]{count} skipped:[/] {escape(str(reason))}")
     counts = {state: len(plan.by_state(state)) for state in styles}
-    console.print(", ".join(f"{n} {state}" for state, n in counts.items()))
+    console.print(", ".join(f"{n} {state}" for state, n in counts.items())
+                  + ("" if verbose or not counts[SKIPPED] else " (-v lists each skipped experiment)"))
 
 
 def _audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, strict: bool) -> None:
@@ -307,6 +316,7 @@ def _audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, strict: boo
     touches, or under ``strict`` a skip."""
     from benchmark.data.audit import WITHIN, audit_pairs
     from benchmark.run.planner import NO_SOURCE, PENDING, SKIPPED
+    from benchmark.run.skips import LEAK_AUDIT, SkipReason
 
     pending = plan.by_state(PENDING)
     if not pending:
@@ -329,30 +339,30 @@ def _audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, strict: boo
                                         "images": leak.images} for leak in found]
         if strict:
             planned.state = SKIPPED
-            planned.reason = "leak audit (--strict): " + "; ".join(
-                f"{leak.name} shares {leak.images} near-duplicate image(s)" for leak in found)
+            planned.reason = SkipReason(LEAK_AUDIT, "", "leak audit (--strict): " + "; ".join(
+                f"{leak.name} shares {leak.images} near-duplicate image(s)" for leak in found))
 
 
 def _summarise_skips(plan: Plan) -> None:
     """One line for everything skipped for missing data or weights, one per other reason."""
     from benchmark.run.planner import SKIPPED
+    from benchmark.run.skips import SOURCE, TARGET, count_by_reason
 
-    missing: dict[str, set[str]] = {"target": set(), "source": set()}
-    others: dict[str, int] = {}
+    missing: dict[str, set[str]] = {TARGET: set(), SOURCE: set()}
+    others = []
     skipped = plan.by_state(SKIPPED)
     for planned in skipped:
-        kind, _, rest = planned.reason.partition(" ")
-        if kind in missing:
-            missing[kind].add(rest.split(":")[0])
+        if planned.reason.kind in missing:
+            missing[planned.reason.kind].add(planned.reason.name)
         else:
-            others[planned.reason] = others.get(planned.reason, 0) + 1
-    if missing["target"] or missing["source"]:
+            others.append(planned.reason)
+    if missing[TARGET] or missing[SOURCE]:
         parts = [f"{kind}s {', '.join(sorted(names))}" for kind, names in missing.items() if names]
-        console.print(f"[yellow]skipped {len(skipped) - sum(others.values())}[/] for want of data or weights: "
-                      f"{escape('; '.join(parts))}. `tlbench list` says what each needs; --collect-only gives "
+        console.print(f"[yellow]skipped {len(skipped) - len(others)}[/] for want of data or weights: "
+                      f"{escape('; '.join(parts))}. `tlbench list` says what each needs; --collect-only -v gives "
                       "every experiment's reason.")
-    for reason, count in sorted(others.items()):
-        console.print(f"[yellow]skipped {count}:[/] {escape(reason)}")
+    for count, reason in count_by_reason(others):
+        console.print(f"[yellow]skipped {count}:[/] {escape(str(reason))}")
 
 
 @main.command("run")
@@ -363,7 +373,9 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("-m", "--method", "methods", multiple=True, help="Method (repeatable).")
 @click.option("--seeds", default=None, help="Comma-separated seeds [default: the preset's].")
 @click.option("-k", "keyword", default="", help="Select node ids by expression, e.g. 'cells and not scratch'.")
-@click.option("--collect-only", is_flag=True, help="Print the plan and exit.")
+@click.option("--collect-only", is_flag=True, help="Print the plan and exit: each experiment to run, done or failed, "
+              "and how many are skipped for each reason.")
+@click.option("-v", "--verbose", is_flag=True, help="With --collect-only, list every skipped experiment too.")
 @out_option
 @click.option("--rerun", type=click.Choice(["failed", "all"]), default=None, help="Run again what is recorded.")
 @click.option("-x", "--exitfirst", is_flag=True, help="Stop at the first failed experiment.")
@@ -400,9 +412,9 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--jobs-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
               help="Experiments run side by side (threads sharing the device, its data and feature cache).")
 @click.pass_context
-def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, out_dir,
-                rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size, data_root, cache_dir,
-                imagenet_weights, online, strict, max_unreadable, audit, compile_model, svm_backend, threads,
+def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, verbose,
+                out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size, data_root,
+                cache_dir, imagenet_weights, online, strict, max_unreadable, audit, compile_model, svm_backend, threads,
                 jobs_per_gpu):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     from benchmark.report import leaderboard, render
@@ -441,12 +453,16 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
         plan = build_plan(catalog, settings, Selection(datasets, sources, methods, seed_list, keyword))
     except ExpressionError as error:
         raise click.UsageError(str(error)) from error
-    if plan.unknown:
-        raise click.UsageError("; ".join(plan.unknown))
+    if plan.problems:
+        raise click.UsageError("; ".join(plan.problems))
+    if not plan.experiments:
+        raise click.UsageError("nothing selected: no experiment matches these filters (`tlbench list` names the "
+                               "datasets, sources and methods; -k matches node ids such as "
+                               "isic2017::random::fe-svm[seed=2])")
     store = Store(out_dir)
     _mark_recorded(plan, store, rerun)
     if collect_only:
-        _print_plan(plan, catalog, settings)
+        _print_plan(plan, catalog, settings, verbose)
         return
     if audit:
         _audit_plan(plan, catalog, settings, strict)
