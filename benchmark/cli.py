@@ -106,7 +106,9 @@ def _catalog(ctx, plugin_args, data_root=None) -> Catalog:
 
     catalog = load_catalog(tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args))
     config = _config(ctx)
-    broken = [*config.broken, *register_declared(catalog, config.datasets, resolve_data_root(data_root, config))]
+    broken = list(config.broken)
+    if config.path is not None:
+        broken += register_declared(catalog, config.datasets, resolve_data_root(data_root, config), config.path)
     for name, error in broken:  # reported as broken plugins are: the rest of the config stays usable
         catalog.plugins.append(PluginInfo(f"declared dataset {name}", str(config.path), "config", status="broken",
                                           error=error))
