@@ -286,6 +286,16 @@ def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
             planned.reason = "done before under another configuration: " + "; ".join(changes)
 
 
+def _sources_to_train(plan: Plan, catalog: Catalog, settings: RunSettings) -> list[str]:
+    """The harness-trained sources of the pending experiments whose models are not cached yet."""
+    from benchmark.run.planner import PENDING
+    from benchmark.sources import DatasetSource
+
+    sources = catalog.all_sources()
+    return sorted(name for name in {p.experiment.source for p in plan.by_state(PENDING)}
+                  if isinstance(sources.get(name), DatasetSource) and not sources[name].weights_path(settings).exists())
+
+
 def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings, verbose: bool) -> None:
     """The sources to train, then one line per pending, done or failed experiment; the skipped ones one line each
     under ``verbose``, else one line per reason with how many it skips."""
@@ -295,11 +305,11 @@ def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings, verbose: bo
 
     styles = {PENDING: "cyan", DONE: "green", SKIPPED: "yellow", FAILED: "red"}
     sources = catalog.all_sources()
+    to_train = _sources_to_train(plan, catalog, settings)
     for name in sorted({p.experiment.source for p in plan.by_state(PENDING)}):
         if isinstance(sources.get(name), DatasetSource):
-            path = sources[name].weights_path(settings)
-            state = "cached" if path.exists() else "to train"
-            console.print(f"[magenta]source  [/] {name}: model {state} ({path})")
+            state = "to train" if name in to_train else "cached"
+            console.print(f"[magenta]source  [/] {name}: model {state} ({sources[name].weights_path(settings)})")
     for planned in plan.experiments:
         if planned.state == SKIPPED and not verbose:
             continue
@@ -473,7 +483,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                   f"{len(plan.by_state(SKIPPED))} skipped, {len(plan.by_state(FAILED))} failed before")
     _summarise_skips(plan)
     try:
-        with RunProgress(console, len(pending)) as progress:
+        with RunProgress(console, len(pending), _sources_to_train(plan, catalog, settings)) as progress:
             outcome = Runner(catalog, settings, store, progress).run(plan, exitfirst)
     except KeyboardInterrupt:
         console.print(f"[red]interrupted[/]: finished results, and the passed results that unfinished reruns would "

@@ -25,6 +25,10 @@ def test_run_all_fills_the_leaderboard_and_a_rerun_recomputes_nothing(cli, out):
     result = cli(*BASE, "run", "--all", "--seeds", "2,5", "--out", out, *TINY)
     assert result.exit_code == 0, result.output
     assert "20 to run" in result.output and "8 skipped" in result.output
+    lines = result.output.splitlines()
+    trained = next(i for i, line in enumerate(lines) if line.startswith("SOURCE tiny_src model ready ("))
+    first_use = next(i for i, line in enumerate(lines) if "::tiny_src::" in line)
+    assert trained < first_use, "the source's training is its own step, before the experiments that use it"
     for header in ("scratch", "random FE", "random FT", "tiny_src FE", "tiny_src FT", "Ranking"):
         assert header in result.output
     stored = rows(out)
