@@ -61,10 +61,13 @@ def _builtin_modules() -> dict[str, str]:
 
 
 def _importable(name: str) -> bool:
+    """Whether ``name`` is a module that exists (importing it may still fail: that is the plugin's error)."""
     try:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):  # a parent package that is missing, or a malformed name
         return False
+    except Exception:  # a parent package that fails as it imports: loading it reports how
+        return True
 
 
 def _short_error(error: BaseException) -> str:
