@@ -317,7 +317,7 @@ def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings, verbose: bo
         console.print(f"[{styles[planned.state]}]{planned.state:8}[/] {escape(planned.experiment.node_id)}{reason}")
     if not verbose:
         for count, reason in count_by_reason(p.reason for p in plan.by_state(SKIPPED)):
-            console.print(f"[yellow]{count} skipped:[/] {escape(str(reason))}")
+            console.print(f"[yellow]{count} skipped:[/] {escape(str(reason))}", soft_wrap=True)  # one line each
     counts = {state: len(plan.by_state(state)) for state in styles}
     console.print(", ".join(f"{n} {state}" for state, n in counts.items())
                   + ("" if verbose or not counts[SKIPPED] else " (-v lists each skipped experiment)"))
@@ -374,7 +374,7 @@ def _summarise_skips(plan: Plan) -> None:
                       f"{escape('; '.join(parts))}. `tlbench list` says what each needs; --collect-only -v gives "
                       "every experiment's reason.")
     for count, reason in count_by_reason(others):
-        console.print(f"[yellow]skipped {count}:[/] {escape(str(reason))}")
+        console.print(f"[yellow]skipped {count}:[/] {escape(str(reason))}", soft_wrap=True)
 
 
 @main.command("run")
