@@ -2,34 +2,60 @@
 
 This module is the public API for plugin authors: implement the hooks with ``@hookimpl`` and
 register subclasses of :class:`Dataset`, :class:`Source`, :class:`Method` or :class:`Visualizer`.
+
+Each name is imported from its module on first use (PEP 562), so ``tlbench --help`` does not wait for torch.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 from benchmark.engine.threads import prefer_brief_spinning
 
 prefer_brief_spinning()  # before anything imports torch: OpenMP reads its wait settings once, at load
 
-from benchmark.data.filedatasets import (  # noqa: E402
-    FileDataset,
-    ImageFiles,
-    class_folders,
-    files_status,
-    first_existing,
-    image_files,
-    missing_status,
-    scan_class_folders,
-)
-from benchmark.datasets import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task  # noqa: E402
-from benchmark.engine.inputs import InputConvention, from_pretrained_cfg  # noqa: E402
-from benchmark.engine.models import create_backbone  # noqa: E402
-from benchmark.engine.seeding import seeded  # noqa: E402
-from benchmark.hashing import digest_of, file_hash, state_dict_hash  # noqa: E402
-from benchmark.hookspecs import hookimpl  # noqa: E402
-from benchmark.methods import ExperimentContext, Method, MethodResult  # noqa: E402
-from benchmark.presets import PRESETS, Preset  # noqa: E402
-from benchmark.report.figures import VisualizerContext  # noqa: E402
-from benchmark.settings import RunSettings  # noqa: E402
-from benchmark.sources import Source  # noqa: E402
-from benchmark.visualizers import Visualizer  # noqa: E402
+if TYPE_CHECKING:
+    from benchmark.data.filedatasets import (
+        FileDataset,
+        ImageFiles,
+        class_folders,
+        files_status,
+        first_existing,
+        image_files,
+        missing_status,
+        scan_class_folders,
+    )
+    from benchmark.datasets import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task
+    from benchmark.engine.inputs import InputConvention, from_pretrained_cfg
+    from benchmark.engine.models import create_backbone
+    from benchmark.engine.seeding import seeded
+    from benchmark.hashing import digest_of, file_hash, state_dict_hash
+    from benchmark.hookspecs import hookimpl
+    from benchmark.methods import ExperimentContext, Method, MethodResult
+    from benchmark.presets import PRESETS, Preset
+    from benchmark.report.figures import VisualizerContext
+    from benchmark.settings import RunSettings
+    from benchmark.sources import Source
+    from benchmark.visualizers import Visualizer
+
+_MODULES = {
+    "benchmark.data.filedatasets": ("FileDataset", "ImageFiles", "class_folders", "files_status", "first_existing",
+                                    "image_files", "missing_status", "scan_class_folders"),
+    "benchmark.datasets": ("SOURCE", "TARGET", "Dataset", "DatasetStatus", "ImageSet", "Task"),
+    "benchmark.engine.inputs": ("InputConvention", "from_pretrained_cfg"),
+    "benchmark.engine.models": ("create_backbone",),
+    "benchmark.engine.seeding": ("seeded",),
+    "benchmark.hashing": ("digest_of", "file_hash", "state_dict_hash"),
+    "benchmark.hookspecs": ("hookimpl",),
+    "benchmark.methods": ("ExperimentContext", "Method", "MethodResult"),
+    "benchmark.presets": ("PRESETS", "Preset"),
+    "benchmark.report.figures": ("VisualizerContext",),
+    "benchmark.settings": ("RunSettings",),
+    "benchmark.sources": ("Source",),
+    "benchmark.visualizers": ("Visualizer",),
+}
+_HOME = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     # plugin kinds and their registration
@@ -42,3 +68,16 @@ __all__ = [
     # models, their input, seeding and digests
     "create_backbone", "seeded", "InputConvention", "from_pretrained_cfg", "digest_of", "file_hash", "state_dict_hash",
 ]
+
+
+def __getattr__(name: str):
+    """A public name, imported from its module the first time it is asked for (and kept)."""
+    if name not in _HOME:
+        raise AttributeError(f"module 'benchmark' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -9,34 +9,30 @@ import os
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from benchmark.data.audit import THRESHOLD, WITHIN, audit_catalog, audit_pairs
-from benchmark.data.perceptualhash import BITS
-from benchmark.engine.svm import SVM_BACKENDS, resolve_svm_backend
+from benchmark.data.perceptualhash import BITS, THRESHOLD
+from benchmark.engine.svmbackend import SVM_BACKENDS, resolve_svm_backend
 from benchmark.engine.threads import set_threads
-from benchmark.hashing import config_changes
 from benchmark.presets import PRESETS, resolve_preset
-from benchmark.registry.catalog import Catalog, PluginInfo
-from benchmark.registry.config import Config, ConfigError, load_config, resolve_cache_dir, resolve_data_root
-from benchmark.registry.declared import register_declared
-from benchmark.registry.pluginmanager import load_catalog
-from benchmark.report import leaderboard, render
-from benchmark.report.figures import VisualizerContext
-from benchmark.run.planner import DONE, FAILED, NO_SOURCE, PENDING, SKIPPED, Plan, Selection, build_plan
-from benchmark.run.progress import RunProgress
-from benchmark.run.runner import Runner
 from benchmark.run.selection import ExpressionError
-from benchmark.run.store import Store, StoreError
-from benchmark.run.storerepair import repair
+from benchmark.run.store import StoreError
 from benchmark.scaffold import new_command
-from benchmark.settings import RunSettings, resolve_device
-from benchmark.sources import DatasetSource
+
+if TYPE_CHECKING:
+    from benchmark.registry.catalog import Catalog
+    from benchmark.registry.config import Config
+    from benchmark.run.planner import Plan
+    from benchmark.run.store import Store
+    from benchmark.settings import RunSettings
+
+# Modules that import torch, timm or scikit-learn are imported inside the commands that use them, so that
+# `tlbench --help` answers at once.
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING_RAN = 1, 4, 5
 
@@ -60,6 +56,9 @@ out_option = click.option(
 def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, image_size=None,
               max_epochs=None, cache_dir=None, imagenet_weights=None, online=False, strict=False,
               batch_size=None) -> RunSettings:
+    from benchmark.registry.config import resolve_cache_dir, resolve_data_root
+    from benchmark.settings import RunSettings, resolve_device
+
     try:
         torch_device = resolve_device(device)
         chosen = resolve_preset(preset, torch_device.type).with_overrides(
@@ -89,6 +88,8 @@ def _speed_settings(settings: RunSettings, compile_model: bool, svm_backend: str
 
 def _config(ctx) -> Config:
     """The config file of the working directory, read once per command."""
+    from benchmark.registry.config import ConfigError, load_config
+
     if "config" not in ctx.obj:
         try:
             ctx.obj["config"] = load_config()
@@ -99,9 +100,16 @@ def _config(ctx) -> Config:
 
 def _catalog(ctx, plugin_args, data_root=None) -> Catalog:
     """The plugins' catalog plus the datasets declared in the config, found under the data root."""
+    from benchmark.registry.catalog import PluginInfo
+    from benchmark.registry.config import resolve_data_root
+    from benchmark.registry.declared import register_declared
+    from benchmark.registry.pluginmanager import load_catalog
+
     catalog = load_catalog(tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args))
     config = _config(ctx)
-    broken = [*config.broken, *register_declared(catalog, config.datasets, resolve_data_root(data_root, config))]
+    broken = list(config.broken)
+    if config.path is not None:
+        broken += register_declared(catalog, config.datasets, resolve_data_root(data_root, config), config.path)
     for name, error in broken:  # reported as broken plugins are: the rest of the config stays usable
         catalog.plugins.append(PluginInfo(f"declared dataset {name}", str(config.path), "config", status="broken",
                                           error=error))
@@ -249,6 +257,8 @@ def _preset_value(value) -> str:
 
 def _log_to(console: Console) -> None:
     """Show the core's log lines (image cache, skipped images) on the console, once."""
+    from rich.logging import RichHandler
+
     logger = logging.getLogger("benchmark")
     if not any(isinstance(h, RichHandler) for h in logger.handlers):
         logger.addHandler(RichHandler(console=console, show_time=False, show_path=False))
@@ -258,6 +268,9 @@ def _log_to(console: Console) -> None:
 def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
     """Mark what the store holds as done (or failed); a pending experiment says when it was interrupted, runs in
     another process, or passed under another configuration (what changed)."""
+    from benchmark.hashing import config_changes
+    from benchmark.run.planner import DONE, FAILED, PENDING
+
     earlier = store.passed_configs()
     for planned in plan.by_state(PENDING):
         status = store.status_of(planned.config_hash)
@@ -274,24 +287,50 @@ def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
             planned.reason = "done before under another configuration: " + "; ".join(changes)
 
 
-def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings) -> None:
+def _sources_to_train(plan: Plan, catalog: Catalog, settings: RunSettings) -> list[str]:
+    """The harness-trained sources of the pending experiments whose models are not cached yet."""
+    from benchmark.run.planner import PENDING
+    from benchmark.sources import DatasetSource
+
+    sources = catalog.all_sources()
+    return sorted(name for name in {p.experiment.source for p in plan.by_state(PENDING)}
+                  if isinstance(sources.get(name), DatasetSource) and not sources[name].weights_path(settings).exists())
+
+
+def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings, verbose: bool) -> None:
+    """The sources to train, then one line per pending, done or failed experiment; the skipped ones one line each
+    under ``verbose``, else one line per reason with how many it skips."""
+    from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED
+    from benchmark.run.skips import count_by_reason
+    from benchmark.sources import DatasetSource
+
     styles = {PENDING: "cyan", DONE: "green", SKIPPED: "yellow", FAILED: "red"}
     sources = catalog.all_sources()
+    to_train = _sources_to_train(plan, catalog, settings)
     for name in sorted({p.experiment.source for p in plan.by_state(PENDING)}):
         if isinstance(sources.get(name), DatasetSource):
-            path = sources[name].weights_path(settings)
-            state = "cached" if path.exists() else "to train"
-            console.print(f"[magenta]source  [/] {name}: model {state} ({path})")
+            state = "to train" if name in to_train else "cached"
+            console.print(f"[magenta]source  [/] {name}: model {state} ({sources[name].weights_path(settings)})")
     for planned in plan.experiments:
-        reason = f"  [dim]{escape(planned.reason)}[/]" if planned.reason else ""
+        if planned.state == SKIPPED and not verbose:
+            continue
+        reason = f"  [dim]{escape(str(planned.reason))}[/]" if planned.reason else ""
         console.print(f"[{styles[planned.state]}]{planned.state:8}[/] {escape(planned.experiment.node_id)}{reason}")
+    if not verbose:
+        for count, reason in count_by_reason(p.reason for p in plan.by_state(SKIPPED)):
+            console.print(f"[yellow]{count} skipped:[/] {escape(str(reason))}", soft_wrap=True)  # one line each
     counts = {state: len(plan.by_state(state)) for state in styles}
-    console.print(", ".join(f"{n} {state}" for state, n in counts.items()))
+    console.print(", ".join(f"{n} {state}" for state, n in counts.items())
+                  + ("" if verbose or not counts[SKIPPED] else " (-v lists each skipped experiment)"))
 
 
 def _audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, strict: bool) -> None:
     """Audit the pending experiments' images; a leak is a warning and a note stored with each experiment it
     touches, or under ``strict`` a skip."""
+    from benchmark.data.audit import WITHIN, audit_pairs
+    from benchmark.run.planner import NO_SOURCE, PENDING, SKIPPED
+    from benchmark.run.skips import LEAK_AUDIT, SkipReason
+
     pending = plan.by_state(PENDING)
     if not pending:
         return
@@ -313,28 +352,30 @@ def _audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, strict: boo
                                         "images": leak.images} for leak in found]
         if strict:
             planned.state = SKIPPED
-            planned.reason = "leak audit (--strict): " + "; ".join(
-                f"{leak.name} shares {leak.images} near-duplicate image(s)" for leak in found)
+            planned.reason = SkipReason(LEAK_AUDIT, "", "leak audit (--strict): " + "; ".join(
+                f"{leak.name} shares {leak.images} near-duplicate image(s)" for leak in found))
 
 
 def _summarise_skips(plan: Plan) -> None:
     """One line for everything skipped for missing data or weights, one per other reason."""
-    missing: dict[str, set[str]] = {"target": set(), "source": set()}
-    others: dict[str, int] = {}
+    from benchmark.run.planner import SKIPPED
+    from benchmark.run.skips import SOURCE, TARGET, count_by_reason
+
+    missing: dict[str, set[str]] = {TARGET: set(), SOURCE: set()}
+    others = []
     skipped = plan.by_state(SKIPPED)
     for planned in skipped:
-        kind, _, rest = planned.reason.partition(" ")
-        if kind in missing:
-            missing[kind].add(rest.split(":")[0])
+        if planned.reason.kind in missing:
+            missing[planned.reason.kind].add(planned.reason.name)
         else:
-            others[planned.reason] = others.get(planned.reason, 0) + 1
-    if missing["target"] or missing["source"]:
+            others.append(planned.reason)
+    if missing[TARGET] or missing[SOURCE]:
         parts = [f"{kind}s {', '.join(sorted(names))}" for kind, names in missing.items() if names]
-        console.print(f"[yellow]skipped {len(skipped) - sum(others.values())}[/] for want of data or weights: "
-                      f"{escape('; '.join(parts))}. `tlbench list` says what each needs; --collect-only gives "
+        console.print(f"[yellow]skipped {len(skipped) - len(others)}[/] for want of data or weights: "
+                      f"{escape('; '.join(parts))}. `tlbench list` says what each needs; --collect-only -v gives "
                       "every experiment's reason.")
-    for reason, count in sorted(others.items()):
-        console.print(f"[yellow]skipped {count}:[/] {escape(reason)}")
+    for count, reason in count_by_reason(others):
+        console.print(f"[yellow]skipped {count}:[/] {escape(str(reason))}", soft_wrap=True)
 
 
 @main.command("run")
@@ -345,7 +386,9 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("-m", "--method", "methods", multiple=True, help="Method (repeatable).")
 @click.option("--seeds", default=None, help="Comma-separated seeds [default: the preset's].")
 @click.option("-k", "keyword", default="", help="Select node ids by expression, e.g. 'cells and not scratch'.")
-@click.option("--collect-only", is_flag=True, help="Print the plan and exit.")
+@click.option("--collect-only", is_flag=True, help="Print the plan and exit: each experiment to run, done or failed, "
+              "and how many are skipped for each reason.")
+@click.option("-v", "--verbose", is_flag=True, help="With --collect-only, list every skipped experiment too.")
 @out_option
 @click.option("--rerun", type=click.Choice(["failed", "all"]), default=None, help="Run again what is recorded.")
 @click.option("-x", "--exitfirst", is_flag=True, help="Stop at the first failed experiment.")
@@ -382,11 +425,17 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--jobs-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
               help="Experiments run side by side (threads sharing the device, its data and feature cache).")
 @click.pass_context
-def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, out_dir,
-                rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size, data_root, cache_dir,
-                imagenet_weights, online, strict, max_unreadable, audit, compile_model, svm_backend, threads,
+def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, verbose,
+                out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size, data_root,
+                cache_dir, imagenet_weights, online, strict, max_unreadable, audit, compile_model, svm_backend, threads,
                 jobs_per_gpu):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
+    from benchmark.report import leaderboard, render
+    from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED, Selection, build_plan
+    from benchmark.run.progress import RunProgress
+    from benchmark.run.runner import Runner
+    from benchmark.run.store import Store
+
     if not (select_all or datasets or sources or methods or keyword or seeds or collect_only):
         raise click.UsageError("nothing selected: pass --all, or filters such as -d, -s, -m, -k")
     try:
@@ -417,12 +466,16 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
         plan = build_plan(catalog, settings, Selection(datasets, sources, methods, seed_list, keyword))
     except ExpressionError as error:
         raise click.UsageError(str(error)) from error
-    if plan.unknown:
-        raise click.UsageError("; ".join(plan.unknown))
+    if plan.problems:
+        raise click.UsageError("; ".join(plan.problems))
+    if not plan.experiments:
+        raise click.UsageError("nothing selected: no experiment matches these filters (`tlbench list` names the "
+                               "datasets, sources and methods; -k matches node ids such as "
+                               "isic2017::random::fe-svm[seed=2])")
     store = Store(out_dir)
     _mark_recorded(plan, store, rerun)
     if collect_only:
-        _print_plan(plan, catalog, settings)
+        _print_plan(plan, catalog, settings, verbose)
         return
     if audit:
         _audit_plan(plan, catalog, settings, strict)
@@ -431,7 +484,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                   f"{len(plan.by_state(SKIPPED))} skipped, {len(plan.by_state(FAILED))} failed before")
     _summarise_skips(plan)
     try:
-        with RunProgress(console, len(pending)) as progress:
+        with RunProgress(console, len(pending), _sources_to_train(plan, catalog, settings)) as progress:
             outcome = Runner(catalog, settings, store, progress).run(plan, exitfirst)
     except KeyboardInterrupt:
         console.print(f"[red]interrupted[/]: finished results, and the passed results that unfinished reruns would "
@@ -468,6 +521,8 @@ main.add_command(new_command)
 @out_option
 def doctor_command(out_dir):
     """Check the run folder's results database; salvage the readable rows of a damaged one into a new file."""
+    from benchmark.run.storerepair import repair
+
     try:
         result = repair(out_dir)
     except FileNotFoundError as error:
@@ -483,15 +538,30 @@ def doctor_command(out_dir):
                   "lost again.")
 
 
+def _metric(name: str) -> str:
+    """``--metric``, checked here rather than by a click.Choice, whose choices would import the leaderboard
+    (and torch) for every command."""
+    from benchmark.report.leaderboard import METRICS
+
+    if name not in METRICS:
+        raise click.BadParameter(f"{name!r}: use one of {', '.join(METRICS)}")
+    return name
+
+
 @main.command("show")
 @out_option
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json", "latex"]), default="table",
               show_default=True)
-@click.option("--metric", type=click.Choice(leaderboard.METRICS), default="auc", show_default=True,
-              help="auc is the preset's reported definition (the study's macro curve, or one-vs-rest).")
+@click.option("--metric", default="auc", show_default=True, callback=lambda ctx, param, value: _metric(value),
+              help="auc (the preset's reported definition: the study's macro curve, or one-vs-rest), "
+                   "auc_macro_curve, auc_ovr, accuracy or balanced_accuracy.")
 @click.pass_context
 def show_command(ctx, out_dir, fmt, metric):
     """Render the leaderboard again from a run folder's store: one board per configuration."""
+    from benchmark.registry.pluginmanager import load_catalog
+    from benchmark.report import leaderboard, render
+    from benchmark.run.store import Store
+
     if not (out_dir / "tlbench.sqlite").exists():
         raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
     store = Store(out_dir)
@@ -517,6 +587,9 @@ def show_command(ctx, out_dir, fmt, metric):
 def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache_dir):
     """Make the figures of the named visualisers (all by default) into OUT/figures, from the models
     and results of the run folder."""
+    from benchmark.report.figures import VisualizerContext
+    from benchmark.run.store import Store
+
     catalog = _catalog(ctx, plugin_args, data_root)
     unknown = [n for n in names if n not in catalog.visualizers]
     if unknown:
@@ -549,6 +622,8 @@ def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache
 def audit_command(ctx, plugin_args, datasets, preset, threshold, as_json, data_root, cache_dir):
     """Find near-duplicate images across the parts of each target's splits and between the images of
     harness-trained sources and the targets; exit 1 when any is found."""
+    from benchmark.data.audit import audit_catalog
+
     catalog = _catalog(ctx, plugin_args, data_root)
     settings = _settings(ctx, data_root=data_root, preset=preset, cache_dir=cache_dir)
     if not as_json:

@@ -14,9 +14,11 @@ TINY = ["--backbone", "test_resnet", "--image-size", "16", "--max-epochs", "2", 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """Every test gets its own cache and no plugins from the environment."""
+    """Every test gets its own cache, no plugins from the environment, and only tlbench's own entry points (a
+    test about installed plugins deletes TLBENCH_DISTRIBUTIONS)."""
     monkeypatch.setenv("TLBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("TLBENCH_PLUGINS", raising=False)
+    monkeypatch.setenv("TLBENCH_DISTRIBUTIONS", "tlbench")
     monkeypatch.delenv("TLBENCH_IMAGENET_WEIGHTS", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     # an empty Hugging Face cache, whatever this machine has cached
@@ -41,6 +43,7 @@ def cli(tmp_path):
 
 
 def subprocess_env(**extra) -> dict:
+    """The test's environment for a ``tlbench`` subprocess: no ``-p`` plugins, only tlbench's entry points."""
     env = {k: v for k, v in os.environ.items() if k != "TLBENCH_PLUGINS"}
     env["PYTHONPATH"] = str(TEST_PLUGINS)
     env.update(extra)

@@ -25,6 +25,10 @@ def test_run_all_fills_the_leaderboard_and_a_rerun_recomputes_nothing(cli, out):
     result = cli(*BASE, "run", "--all", "--seeds", "2,5", "--out", out, *TINY)
     assert result.exit_code == 0, result.output
     assert "20 to run" in result.output and "8 skipped" in result.output
+    lines = result.output.splitlines()
+    trained = next(i for i, line in enumerate(lines) if line.startswith("SOURCE tiny_src model ready ("))
+    first_use = next(i for i, line in enumerate(lines) if "::tiny_src::" in line)
+    assert trained < first_use, "the source's training is its own step, before the experiments that use it"
     for header in ("scratch", "random FE", "random FT", "tiny_src FE", "tiny_src FT", "Ranking"):
         assert header in result.output
     stored = rows(out)
@@ -89,7 +93,11 @@ def test_collect_only_shows_done_pending_and_skipped_with_reasons(cli, out):
     lines = result.output.splitlines()
     assert any(line.startswith("done") and "tiny_tgt::none::scratch[seed=2]" in line for line in lines)
     assert any(line.startswith("pending") and "tiny_tgt::random::ft-svm[seed=2]" in line for line in lines)
-    assert any(line.startswith("skipped") and "imagenet" in line and "--imagenet-weights" in line for line in lines)
+    assert not any(line.startswith("skipped") for line in lines), "skipped ones are counted by reason"
+    assert any(line.startswith("4 skipped: source imagenet: ") and "--imagenet-weights" in line for line in lines)
+    assert lines[-1].endswith("4 skipped, 0 failed (-v lists each skipped experiment)")
+    verbose = cli(*BASE, "run", "--all", "--collect-only", "-v", "--seeds", "2", "--out", out, *TINY).output
+    assert sum(line.startswith("skipped") and "--imagenet-weights" in line for line in verbose.splitlines()) == 4
     assert any(line.startswith("source") and "tiny_src: model to train" in line for line in lines)
     assert not (out / "tlbench.sqlite").exists() or len(rows(out)) == 2
     # another configuration: the done experiment is pending again, and the plan says why
@@ -145,6 +153,13 @@ def test_exit_code_when_everything_is_skipped(cli, out):
 def test_nothing_selected_is_a_usage_error(cli, out):
     result = cli("run", "--out", out)
     assert result.exit_code == 2 and "pass --all" in result.output
+
+
+def test_a_selection_of_nothing_is_a_usage_error_that_says_why(cli, out):
+    unpaired = cli(*BASE, "run", "-s", "random", "-m", "scratch", "--out", out, *TINY)
+    assert unpaired.exit_code == 2 and "method scratch uses no source: add -s none" in unpaired.output
+    nothing = cli(*BASE, "run", "-k", "no_such_thing", "--out", out, *TINY)
+    assert nothing.exit_code == 2 and "nothing selected" in nothing.output
 
 
 def test_unknown_names_and_bad_expressions_are_usage_errors(cli, out):

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fakedata import make_csv_dataset, make_imagefolder
+from fakedata import make_csv_dataset, make_imagefolder, write_image
 
 from benchmark.registry.catalog import Catalog
 from benchmark.registry.config import Config, ConfigError, load_config, resolve_cache_dir, resolve_data_root
@@ -89,6 +89,9 @@ GOOD = '[datasets.good]\npath = "g"\n'
     ('[datasets.a]\nformat = "csv"\npath = "x"', "a", "needs csv"),
     ('[datasets.a]\npath = "x"\nroles = ["teacher"]', "a", "roles must be"),
     ('[[datasets]]\nname = "good"\npath = "y"', "good", "more than once"),
+    ('[datasets.a]\npath = "x"\ngroup_pattern = "^[^_]+_"', "a", "needs a group that captures the patient"),
+    ('[datasets.a]\npath = "x"\ngroup_pattern = "(["', "a", "not a regular expression"),
+    ('[datasets.a]\ncsv = "l.csv"\npath = "x"\ngroup_pattern = "(.)"', "a", "a csv gives a group column"),
 ])
 def test_a_bad_declaration_is_broken_alone(tmp_path, body, name, message):
     """Each bad declaration is reported with the file and the problem; the good one beside it stays usable."""
@@ -109,13 +112,16 @@ def test_declared_imagefolder_and_csv_are_registered_with_their_classes(tmp_path
         CIFAR_LIKE + '\n[datasets.lesions]\npath = "les"\ncsv = "labels.csv"\n')
     config = load_config(tmp_path)
     catalog = Catalog()
-    register_declared(catalog, config.datasets, config.data_root)
+    register_declared(catalog, config.datasets, config.data_root, config.path)
     assert set(catalog.datasets) == {"tinyfolder", "lesions"}
     assert catalog.tasks()["tinyfolder"][1].classes == ("cat", "dog")
     assert catalog.tasks()["lesions"][1].classes == ("benign", "malignant")
     assert "tinyfolder" in catalog.all_sources() and "lesions" in catalog.target_tasks()
-    assert catalog.owners[("datasets", "lesions")] == "config"
-    ((name, error),) = register_declared(catalog, config.datasets[:1], config.data_root)
+    assert catalog.owners[("datasets", "lesions")] == "tlbench.toml"
+    (plugin,) = catalog.plugins
+    assert (plugin.name, plugin.origin, plugin.provides) == ("tlbench.toml", "config",
+                                                             {"datasets": ["tinyfolder", "lesions"]})
+    ((name, error),) = register_declared(catalog, config.datasets[:1], config.data_root, config.path)
     assert name == "tinyfolder" and "clashes" in error
 
 
@@ -126,7 +132,7 @@ def test_cli_list_shows_a_declared_dataset(tmp_path, monkeypatch, cli):
     monkeypatch.delenv("TLBENCH_DATA", raising=False)
     listing = json.loads(cli("list", "--json").output)
     (task,) = [t for t in listing["tasks"] if t["task"] == "tinyfolder"]
-    assert task["status"] == "available" and task["plugin"] == "config" and task["roles"] == ["source"]
+    assert task["status"] == "available" and task["plugin"] == "tlbench.toml" and task["roles"] == ["source"]
     (tmp_path / "tlbench.toml").write_text(CIFAR_LIKE + '[datasets.x]\nformat = "nope"\npath = "x"\n')
     result = cli("list")
     assert result.exit_code == 0 and "format must be one of" in result.output
@@ -134,3 +140,48 @@ def test_cli_list_shows_a_declared_dataset(tmp_path, monkeypatch, cli):
     assert "tinyfolder" in {t["task"] for t in listing["tasks"]}, "the good declaration stays usable"
     (broken,) = listing["broken_plugins"]
     assert broken["name"] == "declared dataset x" and "format must be one of" in broken["error"]
+
+
+def test_declared_datasets_take_patient_groups(tmp_path):
+    folder = tmp_path / "data" / "scans"
+    for label, name in enumerate(("a", "b")):
+        for patient in ("p1", "p2"):
+            for view in range(2):
+                write_image(folder / name / f"{patient}{name}_{view}.png", label)
+    make_csv_dataset(tmp_path / "data" / "les")
+    (tmp_path / "tlbench.toml").write_text(
+        'data_root = "data"\n[datasets.scans]\npath = "scans"\ngroup_pattern = "^(?P<group>[^_]+)_"\n'
+        '[datasets.plain]\npath = "scans"\n[datasets.lesions]\npath = "les"\ncsv = "labels.csv"\n')
+    config = load_config(tmp_path)
+    catalog = Catalog()
+    assert register_declared(catalog, config.datasets, config.data_root, config.path) == []
+    scans, task = catalog.tasks()["scans"]
+    files = scans.files(task, config.data_root)
+    assert sorted(set(files.groups)) == ["p1a", "p1b", "p2a", "p2b"]
+    assert all(group in path.name for group, path in zip(files.groups, files.paths, strict=True))
+    assert catalog.datasets["plain"].files(catalog.tasks()["plain"][1], config.data_root).groups is None
+    assert "group_pattern" not in catalog.datasets["plain"].declaration.as_dict(), "a version without it stays"
+    lesions, task = catalog.tasks()["lesions"]
+    assert lesions.files(task, config.data_root).groups is not None  # the csv's group column
+
+
+def test_a_file_outside_the_group_pattern_is_an_error_that_names_it(tmp_path):
+    write_image(tmp_path / "data" / "scans" / "a" / "p1_0.png", 0)
+    write_image(tmp_path / "data" / "scans" / "b" / "nounderscore.png", 1)
+    (tmp_path / "tlbench.toml").write_text(
+        'data_root = "data"\n[datasets.scans]\npath = "scans"\ngroup_pattern = "^([^_]+)_"\n')
+    config = load_config(tmp_path)
+    catalog = Catalog()
+    register_declared(catalog, config.datasets, config.data_root, config.path)
+    scans, task = catalog.tasks()["scans"]
+    with pytest.raises(ValueError, match="nounderscore.png does not match group_pattern"):
+        scans.files(task, config.data_root)
+
+
+def test_tlbench_plugins_lists_the_config_file_with_its_datasets(tmp_path, monkeypatch, cli):
+    make_imagefolder(tmp_path / "data" / "tinyfolder")
+    (tmp_path / "tlbench.toml").write_text(CIFAR_LIKE)
+    monkeypatch.chdir(tmp_path)
+    plugins = {p["name"]: p for p in json.loads(cli("plugins", "--json").output)}
+    listed = plugins["tlbench.toml"]
+    assert (listed["origin"], listed["status"], listed["provides"]) == ("config", "ok", {"datasets": ["tinyfolder"]})

@@ -2,7 +2,11 @@
 public API (so each is a fair example for a third-party author)."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import benchmark
 
@@ -60,3 +64,25 @@ def test_built_in_plugins_import_only_the_public_api():
 def test_the_public_api_is_what_the_facade_exports():
     for name in benchmark.__all__:
         assert hasattr(benchmark, name), name
+
+
+def test_help_imports_no_heavy_module():
+    """`tlbench --help` (and each command's) answers without importing torch, timm, scikit-learn or scipy."""
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from benchmark.cli import main\n"
+        "for args in (['--help'], ['run', '--help'], ['list', '--help']):\n"
+        "    assert CliRunner().invoke(main, args).exit_code == 0, args\n"
+        "print(sorted(m for m in ('torch', 'timm', 'sklearn', 'scipy') if m in sys.modules))\n"
+        "import benchmark\n"
+        "print(benchmark.Method.__module__, 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.splitlines() == ["[]", "benchmark.methods True"]
+
+
+def test_the_lazy_facade_lists_and_resolves_every_public_name():
+    assert set(benchmark.__all__) <= set(dir(benchmark))
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        benchmark.Nothing  # noqa: B018

@@ -33,7 +33,9 @@ def test_unavailable_imagenet_weights_are_skipped_with_the_reason(catalog, tmp_p
     plan = build_plan(catalog, settings(tmp_path), Selection())
     skipped = plan.by_state(SKIPPED)
     assert {p.experiment.source for p in skipped} == {"imagenet"}
-    assert all("--imagenet-weights" in p.reason for p in skipped)
+    assert {(p.reason.kind, p.reason.name) for p in skipped} == {("source", "imagenet")}
+    assert all(str(p.reason).startswith("source imagenet: ") and "--imagenet-weights" in str(p.reason)
+               for p in skipped)
 
 
 def test_filters_select_datasets_sources_methods_seeds_and_keywords(catalog, tmp_path):
@@ -50,8 +52,25 @@ def test_filters_select_datasets_sources_methods_seeds_and_keywords(catalog, tmp
 
 def test_unknown_names_are_reported(catalog, tmp_path):
     plan = build_plan(catalog, settings(tmp_path), Selection(datasets=["nope"], methods=["fe"]))
-    assert any("unknown dataset 'nope'" in u for u in plan.unknown)
-    assert any("unknown method 'fe'" in u and "fe-svm" in u for u in plan.unknown)
+    assert any("unknown dataset 'nope'" in u for u in plan.problems)
+    assert any("unknown method 'fe'" in u and "fe-svm" in u for u in plan.problems)
+
+
+@pytest.mark.parametrize(("selection", "problem"), [
+    (Selection(sources=["random"], methods=["scratch"]), "method scratch uses no source: add -s none"),
+    (Selection(sources=["none"], methods=["fe-svm"]), "method fe-svm needs a source"),
+    (Selection(sources=["none"], methods=["fe-svm", "ft-svm"]), "add -m with one of scratch"),
+    (Selection(sources=["random"], methods=["scratch"]), "source random: no selected method uses a source: add -m "
+                                                         "with one of fe-svm, ft-svm"),
+])
+def test_a_method_or_source_left_without_experiments_says_what_to_add(catalog, tmp_path, selection, problem):
+    plan = build_plan(catalog, settings(tmp_path), selection)
+    assert plan.experiments == [] and any(problem in p for p in plan.problems), plan.problems
+
+
+def test_a_selection_that_pairs_each_request_has_no_problems(catalog, tmp_path):
+    plan = build_plan(catalog, settings(tmp_path), Selection(sources=["random", "none"], methods=["scratch", "fe-svm"]))
+    assert plan.problems == [] and {p.experiment.method for p in plan.experiments} == {"scratch", "fe-svm"}
 
 
 def test_a_source_trained_on_the_target_dataset_is_skipped(tmp_path):
@@ -67,7 +86,7 @@ def test_a_source_trained_on_the_target_dataset_is_skipped(tmp_path):
     catalog.add("datasets", Both(), "test")
     plan = build_plan(catalog, settings(tmp_path), Selection(datasets=["both"], sources=["both"]))
     assert plan.experiments and all(p.state == SKIPPED for p in plan.experiments)
-    assert "own dataset" in plan.experiments[0].reason
+    assert plan.experiments[0].reason.kind == "leak" and "own dataset" in str(plan.experiments[0].reason)
 
 
 def test_the_config_hash_changes_with_what_determines_the_result(catalog, tmp_path):

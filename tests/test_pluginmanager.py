@@ -88,6 +88,44 @@ def test_plugins_command_json(cli):
     assert plugins["scratch"]["provides"] == {"methods": ["scratch"]}
 
 
+def test_a_bare_name_loads_an_opt_in_entry_point_or_a_built_in_module():
+    catalog = load_catalog(["blood_cells_pooled"])
+    pooled = _plugin(catalog, "blood_cells_pooled")
+    assert (pooled.status, pooled.origin, pooled.distribution) == ("ok", "-p", "tlbench")
+    assert "blood_cells_pooled" in catalog.datasets
+    assert "blood_cells_pooled" not in load_catalog().datasets, "opt-in: only when named"
+
+
+def test_a_bare_name_finds_a_built_in_module_that_no_entry_point_names(monkeypatch):
+    monkeypatch.setenv("TLBENCH_DISTRIBUTIONS", "nobody")  # no entry points at all: only the module search
+    catalog = load_catalog(["synthetic"])
+    assert _plugin(catalog, "synthetic").status == "ok" and "synth_xray" in catalog.datasets
+
+
+def test_an_unknown_bare_name_is_broken_with_close_names():
+    plugin = _plugin(load_catalog(["blood_cels_pooled"]), "blood_cels_pooled")
+    assert plugin.status == "broken" and "no plugin 'blood_cels_pooled'" in plugin.error
+    assert "did you mean blood_cells_pooled" in plugin.error
+
+
+def test_only_the_named_distributions_entry_points_load(monkeypatch):
+    from importlib.metadata import EntryPoint, entry_points
+
+    import benchmark.registry.pluginmanager as pluginmanager
+
+    class Dist:
+        metadata = {"Name": "someone-else"}
+        version = "1.0"
+
+    other = EntryPoint("other", "tiny_plugin", "tlbench")
+    other = other._for(Dist()) if hasattr(other, "_for") else other
+    real = list(entry_points(group="tlbench"))
+    monkeypatch.setattr(pluginmanager, "entry_points", lambda group: [other, *real])
+    assert "other" not in {p.name for p in pluginmanager.load_catalog().plugins}  # the fixtures: tlbench only
+    monkeypatch.delenv("TLBENCH_DISTRIBUTIONS")
+    assert "tiny_tgt" in pluginmanager.load_catalog().datasets
+
+
 def test_a_built_in_keeps_its_name_against_an_installed_plugin_that_sorts_first(monkeypatch):
     from importlib.metadata import EntryPoint, entry_points
 
@@ -101,6 +139,7 @@ def test_a_built_in_keeps_its_name_against_an_installed_plugin_that_sorts_first(
     clash = clash._for(Dist()) if hasattr(clash, "_for") else clash
     real = list(entry_points(group="tlbench"))
     monkeypatch.setattr(pluginmanager, "entry_points", lambda group: [clash, *real])
+    monkeypatch.delenv("TLBENCH_DISTRIBUTIONS")  # an installed plugin is the point here
     catalog = pluginmanager.load_catalog()
     plugins = {p.name: p for p in catalog.plugins}
     assert plugins["synthetic"].status == "ok" and catalog.owners[("datasets", "synth_xray")] == "synthetic"

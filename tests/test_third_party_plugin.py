@@ -21,6 +21,7 @@ def test_pip_installed_plugin_is_listed_and_its_dataset_runs(tmp_path):
         check=True,
     )
     env = subprocess_env(PYTHONPATH=str(site), TLBENCH_CACHE=str(tmp_path / "cache"))
+    del env["TLBENCH_DISTRIBUTIONS"]  # this test is about an installed plugin being found
 
     def tlbench(*args):
         return subprocess.run([TLBENCH, *args], env=env, capture_output=True, text=True, cwd=tmp_path)

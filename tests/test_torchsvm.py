@@ -9,7 +9,8 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
-from benchmark.engine.svm import resolve_svm_backend, svm_scores
+from benchmark.engine.svm import svm_scores
+from benchmark.engine.svmbackend import resolve_svm_backend
 from benchmark.engine.torchsvm import TorchLinearSVC, TorchSVC
 from benchmark.presets import CPU_QUICK, THESIS
 

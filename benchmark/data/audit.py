@@ -21,13 +21,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from benchmark.data.audithashes import HashCache, TaskImages
-from benchmark.data.perceptualhash import HASH_VERSION, near_duplicates, near_duplicates_within
+from benchmark.data.perceptualhash import HASH_VERSION, THRESHOLD, near_duplicates, near_duplicates_within
 from benchmark.data.splits import make_split
 from benchmark.registry.catalog import Catalog
 from benchmark.settings import RunSettings
 from benchmark.sources import DatasetSource
 
-THRESHOLD = 17  # of 144 bits
 EXAMPLES = 5
 WITHIN, SOURCE_TARGET = "within", "source-target"
 PARTS = ("train", "val", "test")

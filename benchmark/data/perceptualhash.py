@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy.fft import dctn
 
 HASH_SIDE = 32
 BLOCK = 12
 BITS = BLOCK * BLOCK
 WORDS = (BITS + 63) // 64
+THRESHOLD = 17  # largest Hamming distance of two near-duplicates' hashes (measured: README, "Leak audit")
 CROP_FRACTIONS = tuple(round(0.5 + 0.025 * k, 3) for k in range(20))  # 0.5 ... 0.975
 VARIANTS = 1 + 2 * len(CROP_FRACTIONS)
 # Bump when anything above changes: cached hashes are then recomputed.
@@ -60,6 +60,8 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
 def dct_hashes(thumbnails: np.ndarray, workers: int = 1) -> np.ndarray:
     """Hashes of grey (..., HASH_SIDE, HASH_SIDE) thumbnails as uint64 (..., WORDS), the transforms
     spread over ``workers`` threads."""
+    from scipy.fft import dctn  # here: scipy takes 0.4 s to import, which `tlbench audit --help` need not wait
+
     spectrum = dctn(np.asarray(thumbnails, dtype=np.float32), type=2, norm="ortho", axes=(-2, -1), workers=workers)
     low = spectrum[..., 1:BLOCK + 1, 1:BLOCK + 1].reshape(*spectrum.shape[:-2], BITS)
     middle = np.partition(low, (BITS // 2 - 1, BITS // 2), axis=-1)[..., BITS // 2 - 1:BITS // 2 + 1]

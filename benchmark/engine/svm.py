@@ -17,23 +17,6 @@ from benchmark.presets import Preset
 
 log = logging.getLogger(__name__)
 
-SVM_BACKENDS = ("auto", "sklearn", "torch")
-
-
-def resolve_svm_backend(choice: str, device: torch.device) -> str:
-    """``sklearn`` or ``torch`` for ``--svm choice``.
-
-    ``auto`` is torch on CUDA and scikit-learn elsewhere: the torch solvers fit the same models as
-    ``LinearSVC`` and ``SVC(kernel="linear")`` (see :mod:`benchmark.engine.torchsvm`), but scikit-learn is the
-    reference and is faster on a CPU.
-    """
-    if choice not in SVM_BACKENDS:
-        raise ValueError(f"unknown --svm {choice!r}: use one of {', '.join(SVM_BACKENDS)}")
-    if choice == "auto":
-        return "torch" if device.type == "cuda" else "sklearn"
-    return choice
-
-
 def svm_scores(
     train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray, num_classes: int,
     preset: Preset, seed: int, backend: str = "sklearn", device: torch.device | str = "cpu",

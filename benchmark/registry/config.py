@@ -12,6 +12,7 @@ tables::
     path = "cifar10"            # relative to the data root
     modality = "natural"
     roles = ["source"]
+    group_pattern = "^(?P<group>[^_]+)_"  # optional: a file name's patient (the group named group, or the first)
 
     [datasets.lesions]
     format = "csv"              # columns path,label[,split][,group]; paths relative to `path`
@@ -41,7 +42,7 @@ NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 FORMATS = ("imagefolder", "csv")
 MODALITIES = ("medical", "natural")
 _DECLARATION_KEYS = {"name", "format", "path", "csv", "modality", "roles", "classes", "description", "homepage",
-                     "provenance"}
+                     "provenance", "group_pattern"}
 
 
 class ConfigError(ValueError):
@@ -63,11 +64,15 @@ class DatasetDeclaration:
     description: str = ""
     homepage: str = ""
     provenance: frozenset[str] = frozenset()  # the image collections it comes from (see Dataset.provenance)
+    group_pattern: str = ""  # imagefolder: a regex whose group ``group`` (else first) is a file name's patient
 
     def as_dict(self) -> dict:
+        """What determines the dataset (its version); ``group_pattern`` only when given, so that a declaration
+        without one keeps its version."""
         return {"name": self.name, "format": self.format, "path": str(self.path),
                 "csv": str(self.csv) if self.csv else None, "modality": self.modality,
-                "roles": sorted(self.roles), "classes": list(self.classes), "provenance": sorted(self.provenance)}
+                "roles": sorted(self.roles), "classes": list(self.classes), "provenance": sorted(self.provenance),
+                **({"group_pattern": self.group_pattern} if self.group_pattern else {})}
 
 
 @dataclass(frozen=True)
@@ -203,9 +208,23 @@ def _declaration(path: Path, entry) -> DatasetDeclaration:
     if not isinstance(provenance, list) or not all(isinstance(p, str) and p for p in provenance):
         raise ConfigError(f"{where}: provenance must be a list of image collection names, e.g. "
                           "[\"kermany2018-chest-xray\"]")
+    group_pattern = entry.get("group_pattern", "")
+    if group_pattern and fmt != "imagefolder":
+        raise ConfigError(f"{where}: group_pattern is for the imagefolder format; a csv gives a group column")
+    if not isinstance(group_pattern, str):
+        raise ConfigError(f"{where}: group_pattern must be a regular expression (a string)")
+    if group_pattern:
+        try:
+            compiled = re.compile(group_pattern)
+        except re.error as error:
+            raise ConfigError(f"{where}: group_pattern {group_pattern!r} is not a regular expression: "
+                              f"{error}") from None
+        if not compiled.groups:
+            raise ConfigError(f"{where}: group_pattern {group_pattern!r} needs a group that captures the patient, "
+                              r"e.g. '^(?P<group>\w+?)_\d+\.png$' or '^(\w+?)_'")
     return DatasetDeclaration(
         name=name, format=fmt, path=Path(entry["path"]).expanduser(),
         csv=Path(entry["csv"]) if fmt == "csv" else None, modality=modality, roles=frozenset(roles),
         classes=tuple(classes), description=str(entry.get("description", "")),
-        homepage=str(entry.get("homepage", "")), provenance=frozenset(provenance),
+        homepage=str(entry.get("homepage", "")), provenance=frozenset(provenance), group_pattern=group_pattern,
     )

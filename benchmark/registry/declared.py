@@ -7,6 +7,7 @@ classes are read from the data, and where the data is is known only once the run
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,8 @@ from benchmark.data.filedatasets import (
 )
 from benchmark.datasets import DatasetStatus, Task
 from benchmark.hashing import config_hash
-from benchmark.registry.catalog import Catalog
+from benchmark.registry.catalog import Catalog, PluginInfo
 from benchmark.registry.config import DatasetDeclaration
-
-OWNER = "config"
 
 
 class DeclaredDataset(FileDataset):
@@ -110,7 +109,23 @@ class ImageFolderDataset(DeclaredDataset):
             paths += found
             labels += found_labels
             parts += [SPLIT_NAMES[folder.name.lower()]] * len(found) if splits else []
-        return ImageFiles(paths, np.array(labels), self.path, official_split=np.array(parts) if splits else None)
+        return ImageFiles(paths, np.array(labels), self.path, official_split=np.array(parts) if splits else None,
+                          groups=self.groups_of(paths))
+
+    def groups_of(self, paths: list[Path]) -> np.ndarray | None:
+        """Each file's patient group: what ``group_pattern`` matches in its name (the group named ``group``, else
+        the first); None without a pattern."""
+        if not self.declaration.group_pattern:
+            return None
+        pattern = re.compile(self.declaration.group_pattern)
+        groups = []
+        for path in paths:
+            found = pattern.search(path.name)
+            if found is None:
+                raise ValueError(f"file {path} does not match group_pattern {pattern.pattern!r} of dataset "
+                                 f"{self.name!r}: fix the pattern in the config, or move the file out")
+            groups.append(found.group("group") if "group" in pattern.groupindex else found.group(1))
+        return np.array(groups)
 
 
 class CsvDataset(DeclaredDataset):
@@ -177,9 +192,11 @@ def declared_dataset(declaration: DatasetDeclaration, data_root: Path) -> Declar
     return kind(declaration, folder)
 
 
-def register_declared(catalog: Catalog, declarations, data_root: Path) -> list[tuple[str, str]]:
-    """Add the declared datasets to ``catalog``; return (name, error) for those that could not be added (one
-    whose name a plugin already uses, or that cannot be built), the others being added all the same."""
+def register_declared(catalog: Catalog, declarations, data_root: Path, config_path: Path) -> list[tuple[str, str]]:
+    """Add the declared datasets to ``catalog``, credited to a plugin named after the config file (which
+    ``tlbench plugins`` lists); return (name, error) for those that could not be added (one whose name a
+    plugin already uses, or that cannot be built), the others being added all the same."""
+    info = PluginInfo(config_path.name, str(config_path), "config")
     broken = []
     for declaration in declarations:
         try:
@@ -187,8 +204,12 @@ def register_declared(catalog: Catalog, declarations, data_root: Path) -> list[t
         except ValueError as error:
             broken.append((declaration.name, f"dataset {declaration.name!r}: {error}"))
             continue
-        owner = catalog.add("datasets", dataset, OWNER)
+        owner = catalog.add("datasets", dataset, info.name)
         if owner is not None:
             broken.append((declaration.name, f"dataset {declaration.name!r} declared in the config clashes with a "
                                              f"dataset or task of plugin {owner!r}; rename the declaration"))
+        else:
+            info.provides.setdefault("datasets", []).append(dataset.name)
+    if info.provides:
+        catalog.plugins.append(info)
     return broken

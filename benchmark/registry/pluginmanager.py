@@ -1,10 +1,18 @@
 """Finding plugins (entry points, ``-p``, ``TLBENCH_PLUGINS``), isolating broken ones, and collecting
-what each registers into a :class:`Catalog`."""
+what each registers into a :class:`Catalog`.
+
+A ``-p`` value is, in this order: the name of an entry point of the ``tlbench`` group (loaded already) or of
+the ``tlbench.optional`` group (opt-in plugins, loaded only when named), the name of a built-in plugin module
+under ``tlbench_plugins``, or an importable module path.
+"""
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import importlib.util
 import os
+import pkgutil
 import traceback
 from collections.abc import Iterable
 from importlib.metadata import entry_points
@@ -15,7 +23,12 @@ import benchmark.hookspecs as hookspecs
 from benchmark.registry.catalog import KINDS, Catalog, PluginInfo
 
 ENTRY_POINT_GROUP = "tlbench"
+OPTIONAL_GROUP = "tlbench.optional"  # opt-in plugins, loaded by -p NAME
 ENV_VAR = "TLBENCH_PLUGINS"
+# Comma-separated distributions whose entry points are loaded (unset: every installed one); the tests set it to
+# tlbench so that an installed third-party plugin does not change what they see.
+DISTRIBUTIONS_VAR = "TLBENCH_DISTRIBUTIONS"
+BUILTIN_PACKAGE = "tlbench_plugins"
 
 
 def parse_plugin_args(args: Iterable[str], environ=os.environ) -> tuple[list[str], set[str]]:
@@ -28,6 +41,33 @@ def parse_plugin_args(args: Iterable[str], environ=os.environ) -> tuple[list[str
 
 def _builtin(ep) -> bool:
     return ep.dist is not None and ep.dist.metadata["Name"] == "tlbench"
+
+
+def _entry_points(group: str, environ) -> list:
+    """The group's entry points, of the distributions ``TLBENCH_DISTRIBUTIONS`` names when it is set."""
+    found = list(entry_points(group=group))
+    if environ.get(DISTRIBUTIONS_VAR) is None:
+        return found
+    allowed = {name.strip() for name in environ[DISTRIBUTIONS_VAR].split(",") if name.strip()}
+    return [ep for ep in found if ep.dist is not None and ep.dist.metadata["Name"] in allowed]
+
+
+def _builtin_modules() -> dict[str, str]:
+    """Short name -> import path of each built-in plugin module (``blood_cells_pooled`` ->
+    ``tlbench_plugins.datasets.blood_cells_pooled``)."""
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    return {info.name.rpartition(".")[2]: info.name
+            for info in pkgutil.walk_packages(package.__path__, f"{BUILTIN_PACKAGE}.") if not info.ispkg}
+
+
+def _importable(name: str) -> bool:
+    """Whether ``name`` is a module that exists (importing it may still fail: that is the plugin's error)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent package that is missing, or a malformed name
+        return False
+    except Exception:  # a parent package that fails as it imports: loading it reports how
+        return True
 
 
 def _short_error(error: BaseException) -> str:
@@ -59,24 +99,40 @@ class PluginLoader:
     def load(self, plugin_args: Iterable[str] = (), environ=os.environ) -> None:
         modules, blocked = parse_plugin_args(plugin_args, environ)
         # tlbench's own plugins first: on a name clash the built-in keeps its name, the newcomer is broken
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (not _builtin(e), e.name)):
-            dist = ep.dist
-            info = PluginInfo(
-                ep.name, ep.value, "entry point",
-                distribution=dist.metadata["Name"] if dist else "", version=dist.version if dist else "",
-            )
+        for ep in sorted(_entry_points(ENTRY_POINT_GROUP, environ), key=lambda e: (not _builtin(e), e.name)):
+            info = self._entry_point_info(ep, "entry point")
             if ep.name in blocked or ep.value in blocked:
                 info.status = "blocked"
                 self.plugins.append(info)
                 continue
             self._add(info, ep.load)
-        for module_name in modules:
-            if module_name in blocked or any(p.name == module_name for p in self.plugins):
+        optional = {ep.name: ep for ep in _entry_points(OPTIONAL_GROUP, environ)}
+        for name in modules:
+            if name in blocked or any(p.name == name for p in self.plugins):
                 continue
-            info = PluginInfo(module_name, module_name, "-p")
+            if name in optional:
+                self._add(self._entry_point_info(optional[name], "-p"), optional[name].load)
+                continue
+            module_name = name if _importable(name) else _builtin_modules().get(name, name)
+            info = PluginInfo(name, module_name, "-p")
+            if not _importable(module_name):
+                known = sorted({*(p.name for p in self.plugins), *optional, *_builtin_modules()})
+                close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+                info.status, info.error = "broken", (
+                    f"no plugin {name!r}: not an entry point of {ENTRY_POINT_GROUP} or {OPTIONAL_GROUP}, a built-in "
+                    f"plugin module, or an importable module"
+                    + (f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"))
+                self.plugins.append(info)
+                continue
             self._add(info, lambda m=module_name: importlib.import_module(m))
             if info.status == "ok":
-                info.version = str(getattr(self._modules[module_name], "__version__", ""))
+                info.version = str(getattr(self._modules[name], "__version__", ""))
+
+    @staticmethod
+    def _entry_point_info(ep, origin: str) -> PluginInfo:
+        dist = ep.dist
+        return PluginInfo(ep.name, ep.value, origin, distribution=dist.metadata["Name"] if dist else "",
+                          version=dist.version if dist else "")
 
     def collect(self) -> Catalog:
         """Call every plugin's register hooks into a fresh catalog."""

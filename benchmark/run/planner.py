@@ -9,6 +9,7 @@ from benchmark.data.splits import split_problem
 from benchmark.hashing import config_hash
 from benchmark.registry.catalog import Catalog
 from benchmark.run.selection import compile_expression
+from benchmark.run.skips import LEAK, SOURCE, TARGET, SkipReason
 from benchmark.settings import RunSettings
 from benchmark.sources import DatasetSource
 
@@ -37,7 +38,7 @@ class PlannedExperiment:
     config: dict
     config_hash: str
     state: str = PENDING
-    reason: str = ""
+    reason: SkipReason | str = ""  # a skipped one's SkipReason; for the others a note on their state, or ""
     notes: dict = field(default_factory=dict)  # facts found before it runs, stored with its result
 
 
@@ -54,8 +55,11 @@ class Selection:
 
 @dataclass
 class Plan:
+    """The selected experiments, and ``problems``: what of the selection names nothing known, or leaves a
+    requested method or source without any experiment (each saying what to change)."""
+
     experiments: list[PlannedExperiment] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     def by_state(self, state: str) -> list[PlannedExperiment]:
         return [p for p in self.experiments if p.state == state]
@@ -66,20 +70,48 @@ def _check_names(kind: str, wanted: Sequence[str], known: set[str]) -> list[str]
             for name in wanted if name not in known]
 
 
-def _skip_reason(dataset, source, source_name: str, target_state, source_state) -> str:
-    """Why an experiment cannot run, or "" when it can."""
+def _unpaired(selection: Selection, methods: dict, sources: dict, planned: list[PlannedExperiment]) -> list[str]:
+    """A requested method or source that no experiment has because the other filter excludes its pairing."""
+    used_methods = {p.experiment.method for p in planned}
+    used_sources = {p.experiment.source for p in planned}
+    chosen = [methods[m] for m in selection.methods if m in methods] or list(methods.values())
+    problems = []
+    for name in selection.methods:
+        if name not in methods or name in used_methods or not selection.sources:
+            continue
+        if not methods[name].uses_source and NO_SOURCE not in selection.sources:
+            problems.append(f"method {name} uses no source: add -s {NO_SOURCE}")
+        elif methods[name].uses_source and not set(selection.sources) & set(sources):
+            problems.append(f"method {name} needs a source and -s {NO_SOURCE} is for methods without one: add -s "
+                            f"with one of {', '.join(sorted(sources))}")
+    for name in selection.sources:
+        if name in used_sources or (name != NO_SOURCE and name not in sources):
+            continue
+        if name == NO_SOURCE and all(m.uses_source for m in chosen):
+            without = sorted(m.name for m in methods.values() if not m.uses_source)
+            problems.append(f"source {NO_SOURCE} is for methods without a source: add -m with one of "
+                            f"{', '.join(without) or '(none registered)'}")
+        elif name != NO_SOURCE and not any(m.uses_source for m in chosen):
+            users = sorted(m.name for m in methods.values() if m.uses_source)
+            problems.append(f"source {name}: no selected method uses a source: add -m with one of "
+                            f"{', '.join(users) or '(none registered)'}")
+    return problems
+
+
+def _skip_reason(dataset, source, source_name: str, target_state, source_state) -> SkipReason | None:
+    """Why an experiment cannot run, or None when it can."""
     if not target_state.available:
-        return f"target {dataset.name}: {target_state.message}"
+        return SkipReason(TARGET, dataset.name, target_state.message)
     if source_state is not None and not source_state[0]:
-        return f"source {source_name}: {source_state[1]}"
+        return SkipReason(SOURCE, source_name, source_state[1])
     if isinstance(source, DatasetSource):
         if source.dataset.name == dataset.name:
-            return "trained on the target's own dataset (its test images would leak)"
+            return SkipReason(LEAK, "", "trained on the target's own dataset (its test images would leak)")
         shared = source.dataset.collections & dataset.collections
         if shared:
-            return (f"shares images of {', '.join(sorted(shared))} with the target (its test images may be among "
-                    f"the training images of source {source_name})")
-    return ""
+            return SkipReason(LEAK, "", f"shares images of {', '.join(sorted(shared))} with the target (its test "
+                                        f"images may be among the training images of source {source_name})")
+    return None
 
 
 def _target_identity(dataset, task, settings: RunSettings, fingerprints: dict) -> dict:
@@ -89,13 +121,13 @@ def _target_identity(dataset, task, settings: RunSettings, fingerprints: dict) -
     return {"dataset": dataset.name, "version": dataset.version, "task": task.name, "data": fingerprints[task.name]}
 
 
-def _split_problem(dataset, task, settings: RunSettings, problems: dict) -> str:
-    """Why the task's classes cannot be split (:meth:`Dataset.class_counts`), or ''."""
+def _split_problem(dataset, task, settings: RunSettings, problems: dict) -> SkipReason | None:
+    """Why the task's classes cannot be split (:meth:`Dataset.class_counts`), or None."""
     if task.name not in problems:
         counts, official = dataset.class_counts(task, settings.data_root)
         seeded = not official or not settings.preset.official_splits
         problem = split_problem(task.classes, counts, seeded)
-        problems[task.name] = f"target {task.name}: {problem}" if problem else ""
+        problems[task.name] = SkipReason(TARGET, task.name, problem) if problem else None
     return problems[task.name]
 
 
@@ -105,16 +137,16 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
     sources = catalog.all_sources()
     methods = catalog.methods
     plan = Plan()
-    plan.unknown += _check_names("dataset", selection.datasets, {ds.name for ds, _ in targets.values()} | set(targets))
-    plan.unknown += _check_names("source", selection.sources, set(sources) | {NO_SOURCE})
-    plan.unknown += _check_names("method", selection.methods, set(methods))
+    plan.problems += _check_names("dataset", selection.datasets, {ds.name for ds, _ in targets.values()} | set(targets))
+    plan.problems += _check_names("source", selection.sources, set(sources) | {NO_SOURCE})
+    plan.problems += _check_names("method", selection.methods, set(methods))
     keyword = compile_expression(selection.keyword) if selection.keyword else None
     seeds = tuple(selection.seeds) or settings.preset.seeds
     source_states = {name: source.status(settings) for name, source in sources.items()}
     identities: dict[str, dict] = {}
     fingerprints: dict[str, str] = {}
-    split_problems: dict[str, str] = {}
-    unreadable: dict[str, str] = {}  # task -> why its data could not be read at planning
+    split_problems: dict[str, SkipReason | None] = {}
+    unreadable: dict[str, SkipReason] = {}  # task -> why its data could not be read at planning
     target_states = {}
     for task_name, (dataset, task) in targets.items():
         if selection.datasets and dataset.name not in selection.datasets and task_name not in selection.datasets:
@@ -139,9 +171,10 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                         try:
                             target = _target_identity(dataset, task, settings, fingerprints)
                         except Exception as error:  # a plugin's data that cannot even be read: this target only
-                            unreadable[task_name] = (f"target {task_name}: dataset {dataset.name!r} (plugin module "
-                                                     f"{type(dataset).__module__}) could not be read: {error}")
-                    reason = reason or unreadable.get(task_name, "")
+                            unreadable[task_name] = SkipReason(
+                                TARGET, task_name, f"dataset {dataset.name!r} (plugin module "
+                                                   f"{type(dataset).__module__}) could not be read: {error}")
+                    reason = reason or unreadable.get(task_name)
                     if not reason:
                         reason = _split_problem(dataset, task, settings, split_problems)
                     usable = not reason
@@ -160,4 +193,5 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                     if reason:
                         planned.state, planned.reason = SKIPPED, reason
                     plan.experiments.append(planned)
+    plan.problems += _unpaired(selection, methods, sources, plan.experiments)
     return plan

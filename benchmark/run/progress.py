@@ -1,6 +1,8 @@
-"""Live progress of a run: the current experiment and epoch, counts and ETA."""
+"""Live progress of a run: the current experiment or source training and its epoch, counts and ETA."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,15 +20,18 @@ _MARKS = {"passed": "[green]PASSED[/]", "failed": "[red]FAILED[/]", "elsewhere":
 
 
 class RunProgress:
-    """Rich progress bars on a terminal; one line per finished experiment everywhere."""
+    """Rich progress bars on a terminal; one line per finished experiment everywhere, and one per source model
+    trained. ``sources`` are the sources whose models are to be trained: each is a step of the overall bar (and
+    of its ETA) beside the ``total`` experiments."""
 
-    def __init__(self, console: Console, total: int):
+    def __init__(self, console: Console, total: int, sources: Collection[str] = ()):
         self.console = console
         self.progress = Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
         )
-        self.overall = self.progress.add_task("experiments", total=total)
+        self.sources = set(sources)
+        self.overall = self.progress.add_task("experiments", total=total + len(self.sources))
         self.current = self.progress.add_task("", total=1, visible=False)
         self.counts = {"passed": 0, "failed": 0, "elsewhere": 0}
 
@@ -56,3 +61,13 @@ class RunProgress:
         if self.counts["elsewhere"]:
             description += f", {self.counts['elsewhere']} run elsewhere"
         self.progress.update(self.overall, advance=1, description=description)
+
+    def source_end(self, name: str, seconds: float, failed: bool = False) -> None:
+        """Print how preparing source ``name`` ended, when its model was to be trained (a step of the run)."""
+        if name not in self.sources:
+            return
+        self.sources.discard(name)
+        mark = "[red]FAILED[/]" if failed else "[magenta]SOURCE[/]"
+        outcome = "could not be prepared" if failed else "model ready"
+        self.console.print(f"{mark} {escape(name)} {outcome} [dim]({seconds:.1f}s)[/]", highlight=False)
+        self.progress.update(self.overall, advance=1)

@@ -153,12 +153,15 @@ class Runner:
         if name in self.prepared:
             return
         self.progress.begin(f"preparing source {name}")
+        started = time.perf_counter()
         try:
             self.sources[name].prepare(self.settings, self.data, self.progress.epoch)
         except Exception:
             self.source_errors[name] = traceback.format_exc()
+            self.progress.source_end(name, time.perf_counter() - started, failed=True)
             raise
         self.prepared.add(name)
+        self.progress.source_end(name, time.perf_counter() - started)
 
     def _job_stream(self):
         """The context running a job on this thread's own CUDA stream (side by side on CUDA only)."""
@@ -179,13 +182,14 @@ class Runner:
                                 planned.notes or None):
             self.progress.end(exp.node_id, "elsewhere", 0.0, Ended.ELSEWHERE.value)
             return Ended.ELSEWHERE
-        started = time.perf_counter()
         durations: dict[str, float] = {}
+        started = time.perf_counter()
         try:
             source = self.sources.get(exp.source)
-            if source is not None:
+            if source is not None:  # its training (or the wait for it) is the source's step, not this experiment's
                 self._prepare_source(exp.source)
                 durations["source"] = time.perf_counter() - started
+                started = time.perf_counter()
             self.progress.begin(exp.node_id)
             dataset, task = self.catalog.tasks()[exp.target]
             split = self.data.split(dataset, task, exp.seed)
