@@ -17,9 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from benchmark.data.perceptualhash import BITS, THRESHOLD
-from benchmark.engine.svmbackend import SVM_BACKENDS, resolve_svm_backend
+from benchmark.engine.svmbackend import SVM_BACKENDS
 from benchmark.engine.threads import set_threads
-from benchmark.presets import PRESETS, resolve_preset
+from benchmark.presets import PRESETS
 from benchmark.run.selection import ExpressionError
 from benchmark.run.store import StoreError
 from benchmark.scaffold import new_command
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from benchmark.registry.catalog import Catalog
     from benchmark.registry.config import Config
     from benchmark.run.planner import Plan
-    from benchmark.run.store import Store
     from benchmark.settings import RunSettings
 
 # Modules that import torch, timm or scikit-learn are imported inside the commands that use them, so that
@@ -56,34 +55,17 @@ out_option = click.option(
 def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, image_size=None,
               max_epochs=None, cache_dir=None, imagenet_weights=None, online=False, strict=False,
               batch_size=None) -> RunSettings:
+    """The run's settings from the command's options, the environment and the config file."""
     from benchmark.registry.config import resolve_cache_dir, resolve_data_root
-    from benchmark.settings import RunSettings, resolve_device
+    from benchmark.settings import RunSettings
 
     try:
-        torch_device = resolve_device(device)
-        chosen = resolve_preset(preset, torch_device.type).with_overrides(
-            backbone=backbone, image_size=image_size, max_epochs=max_epochs, batch_size=batch_size)
+        return RunSettings.build(
+            device=device, preset=preset, data_root=resolve_data_root(data_root, _config(ctx)),
+            cache_dir=resolve_cache_dir(cache_dir, _config(ctx)), imagenet_weights=imagenet_weights, online=online,
+            strict=strict, backbone=backbone, image_size=image_size, max_epochs=max_epochs, batch_size=batch_size)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    return RunSettings(
-        preset=chosen, device=torch_device, data_root=resolve_data_root(data_root, _config(ctx)),
-        cache_dir=resolve_cache_dir(cache_dir, _config(ctx)), imagenet_weights=imagenet_weights, online=online,
-        strict=strict,
-    )
-
-
-def _speed_settings(settings: RunSettings, compile_model: bool, svm_backend: str, jobs_per_gpu: int) -> RunSettings:
-    """``settings`` with torch.compile, the SVM solver and the concurrent jobs chosen (none changes results
-    beyond float rounding, or 0.005 AUC for the torch SVM)."""
-    if compile_model and jobs_per_gpu > 1:
-        raise click.UsageError("--compile cannot be combined with --jobs-per-gpu above 1: torch.compile is not "
-                               "thread-safe (pytorch/pytorch#118260); choose one of them")
-    try:
-        backend = resolve_svm_backend(svm_backend, settings.device)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from error
-    return dataclasses.replace(settings, compile=compile_model, svm_backend=backend, svm_auto=svm_backend == "auto",
-                               jobs_per_gpu=jobs_per_gpu)
 
 
 def _config(ctx) -> Config:
@@ -265,28 +247,6 @@ def _log_to(console: Console) -> None:
         logger.setLevel(logging.INFO)
 
 
-def _mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
-    """Mark what the store holds as done (or failed); a pending experiment says when it was interrupted, runs in
-    another process, or passed under another configuration (what changed)."""
-    from benchmark.hashing import config_changes
-    from benchmark.run.planner import DONE, FAILED, PENDING
-
-    earlier = store.passed_configs()
-    for planned in plan.by_state(PENDING):
-        status = store.status_of(planned.config_hash)
-        if status == "passed" and rerun != "all":
-            planned.state = DONE
-        elif status == "failed" and rerun not in ("failed", "all"):
-            planned.state, planned.reason = FAILED, "failed in an earlier run; --rerun failed retries it"
-        elif status == "interrupted":
-            planned.reason = "interrupted in an earlier run (its process is gone); runs again"
-        elif status == "running":
-            planned.reason = "running in another tlbench process on this run folder; left to it"
-        elif status is None and planned.experiment.node_id in earlier:
-            changes = config_changes(earlier[planned.experiment.node_id], planned.config)
-            planned.reason = "done before under another configuration: " + "; ".join(changes)
-
-
 def _sources_to_train(plan: Plan, catalog: Catalog, settings: RunSettings) -> list[str]:
     """The harness-trained sources of the pending experiments whose models are not cached yet."""
     from benchmark.run.planner import PENDING
@@ -433,6 +393,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     from benchmark.report import leaderboard, render
     from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED, Selection, build_plan
     from benchmark.run.progress import RunProgress
+    from benchmark.run.resume import mark_recorded
     from benchmark.run.runner import Runner
     from benchmark.run.store import Store
 
@@ -451,7 +412,11 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     catalog = _catalog(ctx, plugin_args, data_root)
     settings = _settings(ctx, data_root, device, preset, backbone, image_size, max_epochs, cache_dir,
                          imagenet_weights, online, strict, batch_size)
-    settings = dataclasses.replace(_speed_settings(settings, compile_model, svm_backend, jobs_per_gpu),
+    try:
+        settings = settings.with_speed(compile_model, svm_backend, jobs_per_gpu)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    settings = dataclasses.replace(settings,
                                    max_unreadable=max_unreadable)
     _log_to(console)
     for plugin in catalog.plugins:
@@ -473,7 +438,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                                "datasets, sources and methods; -k matches node ids such as "
                                "isic2017::random::fe-svm[seed=2])")
     store = Store(out_dir)
-    _mark_recorded(plan, store, rerun)
+    mark_recorded(plan, store, rerun)
     if collect_only:
         _print_plan(plan, catalog, settings, verbose)
         return

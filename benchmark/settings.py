@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from benchmark.engine.acceleration import Acceleration
-from benchmark.presets import Preset
+from benchmark.engine.svmbackend import resolve_svm_backend
+from benchmark.presets import Preset, resolve_preset
 
 
 def resolve_device(name: str) -> torch.device:
@@ -42,6 +44,28 @@ class RunSettings:
     svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see benchmark.engine.svm.resolve_svm_backend)
     svm_auto: bool = False  # the backend was chosen by --svm auto, so torch may fall back to sklearn
     jobs_per_gpu: int = 1  # experiments run side by side on one GPU (threads)
+
+    @classmethod
+    def build(cls, *, device: str = "auto", preset: str = "auto", data_root: Path, cache_dir: Path,
+              imagenet_weights: Path | None = None, online: bool = False, strict: bool = False,
+              **overrides) -> RunSettings:
+        """Settings for a device name and a preset name with its field ``overrides`` (backbone, image_size,
+        max_epochs, batch_size; None keeps the preset's); ValueError for a device or value that cannot be."""
+        torch_device = resolve_device(device)
+        chosen = resolve_preset(preset, torch_device.type).with_overrides(**overrides)
+        return cls(preset=chosen, device=torch_device, data_root=data_root, cache_dir=cache_dir,
+                   imagenet_weights=imagenet_weights, online=online, strict=strict)
+
+    def with_speed(self, compile: bool, svm_backend: str, jobs_per_gpu: int) -> RunSettings:
+        """These settings with torch.compile, the SVM solver (``auto`` resolved for the device) and the
+        concurrent jobs chosen; none changes results beyond float rounding, or 0.005 AUC for the torch SVM.
+        ValueError for combinations that cannot run."""
+        if compile and jobs_per_gpu > 1:
+            raise ValueError("--compile cannot be combined with --jobs-per-gpu above 1: torch.compile is not "
+                             "thread-safe (pytorch/pytorch#118260); choose one of them")
+        backend = resolve_svm_backend(svm_backend, self.device)
+        return dataclasses.replace(self, compile=compile, svm_backend=backend, svm_auto=svm_backend == "auto",
+                                   jobs_per_gpu=jobs_per_gpu)
 
     @property
     def acceleration(self) -> Acceleration:

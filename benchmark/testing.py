@@ -55,7 +55,7 @@ def catalog(plugins=()) -> Catalog:
     return load_catalog(_not_installed(plugins))
 
 
-def run_experiment(target: str, source: str = "none", method: str = "scratch", *, tmp_path: Path, seed: int = 2,
+def run_experiment(target: str, source: str, method: str, *, tmp_path: Path, seed: int = 2,
                    plugins=(), data_root: Path | None = None, args=()) -> dict:
     """Run ``target::source::method[seed=seed]`` through ``tlbench run`` in-process with the tiny preset, the
     plugin modules ``plugins`` (import paths; installed ones load anyway), ``args`` and the run folder and cache

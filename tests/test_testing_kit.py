@@ -51,13 +51,13 @@ def test_run_experiment_returns_the_passed_row_with_its_auc(tmp_path):
 
 def test_run_experiment_raises_with_the_reason_when_the_experiment_fails(tmp_path):
     with pytest.raises(AssertionError, match=r"(?s)tiny_tgt::none::flaky\[seed=5\] did not pass.*fails on seed 5"):
-        run_experiment("tiny_tgt", method="flaky", seed=5, plugins=["tiny_plugin", "failing_method"],
+        run_experiment("tiny_tgt", "none", "flaky", seed=5, plugins=["tiny_plugin", "failing_method"],
                        tmp_path=tmp_path)
 
 
 def test_run_experiment_raises_for_an_unknown_target(tmp_path):
     with pytest.raises(AssertionError, match="nowhere::none::scratch\\[seed=2\\] did not pass"):
-        run_experiment("nowhere", tmp_path=tmp_path)
+        run_experiment("nowhere", "none", "scratch", tmp_path=tmp_path)
 
 
 def test_an_installed_plugin_module_is_not_loaded_a_second_time():

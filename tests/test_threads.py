@@ -43,9 +43,10 @@ def test_run_sets_and_reports_the_threads(cli, monkeypatch):
     ({}, "1000 None"), ({"OMP_WAIT_POLICY": "PASSIVE"}, "None PASSIVE"), ({"GOMP_SPINCOUNT": "5"}, "5 None"),
 ])
 def test_openmp_threads_spin_briefly_unless_told_otherwise(given, expected):
-    """Set before torch loads, in a fresh process; the user's own OpenMP settings win."""
+    """Set when benchmark is imported, before torch loads, in a fresh process; the user's own OpenMP settings
+    win."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    code = ("import benchmark, os, sys; "
+    code = ("import benchmark, torch, os, sys; "
             "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], env={**env, **given}, capture_output=True, text=True,
                          check=True).stdout

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import os
 import pkgutil
+import sys
 import traceback
 from collections.abc import Iterable
 from importlib.metadata import entry_points
@@ -61,7 +62,10 @@ def _builtin_modules() -> dict[str, str]:
 
 
 def _importable(name: str) -> bool:
-    """Whether ``name`` is a module that exists (importing it may still fail: that is the plugin's error)."""
+    """Whether ``name`` is a module that exists (importing it may still fail: that is the plugin's error), or
+    one already imported (a module made in memory has no spec to find)."""
+    if name in sys.modules:
+        return True
     try:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):  # a parent package that is missing, or a malformed name
