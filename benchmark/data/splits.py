@@ -100,15 +100,8 @@ def _or_empty(values) -> np.ndarray:
     return np.zeros(0) if values is None else np.asarray(values)
 
 
-def _make_split(
-    labels: np.ndarray,
-    seed: int,
-    test_fraction: float,
-    val_fraction: float,
-    groups: np.ndarray | None = None,
-    official: np.ndarray | None = None,
-    counts: tuple[int, int] | None = None,
-) -> Split:
+def _make_split(labels, seed, test_fraction, val_fraction, groups, official, counts) -> Split:
+    """:func:`make_split` itself, uncached."""
     everything = np.arange(len(labels))
     counts_per_class = np.bincount(labels) if len(labels) else np.zeros(0, dtype=np.int64)
     problem = split_problem([f"class {i}" for i in range(len(counts_per_class))], counts_per_class,
