@@ -11,8 +11,8 @@ from conftest import TINY
 from fakedata import no_builtin_datasets
 from sklearn.datasets import load_digits
 
-import benchmark.cli
 import benchmark.engine.torchsvm
+import benchmark.settings
 from benchmark.engine.svm import svm_scores
 from benchmark.engine.torchsvm import SVMMemoryError, TorchSVC, svc_peak_bytes
 from benchmark.presets import THESIS
@@ -128,7 +128,7 @@ def test_runs_record_the_backend_that_fitted_each_experiment(cli, tmp_path, free
     failed = _stored(out)
     assert failed and all(r["status"] == "failed" and "--svm sklearn" in r["error"] for r in failed)
 
-    monkeypatch.setattr(benchmark.cli, "resolve_svm_backend", lambda choice, device: "torch")
+    monkeypatch.setattr(benchmark.settings, "resolve_svm_backend", lambda choice, device: "torch")
     assert cli(*args, "--svm", "auto", "--rerun", "failed").exit_code == 0
     passed = _stored(out)
     assert len(passed) == len(failed) and all(r["status"] == "passed" for r in passed)
