@@ -1,0 +1,13 @@
+"""The ``tlbench`` command line: the group in :mod:`benchmark.cli.app`, its commands by concern.
+
+Modules that import torch, timm or scikit-learn are imported inside the commands that use them, so that
+``tlbench --help`` answers at once.
+"""
+
+from benchmark.cli import listing, results, running  # noqa: F401  (each registers its commands on main)
+from benchmark.cli.app import main
+from benchmark.scaffold import new_command
+
+main.add_command(new_command)
+
+__all__ = ["main"]

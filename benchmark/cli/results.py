@@ -1,0 +1,108 @@
+"""``tlbench show``, ``visualize`` and ``doctor``: what a run folder holds."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from benchmark.cli.app import (
+    EXIT_FAILED,
+    _catalog,
+    _settings,
+    console,
+    data_root_option,
+    main,
+    out_option,
+    plugin_option,
+)
+
+
+@main.command("doctor")
+@out_option
+def doctor_command(out_dir):
+    """Check the run folder's results database; salvage the readable rows of a damaged one into a new file."""
+    from benchmark.run.storerepair import repair
+
+    try:
+        result = repair(out_dir)
+    except FileNotFoundError as error:
+        console.print(f"[red]error:[/] {escape(str(error))}")
+        sys.exit(EXIT_FAILED)
+    if not result.damaged:
+        console.print(f"{result.path}: intact")
+        return
+    counts = ", ".join(f"{result.salvaged[t]} {t}" + (f" ({result.lost[t]} unreadable)" if result.lost[t] else "")
+                       for t in result.salvaged)
+    console.print(f"{result.path} was damaged ({escape(result.problem)}); salvaged into a new store: {counts}. "
+                  f"The damaged file is kept as {result.kept}. `tlbench run` with the same options runs what was "
+                  "lost again.")
+
+
+def _metric(name: str) -> str:
+    """``--metric``, checked here rather than by a click.Choice, whose choices would import the leaderboard
+    (and torch) for every command."""
+    from benchmark.report.leaderboard import METRICS
+
+    if name not in METRICS:
+        raise click.BadParameter(f"{name!r}: use one of {', '.join(METRICS)}")
+    return name
+
+
+@main.command("show")
+@out_option
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json", "latex"]), default="table",
+              show_default=True)
+@click.option("--metric", default="auc", show_default=True, callback=lambda ctx, param, value: _metric(value),
+              help="auc (the preset's reported definition: the study's macro curve, or one-vs-rest), "
+                   "auc_macro_curve, auc_ovr, accuracy or balanced_accuracy.")
+@click.pass_context
+def show_command(ctx, out_dir, fmt, metric):
+    """Render the leaderboard again from a run folder's store: one board per configuration."""
+    from benchmark.registry.pluginmanager import load_catalog
+    from benchmark.report import leaderboard, render
+    from benchmark.run.store import Store
+
+    if not (out_dir / "tlbench.sqlite").exists():
+        raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
+    store = Store(out_dir)
+    rows = store.rows()
+    boards = leaderboard.build_boards(rows, metric, methods=load_catalog(ctx.obj.get("plugins", ())).methods)
+    if fmt == "json":
+        click.echo(render.render_json(rows, boards, store.attempts()))
+    elif fmt == "table":
+        console.print(render.render_rich(boards))
+    else:
+        renderer = {"md": render.render_markdown, "csv": render.render_csv, "latex": render.render_latex}[fmt]
+        click.echo(renderer(boards), nl=False)
+
+
+@main.command("visualize")
+@plugin_option
+@click.argument("names", nargs=-1)
+@out_option
+@data_root_option
+@click.option("--device", default="auto", show_default=True)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@click.pass_context
+def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache_dir):
+    """Make the figures of the named visualisers (all by default) into OUT/figures, from the models
+    and results of the run folder."""
+    from benchmark.report.figures import VisualizerContext
+    from benchmark.run.store import Store
+
+    catalog = _catalog(ctx, plugin_args, data_root)
+    unknown = [n for n in names if n not in catalog.visualizers]
+    if unknown:
+        raise click.UsageError(f"unknown visualizer(s) {', '.join(unknown)}; known: {', '.join(catalog.visualizers)}")
+    if not (out_dir / "tlbench.sqlite").exists():
+        raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
+    settings = _settings(ctx, data_root, device, cache_dir=cache_dir)
+    figures = out_dir / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    vctx = VisualizerContext(Store(out_dir), catalog, settings, figures)
+    for name in names or list(catalog.visualizers):
+        for path in catalog.visualizers[name].render(vctx):
+            console.print(f"{name}: {path}")
