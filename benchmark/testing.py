@@ -6,7 +6,6 @@ are trained by the harness on the datasets under test.
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
@@ -42,17 +41,11 @@ def fake_image_folders(folder: Path, classes, per_class: int = 8, size: int = 24
     return Path(folder)
 
 
-def _not_installed(plugins) -> list[str]:
-    """The plugin modules of ``plugins`` that no installed entry point loads already (tests of a package run
-    both before and after ``pip install``)."""
-    installed = {ep.value for ep in entry_points(group="tlbench")}
-    return [plugin for plugin in plugins if plugin not in installed]
-
-
 def catalog(plugins=()) -> Catalog:
     """The catalog ``tlbench`` sees: installed plugins, ``TLBENCH_PLUGINS`` and the modules ``plugins`` (import
-    paths); a plugin that failed is in ``catalog.plugins`` with status ``broken`` and its error."""
-    return load_catalog(_not_installed(plugins))
+    paths; one an installed entry point loads already is not loaded twice); a plugin that failed is in
+    ``catalog.plugins`` with status ``broken`` and its error."""
+    return load_catalog(plugins)
 
 
 def run_experiment(target: str, source: str, method: str, *, tmp_path: Path, seed: int = 2,
@@ -65,7 +58,7 @@ def run_experiment(target: str, source: str, method: str, *, tmp_path: Path, see
     from benchmark.run.store import Store
 
     out = Path(tmp_path) / "runs"
-    command = [arg for plugin in _not_installed(plugins) for arg in ("-p", plugin)]
+    command = [arg for plugin in plugins for arg in ("-p", plugin)]
     command += ["run", "-d", target, "-s", source, "-m", method, "--seeds", str(seed), "--out", str(out),
                 "--cache-dir", str(Path(tmp_path) / "cache"), "--data-root", str(data_root or Path(tmp_path) / "data"),
                 *TINY_ARGS, *args]

@@ -29,6 +29,12 @@ def test_p_loads_a_module_by_import_path():
     assert _plugin(catalog, "tiny_plugin").origin == "-p"
 
 
+def test_p_naming_a_module_an_entry_point_loaded_does_not_load_it_twice():
+    catalog = load_catalog(["tlbench_plugins.methods.scratch"])
+    assert [p.name for p in catalog.plugins].count("scratch") == 1
+    assert all(p.status == "ok" for p in catalog.plugins) and "scratch" in catalog.methods
+
+
 def test_environment_variable_works_like_p():
     catalog = load_catalog(environ={"TLBENCH_PLUGINS": "tiny_plugin, no:synthetic"})
     assert "tiny_tgt" in catalog.datasets

@@ -112,15 +112,18 @@ class PluginLoader:
             self._add(info, ep.load)
         optional = {ep.name: ep for ep in _entry_points(OPTIONAL_GROUP, environ)}
         for name in modules:
-            if name in blocked or any(p.name == name for p in self.plugins):
+            # a module an entry point loaded already (a package's tests run before and after `pip install`)
+            if name in blocked or any(name in (p.name, p.module) for p in self.plugins):
                 continue
             if name in optional:
                 self._add(self._entry_point_info(optional[name], "-p"), optional[name].load)
                 continue
-            module_name = name if _importable(name) else _builtin_modules().get(name, name)
-            info = PluginInfo(name, module_name, "-p")
-            if not _importable(module_name):
-                known = sorted({*(p.name for p in self.plugins), *optional, *_builtin_modules()})
+            importable = _importable(name)
+            builtins = {} if importable else _builtin_modules()
+            module_name = name if importable else builtins.get(name)
+            info = PluginInfo(name, module_name or name, "-p")
+            if module_name is None:
+                known = sorted({*(p.name for p in self.plugins), *optional, *builtins})
                 close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
                 info.status, info.error = "broken", (
                     f"no plugin {name!r}: not an entry point of {ENTRY_POINT_GROUP} or {OPTIONAL_GROUP}, a built-in "

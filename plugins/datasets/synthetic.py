@@ -61,6 +61,7 @@ class SyntheticDataset(Dataset):
     roles: frozenset[str] = frozenset({TARGET})
     classes: tuple[str, ...] = ()
     seed = 0
+    _drawn: tuple[int, np.ndarray] | None = None  # (image size, images) of the last drawing
 
     def tasks(self) -> list[Task]:
         return [Task(self.name, self.classes, self.roles, self.description)]
@@ -89,7 +90,7 @@ class SyntheticDataset(Dataset):
         """The dataset drawn at ``image_size``; the last size drawn is kept, so the leak audit and the run
         (both at 32 px on ``cpu-quick``) draw it once."""
         labels, groups = self.labels_and_groups()
-        drawn = getattr(self, "_drawn", None)
+        drawn = self._drawn
         if drawn is None or drawn[0] != image_size:
             images = np.empty((len(labels), image_size, image_size, 3), dtype=np.uint8)
             for i, label in enumerate(labels):
