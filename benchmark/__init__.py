@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from benchmark.report.figures import VisualizerContext
     from benchmark.settings import RunSettings
     from benchmark.sources import Source
-    from benchmark.visualizers import Visualizer
+    from benchmark.visualizers import Figure, Visualizer
 
 _MODULES = {
     "benchmark.data.filedatasets": ("FileDataset", "ImageFiles", "class_folders", "files_status", "first_existing",
@@ -53,13 +53,13 @@ _MODULES = {
     "benchmark.report.figures": ("VisualizerContext",),
     "benchmark.settings": ("RunSettings",),
     "benchmark.sources": ("Source",),
-    "benchmark.visualizers": ("Visualizer",),
+    "benchmark.visualizers": ("Visualizer", "Figure"),
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     # plugin kinds and their registration
-    "hookimpl", "Dataset", "FileDataset", "Source", "Method", "Visualizer",
+    "hookimpl", "Dataset", "FileDataset", "Source", "Method", "Visualizer", "Figure",
     # what plugins receive and return
     "SOURCE", "TARGET", "Task", "DatasetStatus", "ImageSet", "ImageFiles", "ExperimentContext", "MethodResult",
     "VisualizerContext", "RunSettings", "Preset", "PRESETS",

@@ -2,29 +2,57 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchmark.presets import Preset
 from benchmark.registry.catalog import Catalog
+from benchmark.run.keptmodels import kept_path
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
 
 
 @dataclass
 class VisualizerContext:
-    """What a visualiser may read, and the folder it writes its figures into."""
+    """What a visualiser may read, and the folder it writes its figures into. ``memo`` is shared by the
+    visualisers of one report, so that one computes once what several draw (the filter images)."""
 
     store: Store
     catalog: Catalog
     settings: RunSettings
     out_dir: Path
+    style: str = "regularised"  # how filter images are drawn: "regularised" or "thesis"
+    memo: dict = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.store.run_dir
+
+    def rows(self) -> list[dict]:
+        """The passed experiments' rows."""
+        if "rows" not in self.memo:
+            self.memo["rows"] = self.store.rows("passed")
+        return self.memo["rows"]
+
+    def boards(self, metric: str = "auc") -> list:
+        """The leaderboards (:class:`benchmark.report.leaderboard.Board`) of the stored results, as
+        ``tlbench show`` prints them."""
+        key = ("boards", metric)
+        if key not in self.memo:
+            from benchmark.report.leaderboard import build_boards
+
+            self.memo[key] = build_boards(self.rows(), metric, methods=self.catalog.methods)
+        return self.memo[key]
+
+    def kept_models(self) -> list[tuple[dict, Path]]:
+        """The passed rows whose trained model was kept (``--keep-models``), with the model's file."""
+        return [(row, path) for row in self.rows() if (path := kept_path(self.run_dir, row["config_hash"])).exists()]
 
     def used_sources(self) -> list[tuple[str, RunSettings]]:
         """Each source that passed experiments in the store used, with the settings of those runs
         (so that its weights resolve to the very files the runs used)."""
         seen, used = set(), []
-        for row in self.store.rows("passed"):
+        for row in self.rows():
             if row["source"] == "none" or not row.get("preset"):
                 continue
             preset = Preset.from_fields(row["preset"])

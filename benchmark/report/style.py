@@ -1,0 +1,55 @@
+"""One look for every figure: a colour-blind-safe palette, readable type, and one way to save.
+
+The palette is Okabe and Ito's (2008), distinguishable under the common colour-vision deficiencies; a
+column keeps its colour in every figure of a report (:func:`colour_of`).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+GREY = "#7F7F7F"
+# methods keep one colour everywhere: FE blue, FT orange, the baseline (scratch) grey
+METHOD_COLOURS = {"fe-svm": PALETTE[0], "ft-svm": PALETTE[1], "scratch": GREY}
+DPI = 150
+RC = {
+    "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+    "legend.fontsize": 9, "figure.titlesize": 12, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6, "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "savefig.bbox": "tight", "savefig.pad_inches": 0.1, "svg.fonttype": "none", "font.family": "DejaVu Sans",
+}
+
+
+def colour_of(name: str, order: list[str] | tuple[str, ...] = ()) -> str:
+    """The colour of a method (fixed) or of the ``i``-th item of ``order`` (cycling the palette)."""
+    if name in METHOD_COLOURS:
+        return METHOD_COLOURS[name]
+    index = list(order).index(name) if name in order else sum(map(ord, name))
+    return PALETTE[index % len(PALETTE)]
+
+
+@contextmanager
+def styled():
+    """Matplotlib's settings for the figures drawn inside the block."""
+    with plt.rc_context(RC):
+        yield
+
+
+def save(fig, path: Path, svg: bool = False) -> tuple[Path, ...]:
+    """Save ``fig`` as ``path`` (PNG at :data:`DPI`), and beside it as SVG when ``svg``; close it; the paths."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    paths = (path,)
+    if svg:
+        fig.savefig(path.with_suffix(".svg"))
+        paths += (path.with_suffix(".svg"),)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,65 @@
+"""Trained models kept under the run folder (``models/<config hash>.pt``), for figures made after the run.
+
+``--keep-models auto`` (the default) keeps a model an experiment trained when its weights take at most
+:data:`AUTO_LIMIT_BYTES` (every backbone of the CPU presets; not VGG16, whose 528 MB per fine-tuning would
+make the study's grid 24 GB), ``all`` keeps every one, ``none`` none.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from benchmark.engine.inputs import InputConvention, attach
+from benchmark.engine.models import create_backbone
+
+KEEP_POLICIES = ("auto", "all", "none")
+AUTO_LIMIT_BYTES = 64 * 2**20
+MODELS_DIR = "models"
+_FORMAT = 1
+
+
+def model_bytes(model: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def should_keep(policy: str, model: torch.nn.Module) -> bool:
+    if policy not in KEEP_POLICIES:
+        raise ValueError(f"--keep-models {policy!r}: use one of {', '.join(KEEP_POLICIES)}")
+    return policy == "all" or (policy == "auto" and model_bytes(model) <= AUTO_LIMIT_BYTES)
+
+
+def kept_path(run_dir: Path, config_hash: str) -> Path:
+    return Path(run_dir) / MODELS_DIR / f"{config_hash}.pt"
+
+
+def save_model(run_dir: Path, config_hash: str, model: torch.nn.Module, backbone: str, num_classes: int,
+               convention: InputConvention, about: dict) -> Path:
+    """Write ``model``'s weights (on the CPU) with what rebuilds it; written to a temporary file and renamed, so
+    a reader never sees half a file."""
+    path = kept_path(run_dir, config_hash)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": _FORMAT, "backbone": backbone, "num_classes": num_classes, "input": convention.as_dict(),
+        "about": about, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+    return path
+
+
+def load_model(path: Path) -> tuple[torch.nn.Module, dict]:
+    """The kept model (eval mode, on the CPU, tagged with its input convention) and its ``about`` record
+    (node_id, source, target, method, seed)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("format") != _FORMAT:
+        raise ValueError(f"{path}: kept by another tlbench version (format {payload.get('format')}); rerun the "
+                         "experiment with --rerun all to keep it again")
+    model = create_backbone(payload["backbone"], payload["num_classes"])
+    model.load_state_dict(payload["state_dict"])
+    convention = payload["input"]
+    convention = InputConvention(**{**convention, "mean": tuple(convention["mean"]), "std": tuple(convention["std"])})
+    return attach(model.eval(), convention), payload["about"]
