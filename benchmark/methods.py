@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,7 +41,9 @@ class ExperimentContext:
     """Everything one experiment needs: its data split, settings, seed and source of weights, and the
     run's feature cache (features of unchanged weights are extracted once, and with the cache on disk,
     once across runs). ``info`` collects facts of how the experiment ran (the SVM backend that fitted it),
-    which the runner stores with the experiment's versions."""
+    which the runner stores with the experiment's versions; ``timings`` the seconds spent training, extracting
+    features and fitting SVMs; ``trained_model`` the last model :meth:`train` trained (kept with
+    ``--keep-models``)."""
 
     data: SplitData
     settings: RunSettings
@@ -51,6 +55,16 @@ class ExperimentContext:
     # would only fill the cache (on disk, one file per fine-tuning)
     _trained: set[int] = field(default_factory=set, init=False, repr=False)
     info: dict = field(default_factory=dict, init=False)
+    timings: dict = field(default_factory=dict, init=False)
+    trained_model: torch.nn.Module | None = field(default=None, init=False, repr=False)
+
+    @contextmanager
+    def _timed(self, part: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[part] = self.timings.get(part, 0.0) + time.perf_counter() - started
 
     @property
     def num_classes(self) -> int:
@@ -76,7 +90,9 @@ class ExperimentContext:
     def train(self, model: torch.nn.Module) -> list[dict]:
         """Train all of ``model`` on the training split, early-stopped on the validation split."""
         self._trained.add(id(model))
-        return fit(model, self.data, self.settings, self.seed, self.on_epoch)
+        self.trained_model = model
+        with self._timed("training"):
+            return fit(model, self.data, self.settings, self.seed, self.on_epoch)
 
     def softmax_scores(self, model: torch.nn.Module) -> np.ndarray:
         """The model's own class probabilities on the test split."""
@@ -117,12 +133,14 @@ class ExperimentContext:
         the preset has a grid); its test decision scores. A torch SVM too big for the device falls back to
         scikit-learn only when ``--svm auto`` chose torch; the backend that fitted it goes to
         ``info["svm_backend"]``, the C to ``info["svm_c"]``."""
-        train, val, test = self.features(model)
-        return svm_scores(
-            train, self.data.train.labels.numpy(), test, self.num_classes, self.settings.preset, self.seed,
-            self.settings.svm_backend, self.settings.device, fallback=self.settings.svm_auto, info=self.info,
-            validation=(val, self.data.val.labels.numpy()),
-        )
+        with self._timed("features"):
+            train, val, test = self.features(model)
+        with self._timed("svm"):
+            return svm_scores(
+                train, self.data.train.labels.numpy(), test, self.num_classes, self.settings.preset, self.seed,
+                self.settings.svm_backend, self.settings.device, fallback=self.settings.svm_auto, info=self.info,
+                validation=(val, self.data.val.labels.numpy()),
+            )
 
 
 class Method:

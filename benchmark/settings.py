@@ -44,6 +44,7 @@ class RunSettings:
     svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see benchmark.engine.svm.resolve_svm_backend)
     svm_auto: bool = False  # the backend was chosen by --svm auto, so torch may fall back to sklearn
     jobs_per_gpu: int = 1  # experiments run side by side on one GPU (threads)
+    keep_models: str = "auto"  # which trained models stay under the run folder (benchmark.run.keptmodels)
 
     @classmethod
     def build(cls, *, device: str = "auto", preset: str = "auto", data_root: Path, cache_dir: Path,

@@ -10,7 +10,7 @@ from benchmark.engine.inputs import named
 from benchmark.engine.models import create_backbone, penultimate
 from benchmark.engine.staging import StagedImages
 from benchmark.engine.svm import svm_scores
-from benchmark.engine.training import LabelledImages, _training_loss, train_classifier, validation_loss
+from benchmark.engine.training import LabelledImages, _training_loss, train_classifier, validation_metrics
 from benchmark.presets import CPU_QUICK, PRESETS, RECOMMENDED, THESIS, THESIS_AS_RUN
 
 
@@ -75,14 +75,16 @@ def test_the_validation_loss_is_the_plain_mean_whatever_the_chunks_and_order():
     cpu = torch.device("cpu")
     from benchmark.engine.acceleration import Acceleration
 
-    loss = validation_loss(model, model, StagedImages(images, cpu), labels, named("unit"), cpu, Acceleration())
+    loss, accuracy = validation_metrics(model, model, StagedImages(images, cpu), labels, named("unit"), cpu,
+                                        Acceleration())
     order = torch.randperm(300)
-    shuffled = validation_loss(model, model, StagedImages(images[order], cpu), labels[order], named("unit"), cpu,
-                               Acceleration())
+    shuffled, _ = validation_metrics(model, model, StagedImages(images[order], cpu), labels[order], named("unit"),
+                                     cpu, Acceleration())
     with torch.no_grad():
         logits = model(images.float() / 255)
     expected = torch.nn.functional.cross_entropy(logits, labels).item()
     assert loss == pytest.approx(expected, rel=1e-5) and shuffled == pytest.approx(expected, rel=1e-5)
+    assert accuracy == pytest.approx((logits.argmax(1) == labels).float().mean().item())
 
 
 def test_class_weight_modes():
@@ -107,9 +109,11 @@ def test_the_last_epoch_is_kept_when_the_preset_says_so():
     model = create_backbone("test_resnet", 2)
     history = train_classifier(model, train, val, 2, preset, torch.device("cpu"), seed=0)
     cpu = torch.device("cpu")
-    final = validation_loss(model, model, StagedImages(val.images, cpu), val.labels, named("bgr255"), cpu,
-                            Acceleration())
+    final, accuracy = validation_metrics(model, model, StagedImages(val.images, cpu), val.labels, named("bgr255"), cpu,
+                                         Acceleration())
     assert len(history) == 4 and final == pytest.approx(history[-1]["val_loss"], rel=1e-5)
+    assert accuracy == pytest.approx(history[-1]["val_accuracy"])
+    assert all(0 <= record["train_accuracy"] <= 1 for record in history)
 
 
 def test_the_svm_c_is_chosen_on_the_validation_split():

@@ -26,6 +26,7 @@ from benchmark.cli.app import (
 from benchmark.engine.svmbackend import SVM_BACKENDS
 from benchmark.engine.threads import set_threads
 from benchmark.presets import PRESETS
+from benchmark.run.keeppolicy import KEEP_POLICIES
 from benchmark.run.selection import ExpressionError
 from benchmark.run.store import StoreError
 
@@ -172,11 +173,14 @@ def _summarise_skips(plan: Plan) -> None:
               help="torch's CPU threads [default: OMP_NUM_THREADS, else the cores this process may use].")
 @click.option("--jobs-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
               help="Experiments run side by side (threads sharing the device, its data and feature cache).")
+@click.option("--keep-models", type=click.Choice(KEEP_POLICIES), default="auto", show_default=True,
+              help="Keep the models experiments trained (fine-tuning, scratch) under OUT/models for `tlbench report`'s "
+                   "filter figures: auto keeps those of at most 64 MiB (not VGG16's 528 MB), all or none.")
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, verbose,
                 out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size, data_root,
                 cache_dir, imagenet_weights, online, strict, max_unreadable, audit, compile_model, svm_backend, threads,
-                jobs_per_gpu):
+                jobs_per_gpu, keep_models):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     from benchmark.report import leaderboard, render
     from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED, Selection, build_plan
@@ -204,8 +208,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
         settings = settings.with_speed(compile_model, svm_backend, jobs_per_gpu)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    settings = dataclasses.replace(settings,
-                                   max_unreadable=max_unreadable)
+    settings = dataclasses.replace(settings, max_unreadable=max_unreadable, keep_models=keep_models)
     _log_to(console)
     for plugin in catalog.plugins:
         if plugin.status == "broken":

@@ -87,13 +87,14 @@ def _keep(state: dict[str, torch.Tensor], kept: dict[str, torch.Tensor] | None) 
     return kept
 
 
-def validation_loss(forward, model, data: StagedImages, labels: torch.Tensor, inputs: InputConvention,
-                    device: torch.device, accel: Acceleration) -> float:
+def validation_metrics(forward, model, data: StagedImages, labels: torch.Tensor, inputs: InputConvention,
+                       device: torch.device, accel: Acceleration) -> tuple[float, float]:
     """The unweighted mean cross-entropy over the whole validation set, as the study's Keras code computed it
     (class weights apply to training only): a sum over samples divided by their number, so it does not depend
-    on chunk size or sample order."""
+    on chunk size or sample order; and the share of samples whose top class is their label."""
     model.eval()
     total = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
     with torch.no_grad():
         for start in range(0, len(data), 256):
             x = inputs.apply(to_unit(data.range(start, start + 256)), accel.channels_last)
@@ -101,7 +102,9 @@ def validation_loss(forward, model, data: StagedImages, labels: torch.Tensor, in
             with accel.autocast(device):
                 logits = forward(x)
             total += torch.nn.functional.cross_entropy(logits.float(), y, reduction="sum").double()
-    return float(total) / max(len(labels), 1)
+            correct += (logits.argmax(dim=1) == y).sum()
+    n = max(len(labels), 1)
+    return float(total) / n, int(correct) / n
 
 
 def _training_loss(labels: torch.Tensor, num_classes: int, preset: Preset, device: torch.device):
@@ -157,6 +160,7 @@ def train_classifier(
         started = time.perf_counter()
         model.train()
         running = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.int64)
         seen = 0
         for image_index, label_index, params in _Epoch.draw(train_images, preset.batch_size, augmentation,
                                                             generator, device):
@@ -170,14 +174,17 @@ def train_classifier(
             loss.backward()
             optimizer.step()
             running += loss.detach() * len(y)
+            correct += (logits.detach().argmax(dim=1) == y).sum()
             seen += len(y)
         train_loss = float(running) / max(seen, 1)  # waits for the epoch's steps: train_seconds is their time
         train_seconds = time.perf_counter() - started
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {train_loss}); lower the lr")
-        val_loss = validation_loss(forward, model, val_images, val_labels, inputs, device, accel)
+        val_loss, val_accuracy = validation_metrics(forward, model, val_images, val_labels, inputs, device, accel)
+        # train_accuracy: of the augmented batches as they were trained on, while the weights moved
         record = {
             "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+            "train_accuracy": int(correct) / max(seen, 1), "val_accuracy": val_accuracy,
             "seconds": time.perf_counter() - started, "train_seconds": train_seconds, "images": seen,
         }
         history.append(record)

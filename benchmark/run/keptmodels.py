@@ -1,9 +1,5 @@
-"""Trained models kept under the run folder (``models/<config hash>.pt``), for figures made after the run.
-
-``--keep-models auto`` (the default) keeps a model an experiment trained when its weights take at most
-:data:`AUTO_LIMIT_BYTES` (every backbone of the CPU presets; not VGG16, whose 528 MB per fine-tuning would
-make the study's grid 24 GB), ``all`` keeps every one, ``none`` none.
-"""
+"""Trained models kept under the run folder (``models/<config hash>.pt``), for figures made after the run;
+which ones, :mod:`benchmark.run.keeppolicy` decides."""
 
 from __future__ import annotations
 
@@ -15,20 +11,8 @@ import torch
 from benchmark.engine.inputs import InputConvention, attach
 from benchmark.engine.models import create_backbone
 
-KEEP_POLICIES = ("auto", "all", "none")
-AUTO_LIMIT_BYTES = 64 * 2**20
 MODELS_DIR = "models"
 _FORMAT = 1
-
-
-def model_bytes(model: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
-
-
-def should_keep(policy: str, model: torch.nn.Module) -> bool:
-    if policy not in KEEP_POLICIES:
-        raise ValueError(f"--keep-models {policy!r}: use one of {', '.join(KEEP_POLICIES)}")
-    return policy == "all" or (policy == "auto" and model_bytes(model) <= AUTO_LIMIT_BYTES)
 
 
 def kept_path(run_dir: Path, config_hash: str) -> Path:

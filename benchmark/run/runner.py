@@ -16,9 +16,12 @@ import torch
 
 from benchmark.data.taskdata import TaskData
 from benchmark.engine.featurecache import FeatureCache
+from benchmark.engine.inputs import input_of
 from benchmark.engine.metrics import compute_metrics
 from benchmark.methods import ExperimentContext
 from benchmark.registry.catalog import Catalog
+from benchmark.run.keeppolicy import should_keep
+from benchmark.run.keptmodels import save_model
 from benchmark.run.planner import FAILED, PENDING, Plan, PlannedExperiment
 from benchmark.run.progress import RunProgress
 from benchmark.run.store import Store
@@ -171,6 +174,23 @@ class Runner:
             self._thread.stream = torch.cuda.Stream(self.settings.device)
         return torch.cuda.stream(self._thread.stream)
 
+    def _keep(self, planned: PlannedExperiment, ctx: ExperimentContext, task) -> None:
+        """Keep the model the experiment trained under the run folder, as ``--keep-models`` says (before its
+        result is stored, so that a stored result's kept model is complete)."""
+        model = ctx.trained_model
+        if model is None or not should_keep(self.settings.keep_models, model):
+            return
+        exp = planned.experiment
+        about = {"node_id": exp.node_id, "target": exp.target, "source": exp.source, "method": exp.method,
+                 "seed": exp.seed, "config_hash": planned.config_hash}
+        try:
+            path = save_model(self.store.run_dir, planned.config_hash, model, self.settings.preset.backbone,
+                              task.num_classes, input_of(model, self.settings.preset), about)
+        except OSError as error:  # the result matters more than its model: store it, say why the model is missing
+            ctx.info["kept_model"] = f"not kept: {error}"
+            return
+        ctx.info["kept_model"] = str(path.relative_to(self.store.run_dir))
+
     def run_one(self, planned: PlannedExperiment) -> Ended:
         """Run and record one experiment, unless another process sharing the run folder claimed it first."""
         with self._job_stream():
@@ -197,6 +217,7 @@ class Runner:
             method_started = time.perf_counter()
             result = self.catalog.methods[exp.method].run(ctx)
             durations["method"] = time.perf_counter() - method_started
+            durations.update(ctx.timings)
             labels = split.test.labels.numpy()
             metrics = compute_metrics(labels, result.scores, task.classes, self.settings.preset.auc)
             metrics["n_test_groups"] = split.n_test_groups
@@ -214,6 +235,7 @@ class Runner:
             self.progress.end(exp.node_id, "failed", durations["total"], detail)
             return Ended.FAILED_KEPT if kept else Ended.FAILED
         durations["total"] = time.perf_counter() - started
+        self._keep(planned, ctx, task)
         self.store.finish(
             planned.config_hash, "passed", split_hash=split.split.hash, metrics=metrics,
             scores={"labels": labels.tolist(), "scores": result.scores.round(6).tolist(),
