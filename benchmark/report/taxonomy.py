@@ -107,43 +107,41 @@ def _properties(images: np.ndarray) -> dict[str, np.ndarray]:
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"filter images must be (H, W, 3); got {images.shape[1:]}")
     height, width = images.shape[1:3]
-    opponent = np.einsum("nhwc,kc->nkhw", images, _OPPONENT)
-    centred = opponent - opponent.mean(axis=(2, 3), keepdims=True)
-    contrast = np.sqrt((centred ** 2).mean(axis=(1, 2, 3)))  # the opponent basis keeps RGB energies
-    saturation = np.hypot(opponent[:, 1], opponent[:, 2]).mean(axis=(1, 2))
-    lag = (centred[..., 1:, :] * centred[..., :-1, :]).sum(axis=(1, 2, 3)) + (
-        centred[..., 1:] * centred[..., :-1]).sum(axis=(1, 2, 3))
-    autocorrelation = lag / np.maximum((centred ** 2).sum(axis=(1, 2, 3)) * 2, _TINY)
+    # single precision halves the time; the shares it feeds need no more
+    opponent = images.astype(np.float32) @ _OPPONENT.T.astype(np.float32)  # (N, H, W, 3)
+    # the mean accumulated in double precision, so a flat image centres to exactly zero
+    centred = opponent - opponent.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+    energy = (centred ** 2).sum(axis=(1, 2, 3))  # the opponent basis keeps the RGB energy
+    contrast = np.sqrt(energy / centred[0].size)
+    saturation = np.hypot(opponent[..., 1], opponent[..., 2]).mean(axis=(1, 2))
+    lag = (centred[:, 1:] * centred[:, :-1]).sum(axis=(1, 2, 3)) + (
+        centred[:, :, 1:] * centred[:, :, :-1]).sum(axis=(1, 2, 3))
+    autocorrelation = lag / np.maximum(2 * energy, _TINY)
 
-    window = np.outer(np.hanning(height + 2)[1:-1], np.hanning(width + 2)[1:-1])
-    # single precision halves the transform's time; the shares it feeds need no more
-    power = np.abs(fft.fft2((centred * window).astype(np.float32), axes=(2, 3))) ** 2
-    fy = fft.fftfreq(height) * height
-    fx = fft.fftfreq(width) * width
-    frequency_y, frequency_x = np.meshgrid(fy, fx, indexing="ij")
+    window = np.outer(np.hanning(height + 2)[1:-1], np.hanning(width + 2)[1:-1]).astype(np.float32)
+    spectrum = fft.fft2(centred * window[:, :, None], axes=(1, 2))
+    power = spectrum.real ** 2 + spectrum.imag ** 2
+    frequency_y, frequency_x = np.meshgrid(fft.fftfreq(height) * height, fft.fftfreq(width) * width, indexing="ij")
     radius = np.hypot(frequency_y, frequency_x)
     nyquist = min(height, width) / 2
     band = (radius > SMOOTH_RADIUS) & (radius <= nyquist)
-    total = power.sum(axis=(1, 2, 3))
-    structure = power[..., band]  # (N, 3, coefficients)
+    structure = power[:, band]  # (N, frequencies, 3)
     structure_energy = structure.sum(axis=(1, 2))
-    smooth_share = power[..., radius <= SMOOTH_RADIUS].sum(axis=(1, 2)) / np.maximum(total, _TINY)
-    luminance_share = structure[:, 0].sum(axis=1) / np.maximum(structure_energy, _TINY)
+    smooth_share = power[:, radius <= SMOOTH_RADIUS].sum(axis=(1, 2)) / np.maximum(power.sum(axis=(1, 2, 3)), _TINY)
+    luminance_share = structure[..., 0].sum(axis=1) / np.maximum(structure_energy, _TINY)
 
-    per_coefficient = structure.sum(axis=1)
-    top = max(1, round(_TOP * per_coefficient.shape[1]))
-    strongest = np.partition(per_coefficient, -top, axis=1)[:, -top:].sum(axis=1)
-    concentration = strongest / np.maximum(structure_energy, _TINY)
+    per_frequency = structure.sum(axis=2)
+    top = max(1, round(_TOP * per_frequency.shape[1]))
+    concentration = np.partition(per_frequency, -top, axis=1)[:, -top:].sum(axis=1) / np.maximum(
+        structure_energy, _TINY)
     bands = np.minimum((radius[band] / nyquist * _BANDS).astype(int), _BANDS - 1)
     counts = np.bincount(bands, minlength=_BANDS)
-    radial = np.stack([per_coefficient[:, bands == b].sum(axis=1) for b in range(_BANDS) if counts[b]], axis=1)
-    radial /= counts[counts > 0]
-    radial += _TINY
+    radial = (per_frequency @ np.eye(_BANDS, dtype=np.float32)[bands])[:, counts > 0] / counts[counts > 0] + _TINY
     flatness = np.exp(np.log(radial).mean(axis=1)) / radial.mean(axis=1)
 
     angle = np.mod(np.arctan2(frequency_y, frequency_x), np.pi)[band]
     bins = np.minimum((angle / np.pi * _ORIENTATIONS).astype(int), _ORIENTATIONS - 1)
-    by_angle = np.stack([per_coefficient[:, bins == b].sum(axis=1) for b in range(_ORIENTATIONS)], axis=1)
+    by_angle = per_frequency @ np.eye(_ORIENTATIONS, dtype=np.float32)[bins]
     windows = sum(np.roll(by_angle, -shift, axis=1) for shift in range(_WINDOW))
     orientation_share = windows.max(axis=1) / np.maximum(by_angle.sum(axis=1), _TINY)
     return {"contrast": contrast, "saturation": saturation, "smooth_share": smooth_share,
