@@ -156,3 +156,16 @@ def test_agreement_without_a_defined_kappa_and_with_bad_input():
         agreement(["noise", "colour"], ["noise"])
     with pytest.raises(ValueError, match="unknown classes"):
         agreement(["color"], ["colour"])
+
+
+def test_a_magnified_tile_is_measured_at_its_own_resolution():
+    for name, image, expected in examples(32):
+        for k in (2, 3, 4):
+            magnified = np.kron(image, np.ones((k, k, 1)))
+            assert classify(magnified) == expected, (name, k)
+        assert filter_properties(np.kron(image, np.ones((4, 4, 1)))) == filter_properties(image)
+    # reduced down to 16 px (a uniform image, all blocks at any k, stops there too)
+    small = white_noise(16)
+    assert filter_properties(np.kron(small, np.ones((2, 2, 1)))) == filter_properties(small)
+    assert classify(uniform(64)) == "colour"
+    assert classify_many([np.kron(white_noise(32, seed=s), np.ones((3, 3, 1))) for s in range(3)]) == ["noise"] * 3

@@ -4,8 +4,9 @@ A filter image is a float array (H, W, 3) on the display scale [0, 1] (an activa
 after the usual per-image stretch). Its channels are turned into one luminance and two chroma channels
 (an orthonormal opponent basis, so their energies add up), the mean is removed, a Hann window tapers the
 borders and the 2-D power spectrum is measured in cycles per image, so a pattern drawn at 32 or 64 px
-reads the same. The *structure band* is every frequency above :data:`SMOOTH_RADIUS` cycles per image up
-to the Nyquist frequency. The rule is a decision list, first match wins:
+reads the same (an image magnified by repeating pixels in k x k blocks is measured at its own resolution).
+The *structure band* is every frequency above :data:`SMOOTH_RADIUS` cycles per image up to the Nyquist
+frequency. The rule is a decision list, first match wins:
 
 1. colour: the image is flat (its pixel standard deviation is below :data:`FLAT_CONTRAST`);
 2. colour: it is smooth (:data:`SMOOTH_SHARE` or more of its energy lies below the structure band: flat
@@ -57,6 +58,8 @@ _TOP = 0.05
 _BANDS = 8
 _ORIENTATIONS = 12
 _WINDOW = 3
+# Least side, in pixels, that undoing a magnification may leave: enough frequencies for the statistics.
+_MIN_SIDE = 16
 # Images transformed at once: bounds the spectra held in memory when classifying thousands of filters.
 _CHUNK = 256
 # Orthonormal opponent basis: luminance (R+G+B)/sqrt(3), red-green, yellow-blue.
@@ -71,7 +74,7 @@ def filter_properties(image: np.ndarray) -> dict[str, float]:
     the module docstring); ``saturation`` (mean chroma magnitude), ``luminance_share`` (of the structure
     band's energy), ``spectral_flatness`` (of its radially averaged spectrum, near 1 for white noise) and
     ``autocorrelation`` (of neighbouring pixels, near 0 for white noise) describe it further."""
-    return {name: float(values[0]) for name, values in _properties(np.asarray(image)[None]).items()}
+    return {name: float(values[0]) for name, values in _properties(_native(np.asarray(image))[None]).items()}
 
 
 def classify(image: np.ndarray) -> str:
@@ -81,7 +84,7 @@ def classify(image: np.ndarray) -> str:
 
 def classify_many(images: Sequence[np.ndarray] | np.ndarray) -> list[str]:
     """The class of each filter image; images of one size are measured together, in chunks."""
-    images = list(images)
+    images = [_native(np.asarray(image)) for image in images]
     labels: list[str] = [""] * len(images)
     by_shape: dict[tuple, list[int]] = {}
     for index, image in enumerate(images):
@@ -89,10 +92,24 @@ def classify_many(images: Sequence[np.ndarray] | np.ndarray) -> list[str]:
     for indices in by_shape.values():
         for start in range(0, len(indices), _CHUNK):
             chunk = indices[start:start + _CHUNK]
-            properties = _properties(np.stack([np.asarray(images[i]) for i in chunk]))
+            properties = _properties(np.stack([images[i] for i in chunk]))
             for i, label in zip(chunk, _decide(properties), strict=True):
                 labels[i] = label
     return labels
+
+
+def _native(image: np.ndarray) -> np.ndarray:
+    """``image`` at its own resolution: one pixel per block if it is made of k x k blocks of equal pixels."""
+    if image.ndim != 3:
+        return image
+    height, width = image.shape[:2]
+    for k in range(min(height, width) // _MIN_SIDE, 1, -1):
+        if height % k or width % k:
+            continue
+        small = image[::k, ::k]
+        if np.array_equal(np.repeat(np.repeat(small, k, axis=0), k, axis=1), image):
+            return small
+    return image
 
 
 def _decide(p: dict[str, np.ndarray]) -> list[str]:
