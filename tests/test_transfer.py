@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 from scipy.stats import t as t_distribution
 
-from benchmark.report.transfer import filter_change, spearman, structural_share
+from benchmark.report.transfer import class_shares, filter_change, spearman, structural_share
+
+
+def test_class_shares_cover_every_class_in_order():
+    shares = class_shares(["noise", "complex", "noise", "noise"])
+    assert list(shares.items()) == [("complex", 0.25), ("direction", 0.0), ("colour", 0.0), ("noise", 0.75)]
+    with pytest.raises(ValueError, match="no filters"):
+        class_shares([])
+    with pytest.raises(ValueError, match="unknown classes"):
+        class_shares(["color"])
 
 
 def test_structural_share_counts_complex_and_direction():

@@ -10,7 +10,19 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import spearmanr
 
-from benchmark.report.taxonomy import STRUCTURAL
+from benchmark.report.taxonomy import CLASSES, STRUCTURAL
+
+
+def class_shares(labels: Sequence[str]) -> dict[str, float]:
+    """The share (0-1) of ``labels`` in each class, every class of :data:`CLASSES` in order (0 when absent):
+    one bar of :func:`benchmark.report.taxonomyfigures.share_bars`."""
+    if not labels:
+        raise ValueError("the class shares of no filters are undefined")
+    counts = Counter(labels)
+    unknown = set(counts) - set(CLASSES)
+    if unknown:
+        raise ValueError(f"unknown classes {sorted(unknown)}; the classes are {', '.join(CLASSES)}")
+    return {name: counts[name] / len(labels) for name in CLASSES}
 
 
 def structural_share(labels: Sequence[str]) -> float:
