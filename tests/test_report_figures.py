@@ -1,5 +1,6 @@
 """The report's figures (bars, heatmap, cd, roc, curves, time), drawn from a store of rows written by hand."""
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,7 +18,7 @@ from tlbench_plugins.visualizers import bars, cd, curves, heatmap, roc
 from tlbench_plugins.visualizers import time as timing
 
 METHODS = {m.name: m for m in (Scratch(), FeatureExtractionSVM(), FineTuneSVM())}
-PRESET = {"name": "cpu-quick", "backbone": "test_resnet", "image_size": 32, "auc": "macro_curve"}
+PRESET = {"name": "cpu-quick", "backbone": "test_resnet", "image_size": 32, "auc": "macro_curve", "lr": 0.01}
 # how well each column separates the classes: FT on src_a best, FE on src_b worst
 SIGNAL = {("none", "scratch"): 1.0, ("src_a", "fe-svm"): 1.2, ("src_a", "ft-svm"): 3.0, ("src_b", "fe-svm"): 0.0,
           ("src_b", "ft-svm"): 1.5}
@@ -43,7 +44,7 @@ def _history(epochs: int, accuracy: bool) -> list[dict]:
     return out
 
 
-def write_store(run_dir, targets=TARGETS, columns=SIGNAL, new_keys=True) -> Store:
+def write_store(run_dir, targets=TARGETS, columns=SIGNAL, new_keys=True, preset=PRESET) -> Store:
     """A store holding a passed row per target, column and seed; ``new_keys``: histories with accuracy and
     durations split into training, features and SVM (else as rows stored before they were recorded)."""
     store = Store(run_dir)
@@ -52,13 +53,13 @@ def write_store(run_dir, targets=TARGETS, columns=SIGNAL, new_keys=True) -> Stor
             for seed in SEEDS:
                 labels, scores = _scores(classes, signal, seed)
                 config = {"target": {"dataset": target, "task": target, "data": "d"}, "source": None,
-                          "method": {"name": method}, "seed": seed, "preset": PRESET,
+                          "method": {"name": method}, "seed": seed, "preset": preset,
                           "runtime": {"device": "cpu", "precision": "fp32"}}
                 experiment = SimpleNamespace(node_id=f"{target}::{source}::{method}[seed={seed}]", target=target,
                                              source=source, method=method, seed=seed)
-                config_hash = f"{target}-{source}-{method}-{seed}"
+                config_hash = f"{target}-{source}-{method}-{seed}-{preset['lr']}"
                 store.start(SimpleNamespace(experiment=experiment, config=config, config_hash=config_hash), "cpu",
-                            PRESET)
+                            preset)
                 trains = method != "fe-svm"
                 durations = {"source": 0.0 if source == "none" else 2.0, "method": 5.0, "total": 7.0}
                 if new_keys:
@@ -100,6 +101,7 @@ def test_every_figure_is_drawn_readable_and_named_by_its_board(drawn, name):
     assert 500 <= pixels.shape[1] <= 3000 and 250 <= pixels.shape[0] <= 3000
     assert pixels.std() > 20 and len(np.unique(pixels)) > 50  # drawn, not one colour
     assert figure.title and len(figure.caption) > 100
+    json.dumps(figure.facts, allow_nan=False)  # numbers the report can quote
     vector = name in ("bars", "heatmap", "cd")
     assert [p.suffix for p in figure.extra] == ([".svg"] if vector else [])
     assert all(p.stat().st_size > 1000 for p in figure.extra)
@@ -205,3 +207,14 @@ def test_nothing_to_draw_gives_no_figure_and_no_error(tmp_path):
     assert curves.CurvesVisualizer().render(ctx) == []
     assert [f.path.name for f in bars.BarsVisualizer().render(ctx)] == ["bars-cpu-quick-test_resnet-32px-cpu-fp32.png"]
     assert list((tmp_path / "one-out").glob("cd-*")) == []
+
+
+def test_one_file_per_board_each_titled_by_its_configuration(tmp_path):
+    store = write_store(tmp_path / "run", {"cells": 3}, {("none", "scratch"): 1.0, ("src_a", "ft-svm"): 2.0})
+    write_store(tmp_path / "run", {"cells": 3}, {("none", "scratch"): 1.0, ("src_a", "ft-svm"): 2.0},
+                preset={**PRESET, "lr": 0.1})
+    figures = bars.BarsVisualizer().render(context(store, tmp_path / "out"))
+    assert [f.path.name for f in figures] == ["bars-cpu-quick-test_resnet-32px-cpu-fp32-lr-0.01.png",
+                                              "bars-cpu-quick-test_resnet-32px-cpu-fp32-lr-0.1.png"]
+    assert [f.title.split(" · ")[-1] for f in figures] == ["lr=0.01", "lr=0.1"]
+    assert all(f.path.exists() for f in figures)

@@ -74,7 +74,8 @@ class CriticalDifferenceVisualizer(Visualizer):
             ax.set_title(title, pad=4)
             paths = save(fig, ctx.board_path("cd", board), svg=True)
         facts = {"average_ranks": {board.column_label(c): rank for c, rank in labelled},
-                 "friedman_chi2": result.statistic, "friedman_p": result.p_value,
+                 "friedman_chi2": None if np.isnan(result.statistic) else result.statistic,
+                 "friedman_p": result.p_value,
                  "critical_difference": result.critical_difference, "k": k, "n": board.friedman.targets}
         return Figure(paths[0], title, _caption(board, k), paths[1:], facts)
 
