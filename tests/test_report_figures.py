@@ -218,3 +218,16 @@ def test_one_file_per_board_each_titled_by_its_configuration(tmp_path):
                                               "bars-cpu-quick-test_resnet-32px-cpu-fp32-lr-0.1.png"]
     assert [f.title.split(" · ")[-1] for f in figures] == ["lr=0.01", "lr=0.1"]
     assert all(f.path.exists() for f in figures)
+
+
+def test_a_store_mixing_old_and_new_rows_says_how_many_lack_the_new_keys(tmp_path):
+    store = write_store(tmp_path / "run", {"cells": 3})
+    write_store(tmp_path / "run", {"xray": 2}, new_keys=False)
+    ctx = context(store, tmp_path / "out")
+    (figure,) = curves.CurvesVisualizer().render(ctx)
+    assert "Accuracy from the 9 of 18 seeds" in figure.caption
+    (figure,) = timing.TimeVisualizer().render(ctx)
+    assert "15 of the 30 experiments were stored before" in figure.caption
+    # FE on src_a: a new row's 1.5 s features and 0.5 s SVM, an old row's none; the rest of 5 s is "other"
+    assert figure.facts["seconds"]["src_a FE"] == pytest.approx(
+        {"source": 2.0, "training": 0.0, "features": 0.75, "svm": 0.25, "other": 4.0})

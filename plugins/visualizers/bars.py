@@ -83,7 +83,7 @@ class BarsVisualizer(Visualizer):
 
     def _figure(self, ctx, board, several: bool) -> Figure:
         panels = panel_values(board)
-        sources = sorted({s for s, _ in board.columns if (s, _) not in board.baselines})
+        sources = sorted({c[0] for c in board.columns if c not in board.baselines})
         methods = list(dict.fromkeys(m for s, m in board.columns if (s, m) not in board.baselines))
         limits = _limits(panels)
         per_row = min(3, len(panels))

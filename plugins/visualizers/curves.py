@@ -110,8 +110,13 @@ def _caption(board, histories: dict, shown: list, columns: list) -> str:
             f"over seeds ({'/'.join(map(str, seeds))}; where early stopping ended seeds at different epochs, each "
             "epoch averages the seeds that reached it). Dots: each seed's best validation epoch, whose weights "
             "training kept. Colour: the method; line style: the source.")
+    seeds_with = sum(any(r.get("val_accuracy") is not None for r in h) for hs in histories.values() for h in hs)
+    seeds_all = sum(len(hs) for hs in histories.values())
     if len(shown) <= 2:
         text += " The stored history has no accuracy (rows stored before it was recorded): loss only."
+    elif seeds_with < seeds_all:
+        text += (f" Accuracy from the {seeds_with} of {seeds_all} seeds that recorded it (the others were stored "
+                 "before it was).")
     without = [board.column_label(c) for c in board.columns if c not in columns]
     if without:
         text += f" No training history (the method does not train, or it was not stored): {', '.join(without)}."

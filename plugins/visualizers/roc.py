@@ -30,9 +30,8 @@ def mean_curve(results) -> np.ndarray | None:
 
 
 def _style(board, column: tuple[str, str]) -> dict:
-    sources = [s for s, _ in board.columns if (s, _) not in board.baselines]
-    source_order = list(dict.fromkeys(sources))
-    dash = LINESTYLES[source_order.index(column[0]) % len(LINESTYLES)] if column[0] in source_order else "-"
+    sources = list(dict.fromkeys(c[0] for c in board.columns if c not in board.baselines))
+    dash = LINESTYLES[sources.index(column[0]) % len(LINESTYLES)] if column[0] in sources else "-"
     # the baseline wide and beneath: a transfer column that scores alike would hide it
     wide = {"linewidth": 3.4, "alpha": 0.6, "zorder": 1} if column in board.baselines else {"linewidth": 1.6}
     return {"color": colour_of(column[1]), "linestyle": dash, **wide}
