@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     )
     from benchmark.datasets import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task
     from benchmark.engine.inputs import InputConvention, from_pretrained_cfg
+    from benchmark.engine.metrics import macro_roc_curve
     from benchmark.engine.models import create_backbone
     from benchmark.engine.seeding import seeded
     from benchmark.hashing import digest_of, file_hash, state_dict_hash
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from benchmark.methods import ExperimentContext, Method, MethodResult
     from benchmark.presets import PRESETS, Preset
     from benchmark.report.figures import VisualizerContext
+    from benchmark.report.style import GREY, METHOD_COLOURS, colour_of, save, styled
     from benchmark.settings import RunSettings
     from benchmark.sources import Source
     from benchmark.visualizers import Figure, Visualizer
@@ -44,6 +46,7 @@ _MODULES = {
                                     "image_files", "missing_status", "scan_class_folders"),
     "benchmark.datasets": ("SOURCE", "TARGET", "Dataset", "DatasetStatus", "ImageSet", "Task"),
     "benchmark.engine.inputs": ("InputConvention", "from_pretrained_cfg"),
+    "benchmark.engine.metrics": ("macro_roc_curve",),
     "benchmark.engine.models": ("create_backbone",),
     "benchmark.engine.seeding": ("seeded",),
     "benchmark.hashing": ("digest_of", "file_hash", "state_dict_hash"),
@@ -51,6 +54,7 @@ _MODULES = {
     "benchmark.methods": ("ExperimentContext", "Method", "MethodResult"),
     "benchmark.presets": ("PRESETS", "Preset"),
     "benchmark.report.figures": ("VisualizerContext",),
+    "benchmark.report.style": ("styled", "save", "colour_of", "METHOD_COLOURS", "GREY"),
     "benchmark.settings": ("RunSettings",),
     "benchmark.sources": ("Source",),
     "benchmark.visualizers": ("Visualizer", "Figure"),
@@ -67,6 +71,8 @@ __all__ = [
     "image_files", "class_folders", "scan_class_folders", "first_existing", "missing_status", "files_status",
     # models, their input, seeding and digests
     "create_backbone", "seeded", "InputConvention", "from_pretrained_cfg", "digest_of", "file_hash", "state_dict_hash",
+    # figures: one style, and the study's ROC curve
+    "styled", "save", "colour_of", "METHOD_COLOURS", "GREY", "macro_roc_curve",
 ]
 
 

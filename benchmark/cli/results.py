@@ -92,6 +92,7 @@ def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache
     and results of the run folder."""
     from benchmark.report.figures import VisualizerContext
     from benchmark.run.store import Store
+    from benchmark.visualizers import as_figure
 
     catalog = _catalog(ctx, plugin_args, data_root)
     unknown = [n for n in names if n not in catalog.visualizers]
@@ -104,5 +105,5 @@ def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache
     figures.mkdir(parents=True, exist_ok=True)
     vctx = VisualizerContext(Store(out_dir), catalog, settings, figures)
     for name in names or list(catalog.visualizers):
-        for path in catalog.visualizers[name].render(vctx):
-            console.print(f"{name}: {path}")
+        for item in catalog.visualizers[name].render(vctx):
+            console.print(f"{name}: {as_figure(item).path}")

@@ -32,6 +32,16 @@ def auc_macro_curve(labels: np.ndarray, scores: np.ndarray) -> float:
     """
     if scores.shape[1] == 2:
         return auc_ovr(labels, scores)
+    return float(area_under(*macro_roc_curve(labels, scores)))
+
+
+def macro_roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fpr, tpr) of the study's macro-averaged ROC curve (:func:`auc_macro_curve`): each present class's
+    one-vs-rest curve interpolated on the union of their FPR points and averaged; with two classes the binary
+    curve of the score difference."""
+    if scores.shape[1] == 2:
+        fpr, tpr, _ = roc_curve(labels == 1, scores[:, 1] - scores[:, 0], drop_intermediate=False)
+        return fpr, tpr
     curves = []
     for c in range(scores.shape[1]):
         positives = labels == c
@@ -40,8 +50,7 @@ def auc_macro_curve(labels: np.ndarray, scores: np.ndarray) -> float:
         fpr, tpr, _ = roc_curve(positives, scores[:, c], drop_intermediate=False)
         curves.append((fpr, tpr))
     grid = np.unique(np.concatenate([fpr for fpr, _ in curves]))
-    mean_tpr = np.mean([np.interp(grid, fpr, tpr) for fpr, tpr in curves], axis=0)
-    return float(area_under(grid, mean_tpr))
+    return grid, np.mean([np.interp(grid, fpr, tpr) for fpr, tpr in curves], axis=0)
 
 
 def auc_ovr(labels: np.ndarray, scores: np.ndarray) -> float:

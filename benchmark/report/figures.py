@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -43,6 +44,16 @@ class VisualizerContext:
 
             self.memo[key] = build_boards(self.rows(), metric, methods=self.catalog.methods)
         return self.memo[key]
+
+    def board_rows(self, board) -> list[dict]:
+        """The stored rows behind ``board``'s cells (the seeds it shows, of their latest configuration)."""
+        hashes = {r.config_hash for cell in board.cells.values() for r in cell.results}
+        return [row for row in self.rows() if row["config_hash"] in hashes]
+
+    def board_path(self, stem: str, board, suffix: str = ".png") -> Path:
+        """``out_dir/<stem>-<board title as a file name><suffix>``: one stable name per figure and board."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", board.title.replace("@", "")).strip("-.")
+        return self.out_dir / f"{stem}-{safe}{suffix}"
 
     def kept_models(self) -> list[tuple[dict, Path]]:
         """The passed rows whose trained model was kept (``--keep-models``), with the model's file."""

@@ -44,6 +44,7 @@ class SeedResult:
     scores: np.ndarray
     groups: np.ndarray | None
     indices: tuple[int, ...]
+    config_hash: str = ""  # the stored row's
 
     @property
     def run(self) -> tuple:
@@ -223,7 +224,7 @@ def _seed_result(row: dict, metric: str) -> SeedResult:
     return SeedResult(
         row["seed"], float(row["metrics"][metric]), np.asarray(scores.get("labels", []), dtype=np.int64),
         np.asarray(scores.get("scores", []), dtype=np.float64), None if groups is None else np.asarray(groups),
-        tuple(scores.get("indices", ())),
+        tuple(scores.get("indices", ())), row.get("config_hash", ""),
     )
 
 
