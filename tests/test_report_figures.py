@@ -14,8 +14,7 @@ from benchmark.run.store import Store
 from tlbench_plugins.methods.fe_svm import FeatureExtractionSVM
 from tlbench_plugins.methods.ft_svm import FineTuneSVM
 from tlbench_plugins.methods.scratch import Scratch
-from tlbench_plugins.visualizers import bars, cd, curves, heatmap, roc
-from tlbench_plugins.visualizers import time as timing
+from tlbench_plugins.visualizers import bars, cd, curves, heatmap, roc, timing
 
 METHODS = {m.name: m for m in (Scratch(), FeatureExtractionSVM(), FineTuneSVM())}
 PRESET = {"name": "cpu-quick", "backbone": "test_resnet", "image_size": 32, "auc": "macro_curve", "lr": 0.01}
