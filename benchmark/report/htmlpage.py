@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmark.report.leaderboard import Board
 from benchmark.report.render import MARKS, notes, ranking_notes
-from benchmark.report.summary import best_column
+from benchmark.report.summary import QUESTION, best_column
 
 TABLE_BACKGROUND = "#eef3fa"  # the boards' own colour (a test finds the table in a screenshot by it)
 CSS = f"""
@@ -21,13 +21,16 @@ h2 {{ font-size: 1.3rem; margin-top: 2rem; border-bottom: 1px solid #d0d7de; }}
 h3 {{ font-size: 1.1rem; overflow-wrap: anywhere; }}
 p.answer {{ font-size: 1.05rem; }}
 .scroll {{ overflow-x: auto; max-width: 100%; margin: .5rem 0 1rem; }}
-table.board {{ border-collapse: collapse; background: {TABLE_BACKGROUND}; font-variant-numeric: tabular-nums; }}
-table.board th, table.board td {{ border: 1px solid #9fb6d3; padding: .35rem .6rem; white-space: nowrap;
-  text-align: right; vertical-align: top; }}
-table.board th:first-child, table.board td:first-child {{ text-align: left; position: sticky; left: 0;
-  background: inherit; }}
-table.board tbody td:first-child {{ background: {TABLE_BACKGROUND}; }}
+table.board {{ border-collapse: separate; border-spacing: 0; background: {TABLE_BACKGROUND};
+  border-top: 1px solid #9fb6d3; border-left: 1px solid #9fb6d3; font-variant-numeric: tabular-nums; }}
+table.board th, table.board td {{ border-right: 1px solid #9fb6d3; border-bottom: 1px solid #9fb6d3;
+  padding: .35rem .6rem; white-space: nowrap; text-align: right; vertical-align: top; }}
 table.board thead th {{ background: #d5e3f5; }}
+/* the target column stays in view while a phone scrolls the table; Chromium loses a sticky cell's bottom
+   border when the page is resized, so its line is a shadow */
+table.board th:first-child, table.board td:first-child {{ text-align: left; position: sticky; left: 0; }}
+table.board tbody td:first-child {{ background: {TABLE_BACKGROUND}; border-bottom-color: transparent;
+  box-shadow: inset 0 -1px 0 #9fb6d3; }}
 table.board tr.summary td {{ font-style: italic; }}
 .interval {{ display: block; font-size: .85em; color: #4a4a4a; }}
 .legend, .notes {{ font-size: .9rem; color: #333333; }}
@@ -120,7 +123,10 @@ def render_html(title: str, paragraph: str, boards: list[Board], figures: list, 
                 provenance, folder: Path) -> str:
     """The whole page; ``figures`` are :class:`benchmark.Figure`; ``failures`` (visualiser, one-line error)."""
     parts = [f"<h1>{escape(title)}</h1>"]
-    parts += [f'<p class="answer">{escape(p)}</p>' for p in paragraph.split("\n\n")]
+    answer = [escape(p) for p in paragraph.split("\n\n")]
+    if paragraph.startswith(QUESTION):
+        answer[0] = f"<strong>{escape(QUESTION)}</strong>" + answer[0][len(escape(QUESTION)):]
+    parts += [f'<p class="answer">{p}</p>' for p in answer]
     parts.append("<h2>Results</h2>")
     parts += [board_table(b) for b in boards] or ["<p>No passed results.</p>"]
     parts.append("<h2>Figures</h2>")

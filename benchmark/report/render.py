@@ -162,7 +162,7 @@ def render_markdown(boards: list[Board]) -> str:
             out.append(f"| {dataset} mean | " + " | ".join(f"{means[c]:.3f}" if c in means else ""
                                                            for c in board.columns) + " |")
         out.append("")
-        out += notes(board) + ranking_notes(board)
+        out += [f"- {line}" for line in notes(board) + ranking_notes(board)]  # a list: Markdown joins bare lines
         out.append("")
     return "\n".join(out)
 
