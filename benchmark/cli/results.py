@@ -121,7 +121,9 @@ def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache
               help="The boards' metric, as for `tlbench show`.")
 @data_root_option
 @click.option("--device", default="auto", show_default=True)
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Cache holding the source models the run trained [env TLBENCH_CACHE, or cache_dir in tlbench.toml; "
+                   "default ~/.cache/tlbench].")
 @click.pass_context
 def report_command(ctx, plugin_args, out_dir, to_dir, visualizer_names, style, metric, data_root, device, cache_dir):
     """Write the run folder's report: report.md, a self-contained report.html, table.tex, results.csv and the

@@ -88,7 +88,7 @@ def write_report(folder: Path, content: ReportContent) -> list[Path]:
     documents = {
         "report.md": report_markdown(content, folder),
         "report.html": render_html(TITLE, content.paragraph, content.boards, content.figures, content.failures,
-                                   content.provenance, folder),
+                                   content.provenance),
         "table.tex": report_latex(content.boards),
         "results.csv": results_csv(content.rows),
     }

@@ -102,25 +102,18 @@ def board_table(board: Board) -> str:
             f'<ul class="legend">{items}</ul>')
 
 
-def _figure_html(figure, folder: Path) -> str:
+def _figure_html(figure) -> str:
     caption = f"<p>{inline_markdown(figure.caption)}</p>" if figure.caption else ""
     if figure.extra:
-        names = ", ".join(f"<code>{escape(_relative(p, folder))}</code>" for p in figure.extra)
+        names = ", ".join(f"<code>{escape(Path(p).name)}</code>" for p in figure.extra)
         caption += f"<p>Also in the report folder: {names}.</p>"
     return (f"<figure><h3>{escape(figure.title)}</h3>"
             f'<img src="{data_uri(figure.path)}" alt="{escape(figure.title)}">'
             f"<figcaption>{caption}</figcaption></figure>")
 
 
-def _relative(path: Path, folder: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(folder.resolve()))
-    except ValueError:
-        return str(path)
-
-
 def render_html(title: str, paragraph: str, boards: list[Board], figures: list, failures: list[tuple[str, str]],
-                provenance, folder: Path) -> str:
+                provenance) -> str:
     """The whole page; ``figures`` are :class:`benchmark.Figure`; ``failures`` (visualiser, one-line error)."""
     parts = [f"<h1>{escape(title)}</h1>"]
     answer = [escape(p) for p in paragraph.split("\n\n")]
@@ -130,7 +123,7 @@ def render_html(title: str, paragraph: str, boards: list[Board], figures: list, 
     parts.append("<h2>Results</h2>")
     parts += [board_table(b) for b in boards] or ["<p>No passed results.</p>"]
     parts.append("<h2>Figures</h2>")
-    parts += [_figure_html(f, folder) for f in figures] or ["<p>No visualiser drew a figure.</p>"]
+    parts += [_figure_html(f) for f in figures] or ["<p>No visualiser drew a figure.</p>"]
     if failures:
         items = "".join(f"<li><strong>{escape(name)}</strong>: {escape(error)}</li>" for name, error in failures)
         parts.append(f'<h2>Visualisers that failed</h2><ul class="failed">{items}</ul>')
