@@ -107,3 +107,61 @@ def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache
     for name in names or list(catalog.visualizers):
         for item in catalog.visualizers[name].render(vctx):
             console.print(f"{name}: {as_figure(item).path}")
+
+
+@main.command("report")
+@plugin_option
+@out_option
+@click.option("--to", "to_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the report's files [default: OUT/report].")
+@click.option("-v", "visualizer_names", multiple=True, metavar="NAME",
+              help="Draw only this visualiser's figures (repeatable; default: every visualiser).")
+@click.option("--style", type=click.Choice(["regularised", "thesis"]), default="regularised", show_default=True,
+              help="How filter images are drawn: regularised, or as the study drew them (thesis).")
+@click.option("--metric", default="auc", show_default=True, callback=lambda ctx, param, value: _metric(value),
+              help="The boards' metric, as for `tlbench show`.")
+@data_root_option
+@click.option("--device", default="auto", show_default=True)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Cache holding the source models the run trained [env TLBENCH_CACHE, or cache_dir in tlbench.toml; "
+                   "default ~/.cache/tlbench].")
+@click.pass_context
+def report_command(ctx, plugin_args, out_dir, to_dir, visualizer_names, style, metric, data_root, device, cache_dir):
+    """Write the run folder's report: report.md, a self-contained report.html, table.tex, results.csv and the
+    visualisers' figures. Exits non-zero, after writing the rest, when a visualiser fails."""
+    from rich.table import Table
+
+    from benchmark.report.build import build_report
+    from benchmark.report.figures import VisualizerContext
+    from benchmark.run.store import Store
+
+    catalog = _catalog(ctx, plugin_args, data_root)
+    unknown = [n for n in visualizer_names if n not in catalog.visualizers]
+    if unknown:
+        raise click.UsageError(f"unknown visualizer(s) {', '.join(unknown)}; known: {', '.join(catalog.visualizers)}")
+    if not (out_dir / "tlbench.sqlite").exists() or not (store := Store(out_dir)).rows():
+        raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
+    settings = _settings(ctx, data_root, device, cache_dir=cache_dir)
+    folder = to_dir or out_dir / "report"
+    vctx = VisualizerContext(store, catalog, settings, folder, style=style)
+    chosen = [catalog.visualizers[n] for n in dict.fromkeys(visualizer_names or catalog.visualizers)]
+    written, failures = build_report(vctx, chosen, metric)
+    console.print(f"Report written to {escape(str(folder))}:")
+    table = Table()
+    table.add_column("file")
+    table.add_column("size", justify="right")
+    for path in written:
+        table.add_row(escape(_shown(path, folder)), f"{path.stat().st_size / 1024:,.1f} KiB")
+    console.print(table)
+    for name, error in failures:
+        console.print(f"[red]visualizer {escape(name)} failed:[/] {escape(error)}")
+    if failures:
+        sys.exit(EXIT_FAILED)
+
+
+def _shown(path: Path, folder: Path) -> str:
+    """``path`` relative to the report folder where it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(path)

@@ -69,7 +69,8 @@ def _places_line(board: Board) -> str:
     return "Places: " + "; ".join(f"{number}. {', '.join(labels)}" for number, labels in by_place.items()) + "."
 
 
-def _ranking_notes(board: Board, places_line: bool = True) -> list[str]:
+def ranking_notes(board: Board, places_line: bool = True) -> list[str]:
+    """The board's places, how they are decided, and the Friedman/Nemenyi ranks where computed."""
     lines = ([_places_line(board)] if places_line else []) + [_places_note(board)] if board.places else []
     if board.friedman is None:
         return lines
@@ -129,7 +130,7 @@ def render_rich(boards: list[Board]) -> Group:
             table.add_row(", ".join(names), *[f"{differences[c]:+.3f}" if c in differences else ""
                                               for c in board.columns])
         ranking = Table(title="Ranking (mean over targets)", title_justify="left", caption_justify="left",
-                        caption=escape("\n".join(_ranking_notes(board, places_line=False))) or None)
+                        caption=escape("\n".join(ranking_notes(board, places_line=False))) or None)
         ranking.add_column("place", justify="right")
         ranking.add_column("column")
         ranking.add_column("mean", justify="right")
@@ -161,7 +162,7 @@ def render_markdown(boards: list[Board]) -> str:
             out.append(f"| {dataset} mean | " + " | ".join(f"{means[c]:.3f}" if c in means else ""
                                                            for c in board.columns) + " |")
         out.append("")
-        out += notes(board) + _ranking_notes(board)
+        out += [f"- {line}" for line in notes(board) + ranking_notes(board)]  # a list: Markdown joins bare lines
         out.append("")
     return "\n".join(out)
 
@@ -200,7 +201,7 @@ def render_latex(boards: list[Board]) -> str:
     out = []
     for board in boards:
         out.append(f"% {latex_escape(board.title)}")
-        for line in notes(board) + _ranking_notes(board):
+        for line in notes(board) + ranking_notes(board):
             out.append(f"% {line}")
         out.append("\\begin{tabular}{l" + "r" * len(board.columns) + "}")
         out.append("\\toprule")
