@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from benchmark.methods import ExperimentContext, Method, MethodResult
     from benchmark.presets import PRESETS, Preset
     from benchmark.report.figures import VisualizerContext
-    from benchmark.report.style import GREY, METHOD_COLOURS, colour_of, save, styled
+    from benchmark.report.style import GREY, colour_of, method_colour, save, styled
     from benchmark.settings import RunSettings
     from benchmark.sources import Source
     from benchmark.visualizers import Figure, Visualizer
@@ -54,7 +54,7 @@ _MODULES = {
     "benchmark.methods": ("ExperimentContext", "Method", "MethodResult"),
     "benchmark.presets": ("PRESETS", "Preset"),
     "benchmark.report.figures": ("VisualizerContext",),
-    "benchmark.report.style": ("styled", "save", "colour_of", "METHOD_COLOURS", "GREY"),
+    "benchmark.report.style": ("styled", "save", "colour_of", "method_colour", "GREY"),
     "benchmark.settings": ("RunSettings",),
     "benchmark.sources": ("Source",),
     "benchmark.visualizers": ("Visualizer", "Figure"),
@@ -72,7 +72,7 @@ __all__ = [
     # models, their input, seeding and digests
     "create_backbone", "seeded", "InputConvention", "from_pretrained_cfg", "digest_of", "file_hash", "state_dict_hash",
     # figures: one style, and the study's ROC curve
-    "styled", "save", "colour_of", "METHOD_COLOURS", "GREY", "macro_roc_curve",
+    "styled", "save", "colour_of", "method_colour", "GREY", "macro_roc_curve",
 ]
 
 

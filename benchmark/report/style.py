@@ -1,7 +1,7 @@
 """One look for every figure: a colour-blind-safe palette, readable type, and one way to save.
 
 The palette is Okabe and Ito's (2008), distinguishable under the common colour-vision deficiencies; a
-column keeps its colour in every figure of a report (:func:`colour_of`).
+method keeps its colour in every figure of a report (:func:`method_colour`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 GREY = "#7F7F7F"
-# methods keep one colour everywhere: FE blue, FT orange, the baseline (scratch) grey
-METHOD_COLOURS = {"fe-svm": PALETTE[0], "ft-svm": PALETTE[1], "scratch": GREY}
 DPI = 150
 RC = {
     "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
@@ -28,11 +26,19 @@ RC = {
 
 
 def colour_of(name: str, order: list[str] | tuple[str, ...] = ()) -> str:
-    """The colour of a method (fixed) or of the ``i``-th item of ``order`` (cycling the palette)."""
-    if name in METHOD_COLOURS:
-        return METHOD_COLOURS[name]
+    """The colour of ``name``: the palette's ``i``-th for the ``i``-th item of ``order`` (cycling), else one
+    fixed by the name."""
     index = list(order).index(name) if name in order else sum(map(ord, name))
     return PALETTE[index % len(PALETTE)]
+
+
+def method_colour(board, method: str) -> str:
+    """A board's method's colour: grey for a baseline (a method without a source), else the palette's in the
+    order the board's columns first name the methods (the study's: FE blue, FT orange)."""
+    if any(m == method for _, m in board.baselines):
+        return GREY
+    methods = list(dict.fromkeys(m for s, m in board.columns if (s, m) not in board.baselines))
+    return colour_of(method, methods)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ def share_scatter(points: list[tuple[str, float, float, str]], path: Path, svg: 
             mine = [(label, share, auc) for label, share, auc, m in points if m == method]
             shares = [share * 100 for _, share, _ in mine]
             aucs = [auc for *_, auc in mine]
-            ax.scatter(shares, aucs, color=colour_of(method), marker=_MARKERS[index % len(_MARKERS)], s=42,
+            ax.scatter(shares, aucs, color=colour_of(method, methods), marker=_MARKERS[index % len(_MARKERS)], s=42,
                        label=f"{method.upper()}: {_describe(spearman(shares, aucs))}", zorder=3)
             for label, share, auc in mine:
                 ax.annotate(label, (share * 100, auc), xytext=(4, 3), textcoords="offset points", fontsize=8)

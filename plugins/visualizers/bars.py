@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from benchmark import GREY, Figure, Visualizer, colour_of, hookimpl, save, styled
+from benchmark import GREY, Figure, Visualizer, hookimpl, method_colour, save, styled
 
 ALL = "all targets"
 
@@ -63,7 +63,7 @@ def _draw_panel(ax, board, values: dict, sources: list[str], methods: list[str],
                 continue
             mean, interval = values[(source, method)]
             error = None if interval is None else [[mean - interval[0]], [interval[1] - mean]]
-            ax.bar(x + (i - (len(methods) - 1) / 2) * width, mean, width * 0.92, color=colour_of(method),
+            ax.bar(x + (i - (len(methods) - 1) / 2) * width, mean, width * 0.92, color=method_colour(board, method),
                    yerr=error, capsize=3, error_kw={"linewidth": 1, "ecolor": "#333333"})
     if limits[0] < 0.5:
         ax.axhline(0.5, color="#000000", linestyle=":", linewidth=1)
@@ -100,7 +100,7 @@ class BarsVisualizer(Visualizer):
                 ax.set_ylabel("ROC AUC")
             for ax in axes[-1]:
                 ax.set_xlabel("source")
-            handles = [Patch(color=colour_of(m), label=board.label(m)) for m in methods]
+            handles = [Patch(color=method_colour(board, m), label=board.label(m)) for m in methods]
             handles += [Line2D([], [], color=GREY, linestyle="--", label=f"{board.label(m)} (no source)")
                         for _, m in board.baselines]
             if limits[0] < 0.5:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from benchmark import Figure, Visualizer, colour_of, hookimpl, save, styled
+from benchmark import Figure, Visualizer, hookimpl, method_colour, save, styled
 
 
 def ranked(board) -> list[tuple[tuple[str, str], float]]:
@@ -40,7 +40,7 @@ def _draw(ax, board, labelled: list[tuple[tuple[str, str], float]]) -> None:
         depth = -0.5 - 0.38 * (index if on_left else k - 1 - index)
         edge = 0.6 if on_left else k + 0.4
         ax.plot([rank, rank, edge], [0, depth, depth], color="#000000", linewidth=0.9)
-        ax.plot(rank, 0, "o", color=colour_of(column[1]), markersize=6, zorder=3)
+        ax.plot(rank, 0, "o", color=method_colour(board, column[1]), markersize=6, zorder=3)
         ax.text(edge + (-0.05 if on_left else 0.05), depth, f"{board.column_label(column)} ({rank:.2f})",
                 ha="right" if on_left else "left", va="center", fontsize=10)
     # the bars of the columns not told apart, stacked just below the axis

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 
-from benchmark import Figure, Visualizer, colour_of, hookimpl, save, styled
+from benchmark import Figure, Visualizer, hookimpl, method_colour, save, styled
 
 LINESTYLES = ("-", "--", "-.", ":")
 QUANTITIES = (("train_loss", "training loss"), ("val_loss", "validation loss"),
@@ -49,7 +49,7 @@ def _style(board, column: tuple[str, str]) -> dict:
     dash = LINESTYLES[sources.index(column[0]) % len(LINESTYLES)] if column[0] in sources else "-"
     # the baseline wide and beneath: a transfer column that trains alike (a random source) would hide it
     wide = {"linewidth": 3.4, "alpha": 0.6, "zorder": 1} if column in board.baselines else {"linewidth": 1.6}
-    return {"color": colour_of(column[1]), "linestyle": dash, **wide}
+    return {"color": method_colour(board, column[1]), "linestyle": dash, **wide}
 
 
 class CurvesVisualizer(Visualizer):
@@ -84,8 +84,9 @@ class CurvesVisualizer(Visualizer):
                         if key == "val_loss":
                             marks = [b for h in seeds if (b := best_epoch(h)) is not None]
                             bests[f"{target} · {board.column_label(column)}"] = [e for e, _ in marks]
-                            ax.plot([e for e, _ in marks], [v for _, v in marks], "o", color=colour_of(column[1]),
-                                    markersize=4, markeredgecolor="#000000", markeredgewidth=0.5)
+                            ax.plot([e for e, _ in marks], [v for _, v in marks], "o",
+                                    color=method_colour(board, column[1]), markersize=4, markeredgecolor="#000000",
+                                    markeredgewidth=0.5)
                     ax.set_title(f"{target}: {name}", fontsize=10)
                     ax.set_ylabel("cross-entropy" if key.endswith("loss") else "accuracy (fraction)")
             for ax in axes[-1]:

@@ -8,7 +8,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from benchmark import Figure, Visualizer, colour_of, hookimpl, macro_roc_curve, save, styled
+from benchmark import Figure, Visualizer, hookimpl, macro_roc_curve, method_colour, save, styled
 
 GRID = np.linspace(0.0, 1.0, 201)
 LINESTYLES = ("-", "--", "-.", ":")
@@ -34,7 +34,7 @@ def _style(board, column: tuple[str, str]) -> dict:
     dash = LINESTYLES[sources.index(column[0]) % len(LINESTYLES)] if column[0] in sources else "-"
     # the baseline wide and beneath: a transfer column that scores alike would hide it
     wide = {"linewidth": 3.4, "alpha": 0.6, "zorder": 1} if column in board.baselines else {"linewidth": 1.6}
-    return {"color": colour_of(column[1]), "linestyle": dash, **wide}
+    return {"color": method_colour(board, column[1]), "linestyle": dash, **wide}
 
 
 class RocVisualizer(Visualizer):
