@@ -21,17 +21,18 @@ def script():
 
 
 def write_fixture(folder, tiles, labels):
-    """A fixture folder: ``tiles`` maps a tile's name to its image, ``labels`` to its label."""
+    """A fixture folder as perf/filter_tiles.py writes it: ``tiles`` maps a tile's name (without .png) to its image,
+    ``labels`` to its label."""
     (folder / "tiles").mkdir(parents=True)
     with open(folder / "manifest.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["tile", "model", "kind", "stage", "channel", "style"])
         for index, name in enumerate(tiles):
-            writer.writerow([name, "synthetic", "source", 1, index, "thesis" if index % 2 else "regularised"])
+            writer.writerow([f"{name}.png", "synthetic", "source", 1, index, "thesis" if index % 2 else "regularised"])
     with open(folder / "labels.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["tile", "label"])
-        writer.writerows(labels.items())
+        writer.writerows((f"{name}.png", label) for name, label in labels.items())
     for name, image in tiles.items():
         Image.fromarray(np.round(image * 255).astype(np.uint8)).save(folder / "tiles" / f"{name}.png")
 
@@ -65,10 +66,10 @@ def test_labelled_tiles_reads_images_and_rejects_unknown_labels(tmp_path):
     write_fixture(tmp_path / "good", tiles, {"flat": " Colour ", "noise": "noise"})
     records = labelled_tiles(tmp_path / "good")
     assert [(r["tile"], r["label"], r["channel"], r["image"].shape) for r in records] == [
-        ("flat", "colour", "0", (8, 8, 3)), ("noise", "noise", "1", (8, 8, 3))]
+        ("flat.png", "colour", "0", (8, 8, 3)), ("noise.png", "noise", "1", (8, 8, 3))]
     assert records[0]["image"] == pytest.approx(np.full((8, 8, 3), 128 / 255))
     write_fixture(tmp_path / "bad", tiles, {"flat": "color"})
-    with pytest.raises(ValueError, match="tile flat: label 'color'"):
+    with pytest.raises(ValueError, match="tile flat.png: label 'color'"):
         labelled_tiles(tmp_path / "bad")
     with pytest.raises(SystemExit, match="no labels"):
         script()["main"](["--fixtures", str(tmp_path / "absent")])

@@ -28,16 +28,28 @@ def test_spearman_against_hand_computed_rho_and_p():
     # rank differences -1, 1, -1, 1, 0: rho = 1 - 6 * 4 / (5 * 24) = 0.8
     result = spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])
     assert result["rho"] == pytest.approx(0.8)
-    # the t approximation scipy uses: t = rho sqrt((n - 2) / (1 - rho^2)) on n - 2 degrees of freedom
-    t = 0.8 * math.sqrt(3 / (1 - 0.64))
-    assert result["p"] == pytest.approx(2 * t_distribution.sf(t, 3))
+    # exact: rho = 1 - sum d^2 / 20 >= 0.8 where sum d^2 <= 4: the identity, its 4 adjacent swaps and 3 pairs of
+    # disjoint adjacent swaps (8 pairings), and as many mirrored at rho <= -0.8: 16 of the 120
+    assert result["p"] == pytest.approx(16 / 120) and result["exact"]
     assert result["n"] == 5 and result["reason"] is None
     assert spearman([0.1, 0.5, 0.9], [0.9, 0.7, 0.6])["rho"] == pytest.approx(-1.0)
+    # 4 sources in the same order: rho 1, exact p 2/24 (identity and reversal), where the t approximation says 0
+    four = spearman([0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8])
+    assert four["rho"] == pytest.approx(1.0) and four["p"] == pytest.approx(2 / 24)
+    # above EXACT_MAX_N pairs: scipy's t approximation, t = rho sqrt((n - 2) / (1 - rho^2)) on n - 2 df
+    x = np.arange(10.0)
+    y = np.array([1, 0, 3, 2, 5, 4, 7, 6, 9, 8], dtype=float)
+    large = spearman(x, y)
+    rho = 1 - 6 * 10 / (10 * 99)
+    t = rho * math.sqrt(8 / (1 - rho**2))
+    assert large["rho"] == pytest.approx(rho) and large["p"] == pytest.approx(2 * t_distribution.sf(t, 8))
+    assert not large["exact"]
 
 
 def test_spearman_says_why_it_has_no_value():
     few = spearman([0.2, 0.4], [0.7, 0.8])
-    assert few == {"rho": None, "p": None, "n": 2, "reason": "2 pairs; a rank correlation needs 3 or more"}
+    assert few == {"rho": None, "p": None, "n": 2, "exact": False,
+                   "reason": "2 pairs; a rank correlation needs 3 or more"}
     flat = spearman([0.1, 0.2, 0.3], [0.8, 0.8, 0.8])
     assert flat["rho"] is None and flat["p"] is None and flat["n"] == 3 and flat["reason"].startswith("y constant")
     both = spearman([1, 1, 1], [2, 2, 2])

@@ -34,7 +34,7 @@ def labelled_tiles(folder: Path) -> list[dict]:
                 raise ValueError(f"tile {tile}: label {label!r} is none of {', '.join(CLASSES)}")
             if tile not in manifest:
                 raise ValueError(f"tile {tile} is labelled but not in {folder / 'manifest.csv'}")
-            with Image.open(folder / "tiles" / f"{tile}.png") as image:
+            with Image.open(folder / "tiles" / tile) as image:
                 pixels = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
             records.append({**manifest[tile], "label": label, "image": pixels})
     return records

@@ -81,4 +81,5 @@ def _describe(correlation: dict) -> str:
     if correlation["rho"] is None:
         return f"no Spearman rho ({correlation['reason']})"
     p = "p < 0.001" if correlation["p"] < 0.001 else f"p = {correlation['p']:.3f}"
+    p += " (exact)" if correlation.get("exact") else ""
     return f"Spearman rho = {correlation['rho']:.2f}, {p}, n = {correlation['n']}"

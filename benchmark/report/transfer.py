@@ -3,14 +3,17 @@ AUC its features reach, and how much fine-tuning changed the filters."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from benchmark.report.taxonomy import CLASSES, STRUCTURAL
+
+EXACT_MAX_N = 8  # 8! = 40,320 pairings
 
 
 def class_shares(labels: Sequence[str]) -> dict[str, float]:
@@ -34,21 +37,37 @@ def structural_share(labels: Sequence[str]) -> float:
 
 def spearman(xs: Sequence[float], ys: Sequence[float]) -> dict:
     """Spearman's rank correlation of paired values: ``rho``, ``p`` (two-sided), ``n`` (pairs with both
-    values finite, the others dropped) and ``reason``: None, or why ``rho`` and ``p`` are None (fewer than
-    three pairs, or one side constant)."""
+    values finite, the others dropped), ``exact`` and ``reason``: None, or why ``rho`` and ``p`` are None
+    (fewer than three pairs, or one side constant). With at most :data:`EXACT_MAX_N` pairs (a handful of
+    sources, the usual case) ``p`` is exact, the share of all pairings whose |rho| reaches the observed one;
+    scipy's t approximation would call rho = 1 over 4 sources p = 0, where the exact p is 1/12."""
     if len(xs) != len(ys):
         raise ValueError(f"{len(xs)} x values against {len(ys)} y values")
     pairs = [(float(x), float(y)) for x, y in zip(xs, ys, strict=True)
              if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)]
     n = len(pairs)
     if n < 3:
-        return {"rho": None, "p": None, "n": n, "reason": f"{n} pairs; a rank correlation needs 3 or more"}
+        return {"rho": None, "p": None, "n": n, "exact": False,
+                "reason": f"{n} pairs; a rank correlation needs 3 or more"}
     x, y = zip(*pairs, strict=True)
     constant = [name for name, values in (("x", x), ("y", y)) if len(set(values)) == 1]
     if constant:
-        return {"rho": None, "p": None, "n": n, "reason": f"{' and '.join(constant)} constant; no ranking to correlate"}
+        return {"rho": None, "p": None, "n": n, "exact": False,
+                "reason": f"{' and '.join(constant)} constant; no ranking to correlate"}
     result = spearmanr(x, y)
-    return {"rho": float(result.statistic), "p": float(result.pvalue), "n": n, "reason": None}
+    rho = float(result.statistic)
+    if n > EXACT_MAX_N:
+        return {"rho": rho, "p": float(result.pvalue), "n": n, "exact": False, "reason": None}
+    return {"rho": rho, "p": _exact_p(x, y, rho), "n": n, "exact": True, "reason": None}
+
+
+def _exact_p(x: Sequence[float], y: Sequence[float], rho: float) -> float:
+    """The two-sided permutation p of Spearman's rho: every pairing of ``y``'s ranks with ``x``'s."""
+    rx, ry = rankdata(x), rankdata(y)
+    pairings = np.array(list(itertools.permutations(ry)))
+    rx, pairings = rx - rx.mean(), pairings - pairings.mean(axis=1, keepdims=True)
+    rhos = pairings @ rx / (np.linalg.norm(pairings, axis=1) * np.linalg.norm(rx))
+    return float(np.mean(np.abs(rhos) >= abs(rho) - 1e-12))
 
 
 def filter_change(before_labels: Sequence[str], after_labels: Sequence[str], before_weights: np.ndarray,
