@@ -36,7 +36,11 @@ if TYPE_CHECKING:
     from benchmark.methods import ExperimentContext, Method, MethodResult
     from benchmark.presets import PRESETS, Preset
     from benchmark.report.figures import VisualizerContext
-    from benchmark.report.style import GREY, colour_of, method_colour, save, styled
+    from benchmark.report.filtersets import ModelFilters, filter_pairs, model_filters
+    from benchmark.report.style import DPI, GREY, colour_of, method_colour, save, styled
+    from benchmark.report.taxonomy import CLASSES, STRUCTURAL, classify_many
+    from benchmark.report.taxonomyfigures import share_bars, share_scatter
+    from benchmark.report.transfer import class_shares, filter_change, spearman, structural_share
     from benchmark.settings import RunSettings
     from benchmark.sources import Source
     from benchmark.visualizers import Figure, Visualizer
@@ -54,7 +58,11 @@ _MODULES = {
     "benchmark.methods": ("ExperimentContext", "Method", "MethodResult"),
     "benchmark.presets": ("PRESETS", "Preset"),
     "benchmark.report.figures": ("VisualizerContext",),
-    "benchmark.report.style": ("styled", "save", "colour_of", "method_colour", "GREY"),
+    "benchmark.report.filtersets": ("ModelFilters", "model_filters", "filter_pairs"),
+    "benchmark.report.style": ("styled", "save", "colour_of", "method_colour", "GREY", "DPI"),
+    "benchmark.report.taxonomy": ("CLASSES", "STRUCTURAL", "classify_many"),
+    "benchmark.report.taxonomyfigures": ("share_bars", "share_scatter"),
+    "benchmark.report.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
     "benchmark.settings": ("RunSettings",),
     "benchmark.sources": ("Source",),
     "benchmark.visualizers": ("Visualizer", "Figure"),
@@ -72,7 +80,10 @@ __all__ = [
     # models, their input, seeding and digests
     "create_backbone", "seeded", "InputConvention", "from_pretrained_cfg", "digest_of", "file_hash", "state_dict_hash",
     # figures: one style, and the study's ROC curve
-    "styled", "save", "colour_of", "method_colour", "GREY", "macro_roc_curve",
+    "styled", "save", "colour_of", "method_colour", "GREY", "DPI", "macro_roc_curve",
+    # filter images, their taxonomy, and the taxonomy against transfer
+    "ModelFilters", "model_filters", "filter_pairs", "CLASSES", "STRUCTURAL", "classify_many", "class_shares",
+    "structural_share", "spearman", "filter_change", "share_bars", "share_scatter",
 ]
 
 
