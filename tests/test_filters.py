@@ -1,4 +1,5 @@
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from benchmark.report.filtersets import filter_pairs, model_filters, stage_weigh
 from benchmark.run.keptmodels import save_model
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
+from tlbench_plugins.visualizers.filters import FilterVisualizer
 
 PLUGINS = ["tiny_plugin", *no_builtin_datasets()]
 BASE = [arg for flag in PLUGINS for arg in ("-p", flag)]
@@ -28,6 +30,7 @@ FEW_STEPS = 24  # regularised steps in tests: enough to rise, a few seconds on t
 
 @pytest.fixture
 def stage2():
+    torch.set_num_threads(1)  # convolutions this small gain nothing from a second thread (conftest restores it)
     with seeded(0):
         model = create_backbone("test_resnet", 2).eval()
     return model, dict(model.named_modules())[model.feature_info[1]["module"]]
@@ -70,12 +73,13 @@ def test_an_unknown_style_is_refused(stage2):
 
 def _tiny_run(cli, out: Path, methods: tuple[str, ...]):
     args = [arg for m in methods for arg in ("-m", m)]
-    result = cli(*BASE, "run", "-d", "tiny_tgt", "-s", "tiny_src", *args, "--seeds", "2", "--out", out, *TINY)
+    result = cli(*BASE, "run", "-d", "tiny_tgt", "-s", "tiny_src", *args, "--seeds", "2", "--out", out, *TINY,
+                 "--threads", "1")
     assert result.exit_code == 0, result.output
 
 
 def test_filters_command_draws_every_channel_of_each_stage_and_the_first_conv(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(activationmax, "STEPS", 4)
+    monkeypatch.setattr(activationmax, "THESIS_STEPS", 4)
     out = tmp_path / "runs"
     _tiny_run(cli, out, ("fe-svm",))
     result = cli(*BASE, "visualize", "filters", "--out", out, "--style", "thesis")
@@ -101,10 +105,11 @@ def test_a_kept_fine_tuned_model_is_drawn_and_paired_with_its_starting_weights(c
     out = tmp_path / "runs"
     _tiny_run(cli, out, ("ft-svm",))
     ctx = _context(out)
+    ctx.out_dir.mkdir()
     (row,) = ctx.rows()
     preset = Preset.from_fields(row["preset"])
     source = ctx.catalog.all_sources()["tiny_src"]
-    settings = ctx.settings.__class__(**{**ctx.settings.__dict__, "preset": preset})
+    settings = replace(ctx.settings, preset=preset)
     with seeded(row["seed"]):
         start = source.build(settings, 2, row["seed"])
     tuned = create_backbone(preset.backbone, 2)
@@ -114,11 +119,11 @@ def test_a_kept_fine_tuned_model_is_drawn_and_paired_with_its_starting_weights(c
             parameter.add_(0.05)
     save_model(out, row["config_hash"], tuned, preset.backbone, 2, named(preset.normalize), {"seed": row["seed"]})
 
-    result = cli(*BASE, "visualize", "filters", "--out", out)
-    assert result.exit_code == 0, result.output
-    names = {p.name for p in (out / "figures").glob("*.png")}
+    figures = FilterVisualizer().render(ctx)
+    names = {f.path.name for f in figures}
     kept = f"ft-svm-tiny_src-tiny_tgt-seed{row['seed']}-test_resnet-16px-{row['config_hash'][:8]}"
     assert {f"filters-{kept}-stage{s}.png" for s in (1, 2, 3)} | {f"filters-{kept}-conv1.png"} <= names
+    assert all(f.path.exists() and f.title and f.caption for f in figures)
 
     ((before, after),) = filter_pairs(ctx)
     assert after.kind == "fine-tuned" and after.config_hash == row["config_hash"]
