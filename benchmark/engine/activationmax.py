@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from benchmark.engine.inputs import InputConvention
 
 STYLES = ("regularised", "thesis")
-STEPS, LR, THESIS_STEPS, THESIS_STEP_SIZE = 128, 0.05, 20, 1.0
+STEPS, LR, THESIS_STEPS, THESIS_STEP_SIZE = 64, 0.05, 20, 1.0
 # images per batch: this many pixels' worth (64 images at 224 px; every channel of a small model at 32 px)
 BATCH_PIXELS = 64 * 224 * 224
 # the square root of the colour correlation of ImageNet (Olah et al.'s lucid), normalised below

@@ -9,7 +9,7 @@ head are equal (a dataset source's model, whatever the seed of its new head) sha
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -57,7 +57,6 @@ class ModelFilters:
     method: str = ""
     style: str = "regularised"
     image_size: int = 0
-    facts: dict = field(default_factory=dict)
 
 
 def safe_key(text: str) -> str:
