@@ -14,9 +14,10 @@ Two styles:
   a sigmoid; every step sees it jittered, scaled and rotated a little; Adam (lr :data:`LR`) for
   :data:`STEPS` steps.
 
-Cost (``STEPS`` = 128): test_resnet at 32 px, stages 1-3 of a model (112 channels), about 5 s on two CPU
-cores; VGG16 at 224 px, stages 1-3 (64 + 128 + 256 = 448 channels), stopping at each stage's module,
-about 2.3 PFLOP, well under a minute on an H200 (TF32 convolutions).
+Cost (``STEPS`` = 64, measured on this project's 2-core machine under load, one thread): test_resnet at 32 px,
+stages 1-3 (112 channels), about 10 s of one core regularised and 2 s thesis, so ~300 channels take ~25 s
+of one core. VGG16 at 224 px, stages 1-3 (64 + 128 + 256 = 448 channels), each stage's forward pass stopped
+at its module: about 1.2 PFLOP (estimated, not measured), some 10-25 s on an H200.
 """
 
 from __future__ import annotations

@@ -182,6 +182,8 @@ def filter_pairs(ctx) -> list[tuple[ModelFilters, ModelFilters]]:
     ``seeded(seed)``); a source model with the same weights outside the head is shared."""
     models = model_filters(ctx)
     memo = ctx.memo["filters"]
+    if "pairs" in memo:
+        return memo["pairs"]
     sources, pairs = ctx.catalog.all_sources(), []
     for after in models:
         if after.kind != "fine-tuned" or after.source is None:
@@ -195,4 +197,5 @@ def filter_pairs(ctx) -> list[tuple[ModelFilters, ModelFilters]]:
             before = attach(source.build(settings, num_classes, after.seed), source.input_convention(settings))
         identity = _source_identity(after.source, settings.preset, after.seed)
         pairs.append((_memoised(ctx, before, settings.preset.image_size, **identity), after))
+    memo["pairs"] = pairs
     return pairs
