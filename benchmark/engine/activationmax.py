@@ -37,7 +37,8 @@ BATCH_PIXELS = 64 * 224 * 224
 # the square root of the colour correlation of ImageNet (Olah et al.'s lucid), normalised below
 _COLOUR_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32)
 _COLOUR = _COLOUR_SQRT / np.max(np.linalg.norm(_COLOUR_SQRT, axis=0))
-SPECTRUM_SD, DECAY = 0.01, 1.0
+# ten times lucid's starting spread: channels silent on a flat grey start (a ReLU passes no gradient) wake on this
+SPECTRUM_SD, DECAY = 0.1, 1.0
 # per-step transforms at 224 px (lucid's standard ones), scaled with the image size
 JITTER_224, SCALES, DEGREES = 12, (0.9, 1.1), 10.0
 
