@@ -86,8 +86,10 @@ def show_command(ctx, out_dir, fmt, metric):
 @data_root_option
 @click.option("--device", default="auto", show_default=True)
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--style", type=click.Choice(["regularised", "thesis"]), default="regularised", show_default=True,
+              help="How filter images are drawn: regularised (Olah et al. 2017) or thesis (the study's method).")
 @click.pass_context
-def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache_dir):
+def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache_dir, style):
     """Make the figures of the named visualisers (all by default) into OUT/figures, from the models
     and results of the run folder."""
     from benchmark.report.figures import VisualizerContext
@@ -103,7 +105,7 @@ def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache
     settings = _settings(ctx, data_root, device, cache_dir=cache_dir)
     figures = out_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    vctx = VisualizerContext(Store(out_dir), catalog, settings, figures)
+    vctx = VisualizerContext(Store(out_dir), catalog, settings, figures, style=style)
     for name in names or list(catalog.visualizers):
         for item in catalog.visualizers[name].render(vctx):
             console.print(f"{name}: {as_figure(item).path}")

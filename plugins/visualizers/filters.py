@@ -1,90 +1,119 @@
-"""Filter images of every source model by activation maximisation, as the study drew them.
-
-For every source that the run folder's experiments used, and the first three stages of the backbone,
-each channel's mean activation is maximised by gradient
-ascent from a noise image (noise x 20 + 128 on the 0-255 scale), with the gradient normalised by its
-RMS, 20 steps of size 1. The images of up to 64 channels per stage go into one grid.
+"""Filter images of every model of a run folder, by activation maximisation (see
+:mod:`benchmark.engine.activationmax` for the two styles): one grid per model and stage with every channel,
+and one grid of the first convolution's kernels per model.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from benchmark import DPI, Figure, ModelFilters, Visualizer, VisualizerContext, hookimpl, model_filters, save, styled
 
-from benchmark import (  # noqa: E402
-    InputConvention,  # noqa: E402
-    Visualizer,
-    VisualizerContext,
-    hookimpl,
-)
-
-STEPS, STEP_SIZE, MAX_CHANNELS, STAGES = 20, 1.0, 64, 3
-
-
-def maximise_channels(model: torch.nn.Module, module: torch.nn.Module, channels: int, size: int,
-                      inputs: InputConvention, seed: int = 0) -> np.ndarray:
-    """One image (0-255 scale, (C, H, W, 3)) per channel of ``module``'s output that excites it most."""
-    captured = {}
-    handle = module.register_forward_hook(lambda _m, _i, out: captured.__setitem__("out", out))
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(channels, 3, size, size, generator=generator) * 20 + 128
-    model.eval()
-    try:
-        for _ in range(STEPS):
-            x.requires_grad_(True)
-            model(inputs.apply(x / 255.0))
-            activation = captured["out"][torch.arange(channels), torch.arange(channels)].mean(dim=(1, 2))
-            (gradient,) = torch.autograd.grad(activation.sum(), x)
-            rms = gradient.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt() + 1e-5
-            x = (x + STEP_SIZE * gradient / rms).detach()
-    finally:
-        handle.remove()
-    return x.permute(0, 2, 3, 1).numpy()
+TILE, KERNEL_TILE, LABEL, GAP, TITLE, MIN_WIDTH = 96, 48, 14, 4, 34, 480  # pixels on the page
+READING = {
+    "thesis": "Each tile is the image that excites one channel most after 20 steps of normalised gradient ascent from "
+              "noise (the study's method), contrast-stretched: oriented stripes and repeated shapes are structural "
+              "filters, flat colour or speckle are not.",
+    "regularised": "Each tile is the image that excites one channel most, optimised with jitter, scaling and "
+                   "rotation in a decorrelated Fourier parameterisation (Olah et al. 2017): edges, stripes and "
+                   "textures are structural filters, flat colour or noise are not; a grey tile is a channel that "
+                   "no image tried could activate.",
+}
 
 
-def _grid_figure(images: np.ndarray, title: str, path: Path) -> Path:
-    side = math.ceil(math.sqrt(len(images)))
-    fig, axes = plt.subplots(side, side, figsize=(side, side))
-    for ax in np.ravel(axes):
+def grid_shape(count: int) -> tuple[int, int]:
+    """Rows and columns of a square-ish grid for ``count`` tiles (16 x 16 for 256)."""
+    columns = max(1, math.ceil(math.sqrt(count)))
+    return math.ceil(count / columns), columns
+
+
+def _tile(image: np.ndarray, side: int) -> np.ndarray:
+    """A [0, 1] (H, W, 3) image as a uint8 ``side`` x ``side`` tile (nearest when enlarged by a whole factor)."""
+    pixels = Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8))
+    factor = side // image.shape[0]
+    if factor >= 1 and side % image.shape[0] == 0:
+        return np.asarray(pixels.resize((side, side), Image.NEAREST))
+    return np.asarray(pixels.resize((side, side), Image.LANCZOS))
+
+
+def draw_grid(images: np.ndarray, labels: list[str], title: str, path: Path, side: int) -> Path:
+    """Tiles of ``side`` px in a square-ish grid, each under a small label, the title wrapped above; the PNG's
+    size in pixels follows from the count alone."""
+    rows, columns = grid_shape(len(images))
+    cell_w, cell_h = side + GAP, side + LABEL + GAP
+    width = max(columns * cell_w, MIN_WIDTH)
+    canvas = np.full((TITLE + rows * cell_h, width, 3), 255, np.uint8)
+    for i, image in enumerate(images):
+        y, x = divmod(i, columns)
+        top, left = TITLE + y * cell_h + LABEL, x * cell_w
+        canvas[top : top + side, left : left + side] = _tile(image, side)
+    import matplotlib.pyplot as plt
+
+    with styled(), plt.rc_context({"savefig.bbox": "standard"}):
+        fig = plt.figure(figsize=(canvas.shape[1] / DPI, canvas.shape[0] / DPI))
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.imshow(canvas, interpolation="nearest")
         ax.axis("off")
-    for ax, image in zip(np.ravel(axes), images, strict=False):
-        low, high = np.percentile(image, (1, 99))
-        ax.imshow(np.clip((image - low) / max(high - low, 1e-6), 0, 1))
-    fig.suptitle(title, fontsize=8)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+        ax.text(2, 2, textwrap.fill(title, max(20, width // 8)), ha="left", va="top", fontsize=7)
+        for i, label in enumerate(labels):
+            y, x = divmod(i, columns)
+            ax.text(x * cell_w + side / 2, TITLE + y * cell_h + LABEL - 2, label, ha="center", va="bottom",
+                    fontsize=5)
+        save(fig, path)
     return path
+
+
+def _stage_figures(ctx: VisualizerContext, model: ModelFilters) -> list[Figure]:
+    figures = []
+    for stage in model.stages:
+        n = len(stage.channels)
+        path = ctx.out_dir / f"filters-{model.key}-stage{stage.stage}.png"
+        labels = [f"{c} · {a:.2g}" for c, a in zip(stage.channels, stage.activations, strict=True)]
+        title = f"{model.label} · stage {stage.stage} ({stage.module}) · {n} channels · {model.style}"
+        draw_grid(stage.images, labels, title, path, TILE)
+        dead = int((stage.activations <= 0).sum())
+        caption = (f"Filter images of all {n} channels of stage {stage.stage} (`{stage.module}`) of {model.label} "
+                   f"({model.kind}), {model.image_size} px, style {model.style}. {READING[model.style]} Each tile "
+                   f"is labelled with its channel and the mean activation its image reached; {dead} of {n} "
+                   "reached none.")
+        facts = {"model": model.key, "kind": model.kind, "stage": stage.stage, "channels": n, "style": model.style,
+                 "mean_activation": float(np.mean(stage.activations)), "inactive_channels": dead}
+        figures.append(Figure(path, title, caption, facts=facts))
+    return figures
+
+
+def _first_conv_figure(ctx: VisualizerContext, model: ModelFilters) -> Figure:
+    kernels = model.first_conv
+    scale = max(float(np.abs(kernels).max()), 1e-12)
+    shown = 0.5 + 0.5 * kernels / scale
+    side = kernels.shape[1] * max(1, KERNEL_TILE // kernels.shape[1])
+    path = ctx.out_dir / f"filters-{model.key}-conv1.png"
+    title = f"{model.label} · first convolution · {len(kernels)} kernels {kernels.shape[1]}x{kernels.shape[2]}"
+    draw_grid(shown, [str(i) for i in range(len(kernels))], title, path, side)
+    caption = (f"The {len(kernels)} kernels of the first convolution of {model.label} ({model.kind}) as RGB, "
+               f"scaled together so that mid-grey is 0 (largest weight {scale:.3g}): a colour brighter than grey "
+               "weighs that input colour positively, a darker one negatively; edges show as a light and a dark "
+               "band side by side, colour detectors as one flat colour.")
+    return Figure(path, title, caption, facts={"model": model.key, "kind": model.kind, "kernels": len(kernels),
+                                                "largest_weight": scale})
 
 
 class FilterVisualizer(Visualizer):
     name = "filters"
-    description = "Activation-maximisation images of the filters of stages 1-3 of every source model"
+    description = "Activation-maximisation images of every channel of stages 1-3 of every model, and first-conv kernels"
+    order = 60
 
-    def render(self, ctx: VisualizerContext) -> list[Path]:
-        sources = ctx.catalog.all_sources()
-        paths = []
-        for name, settings in ctx.used_sources():
-            source = sources.get(name)
-            if source is None or not source.status(settings)[0]:
-                continue
-            model = source.build(settings, 2, seed=0)
-            modules = dict(model.named_modules())
-            label = f"{settings.preset.backbone}-{settings.preset.image_size}px"
-            for stage, info in enumerate(model.feature_info[:STAGES], start=1):
-                channels = min(info["num_chs"], MAX_CHANNELS)
-                images = maximise_channels(model, modules[info["module"]], channels,
-                                           settings.preset.image_size, source.input_convention(settings))
-                path = ctx.out_dir / f"filters-{name}-{label}-stage{stage}.png"
-                title = f"{name} · stage {stage} · {settings.preset.name} · {label}"
-                paths.append(_grid_figure(images, title, path))
-        return paths
+    def render(self, ctx: VisualizerContext) -> list[Figure]:
+        figures = []
+        for model in model_filters(ctx):
+            figures += _stage_figures(ctx, model)
+            figures.append(_first_conv_figure(ctx, model))
+        return figures
 
 
 @hookimpl

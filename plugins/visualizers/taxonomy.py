@@ -181,7 +181,8 @@ def _describe(method: str, correlation: dict) -> str:
     if correlation["rho"] is None:
         return f"{method}: no Spearman rho ({correlation['reason']})"
     exact = ", exact" if correlation.get("exact") else ""
-    return f"{method}: Spearman rho {correlation['rho']:.2f} (p = {correlation['p']:.3f}{exact}, n = {correlation['n']})"
+    rho, p, n = correlation["rho"], correlation["p"], correlation["n"]
+    return f"{method}: Spearman rho {rho:.2f} (p = {p:.3f}{exact}, n = {n})"
 
 
 @hookimpl
