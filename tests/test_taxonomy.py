@@ -74,8 +74,9 @@ def test_a_grating_turned_by_any_angle_stays_direction():
     assert {classify(grating(40, angle, 5)) for angle in np.arange(0, 180, 7.5)} == {"direction"}
 
 
-@pytest.mark.parametrize("factor", [0.3, 0.6, 1.5])
+@pytest.mark.parametrize("factor", [0.4, 0.6, 1.5])
 def test_scaling_the_contrast_keeps_the_class(factor):
+    # down to the flat threshold: the faintest example (blob and checkerboard, pixel std 0.108) at 0.4 is 0.043
     for name, image, expected in examples(48):
         mean = image.mean(axis=(0, 1))
         assert classify(np.clip(mean + factor * (image - mean), 0, 1)) == expected, name

@@ -13,7 +13,7 @@ from benchmark.report.taxonomy import agreement, classify_many
 ROOT = Path(__file__).parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "filters"
 # The least Cohen's kappa of the rule against the hand labels of the filter tiles.
-KAPPA_FLOOR = 0.4
+KAPPA_FLOOR = 0.55  # measured 0.62 on the 294 hand-labelled tiles (README, "Filters and their taxonomy")
 
 
 def script():
