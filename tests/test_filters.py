@@ -136,3 +136,16 @@ def test_a_kept_fine_tuned_model_is_drawn_and_paired_with_its_starting_weights(c
     np.testing.assert_array_equal(before.first_conv, start.conv1[0].weight.detach().permute(0, 2, 3, 1).numpy())
     # the source's weights do not depend on the seed of the new head: the source model's filters are reused
     assert before is next(m for m in model_filters(ctx) if m.kind == "source")
+
+
+def test_grids_are_drawn_for_every_source_and_the_lowest_seed_of_each_fine_tuning():
+    from types import SimpleNamespace
+
+    from tlbench_plugins.visualizers.filters import drawn
+
+    def model(kind, source, target=None, seed=0):
+        return SimpleNamespace(kind=kind, source=source, target=target, seed=seed, method="ft-svm", image_size=32)
+
+    models = [model("source", "a"), model("source", "b"), model("fine-tuned", "a", "x", 5),
+              model("fine-tuned", "a", "x", 2), model("fine-tuned", "a", "y", 7), model("fine-tuned", "b", "x", 2)]
+    assert drawn(models) == [models[0], models[1], models[3], models[4], models[5]]

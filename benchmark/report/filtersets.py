@@ -40,7 +40,7 @@ class StageFilters:
 @dataclass(frozen=True)
 class ModelFilters:
     """The filters of one model. ``key`` is file-name safe, ``label`` is for titles; ``kind`` is "source",
-    "fine-tuned" or "scratch"; ``first_conv`` holds the first convolution's kernels (O, kh, kw, 3) in RGB
+    or "fine-tuned"; ``first_conv`` holds the first convolution's kernels (O, kh, kw, 3) in RGB
     order, raw weights; ``stage_weights[s]`` the flattened parameters of every module the forward pass runs up
     to and including stage ``s`` (for a weight-space distance between two models)."""
 
@@ -144,8 +144,8 @@ def _source_identity(name: str, preset: Preset, seed: int | None = None) -> dict
 
 def model_filters(ctx) -> list[ModelFilters]:
     """Filters of every source model the run used (built as the study drew them: the source's weights, a
-    2-class head, seed 0) and of every kept trained model (kind "fine-tuned", or "scratch" for a method that
-    uses no source), in that order."""
+    2-class head, seed 0) and of every kept model that a method trained from a source (kind "fine-tuned"; a
+    scratch model, trained from random weights with no source to compare with, is left out), in that order."""
     memo = ctx.memo.setdefault("filters", {})
     if "models" in memo:
         return memo["models"]
@@ -158,17 +158,16 @@ def model_filters(ctx) -> list[ModelFilters]:
             model = attach(source.build(settings, 2, seed=0), source.input_convention(settings))
         models.append(_memoised(ctx, model, settings.preset.image_size, **_source_identity(name, settings.preset)))
     for row, path in ctx.kept_models():
+        if row["source"] == "none":
+            continue
         model, _about = load_model(path)
         preset = Preset.from_fields(row["preset"])
-        method = ctx.catalog.methods.get(row["method"])
-        kind = "fine-tuned" if method is None or method.uses_source else "scratch"
-        source = None if row["source"] == "none" else row["source"]
         kept[row["config_hash"]] = (row, model.get_classifier().out_features)
         identity = {
             "key": safe_key(f"{row['method']}-{row['source']}-{row['target']}-seed{row['seed']}-{preset.backbone}-"
                             f"{preset.image_size}px-{row['config_hash'][:8]}"),
             "label": f"{row['method']} · {row['source']} → {row['target']} · seed {row['seed']}",
-            "kind": kind, "source": source, "target": row["target"], "seed": row["seed"],
+            "kind": "fine-tuned", "source": row["source"], "target": row["target"], "seed": row["seed"],
             "config_hash": row["config_hash"], "method": row["method"],
         }
         models.append(compute_filters(model, preset.image_size, ctx.style, ctx.settings.device, **identity))

@@ -110,10 +110,23 @@ class FilterVisualizer(Visualizer):
 
     def render(self, ctx: VisualizerContext) -> list[Figure]:
         figures = []
-        for model in model_filters(ctx):
+        for model in drawn(model_filters(ctx)):
             figures += _stage_figures(ctx, model)
             figures.append(_first_conv_figure(ctx, model))
         return figures
+
+
+def drawn(models: list[ModelFilters]) -> list[ModelFilters]:
+    """The models whose grids are drawn: every source model, and of the fine-tuned ones the lowest seed per
+    source, target and method (the others' filters still count in the taxonomy; drawing every seed would
+    put 4 grids per fine-tuning into the report)."""
+    firsts: dict[tuple, ModelFilters] = {}
+    for model in models:
+        if model.kind == "fine-tuned":
+            key = (model.source, model.target, model.method, model.image_size)
+            if key not in firsts or model.seed < firsts[key].seed:
+                firsts[key] = model
+    return [m for m in models if m.kind == "source" or firsts.get((m.source, m.target, m.method, m.image_size)) is m]
 
 
 @hookimpl
