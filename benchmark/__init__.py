@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from benchmark.presets import PRESETS, Preset
     from benchmark.report.figures import VisualizerContext
     from benchmark.report.filtersets import ModelFilters, filter_pairs, model_filters
-    from benchmark.report.style import DPI, GREY, colour_of, method_colour, save, styled
+    from benchmark.report.style import DPI, GREY, colour_of, column_line, method_colour, save, styled
     from benchmark.report.taxonomy import CLASSES, STRUCTURAL, classify_many
     from benchmark.report.taxonomyfigures import share_bars, share_scatter
     from benchmark.report.transfer import class_shares, filter_change, spearman, structural_share
@@ -59,7 +59,7 @@ _MODULES = {
     "benchmark.presets": ("PRESETS", "Preset"),
     "benchmark.report.figures": ("VisualizerContext",),
     "benchmark.report.filtersets": ("ModelFilters", "model_filters", "filter_pairs"),
-    "benchmark.report.style": ("styled", "save", "colour_of", "method_colour", "GREY", "DPI"),
+    "benchmark.report.style": ("styled", "save", "colour_of", "method_colour", "column_line", "GREY", "DPI"),
     "benchmark.report.taxonomy": ("CLASSES", "STRUCTURAL", "classify_many"),
     "benchmark.report.taxonomyfigures": ("share_bars", "share_scatter"),
     "benchmark.report.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
@@ -80,7 +80,7 @@ __all__ = [
     # models, their input, seeding and digests
     "create_backbone", "seeded", "InputConvention", "from_pretrained_cfg", "digest_of", "file_hash", "state_dict_hash",
     # figures: one style, and the study's ROC curve
-    "styled", "save", "colour_of", "method_colour", "GREY", "DPI", "macro_roc_curve",
+    "styled", "save", "colour_of", "method_colour", "column_line", "GREY", "DPI", "macro_roc_curve",
     # filter images, their taxonomy, and the taxonomy against transfer
     "ModelFilters", "model_filters", "filter_pairs", "CLASSES", "STRUCTURAL", "classify_many", "class_shares",
     "structural_share", "spearman", "filter_change", "share_bars", "share_scatter",

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 GREY = "#7F7F7F"
+LINESTYLES = ("-", "--", "-.", ":")
 DPI = 150
 RC = {
     "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
@@ -59,3 +60,12 @@ def save(fig, path: Path, svg: bool = False) -> tuple[Path, ...]:
         paths += (path.with_suffix(".svg"),)
     plt.close(fig)
     return paths
+
+
+def column_line(board, column: tuple[str, str]) -> dict:
+    """Matplotlib line keywords of a board's column: its method's colour, one dash pattern per source, and the
+    baseline wide and beneath (a transfer column that scores or trains alike, a random source, would hide it)."""
+    sources = list(dict.fromkeys(s for s, m in board.columns if (s, m) not in board.baselines))
+    dash = LINESTYLES[sources.index(column[0]) % len(LINESTYLES)] if column[0] in sources else "-"
+    wide = {"linewidth": 3.4, "alpha": 0.6, "zorder": 1} if column in board.baselines else {"linewidth": 1.6}
+    return {"color": method_colour(board, column[1]), "linestyle": dash, **wide}

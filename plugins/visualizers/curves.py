@@ -8,9 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 
-from benchmark import Figure, Visualizer, hookimpl, method_colour, save, styled
+from benchmark import Figure, Visualizer, column_line, hookimpl, method_colour, save, styled
 
-LINESTYLES = ("-", "--", "-.", ":")
 QUANTITIES = (("train_loss", "training loss"), ("val_loss", "validation loss"),
               ("train_accuracy", "training accuracy"), ("val_accuracy", "validation accuracy"))
 
@@ -44,13 +43,6 @@ def trained(ctx, board) -> dict[tuple[str, str, str], list[list[dict]]]:
     return out
 
 
-def _style(board, column: tuple[str, str]) -> dict:
-    sources = list(dict.fromkeys(s for s, m in board.columns if (s, m) not in board.baselines))
-    dash = LINESTYLES[sources.index(column[0]) % len(LINESTYLES)] if column[0] in sources else "-"
-    # the baseline wide and beneath: a transfer column that trains alike (a random source) would hide it
-    wide = {"linewidth": 3.4, "alpha": 0.6, "zorder": 1} if column in board.baselines else {"linewidth": 1.6}
-    return {"color": method_colour(board, column[1]), "linestyle": dash, **wide}
-
 
 class CurvesVisualizer(Visualizer):
     name = "curves"
@@ -80,7 +72,7 @@ class CurvesVisualizer(Visualizer):
                         if not seeds:
                             continue
                         epochs, mean = mean_series(seeds, key)
-                        ax.plot(epochs, mean, **_style(board, column))
+                        ax.plot(epochs, mean, **column_line(board, column))
                         if key == "val_loss":
                             marks = [b for h in seeds if (b := best_epoch(h)) is not None]
                             bests[f"{target} · {board.column_label(column)}"] = [e for e, _ in marks]
@@ -92,7 +84,7 @@ class CurvesVisualizer(Visualizer):
             for ax in axes[-1]:
                 ax.set_xlabel("epoch")
                 ax.xaxis.get_major_locator().set_params(integer=True)
-            handles = [Line2D([], [], **_style(board, c), label=board.column_label(c)) for c in columns]
+            handles = [Line2D([], [], **column_line(board, c), label=board.column_label(c)) for c in columns]
             handles.append(Line2D([], [], marker="o", linestyle="", color="#7F7F7F", markeredgecolor="#000000",
                                   label="a seed's best validation epoch"))
             title = "Training curves, mean over seeds" + (f" · {board.title}" if several else "")

@@ -8,10 +8,9 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from benchmark import Figure, Visualizer, hookimpl, macro_roc_curve, method_colour, save, styled
+from benchmark import Figure, Visualizer, column_line, hookimpl, macro_roc_curve, save, styled
 
 GRID = np.linspace(0.0, 1.0, 201)
-LINESTYLES = ("-", "--", "-.", ":")
 
 
 def mean_curve(results) -> np.ndarray | None:
@@ -28,13 +27,6 @@ def mean_curve(results) -> np.ndarray | None:
     tpr[0], tpr[-1] = 0.0, 1.0
     return tpr
 
-
-def _style(board, column: tuple[str, str]) -> dict:
-    sources = list(dict.fromkeys(c[0] for c in board.columns if c not in board.baselines))
-    dash = LINESTYLES[sources.index(column[0]) % len(LINESTYLES)] if column[0] in sources else "-"
-    # the baseline wide and beneath: a transfer column that scores alike would hide it
-    wide = {"linewidth": 3.4, "alpha": 0.6, "zorder": 1} if column in board.baselines else {"linewidth": 1.6}
-    return {"color": method_colour(board, column[1]), "linestyle": dash, **wide}
 
 
 class RocVisualizer(Visualizer):
@@ -60,7 +52,7 @@ class RocVisualizer(Visualizer):
                 for column in board.columns:
                     if (target, *column) in curves:
                         cell = board.cells[(target, *column)]
-                        ax.plot(GRID, curves[(target, *column)], **_style(board, column),
+                        ax.plot(GRID, curves[(target, *column)], **column_line(board, column),
                                 label=f"{board.column_label(column)} ({cell.mean:.3f})")
                 ax.set(xlim=(0, 1), ylim=(0, 1.01), title=target, xlabel="false positive rate",
                        ylabel="true positive rate")
