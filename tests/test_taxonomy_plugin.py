@@ -41,6 +41,8 @@ def test_the_taxonomy_figures_agree_with_the_classes_and_weights(cli, tmp_path, 
     transfer = figures[1].facts
     assert [p[0] for p in transfer["points"]] == ["tiny_src"]
     assert transfer["spearman"]["FT"]["rho"] is None and transfer["spearman"]["FT"]["n"] == 1
+    (_, share, auc, method), = transfer["points"]
+    assert f"tiny_src: {share:.0%} structural, {method} {auc:.3f}" in figures[1].caption
 
     ((before, after),) = filter_pairs(ctx)
     expected = filter_change(classify_many(list(before.stages[0].images)), classify_many(list(after.stages[0].images)),

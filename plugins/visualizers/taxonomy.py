@@ -150,11 +150,14 @@ class TaxonomyVisualizer(Visualizer):
         if points:
             path = share_scatter(points, ctx.out_dir / "taxonomy-transfer.png", svg=True)
             described = "; ".join(_describe(method, c) for method, c in correlations.items())
+            listed = "; ".join(f"{source}: {share:.0%} structural, " + ", ".join(
+                f"{method} {auc:.3f}" for s, _, auc, method in points if s == source)
+                for source, share in dict.fromkeys((p[0], p[1]) for p in points))
             figures.append(Figure(
                 path, "Structural share of each source's filters against its transfer AUC",
                 "Each point is a source: the share of its model's filters (stages together) that are structural "
                 "against the mean AUC over the targets its experiments ran on (targets differ between sources "
-                f"where a source was skipped for leaking into one). {described}. With few sources no rank "
+                f"where a source was skipped for leaking into one): {listed}. {described}. With few sources no rank "
                 "correlation can be told from chance; the study's claim needs more of them.",
                 (path.with_suffix(".svg"),), {"spearman": correlations,
                                               "points": [list(p) for p in points]}))
