@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from benchmark.report.transfer import class_shares, filter_change, spearman, structural_share
     from benchmark.settings import RunSettings
     from benchmark.sources import Source
-    from benchmark.visualizers import Figure, Visualizer
+    from benchmark.visualizers import BoardVisualizer, Figure, Visualizer
 
 _MODULES = {
     "benchmark.data.filedatasets": ("FileDataset", "ImageFiles", "class_folders", "files_status", "first_existing",
@@ -65,13 +65,13 @@ _MODULES = {
     "benchmark.report.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
     "benchmark.settings": ("RunSettings",),
     "benchmark.sources": ("Source",),
-    "benchmark.visualizers": ("Visualizer", "Figure"),
+    "benchmark.visualizers": ("Visualizer", "BoardVisualizer", "Figure"),
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     # plugin kinds and their registration
-    "hookimpl", "Dataset", "FileDataset", "Source", "Method", "Visualizer", "Figure",
+    "hookimpl", "Dataset", "FileDataset", "Source", "Method", "Visualizer", "BoardVisualizer", "Figure",
     # what plugins receive and return
     "SOURCE", "TARGET", "Task", "DatasetStatus", "ImageSet", "ImageFiles", "ExperimentContext", "MethodResult",
     "VisualizerContext", "RunSettings", "Preset", "PRESETS",

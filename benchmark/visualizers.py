@@ -32,6 +32,19 @@ class Visualizer:
         raise NotImplementedError
 
 
+class BoardVisualizer(Visualizer):
+    """A visualiser that draws one figure per leaderboard (configuration): ``board_figure(ctx, board,
+    several)`` returns it, or None where the board has nothing to draw; ``several`` says whether the store
+    holds more than one board (then a title names its configuration)."""
+
+    def render(self, ctx) -> list[Figure]:
+        boards = ctx.boards()
+        return [figure for board in boards if (figure := self.board_figure(ctx, board, len(boards) > 1)) is not None]
+
+    def board_figure(self, ctx, board, several: bool) -> Figure | None:
+        raise NotImplementedError
+
+
 def as_figure(item: Figure | Path) -> Figure:
     """A visualiser's returned item as a :class:`Figure` (a plain path titled by its file name)."""
     return item if isinstance(item, Figure) else Figure(Path(item), Path(item).stem)

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from benchmark import GREY, Figure, Visualizer, hookimpl, method_colour, save, styled
+from benchmark import GREY, BoardVisualizer, Figure, hookimpl, method_colour, save, styled
 
 ALL = "all targets"
 
@@ -72,16 +72,12 @@ def _draw_panel(ax, board, values: dict, sources: list[str], methods: list[str],
     ax.grid(axis="x", visible=False)
 
 
-class BarsVisualizer(Visualizer):
+class BarsVisualizer(BoardVisualizer):
     name = "bars"
     description = "The study's Fig. 3: mean ROC AUC per source and method, per target and over targets, with 95% CIs"
     order = 10
 
-    def render(self, ctx) -> list[Figure]:
-        boards = ctx.boards()
-        return [self._figure(ctx, board, len(boards) > 1) for board in boards]
-
-    def _figure(self, ctx, board, several: bool) -> Figure:
+    def board_figure(self, ctx, board, several: bool) -> Figure:
         panels = panel_values(board)
         sources = sorted({c[0] for c in board.columns if c not in board.baselines})
         methods = list(dict.fromkeys(m for s, m in board.columns if (s, m) not in board.baselines))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from benchmark import Figure, Visualizer, hookimpl, method_colour, save, styled
+from benchmark import BoardVisualizer, Figure, hookimpl, method_colour, save, styled
 
 
 def ranked(board) -> list[tuple[tuple[str, str], float]]:
@@ -53,17 +53,15 @@ def _draw(ax, board, labelled: list[tuple[tuple[str, str], float]]) -> None:
     ax.set_ylim(-0.5 - 0.38 * max(left, k - left) - 0.2, 1.45)
 
 
-class CriticalDifferenceVisualizer(Visualizer):
+class CriticalDifferenceVisualizer(BoardVisualizer):
     name = "cd"
     description = "Critical-difference diagram (Friedman, Nemenyi; Demšar 2006) of the columns across targets"
     order = 30
 
-    def render(self, ctx) -> list[Figure]:
-        boards = ctx.boards()
-        return [self._figure(ctx, board, len(boards) > 1) for board in boards if ranked(board)]
-
-    def _figure(self, ctx, board, several: bool) -> Figure:
+    def board_figure(self, ctx, board, several: bool) -> Figure | None:
         labelled = ranked(board)
+        if not labelled:
+            return None
         k = len(labelled)
         result = board.friedman.result
         with styled():

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 
-from benchmark import Figure, Visualizer, column_line, hookimpl, method_colour, save, styled
+from benchmark import BoardVisualizer, Figure, column_line, hookimpl, method_colour, save, styled
 
 QUANTITIES = (("train_loss", "training loss"), ("val_loss", "validation loss"),
               ("train_accuracy", "training accuracy"), ("val_accuracy", "validation accuracy"))
@@ -43,17 +43,12 @@ def trained(ctx, board) -> dict[tuple[str, str, str], list[list[dict]]]:
     return out
 
 
-
-class CurvesVisualizer(Visualizer):
+class CurvesVisualizer(BoardVisualizer):
     name = "curves"
     description = "Training and validation loss and accuracy per epoch of the methods that train"
     order = 50
 
-    def render(self, ctx) -> list[Figure]:
-        boards = ctx.boards()
-        return [figure for board in boards if (figure := self._figure(ctx, board, len(boards) > 1)) is not None]
-
-    def _figure(self, ctx, board, several: bool) -> Figure | None:
+    def board_figure(self, ctx, board, several: bool) -> Figure | None:
         histories = trained(ctx, board)
         if not histories:
             return None

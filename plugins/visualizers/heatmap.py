@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from benchmark import Figure, Visualizer, hookimpl, save, styled
+from benchmark import BoardVisualizer, Figure, hookimpl, save, styled
 
 BASELINE_MARKS = {"better": "▲", "worse": "▼"}
 PAIR_MARKS = {True: "↑", False: "↓"}  # the method above / below the one it is compared with, on the same source
@@ -36,16 +36,12 @@ def means_matrix(board) -> np.ndarray:
                      for t in board.targets])
 
 
-class HeatmapVisualizer(Visualizer):
+class HeatmapVisualizer(BoardVisualizer):
     name = "heatmap"
     description = "The study's Table II as a heatmap of mean ROC AUC, with the paired tests' marks"
     order = 20
 
-    def render(self, ctx) -> list[Figure]:
-        boards = ctx.boards()
-        return [self._figure(ctx, board, len(boards) > 1) for board in boards]
-
-    def _figure(self, ctx, board, several: bool) -> Figure:
+    def board_figure(self, ctx, board, several: bool) -> Figure:
         means = means_matrix(board)
         pairs = pair_marks(board)
         labels = [board.column_label(c).replace(" ", "\n", 1) for c in board.columns]

@@ -8,7 +8,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from benchmark import Figure, Visualizer, column_line, hookimpl, macro_roc_curve, save, styled
+from benchmark import BoardVisualizer, Figure, column_line, hookimpl, macro_roc_curve, save, styled
 
 GRID = np.linspace(0.0, 1.0, 201)
 
@@ -28,17 +28,12 @@ def mean_curve(results) -> np.ndarray | None:
     return tpr
 
 
-
-class RocVisualizer(Visualizer):
+class RocVisualizer(BoardVisualizer):
     name = "roc"
     description = "Macro-averaged ROC curves per target, one per source and method, averaged over seeds"
     order = 40
 
-    def render(self, ctx) -> list[Figure]:
-        boards = ctx.boards()
-        return [figure for board in boards if (figure := self._figure(ctx, board, len(boards) > 1)) is not None]
-
-    def _figure(self, ctx, board, several: bool) -> Figure | None:
+    def board_figure(self, ctx, board, several: bool) -> Figure | None:
         curves = {(t, *c): tpr for t in board.targets for c in board.columns
                   if (t, *c) in board.cells and (tpr := mean_curve(board.cells[(t, *c)].results)) is not None}
         if not curves:

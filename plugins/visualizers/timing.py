@@ -8,7 +8,7 @@ from datetime import datetime
 import matplotlib.pyplot as plt
 import numpy as np
 
-from benchmark import GREY, Figure, Visualizer, hookimpl, save, styled
+from benchmark import GREY, BoardVisualizer, Figure, hookimpl, save, styled
 
 # (key in a row's durations, legend label, colour); "other" is the method's time less its recorded parts
 PARTS = (("source", "source preparation", "#CC79A7"), ("training", "training", "#E69F00"),
@@ -44,16 +44,12 @@ def _wall_seconds(rows: list[dict]) -> float | None:
     return (max(datetime.fromisoformat(f) for _, f in times) - start).total_seconds()
 
 
-class TimeVisualizer(Visualizer):
+class TimeVisualizer(BoardVisualizer):
     name = "time"
     description = "Mean seconds per experiment by source and method, split into source, training, features, SVM"
     order = 70
 
-    def render(self, ctx) -> list[Figure]:
-        boards = ctx.boards()
-        return [figure for board in boards if (figure := self._figure(ctx, board, len(boards) > 1)) is not None]
-
-    def _figure(self, ctx, board, several: bool) -> Figure | None:
+    def board_figure(self, ctx, board, several: bool) -> Figure | None:
         rows = ctx.board_rows(board)
         means = mean_parts(rows)
         columns = [c for c in board.columns if c in means]
