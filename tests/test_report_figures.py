@@ -230,3 +230,11 @@ def test_a_store_mixing_old_and_new_rows_says_how_many_lack_the_new_keys(tmp_pat
     # FE on src_a: a new row's 1.5 s features and 0.5 s SVM, an old row's none; the rest of 5 s is "other"
     assert figure.facts["seconds"]["src_a FE"] == pytest.approx(
         {"source": 2.0, "training": 0.0, "features": 0.75, "svm": 0.25, "other": 4.0})
+
+
+def test_the_figures_follow_the_reports_metric(drawn):
+    ctx, _ = drawn
+    chosen = VisualizerContext(ctx.store, ctx.catalog, None, ctx.out_dir, metric="auc_ovr")
+    chosen.memo[("boards", "auc_ovr")] = build_boards(chosen.rows(), "auc_ovr", replicates=50, methods=METHODS)
+    assert [board.metric for board in chosen.boards()] == ["auc_ovr"]
+    assert ctx.boards()[0].metric == "auc_macro_curve"  # "auc" is the preset's choice, the study's curve

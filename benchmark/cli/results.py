@@ -145,9 +145,9 @@ def report_command(ctx, plugin_args, out_dir, to_dir, visualizer_names, style, m
         raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
     settings = _settings(ctx, data_root, device, cache_dir=cache_dir)
     folder = to_dir or out_dir / "report"
-    vctx = VisualizerContext(store, catalog, settings, folder, style=style)
+    vctx = VisualizerContext(store, catalog, settings, folder, style=style, metric=metric)
     chosen = [catalog.visualizers[n] for n in dict.fromkeys(visualizer_names or catalog.visualizers)]
-    written, failures = build_report(vctx, chosen, metric)
+    written, failures = build_report(vctx, chosen)
     console.print(f"Report written to {escape(str(folder))}:")
     table = Table()
     table.add_column("file")

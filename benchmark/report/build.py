@@ -36,13 +36,13 @@ def run_visualizers(ctx: VisualizerContext, visualizers: list[Visualizer]
     return figures, failures
 
 
-def build_report(ctx: VisualizerContext, visualizers: list[Visualizer], metric: str = "auc"
-                 ) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Run ``visualizers`` into ``ctx.out_dir`` and write the documents there: every file written (figures and
-    their extra files, then the documents), and the visualisers that failed."""
+def build_report(ctx: VisualizerContext, visualizers: list[Visualizer]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Run ``visualizers`` into ``ctx.out_dir`` and write the documents there, the table and the figures both in
+    ``ctx.metric``: every file written (figures and their extra files, then the documents), and the visualisers
+    that failed."""
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     figures, failures = run_visualizers(ctx, visualizers)
-    boards = ctx.boards(metric)
+    boards = ctx.boards()
     rows = ctx.store.rows()
     content = ReportContent(opening_paragraph(boards), boards, figures, failures,
                             provenance(rows, ctx.run_dir / STORE_FILE), rows)

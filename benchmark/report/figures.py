@@ -23,6 +23,7 @@ class VisualizerContext:
     settings: RunSettings
     out_dir: Path
     style: str = "regularised"  # how filter images are drawn: "regularised" or "thesis"
+    metric: str = "auc"  # the boards' metric (``tlbench report --metric``)
     memo: dict = field(default_factory=dict)
 
     @property
@@ -35,9 +36,10 @@ class VisualizerContext:
             self.memo["rows"] = self.store.rows("passed")
         return self.memo["rows"]
 
-    def boards(self, metric: str = "auc") -> list:
-        """The leaderboards (:class:`benchmark.report.leaderboard.Board`) of the stored results, as
-        ``tlbench show`` prints them."""
+    def boards(self, metric: str | None = None) -> list:
+        """The leaderboards (:class:`benchmark.report.leaderboard.Board`) of the stored results in ``metric``
+        (default: the context's), as ``tlbench show`` prints them."""
+        metric = metric or self.metric
         key = ("boards", metric)
         if key not in self.memo:
             from benchmark.report.leaderboard import build_boards
