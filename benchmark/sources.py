@@ -19,6 +19,7 @@ from benchmark.engine.seeding import seeded
 from benchmark.engine.training import EpochCallback, fit
 from benchmark.hashing import config_hash
 from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
+from benchmark.run.keeppolicy import model_bytes
 from benchmark.run.locks import exclusive
 from benchmark.settings import RunSettings
 
@@ -137,7 +138,7 @@ class DatasetSource(Source):
         state = model.cpu().state_dict()
         meta = {"identity": self.identity(settings), "history": history, "test_accuracy": accuracy,
                 "classes": list(self.task.classes), "input": self.input_convention(settings).as_dict()}
-        nbytes = sum(t.numel() * t.element_size() for t in state.values())
+        nbytes = model_bytes(model)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not has_room(path.parent, nbytes):

@@ -3,13 +3,15 @@ which ones, :mod:`benchmark.run.keeppolicy` decides."""
 
 from __future__ import annotations
 
-import os
+import errno
 from pathlib import Path
 
 import torch
 
 from benchmark.engine.inputs import InputConvention, attach
 from benchmark.engine.models import create_backbone
+from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
+from benchmark.run.keeppolicy import model_bytes
 
 MODELS_DIR = "models"
 _FORMAT = 1
@@ -21,17 +23,20 @@ def kept_path(run_dir: Path, config_hash: str) -> Path:
 
 def save_model(run_dir: Path, config_hash: str, model: torch.nn.Module, backbone: str, num_classes: int,
                convention: InputConvention, about: dict) -> Path:
-    """Write ``model``'s weights (on the CPU) with what rebuilds it; written to a temporary file and renamed, so
-    a reader never sees half a file."""
+    """Write ``model``'s weights (on the CPU) with what rebuilds it, as the cache writes its files (a temporary
+    file flushed and renamed, so a reader never sees half a file; OSError when the disk lacks the room)."""
     path = kept_path(run_dir, config_hash)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not has_room(path.parent, model_bytes(model)):
+        raise OSError(errno.ENOSPC, f"not enough free space in {path.parent} for the kept model")
+    remove_leftovers(path.parent)
     payload = {
         "format": _FORMAT, "backbone": backbone, "num_classes": num_classes, "input": convention.as_dict(),
         "about": about, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    partial = path.with_suffix(f".{os.getpid()}.partial")
+    partial = temporary_beside(path)
     torch.save(payload, partial)
-    os.replace(partial, path)
+    publish(partial, path)
     return path
 
 
