@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmark.report.leaderboard import Board
 from benchmark.report.render import MARKS, notes, ranking_notes
-from benchmark.report.summary import QUESTION, best_column
+from benchmark.report.summary import QUESTION
 
 TABLE_BACKGROUND = "#eef3fa"  # the boards' own colour (a test finds the table in a screenshot by it)
 CSS = f"""
@@ -81,7 +81,7 @@ def board_table(board: Board) -> str:
     head = "".join(f"<th>{escape(board.column_label(c))}</th>" for c in board.columns)
     body = []
     for target in board.targets:
-        best = best_column(board, target)
+        best = board.best_column(target)
         body.append(f"<tr><td>{escape(target)}</td>"
                     + "".join(_cell_html(board, target, c, best) for c in board.columns) + "</tr>")
     for dataset, means in board.dataset_means().items():

@@ -124,6 +124,12 @@ class Board:
         source, method = column
         return self.label(method) if source == NO_SOURCE else f"{source} {self.label(method)}"
 
+    def best_column(self, target: str) -> tuple[str, str] | None:
+        """The column with the highest mean on ``target``; a tie goes to the column first in the board's order."""
+        scored = [(self.cells[(target, *c)].mean, -i, c) for i, c in enumerate(self.columns)
+                  if (target, *c) in self.cells]
+        return max(scored)[2] if scored else None
+
     @property
     def baselines(self) -> list[tuple[str, str]]:
         """The columns of methods without a source (scratch)."""

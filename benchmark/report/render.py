@@ -106,8 +106,7 @@ def render_rich(boards: list[Board]) -> Group:
         table.add_column("target", style="bold")
         for column in board.columns:
             table.add_column(board.column_label(column), justify="right")
-        best = {t: max(board.cells[(t, *c)].mean for c in board.columns if (t, *c) in board.cells)
-                for t in board.targets}
+        best = {t: board.cells[(t, *board.best_column(t))].mean for t in board.targets if board.best_column(t)}
         for target in board.targets:
             row = [target]
             for column in board.columns:

@@ -9,13 +9,6 @@ from benchmark.report.leaderboard import Board, Cell
 QUESTION = "Which source and which transfer method help each target?"
 
 
-def best_column(board: Board, target: str) -> tuple[str, str] | None:
-    """The column with the highest mean on ``target``; a tie goes to the column first in the board's order."""
-    scored = [(board.cells[(target, *c)].mean, -i, c) for i, c in enumerate(board.columns)
-              if (target, *c) in board.cells]
-    return max(scored)[2] if scored else None
-
-
 def _metric_name(board: Board) -> str:
     return "AUC" if board.metric.startswith("auc") else board.metric.replace("_", " ")
 
@@ -25,7 +18,7 @@ def _overlap(a: Cell, b: Cell) -> bool:
 
 
 def _target_sentence(board: Board, target: str) -> str:
-    column = best_column(board, target)
+    column = board.best_column(target)
     cell = board.cells[(target, *column)]
     label, metric = board.column_label(column), _metric_name(board)
     text = f"on {target} the best column is {label} ({metric} {cell.text()})"
@@ -85,7 +78,7 @@ def _hedge(board: Board) -> str:
 def board_paragraph(board: Board, prefix: bool = False) -> str:
     """The answer one board gives: each target's best column, then the paired method comparison, then how
     much to trust it; ``prefix`` names the board (a report with several)."""
-    parts = [_target_sentence(board, t) for t in board.targets if best_column(board, t) is not None]
+    parts = [_target_sentence(board, t) for t in board.targets if board.best_column(t) is not None]
     first = "; ".join(parts)
     first = first[0].upper() + first[1:] + "."
     lead = f"{board.title}: " if prefix else ""
