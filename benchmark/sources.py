@@ -57,6 +57,12 @@ class Source:
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
         raise NotImplementedError
 
+    def build_with_own_head(self, settings: RunSettings) -> torch.nn.Module | None:
+        """A fresh model carrying the weights with the classifier they were trained with (over the source's
+        own classes), or ``None`` when the weights have no such head (random weights, a headless backbone):
+        what estimators that read the source's predictions (LEEP, NCE) need."""
+        return None
+
 
 class DatasetSource(Source):
     """A backbone trained from scratch on a source task, as the study did, cached on disk by the hash
