@@ -1,7 +1,7 @@
 """tlbench: a plugin-based benchmark of transfer learning to small medical datasets.
 
 This module is the public API for plugin authors: implement the hooks with ``@hookimpl`` and
-register subclasses of :class:`Dataset`, :class:`Source`, :class:`Method` or :class:`Visualizer`.
+register subclasses of :class:`Dataset`, :class:`Source`, :class:`Method`, :class:`Visualizer` or :class:`Estimator`.
 
 Each name is imported from its module on first use (PEP 562), so ``tlbench --help`` does not wait for torch.
 """
@@ -31,10 +31,12 @@ if TYPE_CHECKING:
     from benchmark.engine.metrics import macro_roc_curve
     from benchmark.engine.models import create_backbone
     from benchmark.engine.seeding import seeded
+    from benchmark.estimators import Estimator, check_inputs
     from benchmark.hashing import digest_of, file_hash, state_dict_hash
     from benchmark.hookspecs import hookimpl
     from benchmark.methods import ExperimentContext, Method, MethodResult
     from benchmark.presets import PRESETS, Preset
+    from benchmark.report.estimates import compare, weighted_tau
     from benchmark.report.figures import VisualizerContext
     from benchmark.report.filtersets import ModelFilters, filter_pairs, model_filters
     from benchmark.report.style import DPI, GREY, colour_of, column_line, method_colour, save, styled
@@ -49,6 +51,7 @@ _MODULES = {
     "benchmark.data.filedatasets": ("FileDataset", "ImageFiles", "class_folders", "files_status", "first_existing",
                                     "image_files", "missing_status", "scan_class_folders"),
     "benchmark.datasets": ("SOURCE", "TARGET", "Dataset", "DatasetStatus", "ImageSet", "Task"),
+    "benchmark.estimators": ("Estimator", "check_inputs"),
     "benchmark.engine.inputs": ("InputConvention", "from_pretrained_cfg"),
     "benchmark.engine.metrics": ("macro_roc_curve",),
     "benchmark.engine.models": ("create_backbone",),
@@ -57,6 +60,7 @@ _MODULES = {
     "benchmark.hookspecs": ("hookimpl",),
     "benchmark.methods": ("ExperimentContext", "Method", "MethodResult"),
     "benchmark.presets": ("PRESETS", "Preset"),
+    "benchmark.report.estimates": ("compare", "weighted_tau"),
     "benchmark.report.figures": ("VisualizerContext",),
     "benchmark.report.filtersets": ("ModelFilters", "model_filters", "filter_pairs"),
     "benchmark.report.style": ("styled", "save", "colour_of", "method_colour", "column_line", "GREY", "DPI"),
@@ -71,7 +75,8 @@ _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     # plugin kinds and their registration
-    "hookimpl", "Dataset", "FileDataset", "Source", "Method", "Visualizer", "BoardVisualizer", "Figure",
+    "hookimpl", "Dataset", "FileDataset", "Source", "Method", "Visualizer", "BoardVisualizer", "Figure", "Estimator",
+    "check_inputs",
     # what plugins receive and return
     "SOURCE", "TARGET", "Task", "DatasetStatus", "ImageSet", "ImageFiles", "ExperimentContext", "MethodResult",
     "VisualizerContext", "RunSettings", "Preset", "PRESETS",
@@ -84,6 +89,8 @@ __all__ = [
     # filter images, their taxonomy, and the taxonomy against transfer
     "ModelFilters", "model_filters", "filter_pairs", "CLASSES", "STRUCTURAL", "classify_many", "class_shares",
     "structural_share", "spearman", "filter_change", "share_bars", "share_scatter",
+    # transferability estimates against measured results
+    "compare", "weighted_tau",
 ]
 
 

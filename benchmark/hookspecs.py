@@ -30,3 +30,8 @@ def tlbench_register_methods(register):
 @hookspec
 def tlbench_register_visualizers(register):
     """Call ``register(visualizer)`` for each :class:`benchmark.Visualizer` provided."""
+
+
+@hookspec
+def tlbench_register_estimators(register):
+    """Call ``register(estimator)`` for each :class:`benchmark.Estimator` (transferability estimator) provided."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -105,6 +106,28 @@ class ExperimentContext:
         digest) with the same input convention, device kind, acceleration and library versions, in this run
         or, with the cache on disk, an earlier one (augmented training images, and models this experiment
         trained, are always extracted afresh)."""
+        extract, key = self._extraction(model)
+        if key is None:
+            return extract(self.data.train.images), extract(self.data.val.images), extract(self.data.test.images)
+        split = self.data.split
+        train = self._cached_train(extract, key)
+        val = self.feature_cache.features(key, split.val, self.data.val.images, extract)
+        return train, val, self.feature_cache.features(key, split.test, self.data.test.images, extract)
+
+    def train_features(self, model: torch.nn.Module) -> np.ndarray:
+        """Penultimate features of the training split alone, through the feature cache as :meth:`features`."""
+        extract, key = self._extraction(model)
+        return extract(self.data.train.images) if key is None else self._cached_train(extract, key)
+
+    def _cached_train(self, extract: Callable[[torch.Tensor], np.ndarray], key: str) -> np.ndarray:
+        split, images = self.data.split, self.data.train.images
+        train = self.feature_cache.features(key, split.train, images[: len(split.train)], extract)
+        if self.data.augmented:  # images made from this split's training images have no task position
+            train = np.concatenate([train, extract(images[len(split.train) :])])
+        return train
+
+    def _extraction(self, model: torch.nn.Module) -> tuple[Callable[[torch.Tensor], np.ndarray], str | None]:
+        """How ``model``'s features are extracted, and their feature-cache key (None: not cached)."""
         preset, settings = self.settings.preset, self.settings
         inputs = input_of(model, preset)
 
@@ -112,7 +135,7 @@ class ExperimentContext:
             return predict(model, images, inputs, settings.device, features=True, accel=settings.acceleration)
 
         if self.feature_cache is None or id(model) in self._trained:
-            return extract(self.data.train.images), extract(self.data.val.images), extract(self.data.test.images)
+            return extract, None
         # what changes the features' float rounding is in the key too: the cache outlives the run, and a
         # later run on another device or library version must not get features computed another way
         key = config_hash({
@@ -121,12 +144,7 @@ class ExperimentContext:
             "device": settings.device.type, "acceleration": asdict(settings.acceleration),
             "torch": torch.__version__, "timm": timm.__version__,
         })
-        split, images = self.data.split, self.data.train.images
-        train = self.feature_cache.features(key, split.train, images[: len(split.train)], extract)
-        if self.data.augmented:  # images made from this split's training images have no task position
-            train = np.concatenate([train, extract(images[len(split.train) :])])
-        val = self.feature_cache.features(key, split.val, self.data.val.images, extract)
-        return train, val, self.feature_cache.features(key, split.test, self.data.test.images, extract)
+        return extract, key
 
     def svm_scores(self, model: torch.nn.Module) -> np.ndarray:
         """Penultimate features of train and test into a linear SVM (C chosen on the validation features when

@@ -162,9 +162,13 @@ class DatasetSource(Source):
             self._unsaved[path] = state
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
+        return replace_head(self.build_with_own_head(settings), num_classes)
+
+    def build_with_own_head(self, settings: RunSettings) -> torch.nn.Module:
+        """The trained model as it was trained, with its classifier over the source task's classes."""
         path = self.weights_path(settings)
         if path not in self._unsaved and not path.exists():
             raise FileNotFoundError(f"source model {path} is missing; prepare() the source first")
         model = create_backbone(settings.preset.backbone, self.task.num_classes)
         model.load_state_dict(self._unsaved.get(path) or torch.load(path, map_location="cpu", weights_only=True))
-        return replace_head(model, num_classes)
+        return model

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from benchmark.datasets import SOURCE, TARGET, Dataset, Task
+from benchmark.estimators import Estimator
 from benchmark.methods import Method
 from benchmark.sources import DatasetSource, Source
 from benchmark.visualizers import Visualizer
 
-KINDS = ("datasets", "sources", "methods", "visualizers")
-_TYPES = {"datasets": Dataset, "sources": Source, "methods": Method, "visualizers": Visualizer}
+KINDS = ("datasets", "sources", "methods", "visualizers", "estimators")
+_TYPES = {"datasets": Dataset, "sources": Source, "methods": Method, "visualizers": Visualizer,
+          "estimators": Estimator}
 
 
 @dataclass
@@ -36,12 +38,13 @@ class PluginInfo:
 
 @dataclass
 class Catalog:
-    """Registered datasets, sources, methods and visualisers, each with the plugin that owns it."""
+    """Registered datasets, sources, methods, visualisers and estimators, each with the plugin that owns it."""
 
     datasets: dict[str, Dataset] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     methods: dict[str, Method] = field(default_factory=dict)
     visualizers: dict[str, Visualizer] = field(default_factory=dict)
+    estimators: dict[str, Estimator] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
 

@@ -98,7 +98,7 @@ def _unpaired(selection: Selection, methods: dict, sources: dict, planned: list[
     return problems
 
 
-def _skip_reason(dataset, source, source_name: str, target_state, source_state) -> SkipReason | None:
+def skip_reason(dataset, source, source_name: str, target_state, source_state) -> SkipReason | None:
     """Why an experiment cannot run, or None when it can."""
     if not target_state.available:
         return SkipReason(TARGET, dataset.name, target_state.message)
@@ -114,7 +114,7 @@ def _skip_reason(dataset, source, source_name: str, target_state, source_state) 
     return None
 
 
-def _target_identity(dataset, task, settings: RunSettings, fingerprints: dict) -> dict:
+def target_identity(dataset, task, settings: RunSettings, fingerprints: dict) -> dict:
     """What determines a target task's data: the dataset's version, the task and its data's fingerprint."""
     if task.name not in fingerprints:
         fingerprints[task.name] = dataset.fingerprint(task, settings.data_root)
@@ -164,12 +164,12 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                     experiment = Experiment(task_name, source_name, method_name, seed)
                     if keyword and not keyword(experiment.node_id):
                         continue
-                    reason = _skip_reason(dataset, source, source_name, target_states[dataset.name],
+                    reason = skip_reason(dataset, source, source_name, target_states[dataset.name],
                                           source_states.get(source_name))
                     target = {"dataset": dataset.name, "version": dataset.version, "task": task_name}
                     if not reason and task_name not in unreadable:
                         try:
-                            target = _target_identity(dataset, task, settings, fingerprints)
+                            target = target_identity(dataset, task, settings, fingerprints)
                         except Exception as error:  # a plugin's data that cannot even be read: this target only
                             unreadable[task_name] = SkipReason(
                                 TARGET, task_name, f"dataset {dataset.name!r} (plugin module "

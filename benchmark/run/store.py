@@ -66,6 +66,23 @@ _ATTEMPTS_SCHEMA = (
 )""",
     "CREATE INDEX attempts_config ON attempts (config_hash)",
 )
+# transferability estimates (``tlbench estimate``): created by the first one saved, so that opening a store never
+# needs to write to it for them
+_ESTIMATES_SCHEMA = """CREATE TABLE IF NOT EXISTS estimates (
+    config_hash TEXT PRIMARY KEY,
+    target TEXT NOT NULL,
+    source TEXT NOT NULL,
+    estimator TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    preset TEXT NOT NULL,
+    score REAL NOT NULL,
+    seconds REAL NOT NULL,
+    feature_seconds REAL NOT NULL,
+    n_samples INTEGER NOT NULL,
+    finished_at TEXT NOT NULL
+)"""
+_ESTIMATE_JSON_COLUMNS = ("config", "preset")
 # columns added to experiments since the first schema, with their types: an older store gains them when opened
 _ADDED_COLUMNS = {"preset": "TEXT", "notes": "TEXT"}
 # columns an older store has and this one does not: the display label "preset · backbone @ Npx" (the rows carry the
@@ -332,3 +349,29 @@ class Store:
                 record["status"] = "interrupted"
             rows.append(record)
         return rows
+
+    @_reporting_errors
+    def save_estimate(self, config_hash: str, target: str, source: str, estimator: str, seed: int, config: dict,
+                      preset: dict, score: float, seconds: float, feature_seconds: float, n_samples: int) -> None:
+        """Record one transferability estimate (replacing an earlier one of the same ``config_hash``): ``config``
+        is what determines it, ``preset`` every field of the preset in force, ``seconds`` the estimator's own
+        time and ``feature_seconds`` the time its features (and source predictions) took."""
+        values = (config_hash, target, source, estimator, seed, json.dumps(config), json.dumps(preset), score,
+                  seconds, feature_seconds, n_samples, _now())
+        with self._transaction():
+            self.db.execute(_ESTIMATES_SCHEMA)
+            self.db.execute(f"INSERT OR REPLACE INTO estimates VALUES ({_placeholders(len(values))})", values)
+
+    @_reporting_errors
+    def estimates(self) -> list[dict]:
+        """The stored transferability estimates, JSON columns decoded, oldest first; none before the first."""
+        exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'estimates'"
+        if self.db.execute(exists).fetchone() is None:
+            return []
+        found = []
+        for row in self.db.execute("SELECT * FROM estimates ORDER BY finished_at, rowid"):
+            record = dict(row)
+            for column in _ESTIMATE_JSON_COLUMNS:
+                record[column] = json.loads(record[column])
+            found.append(record)
+        return found

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmark.run.store import STORE_FILE, Store
+from benchmark.run.store import _ESTIMATES_SCHEMA, STORE_FILE, Store
 
 TABLES = ("experiments", "attempts")
+# tables made by their first row (transferability estimates), absent from most stores, with their schema
+OPTIONAL_TABLES = {"estimates": _ESTIMATES_SCHEMA}
 
 
 @dataclass
@@ -37,7 +39,8 @@ def check(path: Path) -> str:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             problems = [row[0] for row in db.execute("PRAGMA integrity_check")]
-            for table in TABLES:
+            present = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for table in (*TABLES, *(t for t in OPTIONAL_TABLES if t in present)):
                 db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
         finally:
             db.close()
@@ -67,6 +70,11 @@ def repair(run_dir: Path) -> Repair:
     try:
         for table in TABLES:
             result.salvaged[table], result.lost[table] = _copy_readable(kept, fresh.db, table)
+        for table, schema in OPTIONAL_TABLES.items():
+            fresh.db.execute(schema)
+            copied, lost = _copy_readable(kept, fresh.db, table)
+            if copied or lost:
+                result.salvaged[table], result.lost[table] = copied, lost
     finally:
         fresh.close()
     return result

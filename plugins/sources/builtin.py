@@ -133,6 +133,20 @@ class ImageNetSource(Source):
             return create_backbone(settings.preset.backbone, num_classes, pretrained=True,
                                    pretrained_cfg_overlay=overlay)
 
+    def build_with_own_head(self, settings: RunSettings) -> torch.nn.Module | None:
+        """The pretrained model with its ImageNet classifier (as many classes as timm's pretrained_cfg says), or
+        None when that configuration gives the weights no classifier."""
+        ok, reason = self.status(settings)
+        if not ok:
+            raise FileNotFoundError(reason)
+        cfg = timm.models.get_pretrained_cfg(settings.preset.backbone)
+        classes = cfg.num_classes if cfg is not None else 0
+        if not classes:
+            return None
+        path = self._local_file(settings)
+        overlay = {"file": str(path)} if path is not None else None
+        return create_backbone(settings.preset.backbone, classes, pretrained=True, pretrained_cfg_overlay=overlay)
+
 
 @hookimpl
 def tlbench_register_sources(register):
