@@ -36,9 +36,13 @@ def weighted_tau(scores: dict[str, float], measured: dict[str, float],
     return (None if math.isnan(tau) else tau), len(common)
 
 
-def preset_key(fields: dict) -> str:
-    """One key per configuration: the digest of the preset's result-deciding fields."""
-    return config_hash(Preset.from_fields(fields).hashable())
+def preset_key(fields: dict) -> str | None:
+    """One key per configuration: the digest of the preset's result-deciding fields (None for fields that do not
+    make a preset, as a row of an older tlbench may hold)."""
+    try:
+        return config_hash(Preset.from_fields(fields).hashable())
+    except (TypeError, ValueError):
+        return None
 
 
 def measured_auc(rows: list[dict], target: str, key: str, metric: str = "auc") -> dict[str, dict[str, float]]:

@@ -1,0 +1,133 @@
+"""Estimates against measured results: the weighted tau on known rankings, the store's estimates table, the
+estimators figure from a store written by hand, and `tlbench estimate` on the tiny plugin."""
+
+import dataclasses
+import sqlite3
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.presets import PRESETS
+from benchmark.report.estimates import compare, measured_auc, preset_key, weighted_tau
+from benchmark.report.figures import VisualizerContext
+from benchmark.run.store import Store
+from benchmark.run.storerepair import check
+from tests.conftest import TINY
+from tlbench_plugins.estimators.logme import LogME
+from tlbench_plugins.visualizers.estimators import EstimatorsVisualizer
+
+PRESET = dataclasses.asdict(PRESETS["cpu-quick"])
+MEASURED = {"a": 0.91, "b": 0.84, "c": 0.80, "d": 0.62, "e": 0.55}
+
+
+def test_a_monotone_estimator_agrees_fully_and_a_reversed_one_disagrees_fully():
+    monotone = {s: np.log(auc) * 7 - 3 for s, auc in MEASURED.items()}
+    assert weighted_tau(monotone, MEASURED) == (pytest.approx(1.0), 5)
+    assert weighted_tau({s: -v for s, v in monotone.items()}, MEASURED) == (pytest.approx(-1.0), 5)
+    # lower-is-better scores read the other way round
+    assert weighted_tau({s: -v for s, v in monotone.items()}, MEASURED, higher_is_better=False)[0] == pytest.approx(1)
+
+
+def test_a_swap_at_the_top_costs_more_than_one_at_the_bottom():
+    top = dict(zip("abcde", [4, 5, 3, 2, 1], strict=True))
+    bottom = dict(zip("abcde", [5, 4, 3, 1, 2], strict=True))
+    tau_top, tau_bottom = weighted_tau(top, MEASURED)[0], weighted_tau(bottom, MEASURED)[0]
+    assert -1 < tau_top < tau_bottom < 1
+
+
+def test_tau_is_undefined_without_two_common_sources_or_with_a_constant_side():
+    assert weighted_tau({"a": 1.0, "z": 2.0}, MEASURED) == (None, 1)
+    assert weighted_tau({"a": 1.0, "b": 1.0, "c": 1.0}, MEASURED) == (None, 3)
+
+
+def _write(store: Store, target: str, source: str, method: str, seed: int, auc: float) -> None:
+    experiment = SimpleNamespace(node_id=f"{target}::{source}::{method}[seed={seed}]", target=target, source=source,
+                                 method=method, seed=seed)
+    planned = SimpleNamespace(experiment=experiment, config={"seed": seed}, config_hash=experiment.node_id)
+    store.start(planned, "cpu", PRESET)
+    store.finish(planned.config_hash, "passed", metrics={"auc": auc})
+
+
+def _constructed(run_dir) -> Store:
+    """Measured FE and FT AUCs of four sources on one target (two seeds each), and LogME scores ranking them
+    as FE does and against FT."""
+    store = Store(run_dir)
+    fe = {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.6}
+    for i, (source, auc) in enumerate(fe.items()):
+        for seed, shift in ((2, 0.01), (5, -0.01)):
+            _write(store, "xray", source, "fe-svm", seed, auc + shift)
+            _write(store, "xray", source, "ft-svm", seed, 0.6 + 0.1 * i + shift)
+        store.save_estimate(f"h-{source}", "xray", source, "logme", 2, {"source": source}, PRESET, -1.0 + auc, 0.01,
+                            0.2, 300)
+    return store
+
+
+def test_comparisons_read_the_store_and_match_the_known_answer(tmp_path):
+    store = _constructed(tmp_path)
+    rows = store.rows("passed")
+    assert measured_auc(rows, "xray", preset_key(PRESET))["fe-svm"] == pytest.approx(
+        {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.6})
+    found = {c.method: c for c in compare(store.estimates(), rows)}
+    assert found["fe-svm"].tau == pytest.approx(1.0) and found["fe-svm"].n == 4
+    assert found["ft-svm"].tau == pytest.approx(-1.0)
+    assert [p[0] for p in found["fe-svm"].points] == ["a", "b", "c", "d"]
+    # results of another configuration are never compared with these estimates
+    other = dataclasses.asdict(PRESETS["thesis"])
+    assert measured_auc(rows, "xray", preset_key(other)) == {}
+
+
+def test_the_estimates_table_is_made_by_the_first_estimate_and_leaves_older_stores_intact(tmp_path):
+    store = Store(tmp_path)
+    assert store.estimates() == []
+    tables = {name for (name,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "estimates" not in tables and check(store.path) == ""
+    store.save_estimate("h1", "xray", "a", "logme", 2, {"x": 1}, PRESET, -0.5, 0.01, 0.2, 300)
+    store.save_estimate("h1", "xray", "a", "logme", 2, {"x": 1}, PRESET, -0.4, 0.01, 0.2, 300)  # replaces it
+    (estimate,) = Store(tmp_path).estimates()
+    assert estimate["score"] == -0.4 and estimate["preset"]["name"] == "cpu-quick" and estimate["config"] == {"x": 1}
+    assert check(store.path) == ""
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM estimates").fetchone() == (1,)
+
+
+def test_the_figure_is_drawn_from_a_store_and_skipped_without_estimates(tmp_path):
+    catalog = SimpleNamespace(estimators={"logme": LogME()}, methods={})
+    ctx = VisualizerContext(_constructed(tmp_path / "run"), catalog, None, tmp_path / "out")
+    (figure,) = EstimatorsVisualizer().render(ctx)
+    assert figure.path == tmp_path / "out" / "estimators-xray.png"
+    width, height = Image.open(figure.path).size
+    assert width > 300 and height > 250
+    assert figure.facts["logme"]["fe-svm"] == {"tau": pytest.approx(1.0), "n": 4}
+    assert "weighted Kendall tau" in figure.caption
+    empty = VisualizerContext(Store(tmp_path / "empty"), catalog, None, tmp_path / "out2")
+    assert EstimatorsVisualizer().render(empty) == []
+
+
+def test_estimate_ranks_the_sources_and_compares_with_the_run(cli, tmp_path):
+    out = tmp_path / "run"
+    result = cli("-p", "tiny_plugin", "run", "-d", "tiny_tgt", "-s", "tiny_src", "-s", "random", "-m", "fe-svm",
+                 "--seeds", "2", "--out", out, "--no-audit", *TINY)
+    assert result.exit_code == 0, result.output
+    result = cli("-p", "tiny_plugin", "estimate", "--out", out, "-s", "tiny_src", "-s", "random")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "tiny_tgt: sources ranked by each estimator" in text
+    assert "n/a" in text  # LEEP and NCE need the source's own classifier, which random weights lack
+    assert "weighted Kendall tau" in text and "(n=2)" in text and "says little" in text
+    estimates = Store(out).estimates()
+    by_estimator = {(e["estimator"], e["source"]) for e in estimates}
+    assert {("logme", "tiny_src"), ("logme", "random"), ("leep", "tiny_src")} <= by_estimator
+    assert ("leep", "random") not in by_estimator
+    # the run's own preset (16 px, 2 epochs): the estimates and the measured AUCs share their weights
+    assert {e["preset"]["image_size"] for e in estimates} == {16}
+    assert all(np.isfinite(e["score"]) and e["n_samples"] > 0 for e in estimates)
+    # the store's fe-svm results of those sources are compared: one tau per estimator with two sources
+    comparisons = compare(estimates, Store(out).rows("passed"))
+    assert {c.n for c in comparisons if c.estimator == "logme"} == {2}
+
+
+def test_estimate_names_what_it_does_not_know(cli, tmp_path):
+    result = cli("-p", "tiny_plugin", "estimate", "--out", tmp_path, "-e", "leap", "-d", "tiny_tgt")
+    assert result.exit_code != 0 and "unknown estimator(s) leap" in result.output
