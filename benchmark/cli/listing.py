@@ -76,6 +76,8 @@ def _catalog_listing(catalog: Catalog, settings: RunSettings) -> dict:
         "methods": [{"name": m.name, "description": m.description, "uses_source": m.uses_source}
                     for m in catalog.methods.values()],
         "visualizers": [{"name": v.name, "description": v.description} for v in catalog.visualizers.values()],
+        "estimators": [{"name": e.name, "description": e.description, "needs_head": e.needs_head}
+                       for e in catalog.estimators.values()],
         "broken_plugins": [p.as_dict() for p in catalog.plugins if p.status == "broken"],
     }
 
@@ -87,7 +89,7 @@ def _catalog_listing(catalog: Catalog, settings: RunSettings) -> dict:
 @click.option("--imagenet-weights", type=click.Path(path_type=Path), default=None, hidden=True)
 @click.pass_context
 def list_command(ctx, plugin_args, data_root, as_json, imagenet_weights):
-    """List dataset tasks (available or what is missing), sources, methods and visualisers."""
+    """List dataset tasks (available or what is missing), sources, methods, visualisers and estimators."""
     catalog = _catalog(ctx, plugin_args, data_root)
     listing = _catalog_listing(catalog, _settings(ctx, data_root=data_root, imagenet_weights=imagenet_weights))
     if as_json:
@@ -107,7 +109,7 @@ def list_command(ctx, plugin_args, data_root, as_json, imagenet_weights):
         status = "[green]available[/]" if s["status"] == "available" else f"[red]unavailable[/]\n{s['message']}"
         sources.add_row(s["name"], status, s["description"])
     console.print(sources)
-    for kind in ("methods", "visualizers"):
+    for kind in ("methods", "visualizers", "estimators"):
         table = Table(title=kind.capitalize(), title_justify="left")
         table.add_column("name")
         table.add_column("description")

@@ -31,7 +31,7 @@ def hscore(features: np.ndarray, labels: np.ndarray) -> float:
 
 class HScore(Estimator):
     name = "hscore"
-    description = "H-score (Bao et al. 2019): tr(cov(f)^+ cov(E[f|y])), the class-separating share of the features"
+    description = "H-score (Bao et al. 2019): tr(cov(f)^+ cov(E(f|y))), the class-separating share of the features"
 
     def score(self, features, labels, source_probs):
         check_inputs(features, labels)
