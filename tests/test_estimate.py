@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmark.cli.app import console
 from benchmark.presets import PRESETS
 from benchmark.report.estimates import compare, measured_auc, preset_key, weighted_tau
 from benchmark.report.figures import VisualizerContext
@@ -105,21 +106,24 @@ def test_the_figure_is_drawn_from_a_store_and_skipped_without_estimates(tmp_path
     assert EstimatorsVisualizer().render(empty) == []
 
 
-def test_estimate_ranks_the_sources_and_compares_with_the_run(cli, tmp_path):
+def test_estimate_ranks_the_sources_and_compares_with_the_run(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(console, "width", 400)  # a table row on one line
     out = tmp_path / "run"
     result = cli("-p", "tiny_plugin", "run", "-d", "tiny_tgt", "-s", "tiny_src", "-s", "random", "-m", "fe-svm",
                  "--seeds", "2", "--out", out, "--no-audit", *TINY)
     assert result.exit_code == 0, result.output
-    result = cli("-p", "tiny_plugin", "estimate", "--out", out, "-s", "tiny_src", "-s", "random")
+    result = cli("-p", "tiny_plugin", "-p", "failing_estimator", "estimate", "--out", out, "-s", "tiny_src", "-s",
+                 "random")
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "tiny_tgt: sources ranked by each estimator" in text
-    assert "n/a" in text  # LEEP and NCE need the source's own classifier, which random weights lack
+    assert "random: n/a (no classifier of its own)" in text  # LEEP and NCE need the source's own classifier
+    assert "n/a (failed: ArithmeticError: this estimator always fails)" in text  # the others still score
     assert "weighted Kendall tau" in text and "(n=2)" in text and "says little" in text
     estimates = Store(out).estimates()
     by_estimator = {(e["estimator"], e["source"]) for e in estimates}
     assert {("logme", "tiny_src"), ("logme", "random"), ("leep", "tiny_src")} <= by_estimator
-    assert ("leep", "random") not in by_estimator
+    assert ("leep", "random") not in by_estimator and not any(e["estimator"] == "failing" for e in estimates)
     # the run's own preset (16 px, 2 epochs): the estimates and the measured AUCs share their weights
     assert {e["preset"]["image_size"] for e in estimates} == {16}
     assert all(np.isfinite(e["score"]) and e["n_samples"] > 0 for e in estimates)

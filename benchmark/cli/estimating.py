@@ -33,13 +33,13 @@ def _targets(catalog: Catalog, settings: RunSettings, wanted: tuple[str, ...], r
     return stored or [t for t, (ds, _) in targets.items() if ds.status(settings.data_root).available]
 
 
-def _settings_for(target: str, settings: RunSettings, rows: list[dict]) -> RunSettings:
+def _settings_for(target: str, settings: RunSettings, rows: list[dict], preset: str) -> RunSettings:
     """The settings with the preset of the target's latest stored result (so that estimates and measured AUCs
-    come from the same weights and images), else as given."""
+    come from the same weights and images) unless ``--preset`` names one, else as given."""
     from benchmark.presets import Preset
 
     stored = [row for row in rows if row["target"] == target and row.get("preset")]
-    if not stored:
+    if not stored or preset != "auto":
         return settings
     latest = max(stored, key=lambda row: row["finished_at"] or "")
     return dataclasses.replace(settings, preset=Preset.from_fields(latest["preset"]))
@@ -74,8 +74,8 @@ def _ranking_table(target: str, found: list[Estimate], estimators: list) -> Tabl
         scored = [e for e in found if e.estimator == estimator.name and e.score is not None]
         scored.sort(key=lambda e: e.score, reverse=estimator.higher_is_better)
         cells = [f"{escape(e.source)}  {e.score:.4g}  ({e.seconds:.2f} s)" for e in scored]
-        unscored = sorted({e.source for e in found if e.estimator == estimator.name and e.score is None})
-        cells += [f"[dim]{escape(s)}: n/a (no own classifier)[/]" for s in unscored]
+        unscored = [e for e in found if e.estimator == estimator.name and e.score is None]
+        cells += [f"[dim]{escape(e.source)}: n/a ({escape(e.note)})[/]" for e in unscored]
         columns.append(cells)
     for rank in range(max((len(c) for c in columns), default=0)):
         table.add_row(str(rank + 1), *(c[rank] if rank < len(c) else "" for c in columns))
@@ -112,8 +112,8 @@ def _agreement_table(target: str, found: list[Estimate], estimators: list, measu
 @click.option("-e", "--estimator", "estimator_names", multiple=True,
               help="Estimator (repeatable) [default: every registered one].")
 @click.option("--preset", default="auto", show_default=True,
-              help=f"Protocol preset for targets without stored results (those with results use their preset): "
-                   f"auto or one of {', '.join(PRESETS)}.")
+              help=f"Protocol preset: auto (each target's latest stored result's, else as for run) or one of "
+                   f"{', '.join(PRESETS)}.")
 @data_root_option
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Cache of decoded images, features and source models [env TLBENCH_CACHE, or cache_dir in "
@@ -144,7 +144,7 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
     rows = store.rows("passed")
     _log_to(console)
     for target in _targets(catalog, settings, datasets, rows):
-        target_settings = _settings_for(target, settings, rows)
+        target_settings = _settings_for(target, settings, rows, preset)
         usable, skipped = usable_sources(catalog, target_settings, target, sources)
         estimation = Estimation(catalog, target_settings, store)
         preset_used = target_settings.preset

@@ -22,7 +22,7 @@ from benchmark.run.skips import SkipReason
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
 
-NO_HEAD = "the source's weights have no classifier of their own"
+NO_HEAD = "no classifier of its own"
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,12 @@ class Estimation:
                                           NO_HEAD))
                     continue
                 started = time.perf_counter()
-                score = float(estimator.score(features, labels, probs if estimator.needs_head else None))
+                try:
+                    score = float(estimator.score(features, labels, probs if estimator.needs_head else None))
+                except Exception as error:  # one estimator's failure (a plugin's bug, a singular case) is its own
+                    found.append(Estimate(target, name, estimator.name, None, time.perf_counter() - started,
+                                          feature_seconds, len(labels), f"failed: {type(error).__name__}: {error}"))
+                    continue
                 estimate = Estimate(target, name, estimator.name, score, time.perf_counter() - started,
                                     feature_seconds, len(labels))
                 self._save(estimate, dataset, task, source, estimator)
