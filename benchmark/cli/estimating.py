@@ -127,7 +127,7 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
     run folder, and where it holds fe-svm / ft-svm results of those sources, the weighted Kendall tau between
     each estimator's ranking and the measured one."""
     from benchmark.report.estimates import FEW_SOURCES, measured_auc, preset_key
-    from benchmark.run.estimate import Estimation, usable_sources
+    from benchmark.run.estimate import Estimation
     from benchmark.run.store import Store
 
     catalog = _catalog(ctx, plugin_args, data_root)
@@ -145,8 +145,8 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
     _log_to(console)
     for target in _targets(catalog, settings, datasets, rows):
         target_settings = _settings_for(target, settings, rows, preset)
-        usable, skipped = usable_sources(catalog, target_settings, target, sources)
         estimation = Estimation(catalog, target_settings, store)
+        usable, skipped = estimation.usable_sources(target, sources)
         preset_used = target_settings.preset
         console.print(f"[bold]{escape(target)}[/] · preset {preset_used.name}: {preset_used.backbone} @ "
                       f"{preset_used.image_size}px · training split of seed {estimation.seed} (the preset's first)")
@@ -165,6 +165,9 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
                           f"with: `tlbench run -d {escape(target)} -m fe-svm -m ft-svm --out {escape(str(out_dir))}` "
                           "measures them")
             continue
+        for method, values in measured.items():
+            ranked = sorted(values.items(), key=lambda item: -item[1])
+            console.print(f"measured {method} mean AUC: " + ", ".join(f"{escape(s)} {v:.3f}" for s, v in ranked))
         console.print(_agreement_table(target, found, estimators, measured))
         n = len({s for values in measured.values() for s in values} & set(usable))
         if n < FEW_SOURCES:

@@ -41,35 +41,35 @@ class Estimate:
     note: str = ""
 
 
-def usable_sources(catalog: Catalog, settings: RunSettings, target: str,
-                   wanted: tuple[str, ...] = ()) -> tuple[list[str], list[tuple[str, SkipReason]]]:
-    """The sources (``wanted``, or all) that may be estimated on ``target``, and the others with the reason the
-    planner would skip their experiments for: missing data or weights, or a leak (a source sharing images
-    with the target)."""
-    dataset, _ = catalog.tasks()[target]
-    sources = catalog.all_sources()
-    target_state = dataset.status(settings.data_root)
-    usable, skipped = [], []
-    for name in wanted or sources:
-        reason = skip_reason(dataset, sources[name], name, target_state, sources[name].status(settings))
-        if reason:
-            skipped.append((name, reason))
-        else:
-            usable.append(name)
-    return usable, skipped
-
-
 class Estimation:
-    """Estimates for the targets of one run folder under ``settings``, on the split of ``seed`` (the preset's
-    first seed by default); features go through the run's on-disk feature cache, so that estimating after
+    """Estimates for the targets of one run folder under ``settings``, on the split of the preset's first seed;
+    features go through the run's on-disk feature cache, so that estimating after
     ``tlbench run`` reuses what its frozen-feature experiments extracted."""
 
-    def __init__(self, catalog: Catalog, settings: RunSettings, store: Store, seed: int | None = None):
+    def __init__(self, catalog: Catalog, settings: RunSettings, store: Store):
         self.catalog, self.settings, self.store = catalog, settings, store
-        self.seed = settings.preset.seeds[0] if seed is None else seed
+        self.seed = settings.preset.seeds[0]
         self.data = TaskData(settings)
         self.features = FeatureCache(settings.cache_dir / "features")
+        self.sources = catalog.all_sources()
         self._fingerprints: dict[str, str] = {}
+
+    def usable_sources(self, target: str,
+                       wanted: tuple[str, ...] = ()) -> tuple[list[str], list[tuple[str, SkipReason]]]:
+        """The sources (``wanted``, or all) that may be estimated on ``target``, and the others with the reason the
+        planner would skip their experiments for: missing data or weights, or a leak (a source sharing images
+        with the target)."""
+        dataset, _ = self.catalog.tasks()[target]
+        target_state = dataset.status(self.settings.data_root)
+        usable, skipped = [], []
+        for name in wanted or self.sources:
+            source = self.sources[name]
+            reason = skip_reason(dataset, source, name, target_state, source.status(self.settings))
+            if reason:
+                skipped.append((name, reason))
+            else:
+                usable.append(name)
+        return usable, skipped
 
     def estimate(self, target: str, sources: list[str], estimators: list[Estimator]) -> list[Estimate]:
         """Every estimator's score of every source on ``target``, each stored as it is made."""
@@ -78,7 +78,7 @@ class Estimation:
         labels = split.train.labels.numpy()
         found = []
         for name in sources:
-            source = self.catalog.all_sources()[name]
+            source = self.sources[name]
             source.prepare(self.settings, self.data)  # a harness-trained source is trained once, then cached
             started = time.perf_counter()
             ctx = ExperimentContext(split, self.settings, self.seed, source, feature_cache=self.features)
