@@ -46,6 +46,7 @@ class EstimatorsVisualizer(Visualizer):
                     for source, score, auc in c.points:
                         ax.scatter(score, auc, color=colour, marker=MARKERS.get(c.method, "D"), s=36, zorder=3)
                         ax.annotate(source, (score, auc), textcoords="offset points", xytext=(4, 3), fontsize=7)
+                ax.margins(x=0.2, y=0.12)  # room for the source labels
                 ax.set_title(f"{estimator}\n{_tau_text(comparisons)}", fontsize=8)
                 ax.set_xlabel(f"{estimator} score")
                 ax.set_ylabel(f"measured {ctx.metric} (mean over seeds)")
