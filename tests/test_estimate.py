@@ -107,18 +107,19 @@ def test_the_figure_is_drawn_from_a_store_and_skipped_without_estimates(tmp_path
 
 
 def test_estimate_ranks_the_sources_and_compares_with_the_run(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(console, "width", 400)  # a table row on one line
+    monkeypatch.setattr(console, "width", 1000)  # a table row on one line
     out = tmp_path / "run"
     result = cli("-p", "tiny_plugin", "run", "-d", "tiny_tgt", "-s", "tiny_src", "-s", "random", "-m", "fe-svm",
                  "--seeds", "2", "--out", out, "--no-audit", *TINY)
     assert result.exit_code == 0, result.output
-    result = cli("-p", "tiny_plugin", "-p", "failing_estimator", "estimate", "--out", out, "-s", "tiny_src", "-s",
-                 "random")
+    result = cli("-p", "tiny_plugin", "-p", "failing_parts", "estimate", "--out", out, "-s", "tiny_src", "-s",
+                 "random", "-s", "broken_src")
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "tiny_tgt: sources ranked by each estimator" in text
     assert "random: n/a (no classifier of its own)" in text  # LEEP and NCE need the source's own classifier
     assert "n/a (failed: ArithmeticError: this estimator always fails)" in text  # the others still score
+    assert "broken_src: n/a (source failed: OSError: the weights file is unreadable)" in text
     assert "weighted Kendall tau" in text and "(n=2)" in text and "says little" in text
     estimates = Store(out).estimates()
     by_estimator = {(e["estimator"], e["source"]) for e in estimates}

@@ -79,11 +79,19 @@ class Estimation:
         found = []
         for name in sources:
             source = self.sources[name]
-            source.prepare(self.settings, self.data)  # a harness-trained source is trained once, then cached
             started = time.perf_counter()
-            ctx = ExperimentContext(split, self.settings, self.seed, source, feature_cache=self.features)
-            features = ctx.train_features(ctx.source_model())
-            probs = self._source_probs(source, split.train.images) if any(e.needs_head for e in estimators) else None
+            try:
+                source.prepare(self.settings, self.data)  # a harness-trained source is trained once, then cached
+                started = time.perf_counter()
+                ctx = ExperimentContext(split, self.settings, self.seed, source, feature_cache=self.features)
+                features = ctx.train_features(ctx.source_model())
+                needs_head = any(e.needs_head for e in estimators)
+                probs = self._source_probs(source, split.train.images) if needs_head else None
+            except Exception as error:  # a source whose weights cannot be had leaves the other sources' estimates
+                note = f"source failed: {type(error).__name__}: {error}"
+                found += [Estimate(target, name, e.name, None, 0.0, time.perf_counter() - started, len(labels), note)
+                          for e in estimators]
+                continue
             feature_seconds = time.perf_counter() - started
             for estimator in estimators:
                 if estimator.needs_head and probs is None:
