@@ -136,3 +136,15 @@ def test_estimate_ranks_the_sources_and_compares_with_the_run(cli, tmp_path, mon
 def test_estimate_names_what_it_does_not_know(cli, tmp_path):
     result = cli("-p", "tiny_plugin", "estimate", "--out", tmp_path, "-e", "leap", "-d", "tiny_tgt")
     assert result.exit_code != 0 and "unknown estimator(s) leap" in result.output
+
+
+def test_doctor_salvages_the_estimates_with_the_results(tmp_path, monkeypatch):
+    from benchmark.run import storerepair
+
+    store = _constructed(tmp_path)
+    store.close()
+    # a store that check() finds damaged: every page is still readable, so every row must come back
+    monkeypatch.setattr(storerepair, "check", lambda path: "simulated damage")
+    result = storerepair.repair(tmp_path)
+    assert result.damaged and result.salvaged == {"experiments": 16, "attempts": 16, "estimates": 4}
+    assert sorted(e["source"] for e in Store(tmp_path).estimates()) == ["a", "b", "c", "d"]
