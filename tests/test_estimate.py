@@ -97,7 +97,7 @@ def test_the_figure_is_drawn_from_a_store_and_skipped_without_estimates(tmp_path
     catalog = SimpleNamespace(estimators={"logme": LogME()}, methods={})
     ctx = VisualizerContext(_constructed(tmp_path / "run"), catalog, None, tmp_path / "out")
     (figure,) = EstimatorsVisualizer().render(ctx)
-    assert figure.path == tmp_path / "out" / "estimators-xray.png"
+    assert figure.path == tmp_path / "out" / "estimators-xray-cpu-quick-test_resnet-32px.png"
     width, height = Image.open(figure.path).size
     assert width > 300 and height > 250
     assert figure.facts["logme"]["fe-svm"] == {"tau": pytest.approx(1.0), "n": 4}

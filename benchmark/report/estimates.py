@@ -69,6 +69,12 @@ class Comparison:
     points: tuple[tuple[str, float, float], ...]
     tau: float | None
     n: int
+    configuration: str = ""  # the preset's name, backbone and image size, as "cpu-quick · test_resnet @ 32px"
+
+
+def configuration_label(fields: dict) -> str:
+    """A configuration as people name it: preset, backbone and image size."""
+    return f"{fields.get('name', '?')} · {fields.get('backbone', '?')} @ {fields.get('image_size', '?')}px"
 
 
 def latest_estimates(estimates: list[dict]) -> dict[tuple[str, str], dict[str, dict[str, float]]]:
@@ -85,6 +91,7 @@ def compare(estimates: list[dict], rows: list[dict], higher_is_better: dict[str,
     """Each stored estimator's ranking of the sources against each measured method's, per target and
     configuration, where the store has measured results of that configuration."""
     higher_is_better = higher_is_better or {}
+    labels = {preset_key(row["preset"]): configuration_label(row["preset"]) for row in estimates}
     found = []
     for (target, key), by_estimator in latest_estimates(estimates).items():
         measured = measured_auc(rows, target, key, metric)
@@ -92,5 +99,5 @@ def compare(estimates: list[dict], rows: list[dict], higher_is_better: dict[str,
             for method in (m for m in MEASURED_METHODS if m in measured):
                 tau, n = weighted_tau(scores, measured[method], higher_is_better.get(estimator, True))
                 points = tuple((s, scores[s], measured[method][s]) for s in sorted(scores) if s in measured[method])
-                found.append(Comparison(target, estimator, method, points, tau, n))
+                found.append(Comparison(target, estimator, method, points, tau, n, labels[key]))
     return found

@@ -29,13 +29,15 @@ class EstimatorsVisualizer(Visualizer):
         if not estimates:
             return []
         higher = {name: e.higher_is_better for name, e in ctx.catalog.estimators.items()}
-        by_target = defaultdict(lambda: defaultdict(list))
+        figures = defaultdict(lambda: defaultdict(list))  # (target, configuration) -> estimator -> comparisons
         for comparison in compare(estimates, ctx.rows(), higher, ctx.metric):
-            by_target[comparison.target][comparison.estimator].append(comparison)
-        return [self._figure(ctx, target, panels) for target, panels in sorted(by_target.items())]
+            figures[(comparison.target, comparison.configuration)][comparison.estimator].append(comparison)
+        return [self._figure(ctx, target, configuration, panels)
+                for (target, configuration), panels in sorted(figures.items())]
 
-    def _figure(self, ctx, target: str, panels: dict) -> Figure:
+    def _figure(self, ctx, target: str, configuration: str, panels: dict) -> Figure:
         methods = sorted({c.method for cs in panels.values() for c in cs})
+        metric = "AUC" if ctx.metric == "auc" else ctx.metric
         per_row = min(3, len(panels))
         rows = math.ceil(len(panels) / per_row)
         with styled():
@@ -49,21 +51,21 @@ class EstimatorsVisualizer(Visualizer):
                 ax.margins(x=0.2, y=0.12)  # room for the source labels
                 ax.set_title(f"{estimator}\n{_tau_text(comparisons)}", fontsize=8)
                 ax.set_xlabel(f"{estimator} score")
-                ax.set_ylabel(f"measured {ctx.metric} (mean over seeds)")
+                ax.set_ylabel(f"measured {metric} (mean over seeds)")
             for ax in axes.flat[len(panels):]:
                 ax.axis("off")
             handles = [plt.Line2D([], [], color=colour_of(m, methods), marker=MARKERS.get(m, "D"), linestyle="",
                                   label=m) for m in methods]
             fig.legend(handles=handles, loc="upper center", ncol=len(handles), bbox_to_anchor=(0.5, 1.0),
                        frameon=False)
-            title = f"Transferability estimates against measured {ctx.metric} · {target}"
+            title = f"Transferability estimates against measured {metric} · {target} · {configuration}"
             fig.suptitle(title, y=1.05)
             fig.tight_layout()
-            safe = re.sub(r"[^A-Za-z0-9._-]+", "-", target).strip("-.")
+            safe = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{target}-{configuration}".replace("@", "")).strip("-.")
             paths = save(fig, ctx.out_dir / f"estimators-{safe}.png", svg=True)
         n = max(c.n for cs in panels.values() for c in cs)
         caption = (f"Each point is a source: its transferability score on {target}'s training split (x) and its mean "
-                   f"measured {ctx.metric} over seeds (y), per method. τ is the weighted Kendall tau (additive "
+                   f"measured {metric} over seeds (y), per method. τ is the weighted Kendall tau (additive "
                    "hyperbolic weights) between the estimator's ranking of the sources and the measured one: +1 the "
                    "same order, -1 the reverse.")
         if n < 4:
