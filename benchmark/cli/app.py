@@ -45,7 +45,7 @@ out_option = click.option(
 
 def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, image_size=None,
               max_epochs=None, cache_dir=None, imagenet_weights=None, online=False, strict=False,
-              batch_size=None) -> RunSettings:
+              batch_size=None, official_splits=None) -> RunSettings:
     """The run's settings from the command's options, the environment and the config file."""
     from benchmark.registry.config import resolve_cache_dir, resolve_data_root
     from benchmark.settings import RunSettings
@@ -54,7 +54,8 @@ def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, 
         return RunSettings.build(
             device=device, preset=preset, data_root=resolve_data_root(data_root, _config(ctx)),
             cache_dir=resolve_cache_dir(cache_dir, _config(ctx)), imagenet_weights=imagenet_weights, online=online,
-            strict=strict, backbone=backbone, image_size=image_size, max_epochs=max_epochs, batch_size=batch_size)
+            strict=strict, backbone=backbone, image_size=image_size, max_epochs=max_epochs, batch_size=batch_size,
+            official_splits=official_splits)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
 
