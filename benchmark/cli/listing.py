@@ -145,6 +145,8 @@ def _preset_value(value) -> str:
         return "\n".join(" ".join(str(v) for v in entry) for entry in value)
     if isinstance(value, float):
         return f"{value:g}"
+    if value is None:  # official_splits: each dataset's own default
+        return "per dataset"
     return str(value) if value != () else "-"
 
 
