@@ -15,6 +15,7 @@ import difflib
 import functools
 import inspect
 import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -44,9 +45,13 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if found is None:
+            raise WeightsFileError(f"{path} is not a readable torch or safetensors weights file (its pickle does "
+                                   "not load)") from None
         raise WeightsFileError(
-            f"{path} holds Python objects besides tensors, which tlbench does not unpickle (they could run code): "
-            f"{str(error).splitlines()[0]}. Save only the weights, e.g. in Python: "
+            f"{path} holds Python objects besides tensors ({found.group(1)}), which tlbench does not unpickle (they "
+            "could run code). Save only the weights, e.g. in Python: "
             "torch.save(torch.load(FILE, weights_only=False)['state_dict'], 'weights.pt')") from None
     except Exception as error:  # not a torch file at all: zip, EOF and pickle errors differ by version
         raise WeightsFileError(f"{path} is not a readable torch or safetensors weights file "
@@ -133,7 +138,7 @@ def mismatches(tensors: dict[str, torch.Tensor], model: torch.nn.Module, with_he
         problems.append(f"{len(shapes)} tensor(s) differ in shape: " + "; ".join(shapes[:SHOWN])
                         + (f"; and {len(shapes) - SHOWN} more" if len(shapes) > SHOWN else ""))
     hint = _prefix_hint(unexpected, own)
-    return problems + ([hint] if hint and problems else [])
+    return ([hint] if hint else []) + problems
 
 
 def _listed(what: str, names: list[str], other: list[str]) -> str:
