@@ -182,7 +182,7 @@ def test_a_declared_source_with_its_own_backbone_runs_fe_and_ft_on_the_default_t
     (listed,) = [s for s in listing["sources"] if s["name"] == "myvit"]
     assert listed["status"] == "available" and listed["description"] == f"test_vit weights from {tmp_path / 'vit.pth'}"
     out = tmp_path / "runs"
-    result = cli("run", "-s", "myvit", "-m", "fe-svm", "-m", "ft-svm", "--seeds", "2", "--out", out, *TINY)
+    result = cli("run", "-s", "myvit", "-m", "fe-svm", "-m", "ft-svm", "--seeds", "2", "--no-audit", "--out", out, *TINY)
     assert result.exit_code == 0, result.output
     found = rows(out)
     assert {(r["target"], r["source"], r["method"], r["status"]) for r in found} == {
