@@ -15,6 +15,7 @@ import torch
 from benchmark.engine.inputs import InputConvention, from_pretrained_cfg
 from benchmark.engine.models import create_backbone
 from benchmark.engine.weightfiles import (
+    WeightsFileError,
     file_tensors,
     head_classes,
     hub_cached_file,
@@ -30,7 +31,8 @@ from benchmark.sources import Source
 TIMM_PREFIX = "timm:"
 
 
-def _pretrained_cfg(name: str) -> dict | None:
+def pretrained_cfg(name: str) -> dict | None:
+    """timm's pretrained_cfg of a model name (with or without a tag), or None when it has none."""
     try:
         cfg = timm.models.get_pretrained_cfg(name)
     except RuntimeError:  # a tag the architecture does not have
@@ -64,21 +66,20 @@ class WeightsFileSource(Source):
         if settings.preset.pretrained_input == "preset":
             return super().input_convention(settings)
         given = self.declaration
-        label = f"{self.name} (declared)"
-        cfg = _pretrained_cfg(given.backbone) or {}
-        if given.mean is None or given.std is None:
-            if "mean" not in cfg:
-                raise ValueError(f"timm has no pretrained_cfg for {given.backbone!r} to take the weights' input from: "
-                                 f"give mean and std in [sources.{self.name}] of {self.config_path}")
-            label = f"{self.name} ({given.backbone} pretrained_cfg)"
-        merged = {"mean": given.mean or cfg.get("mean"), "std": given.std or cfg.get("std"),
+        cfg = pretrained_cfg(given.backbone)  # registration made sure there is one
+        origin = "declared" if given.mean and given.std else f"{given.backbone} pretrained_cfg"
+        label = f"{self.name} ({origin})"
+        merged = {"mean": given.mean or cfg["mean"], "std": given.std or cfg["std"],
                   "interpolation": given.interpolation or cfg.get("interpolation")}
         return from_pretrained_cfg(merged, label)
 
     def identity(self, settings: RunSettings) -> dict:
         """The backbone, the digest of the tensors taken from the file, the prefix and the input."""
         ok, reason = self.status(settings)
-        digest = tensors_digest(self.path, self.declaration.prefix) if ok else f"unavailable: {reason}"
+        try:
+            digest = tensors_digest(self.path, self.declaration.prefix) if ok else f"unavailable: {reason}"
+        except WeightsFileError as error:  # prepare() fails the source's experiments with it
+            digest = f"unreadable: {error}"
         return {"kind": "weights-file", "backbone": self.declaration.backbone, "weights_sha256": digest,
                 "prefix": self.declaration.prefix, "input": self.input_convention(settings).as_dict()}
 
@@ -108,7 +109,7 @@ class TimmSource(Source):
     tag), named ``timm:<model_name>``: from the local Hugging Face cache, or with ``--online`` downloaded by timm."""
 
     def __init__(self, model_name: str):
-        cfg = _pretrained_cfg(model_name)
+        cfg = pretrained_cfg(model_name)
         if cfg is None or not timm.is_model(model_name):
             near = difflib.get_close_matches(model_name, timm.list_pretrained(), n=3, cutoff=0.6)
             raise ValueError(f"timm has no pretrained weights named {model_name!r}"

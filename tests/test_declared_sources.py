@@ -72,13 +72,14 @@ def test_a_bad_declaration_is_broken_alone_and_says_what_to_change(tmp_path, bod
 
 def test_registration_refuses_an_unknown_backbone_and_a_taken_name(tmp_path):
     config = declare(tmp_path, '[sources.a]\nbackbone = "resnet5"\nweights = "w.pth"\n\n'
-                               '[sources.b]\nbackbone = "resnet18"\nweights = "w.pth"\n')
+                               '[sources.b]\nbackbone = "resnet18"\nweights = "w.pth"\n\n'
+                               '[sources.c]\nbackbone = "resnet18.no_such_tag"\nweights = "w.pth"\n')
     catalog = Catalog()
     catalog.add("sources", TimmSource("test_resnet.r160_in1k"), "timm")
     catalog.sources["b"] = catalog.sources.pop("timm:test_resnet.r160_in1k")  # a plugin's source named b
     catalog.owners[("sources", "b")] = "someplugin"
     broken = dict(register_declared_sources(catalog, config.sources, config.path))
-    assert "timm has no model 'resnet5'" in broken["a"]
+    assert "timm has no model 'resnet5'" in broken["a"] and "timm has no model 'resnet18.no_such_tag'" in broken["c"]
     assert "clashes with a source of plugin 'someplugin'" in broken["b"]
 
 
@@ -121,8 +122,13 @@ def test_identity_build_and_the_files_own_head(tmp_path, weights):
 
 def test_prepare_fails_once_with_the_keys_that_do_not_fit(tmp_path, weights):
     declared = declare(tmp_path, '[sources.s]\nbackbone = "test_resnet"\nweights = "w/last.ckpt"\n').sources[0]
+    source = WeightsFileSource(declared, tmp_path / "tlbench.toml")
     with pytest.raises(WeightsFileError, match='set prefix = "model."'):
-        WeightsFileSource(declared, tmp_path / "tlbench.toml").prepare(settings(tmp_path), data=None)
+        source.prepare(settings(tmp_path), data=None)
+    declared.weights.write_bytes(b"damaged")  # planning goes on; the source's experiments fail with the reason
+    assert source.identity(settings(tmp_path))["weights_sha256"].startswith("unreadable: ")
+    with pytest.raises(WeightsFileError, match="not a readable torch or safetensors weights file"):
+        source.prepare(settings(tmp_path), data=None)
 
 
 def fake_hub_cache(monkeypatch, folder: Path, model_name: str, state: dict) -> Path:
@@ -182,7 +188,8 @@ def test_a_declared_source_with_its_own_backbone_runs_fe_and_ft_on_the_default_t
     (listed,) = [s for s in listing["sources"] if s["name"] == "myvit"]
     assert listed["status"] == "available" and listed["description"] == f"test_vit weights from {tmp_path / 'vit.pth'}"
     out = tmp_path / "runs"
-    result = cli("run", "-s", "myvit", "-m", "fe-svm", "-m", "ft-svm", "--seeds", "2", "--no-audit", "--out", out, *TINY)
+    result = cli("run", "-s", "myvit", "-m", "fe-svm", "-m", "ft-svm", "--seeds", "2", "--no-audit", "--out", out,
+                 *TINY)
     assert result.exit_code == 0, result.output
     found = rows(out)
     assert {(r["target"], r["source"], r["method"], r["status"]) for r in found} == {

@@ -10,7 +10,7 @@ import timm
 
 from benchmark.registry.catalog import Catalog, PluginInfo
 from benchmark.registry.config import SourceDeclaration
-from benchmark.weightsources import TIMM_PREFIX, TimmSource, WeightsFileSource
+from benchmark.weightsources import TIMM_PREFIX, TimmSource, WeightsFileSource, pretrained_cfg
 
 
 def register_declared_sources(catalog: Catalog, declarations: Iterable[SourceDeclaration],
@@ -21,9 +21,10 @@ def register_declared_sources(catalog: Catalog, declarations: Iterable[SourceDec
     info = info or PluginInfo(config_path.name, str(config_path), "config")
     broken = []
     for declaration in declarations:
-        if not timm.is_model(declaration.backbone):
+        if not timm.is_model(declaration.backbone) or pretrained_cfg(declaration.backbone) is None:
             broken.append((declaration.name, f"source {declaration.name!r}: timm has no model "
-                                             f"{declaration.backbone!r} (timm.list_models() names them)"))
+                                             f"{declaration.backbone!r} (timm.list_models() names them, "
+                                             "timm.list_pretrained() their tags)"))
             continue
         owner = catalog.add("sources", WeightsFileSource(declaration, config_path), info.name)
         if owner is not None:
