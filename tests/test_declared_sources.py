@@ -73,14 +73,20 @@ def test_a_bad_declaration_is_broken_alone_and_says_what_to_change(tmp_path, bod
 def test_registration_refuses_an_unknown_backbone_and_a_taken_name(tmp_path):
     config = declare(tmp_path, '[sources.a]\nbackbone = "resnet5"\nweights = "w.pth"\n\n'
                                '[sources.b]\nbackbone = "resnet18"\nweights = "w.pth"\n\n'
-                               '[sources.c]\nbackbone = "resnet18.no_such_tag"\nweights = "w.pth"\n')
+                               '[sources.c]\nbackbone = "resnet18.no_such_tag"\nweights = "w.pth"\n\n'
+                               '[sources.tiny_src]\nbackbone = "resnet18"\nweights = "w.pth"\n')
+    from tiny_plugin import TinySource
+
     catalog = Catalog()
+    catalog.add("datasets", TinySource(), "tiny_plugin")  # its task tiny_src is a source tlbench trains
     catalog.add("sources", TimmSource("test_resnet.r160_in1k"), "timm")
     catalog.sources["b"] = catalog.sources.pop("timm:test_resnet.r160_in1k")  # a plugin's source named b
     catalog.owners[("sources", "b")] = "someplugin"
     broken = dict(register_declared_sources(catalog, config.sources, config.path))
     assert "timm has no model 'resnet5'" in broken["a"] and "timm has no model 'resnet18.no_such_tag'" in broken["c"]
     assert "clashes with a source of plugin 'someplugin'" in broken["b"]
+    assert "clashes with the source tlbench trains on that task" in broken["tiny_src"]
+    assert not isinstance(catalog.all_sources()["tiny_src"], WeightsFileSource)
 
 
 def test_a_missing_file_is_unavailable_naming_the_file_and_the_config_key(tmp_path):

@@ -16,7 +16,8 @@ from benchmark.weightsources import TIMM_PREFIX, TimmSource, WeightsFileSource, 
 def register_declared_sources(catalog: Catalog, declarations: Iterable[SourceDeclaration],
                               config_path: Path) -> list[tuple[str, str]]:
     """Add the declared sources to ``catalog``, credited to a plugin named after the config file; return
-    (name, error) for those that could not be added (a backbone timm does not know, a name already taken)."""
+    (name, error) for those that could not be added (a backbone timm does not know, a name a plugin or a source task
+    already takes)."""
     info = next((p for p in catalog.plugins if p.name == config_path.name and p.origin == "config"), None)
     info = info or PluginInfo(config_path.name, str(config_path), "config")
     broken = []
@@ -25,6 +26,10 @@ def register_declared_sources(catalog: Catalog, declarations: Iterable[SourceDec
             broken.append((declaration.name, f"source {declaration.name!r}: timm has no model "
                                              f"{declaration.backbone!r} (timm.list_models() names them, "
                                              "timm.list_pretrained() their tags)"))
+            continue
+        if declaration.name in catalog.all_sources() and declaration.name not in catalog.sources:
+            broken.append((declaration.name, f"source {declaration.name!r} declared in the config clashes with the "
+                                             "source tlbench trains on that task; rename the declaration"))
             continue
         owner = catalog.add("sources", WeightsFileSource(declaration, config_path), info.name)
         if owner is not None:
