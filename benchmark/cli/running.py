@@ -131,7 +131,9 @@ def _summarise_skips(plan: Plan) -> None:
 @plugin_option
 @click.option("--all", "select_all", is_flag=True, help="Run every registered combination.")
 @click.option("-d", "--dataset", "datasets", multiple=True, help="Target dataset or task (repeatable).")
-@click.option("-s", "--source", "sources", multiple=True, help="Source (repeatable); 'none' is scratch's.")
+@click.option("-s", "--source", "sources", multiple=True,
+              help="Source (repeatable); 'none' is scratch's; timm:MODEL[.TAG] is timm's pretrained weights from the "
+                   "local Hugging Face cache (or, with --online, downloaded).")
 @click.option("-m", "--method", "methods", multiple=True, help="Method (repeatable).")
 @click.option("--seeds", default=None, help="Comma-separated seeds [default: the preset's].")
 @click.option("-k", "keyword", default="", help="Select node ids by expression, e.g. 'cells and not scratch'.")
@@ -186,6 +188,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                 cache_dir, imagenet_weights, online, strict, max_unreadable, audit, compile_model, svm_backend, threads,
                 jobs_per_gpu, keep_models):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
+    from benchmark.registry.declaredsources import add_timm_sources
     from benchmark.report import leaderboard, render
     from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED, Selection, build_plan
     from benchmark.run.progress import RunProgress
@@ -206,6 +209,10 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     catalog = _catalog(ctx, plugin_args, data_root)
+    try:
+        add_timm_sources(catalog, sources)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
     settings = _settings(ctx, data_root, device, preset, backbone, image_size, max_epochs, cache_dir,
                          imagenet_weights, online, strict, batch_size, official_splits)
     try:
