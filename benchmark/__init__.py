@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from benchmark.engine.metrics import macro_roc_curve
     from benchmark.engine.models import create_backbone
     from benchmark.engine.seeding import seeded
+    from benchmark.engine.weightfiles import hub_cached_file, tensors_digest
     from benchmark.estimators import Estimator, check_inputs
     from benchmark.hashing import digest_of, file_hash, state_dict_hash
     from benchmark.hookspecs import hookimpl
@@ -56,6 +57,7 @@ _MODULES = {
     "benchmark.engine.metrics": ("macro_roc_curve",),
     "benchmark.engine.models": ("create_backbone",),
     "benchmark.engine.seeding": ("seeded",),
+    "benchmark.engine.weightfiles": ("hub_cached_file", "tensors_digest"),
     "benchmark.hashing": ("digest_of", "file_hash", "state_dict_hash"),
     "benchmark.hookspecs": ("hookimpl",),
     "benchmark.methods": ("ExperimentContext", "Method", "MethodResult"),
@@ -84,6 +86,7 @@ __all__ = [
     "image_files", "class_folders", "scan_class_folders", "first_existing", "missing_status", "files_status",
     # models, their input, seeding and digests
     "create_backbone", "seeded", "InputConvention", "from_pretrained_cfg", "digest_of", "file_hash", "state_dict_hash",
+    "hub_cached_file", "tensors_digest",
     # figures: one style, and the study's ROC curve
     "styled", "save", "colour_of", "method_colour", "column_line", "GREY", "DPI", "macro_roc_curve",
     # filter images, their taxonomy, and the taxonomy against transfer

@@ -50,7 +50,7 @@ class ImageSet:
 
     ``groups`` (patient ids and the like) keep related images on one side of a split;
     ``official_split`` holds ``train``/``val``/``test`` per image where the dataset defines one. It is
-    used when the preset asks for official splits, and always when ``official_by_default`` is set
+    used as :func:`benchmark.data.splits.uses_official` decides, and always when ``official_by_default`` is set
     (a dataset whose only leak-free split is its own, such as blood cells).
     """
 
@@ -98,6 +98,9 @@ class Dataset:
     ``{"kermany2018-chest-xray"}`` for both the Kaggle chest X-rays and PneumoniaMNIST); a source model trained
     here is never used on a target whose provenance meets its own, because the target's test images may be
     among its training images. Empty means the dataset's own name.
+
+    ``official_split_default`` says whether the dataset's own split is used when the preset leaves
+    ``official_splits`` unset (``None``): set it where published results use that split (MedMNIST).
     """
 
     name: str = ""
@@ -106,6 +109,7 @@ class Dataset:
     homepage: str = ""
     description: str = ""
     provenance: frozenset[str] = frozenset()
+    official_split_default: bool = False
 
     @property
     def collections(self) -> frozenset[str]:

@@ -15,7 +15,7 @@ import torch
 from benchmark.data.taskdata import SplitData
 from benchmark.engine.featurecache import FeatureCache, weights_fingerprint
 from benchmark.engine.inputs import attach, input_of, named
-from benchmark.engine.models import create_backbone, predict
+from benchmark.engine.models import backbone_of, create_backbone, predict
 from benchmark.engine.seeding import seeded
 from benchmark.engine.svm import svm_scores
 from benchmark.engine.training import EpochCallback, fit
@@ -140,7 +140,7 @@ class ExperimentContext:
         # later run on another device or library version must not get features computed another way
         key = config_hash({
             "weights": weights_fingerprint(model), "task": self.data.task.name, "images": self.data.images_digest,
-            "backbone": preset.backbone, "image_size": preset.image_size, "input": inputs.as_dict(),
+            "backbone": backbone_of(model, preset.backbone), "image_size": preset.image_size, "input": inputs.as_dict(),
             "device": settings.device.type, "acceleration": asdict(settings.acceleration),
             "torch": torch.__version__, "timm": timm.__version__,
         })

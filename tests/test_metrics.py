@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from benchmark.engine.metrics import MetricError, auc_macro_curve, auc_ovr, compute_metrics
+from benchmark.engine.metrics import MetricError, auc_macro_curve, auc_ovr, compute_metrics, predicted_classes
 
 # Three classes, four samples. Per class (worked by hand):
 #   class 0: its one positive scores highest            -> AUC 1
@@ -52,3 +52,17 @@ def test_a_single_class_test_split_is_a_clear_error():
 def test_scores_of_the_wrong_shape_are_an_error():
     with pytest.raises(MetricError, match="scores must be"):
         compute_metrics(LABELS, SCORES[:, :2], CLASSES, primary="ovr")
+
+
+def test_accuracy_is_medmnists_threshold_rule_on_probabilities():
+    """Two classes: class 1 when p1 > 0.5 (a tie at 0.5 is class 0, as medmnist.Evaluator's getACC); more
+    classes: the argmax, the lowest index on a tie. Worked by hand: 3 of 4 and 2 of 3 right."""
+    labels = np.array([1, 0, 0, 1])
+    probabilities = np.array([[0.4, 0.6], [0.5, 0.5], [0.51, 0.49], [0.7, 0.3]])
+    assert predicted_classes(probabilities).tolist() == [1, 0, 0, 0]
+    assert compute_metrics(labels, probabilities, ("a", "b"), "ovr")["accuracy"] == pytest.approx(3 / 4)
+    labels = np.array([2, 1, 0])
+    probabilities = np.array([[0.2, 0.3, 0.5], [0.4, 0.4, 0.2], [0.1, 0.8, 0.1]])
+    assert predicted_classes(probabilities).tolist() == [2, 0, 1]
+    assert compute_metrics(labels, probabilities, ("a", "b", "c"), "ovr")["accuracy"] == pytest.approx(1 / 3)
+    assert compute_metrics(np.array([2, 0, 1]), probabilities, ("a", "b", "c"), "ovr")["accuracy"] == 1.0

@@ -43,7 +43,7 @@ def test_recommended_and_the_catalogue():
     assert RECOMMENDED.augment_flip and RECOMMENDED.augment_rotation > 0 and RECOMMENDED.augment_crop_scale < 1
     assert RECOMMENDED.standardize_features and len(RECOMMENDED.svm_c_grid) >= 5 and RECOMMENDED.auc == "ovr"
     assert RECOMMENDED.pretrained_input == "source" and len(RECOMMENDED.seeds) == 5
-    assert set(PRESETS) == {"thesis", "thesis-as-run", "recommended", "cpu-quick"}
+    assert set(PRESETS) == {"thesis", "thesis-as-run", "recommended", "cpu-quick", "medmnist"}
     assert CPU_QUICK.backbone == "test_resnet"
 
 
@@ -75,10 +75,10 @@ def test_the_validation_loss_is_the_plain_mean_whatever_the_chunks_and_order():
     cpu = torch.device("cpu")
     from benchmark.engine.acceleration import Acceleration
 
-    loss, accuracy = validation_metrics(model, model, StagedImages(images, cpu), labels, named("unit"), cpu,
+    loss, accuracy, _ = validation_metrics(model, model, StagedImages(images, cpu), labels, named("unit"), cpu,
                                         Acceleration())
     order = torch.randperm(300)
-    shuffled, _ = validation_metrics(model, model, StagedImages(images[order], cpu), labels[order], named("unit"),
+    shuffled, _, _ = validation_metrics(model, model, StagedImages(images[order], cpu), labels[order], named("unit"),
                                      cpu, Acceleration())
     with torch.no_grad():
         logits = model(images.float() / 255)
@@ -109,7 +109,7 @@ def test_the_last_epoch_is_kept_when_the_preset_says_so():
     model = create_backbone("test_resnet", 2)
     history = train_classifier(model, train, val, 2, preset, torch.device("cpu"), seed=0)
     cpu = torch.device("cpu")
-    final, accuracy = validation_metrics(model, model, StagedImages(val.images, cpu), val.labels, named("bgr255"), cpu,
+    final, accuracy, _ = validation_metrics(model, model, StagedImages(val.images, cpu), val.labels, named("bgr255"), cpu,
                                          Acceleration())
     assert len(history) == 4 and final == pytest.approx(history[-1]["val_loss"], rel=1e-5)
     assert accuracy == pytest.approx(history[-1]["val_accuracy"])
@@ -138,9 +138,9 @@ THESIS_FIELDS = {
     "val_fraction": 0.1, "lr": 0.001, "momentum": 0.01, "nesterov": True, "weight_decay": 0.0, "batch_size": 32,
     "max_epochs": 50, "patience": 10, "class_weights": True, "restore_best": True, "normalize": "unit",
     "augment_flip": False, "svm": "svc", "svm_c": 1.0, "standardize_features": False, "auc": "macro_curve",
-    "official_splits": False, "augment_rotation": 0.0, "augment_crop_scale": 1.0, "pretrained_input": "source",
+    "official_splits": None, "augment_rotation": 0.0, "augment_crop_scale": 1.0, "pretrained_input": "source",
     "class_weight_mode": "weighted_mean", "feature_scale": 1.0, "svm_c_grid": (), "split_counts": (),
-    "source_split_counts": (),
+    "source_split_counts": (), "optimizer": "sgd", "lr_milestones": (), "lr_gamma": 0.1, "selection": "val_loss",
 }
 # every other preset's differences from thesis, as they were when the presets were rewritten as differences
 DIFFERENCES = {
@@ -163,6 +163,15 @@ DIFFERENCES = {
         "svm": "linearsvc", "svm_c": 0.1, "standardize_features": True,
         "split_counts": (("synth_xray", 600, 300), ("synth_cells", 600, 200)),
         "source_split_counts": (("synth_shapes", 400, 400),),
+    },
+    # MedMNIST v2 (Yang et al. 2023) and its experiment code, MedMNIST2D/train_and_eval_pytorch.py: Adam, lr 1e-3,
+    # milestones at 0.5 and 0.75 of 100 epochs, gamma 0.1, batch 128, CrossEntropyLoss, Normalize(.5, .5), no
+    # augmentation, official splits, the best validation AUC (medmnist.Evaluator: the mean one-vs-rest AUC)
+    "medmnist": {
+        "backbone": "medmnist_resnet18_28", "image_size": 28, "seeds": (0, 1, 2), "official_splits": True,
+        "optimizer": "adam", "lr": 1e-3, "momentum": 0.0, "nesterov": False, "lr_milestones": (50, 75),
+        "lr_gamma": 0.1, "batch_size": 128, "max_epochs": 100, "patience": 100, "selection": "val_auc",
+        "class_weights": False, "normalize": "half", "auc": "ovr",
     },
 }
 

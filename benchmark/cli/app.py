@@ -45,7 +45,7 @@ out_option = click.option(
 
 def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, image_size=None,
               max_epochs=None, cache_dir=None, imagenet_weights=None, online=False, strict=False,
-              batch_size=None) -> RunSettings:
+              batch_size=None, official_splits=None) -> RunSettings:
     """The run's settings from the command's options, the environment and the config file."""
     from benchmark.registry.config import resolve_cache_dir, resolve_data_root
     from benchmark.settings import RunSettings
@@ -54,7 +54,8 @@ def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, 
         return RunSettings.build(
             device=device, preset=preset, data_root=resolve_data_root(data_root, _config(ctx)),
             cache_dir=resolve_cache_dir(cache_dir, _config(ctx)), imagenet_weights=imagenet_weights, online=online,
-            strict=strict, backbone=backbone, image_size=image_size, max_epochs=max_epochs, batch_size=batch_size)
+            strict=strict, backbone=backbone, image_size=image_size, max_epochs=max_epochs, batch_size=batch_size,
+            official_splits=official_splits)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
 
@@ -72,7 +73,8 @@ def _config(ctx) -> Config:
 
 
 def _catalog(ctx, plugin_args, data_root=None) -> Catalog:
-    """The plugins' catalog plus the datasets declared in the config, found under the data root."""
+    """The plugins' catalog plus the datasets declared in the config, found under the data root, and the sources
+    declared there."""
     from benchmark.registry.catalog import PluginInfo
     from benchmark.registry.config import resolve_data_root
     from benchmark.registry.declared import register_declared
@@ -80,11 +82,18 @@ def _catalog(ctx, plugin_args, data_root=None) -> Catalog:
 
     catalog = load_catalog(tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args))
     config = _config(ctx)
-    broken = list(config.broken)
+    broken = [("dataset", name, error) for name, error in config.broken]
+    broken += [("source", name, error) for name, error in config.broken_sources]
     if config.path is not None:
-        broken += register_declared(catalog, config.datasets, resolve_data_root(data_root, config), config.path)
-    for name, error in broken:  # reported as broken plugins are: the rest of the config stays usable
-        catalog.plugins.append(PluginInfo(f"declared dataset {name}", str(config.path), "config", status="broken",
+        found = register_declared(catalog, config.datasets, resolve_data_root(data_root, config), config.path)
+        broken += [("dataset", name, error) for name, error in found]
+        if config.sources:
+            from benchmark.registry.declaredsources import register_declared_sources
+
+            found = register_declared_sources(catalog, config.sources, config.path)
+            broken += [("source", name, error) for name, error in found]
+    for kind, name, error in broken:  # reported as broken plugins are: the rest of the config stays usable
+        catalog.plugins.append(PluginInfo(f"declared {kind} {name}", str(config.path), "config", status="broken",
                                           error=error))
     return catalog
 

@@ -147,6 +147,8 @@ def _preset_value(value) -> str:
         return "\n".join(" ".join(str(v) for v in entry) for entry in value)
     if isinstance(value, float):
         return f"{value:g}"
+    if value is None:  # official_splits: each dataset's own default
+        return "per dataset"
     return str(value) if value != () else "-"
 
 
@@ -159,18 +161,21 @@ def _preset_value(value) -> str:
 @click.option("--threshold", type=click.IntRange(0, BITS), default=THRESHOLD, show_default=True,
               help=f"Largest Hamming distance (of {BITS} bits) at which two images are near-duplicates.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--official-splits/--no-official-splits", default=None,
+              help="Audit the splits a run with this flag makes [default: the preset's].")
 @data_root_option
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Cache for image hashes [env TLBENCH_CACHE, or cache_dir in tlbench.toml; default "
                    "~/.cache/tlbench].")
 @click.pass_context
-def audit_command(ctx, plugin_args, datasets, preset, threshold, as_json, data_root, cache_dir):
+def audit_command(ctx, plugin_args, datasets, preset, threshold, as_json, official_splits, data_root, cache_dir):
     """Find near-duplicate images across the parts of each target's splits and between the images of
     harness-trained sources and the targets; exit 1 when any is found."""
     from benchmark.data.audit import audit_catalog
 
     catalog = _catalog(ctx, plugin_args, data_root)
-    settings = _settings(ctx, data_root=data_root, preset=preset, cache_dir=cache_dir)
+    settings = _settings(ctx, data_root=data_root, preset=preset, cache_dir=cache_dir,
+                         official_splits=official_splits)
     if not as_json:
         _log_to(console)
     try:

@@ -131,7 +131,9 @@ def _summarise_skips(plan: Plan) -> None:
 @plugin_option
 @click.option("--all", "select_all", is_flag=True, help="Run every registered combination.")
 @click.option("-d", "--dataset", "datasets", multiple=True, help="Target dataset or task (repeatable).")
-@click.option("-s", "--source", "sources", multiple=True, help="Source (repeatable); 'none' is scratch's.")
+@click.option("-s", "--source", "sources", multiple=True,
+              help="Source (repeatable); 'none' is scratch's; timm:MODEL[.TAG] is timm's pretrained weights from the "
+                   "local Hugging Face cache (or, with --online, downloaded).")
 @click.option("-m", "--method", "methods", multiple=True, help="Method (repeatable).")
 @click.option("--seeds", default=None, help="Comma-separated seeds [default: the preset's].")
 @click.option("-k", "keyword", default="", help="Select node ids by expression, e.g. 'cells and not scratch'.")
@@ -150,6 +152,9 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--max-epochs", type=click.IntRange(min=1), default=None, help="Epoch limit [default: the preset's].")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None,
               help="Training batch size [default: the preset's]; a result records it.")
+@click.option("--official-splits/--no-official-splits", default=None,
+              help="Use every dataset's own train/val/test split where it has one, or none [default: the preset's; "
+                   "presets that do not say use MedMNIST's official splits only].")
 @data_root_option
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Cache for decoded images and source models [env TLBENCH_CACHE, or cache_dir in tlbench.toml; "
@@ -178,10 +183,12 @@ def _summarise_skips(plan: Plan) -> None:
                    "filter figures: auto keeps those of at most 64 MiB (not VGG16's 528 MB), all or none.")
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, verbose,
-                out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size, data_root,
+                out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size, official_splits,
+                data_root,
                 cache_dir, imagenet_weights, online, strict, max_unreadable, audit, compile_model, svm_backend, threads,
                 jobs_per_gpu, keep_models):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
+    from benchmark.registry.declaredsources import add_timm_sources
     from benchmark.report import leaderboard, render
     from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED, Selection, build_plan
     from benchmark.run.progress import RunProgress
@@ -202,8 +209,12 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     catalog = _catalog(ctx, plugin_args, data_root)
+    try:
+        add_timm_sources(catalog, sources)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
     settings = _settings(ctx, data_root, device, preset, backbone, image_size, max_epochs, cache_dir,
-                         imagenet_weights, online, strict, batch_size)
+                         imagenet_weights, online, strict, batch_size, official_splits)
     try:
         settings = settings.with_speed(compile_model, svm_backend, jobs_per_gpu)
     except ValueError as error:

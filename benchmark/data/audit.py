@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmark.data.audithashes import HashCache, TaskImages
 from benchmark.data.perceptualhash import HASH_VERSION, THRESHOLD, near_duplicates, near_duplicates_within
-from benchmark.data.splits import make_split
+from benchmark.data.splits import make_split, uses_official
 from benchmark.registry.catalog import Catalog
 from benchmark.settings import RunSettings
 from benchmark.sources import DatasetSource
@@ -74,7 +74,8 @@ class AuditReport:
 def _official(settings: RunSettings, images: TaskImages) -> np.ndarray | None:
     """The dataset's own split where the runs use it (as :class:`~benchmark.data.taskdata.TaskData` decides)."""
     official = images.official_split
-    if official is None or not (settings.preset.official_splits or images.official_by_default):
+    if not uses_official(settings.preset.official_splits, official is not None, images.official_by_default,
+                         images.official_split_default):
         return None
     if not (official == "test").any():
         raise ValueError(f"task {images.task!r}: the preset asks for official splits but there are no official "

@@ -47,6 +47,7 @@ class TaskImages:
     groups: np.ndarray | None = None
     official_split: np.ndarray | None = None
     official_by_default: bool = False
+    official_split_default: bool = False  # the dataset's (Dataset.official_split_default)
 
 
 def _hash_chunk(paths: Sequence[str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
@@ -114,7 +115,8 @@ class HashCache:
             return None if values is None else np.asarray(values)[kept]
 
         return TaskImages(task.name, key, [str(files.paths[i]) for i in kept], entry["hashes"], files.labels[kept],
-                          pick(files.groups), pick(files.official_split), files.official_by_default)
+                          pick(files.groups), pick(files.official_split), files.official_by_default,
+                          dataset.official_split_default)
 
     def _hash_files(self, paths: list[str], name: str) -> dict:
         hashes = np.empty((len(paths), VARIANTS, WORDS), dtype=np.uint64)
@@ -158,7 +160,8 @@ class HashCache:
             self._replace(path, entry, f"{dataset.name}-{task.name}-")
         names = [f"{task.name}[{i}]" for i in range(len(entry["labels"]))]
         return TaskImages(task.name, key, names, entry["hashes"], entry["labels"], _optional(entry, "groups"),
-                          _optional(entry, "official_split"), bool(entry["official_by_default"]))
+                          _optional(entry, "official_split"), bool(entry["official_by_default"]),
+                          dataset.official_split_default)
 
     def _replace(self, path: Path, arrays: dict, prefix: str) -> None:
         """Write ``path`` and remove the entries it supersedes."""

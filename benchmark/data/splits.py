@@ -100,6 +100,17 @@ def _or_empty(values) -> np.ndarray:
     return np.zeros(0) if values is None else np.asarray(values)
 
 
+def uses_official(requested: bool | None, has_official: bool, always: bool, dataset_default: bool) -> bool:
+    """Whether a task's own split is used: never when it has none; always when it is the only leak-free one
+    (``always``); else as the preset's ``official_splits`` says (``requested``), and where that is ``None``, as
+    the dataset's ``official_split_default`` says."""
+    if not has_official:
+        return False
+    if always:
+        return True
+    return dataset_default if requested is None else requested
+
+
 def _make_split(labels, seed, test_fraction, val_fraction, groups, official, counts) -> Split:
     """:func:`make_split` itself, uncached."""
     everything = np.arange(len(labels))

@@ -10,7 +10,7 @@ import torch
 
 from benchmark.data.filedatasets import LoadOptions, load_options
 from benchmark.data.imagecache import ImageCache
-from benchmark.data.splits import Split, make_split
+from benchmark.data.splits import Split, make_split, uses_official
 from benchmark.datasets import SOURCE, TARGET, Dataset, ImageSet, Task, require_every_class
 from benchmark.engine.models import to_images_tensor
 from benchmark.engine.training import LabelledImages
@@ -115,7 +115,8 @@ class TaskData:
     def _official(self, dataset: Dataset, task: Task, imageset: ImageSet):
         """The dataset's own split when the preset asks for it or the dataset always uses it."""
         official = imageset.official_split
-        if official is None or not (self.settings.preset.official_splits or imageset.official_by_default):
+        if not uses_official(self.settings.preset.official_splits, official is not None,
+                             imageset.official_by_default, dataset.official_split_default):
             return None
         if not (official == "test").any():
             raise ValueError(

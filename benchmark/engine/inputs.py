@@ -67,6 +67,8 @@ NAMED = {
     "unit": InputConvention("unit"),
     "imagenet": InputConvention("imagenet", IMAGENET_MEAN, IMAGENET_STD),
     "bgr255": InputConvention("bgr255", scale=1.0, bgr=True),
+    # [0, 1] to [-1, 1]: torchvision's Normalize(mean=.5, std=.5), as MedMNIST's experiment code feeds its models
+    "half": InputConvention("half", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
 }
 
 

@@ -68,12 +68,31 @@ def auc_ovr(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean(per_class))
 
 
+def auc_of(definition: str, labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """The AUC of ``definition`` (``macro_curve`` or ``ovr``), or ``None`` when ``labels`` hold fewer than two
+    classes (a validation split too small to rank)."""
+    labels = np.asarray(labels)
+    if len(np.unique(labels)) < 2:
+        return None
+    return auc_macro_curve(labels, scores) if definition == "macro_curve" else auc_ovr(labels, scores)
+
+
+def predicted_classes(scores: np.ndarray) -> np.ndarray:
+    """The class each row of ``scores`` predicts: its highest score, the lowest class index on a tie.
+
+    On softmax outputs this is MedMNIST's evaluator rule (``medmnist.Evaluator``, ``getACC``): two classes
+    predict class 1 when its probability exceeds 0.5 (``p1 > 0.5`` is ``p1 > p0``, and a tie at 0.5 is class 0),
+    more classes their argmax. On SVM decision values it is the SVM's own prediction.
+    """
+    return np.asarray(scores).argmax(axis=1)
+
+
 def compute_metrics(labels: np.ndarray, scores: np.ndarray, classes: tuple[str, ...], primary: str) -> dict:
     """All metrics of one experiment; ``auc`` is the preset's ``primary`` definition."""
     labels = np.asarray(labels)
     scores = np.asarray(scores, dtype=np.float64)
     _check(labels, scores, classes)
-    predictions = scores.argmax(axis=1)
+    predictions = predicted_classes(scores)
     metrics = {
         "auc_macro_curve": auc_macro_curve(labels, scores),
         "auc_ovr": auc_ovr(labels, scores),

@@ -6,21 +6,48 @@ import numpy as np
 import timm
 import torch
 
+import benchmark.engine.medmnistnets  # noqa: F401 (registers MedMNIST's ResNets with timm)
 from benchmark.engine.acceleration import Acceleration
 from benchmark.engine.inputs import InputConvention, named
 from benchmark.engine.staging import StagedImages
 
+_BACKBONE = "tlbench_backbone"
 
-def create_backbone(name: str, num_classes: int, **kwargs) -> torch.nn.Module:
-    """A timm model by name with a fresh ``num_classes`` head and no dropout (as in the study)."""
+
+def create_backbone(name: str, num_classes: int, image_size: int | None = None, **kwargs) -> torch.nn.Module:
+    """A timm model by name with a fresh ``num_classes`` head and no dropout (as in the study), tagged with its
+    name (:func:`backbone_of`). ``image_size`` is passed on to models built for one input size (ViTs: timm's
+    ``fixed_input_size``); the others take any size as they are."""
+    if image_size is not None and _fixed_input_size(name):
+        kwargs["img_size"] = image_size
     try:
-        return timm.create_model(name, num_classes=num_classes, drop_rate=0.0, **kwargs)
+        model = timm.create_model(name, num_classes=num_classes, drop_rate=0.0, **kwargs)
     except RuntimeError as error:
         if "Unknown model" in str(error):
             raise ValueError(
                 f"unknown backbone {name!r}: pass any timm model name (see timm.list_models())"
             ) from error
         raise
+    except TypeError as error:
+        if "img_size" in str(error):
+            raise ValueError(f"backbone {name!r} is built for one input size but takes no img_size, so it cannot "
+                             f"run at {image_size}px: choose --image-size to match it, or another backbone") from error
+        raise
+    setattr(model, _BACKBONE, name)
+    return model
+
+
+def _fixed_input_size(name: str) -> bool:
+    try:
+        cfg = timm.models.get_pretrained_cfg(name)
+    except Exception:  # a name timm does not know: create_model says so
+        return False
+    return bool(cfg and cfg.fixed_input_size)
+
+
+def backbone_of(model: torch.nn.Module, default: str) -> str:
+    """The timm name ``model`` was created by, else ``default`` (a model made elsewhere)."""
+    return getattr(model, _BACKBONE, default)
 
 
 def replace_head(model: torch.nn.Module, num_classes: int) -> torch.nn.Module:

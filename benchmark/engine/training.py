@@ -1,4 +1,5 @@
-"""Supervised training with SGD and early stopping on validation loss."""
+"""Supervised training (SGD or Adam, an optional step schedule) with early stopping and model selection on the
+validation split (its loss or its AUC)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from benchmark.engine.acceleration import Acceleration
 from benchmark.engine.augment import Augmentation
 from benchmark.engine.inputs import InputConvention, input_of
+from benchmark.engine.metrics import auc_of
 from benchmark.engine.models import to_unit
 from benchmark.engine.seeding import reseed
 from benchmark.engine.staging import StagedImages, upload
@@ -88,13 +90,15 @@ def _keep(state: dict[str, torch.Tensor], kept: dict[str, torch.Tensor] | None) 
 
 
 def validation_metrics(forward, model, data: StagedImages, labels: torch.Tensor, inputs: InputConvention,
-                       device: torch.device, accel: Acceleration) -> tuple[float, float]:
+                       device: torch.device, accel: Acceleration) -> tuple[float, float, np.ndarray]:
     """The unweighted mean cross-entropy over the whole validation set, as the study's Keras code computed it
     (class weights apply to training only): a sum over samples divided by their number, so it does not depend
-    on chunk size or sample order; and the share of samples whose top class is their label."""
+    on chunk size or sample order; the share of samples whose top class is their label; and the softmax
+    outputs (N, classes), for the validation AUC."""
     model.eval()
     total = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
+    probabilities = []
     with torch.no_grad():
         for start in range(0, len(data), 256):
             x = inputs.apply(to_unit(data.range(start, start + 256)), accel.channels_last)
@@ -103,8 +107,25 @@ def validation_metrics(forward, model, data: StagedImages, labels: torch.Tensor,
                 logits = forward(x)
             total += torch.nn.functional.cross_entropy(logits.float(), y, reduction="sum").double()
             correct += (logits.argmax(dim=1) == y).sum()
+            probabilities.append(logits.float().softmax(dim=1))
     n = max(len(labels), 1)
-    return float(total) / n, int(correct) / n
+    scores = torch.cat(probabilities).cpu().numpy() if probabilities else np.zeros((0, 0), dtype=np.float32)
+    return float(total) / n, int(correct) / n, scores
+
+
+def make_optimizer(model: torch.nn.Module, preset: Preset) -> torch.optim.Optimizer:
+    """The preset's optimizer over all of ``model``'s parameters."""
+    if preset.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=preset.lr, momentum=preset.momentum,
+        nesterov=preset.nesterov and preset.momentum > 0, weight_decay=preset.weight_decay,
+    )
+
+
+def _criterion(record: dict, preset: Preset) -> float:
+    """The epoch's selection value, lower is better: validation loss, or minus validation AUC."""
+    return -record["val_auc"] if preset.selection == "val_auc" else record["val_loss"]
 
 
 def _training_loss(labels: torch.Tensor, num_classes: int, preset: Preset, device: torch.device):
@@ -133,8 +154,9 @@ def train_classifier(
 ) -> list[dict]:
     """Train all layers of ``model`` in place; return the per-epoch history.
 
-    Stops when the validation loss has not improved for ``preset.patience`` epochs and, when
-    ``preset.restore_best``, leaves the weights of the best validation epoch in ``model``. The model's input
+    The lr steps down by ``preset.lr_gamma`` after each epoch of ``preset.lr_milestones``. Stops when the
+    validation criterion (``preset.selection``: loss, or AUC) has not improved for ``preset.patience`` epochs and,
+    when ``preset.restore_best``, leaves the weights of the best validation epoch in ``model``. The model's input
     convention (:func:`benchmark.engine.inputs.input_of`) turns pixels into its input.
     The images go to the device once (see :class:`StagedImages`), are augmented and normalised there,
     and the host waits for the device only at the end of an epoch. ``accel`` defaults to
@@ -146,16 +168,19 @@ def train_classifier(
     reseed(seed)  # for models that draw from the global generator while training (dropout)
     accel.place(model, device)
     forward = accel.compiled(model)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=preset.lr, momentum=preset.momentum,
-        nesterov=preset.nesterov and preset.momentum > 0, weight_decay=preset.weight_decay,
-    )
+    optimizer = make_optimizer(model, preset)
+    schedule = (torch.optim.lr_scheduler.MultiStepLR(optimizer, list(preset.lr_milestones), preset.lr_gamma)
+                if preset.lr_milestones else None)
     inputs = input_of(model, preset)
     loss_fn = _training_loss(train.labels, num_classes, preset, device)
     train_images, val_images = StagedImages(train.images, device), StagedImages(val.images, device)
     train_labels, val_labels = train.labels.to(device), val.labels.to(device)
+    if preset.selection == "val_auc" and len(torch.unique(val.labels)) < 2:
+        raise ValueError(f"selection by validation AUC needs two classes in the validation split, which has "
+                         f"{len(val.labels)} image(s) of one class; use a larger validation split or "
+                         "selection val_loss")
     history: list[dict] = []
-    best_loss, best_state, stale = float("inf"), None, 0
+    best, best_state, stale = float("inf"), None, 0
     for epoch in range(1, preset.max_epochs + 1):
         started = time.perf_counter()
         model.train()
@@ -180,18 +205,23 @@ def train_classifier(
         train_seconds = time.perf_counter() - started
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {train_loss}); lower the lr")
-        val_loss, val_accuracy = validation_metrics(forward, model, val_images, val_labels, inputs, device, accel)
+        val_loss, val_accuracy, val_scores = validation_metrics(forward, model, val_images, val_labels, inputs,
+                                                                device, accel)
         # train_accuracy: of the augmented batches as they were trained on, while the weights moved
         record = {
             "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
             "train_accuracy": int(correct) / max(seen, 1), "val_accuracy": val_accuracy,
+            "val_auc": auc_of(preset.auc, val.labels.numpy(), val_scores),
+            "lr": optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - started, "train_seconds": train_seconds, "images": seen,
         }
+        if schedule is not None:
+            schedule.step()
         history.append(record)
         if on_epoch is not None:
             on_epoch({**record, "max_epochs": preset.max_epochs})
-        if val_loss < best_loss:
-            best_loss, stale = val_loss, 0
+        if _criterion(record, preset) < best:
+            best, stale = _criterion(record, preset), 0
             if preset.restore_best:
                 best_state = _keep(model.state_dict(), best_state)
         else:

@@ -20,6 +20,16 @@ tables::
     csv = "labels.csv"
     roles = ["target"]
 
+Sources of pretrained weights are declared as ``[sources.NAME]`` tables (or ``[[sources]]`` entries), each a timm
+backbone and a weights file (relative to the config file)::
+
+    [sources.radimagenet]
+    backbone = "resnet50"
+    weights = "weights/RadImageNet-ResNet50.pth"
+    prefix = "backbone."                # optional: only keys under it, without it
+    mean = [0.5, 0.5, 0.5]              # optional mean, std, interpolation: else the backbone's pretrained_cfg
+    std = [0.5, 0.5, 0.5]
+
 Other keys are left to the code that reads them from :attr:`Config.table`.
 """
 
@@ -43,6 +53,9 @@ FORMATS = ("imagefolder", "csv")
 MODALITIES = ("medical", "natural")
 _DECLARATION_KEYS = {"name", "format", "path", "csv", "modality", "roles", "classes", "description", "homepage",
                      "provenance", "group_pattern"}
+_SOURCE_KEYS = {"name", "backbone", "weights", "prefix", "mean", "std", "interpolation", "description"}
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+RESERVED_SOURCES = ("none",)  # the source of methods without one
 
 
 class ConfigError(ValueError):
@@ -76,6 +89,22 @@ class DatasetDeclaration:
 
 
 @dataclass(frozen=True)
+class SourceDeclaration:
+    """A source declared in the config: the timm ``backbone`` and the ``weights`` file to load into it (absolute),
+    keeping only the keys under ``prefix`` (without it); ``mean``, ``std`` and ``interpolation`` are the input
+    the weights want, ``None`` for the backbone's pretrained_cfg's."""
+
+    name: str
+    backbone: str
+    weights: Path
+    prefix: str = ""
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    interpolation: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     """What the config file says; ``path`` is ``None`` when there is no config file."""
 
@@ -86,6 +115,8 @@ class Config:
     table: dict = field(default_factory=dict)
     # declarations that do not hold: (name, what is wrong); the others stay usable
     broken: tuple[tuple[str, str], ...] = ()
+    sources: tuple[SourceDeclaration, ...] = ()
+    broken_sources: tuple[tuple[str, str], ...] = ()
 
 
 def find_config(cwd: Path | None = None) -> tuple[Path, dict] | None:
@@ -118,8 +149,10 @@ def load_config(cwd: Path | None = None) -> Config:
             raise ConfigError(f"{path}: {key} must be a path string, got {value!r}")
         return base / Path(value).expanduser()
 
-    declarations, broken = _declarations(path, table)
-    return Config(path, location("data_root"), location("cache_dir"), declarations, table, broken)
+    declarations, broken = _declarations(path, _entries(path, table, "datasets"), _declaration, "dataset")
+    sources, broken_sources = _declarations(path, _entries(path, table, "sources"), _source_declaration, "source")
+    return Config(path, location("data_root"), location("cache_dir"), declarations, table, broken, sources,
+                  broken_sources)
 
 
 def resolve_data_root(option: Path | None, config: Config, environ=os.environ) -> Path:
@@ -147,29 +180,33 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: not valid TOML: {error}") from error
 
 
-def _declarations(path: Path, table: dict) -> tuple[tuple[DatasetDeclaration, ...], tuple[tuple[str, str], ...]]:
-    """The valid declarations, and (name, error) for each invalid one: one bad entry blocks only itself."""
-    raw = table.get("datasets", [])
-    if isinstance(raw, dict):  # [datasets.NAME] tables
+def _entries(path: Path, table: dict, kind: str) -> list:
+    """The entries of ``[KIND.NAME]`` tables (each given its ``name``) or of ``[[KIND]]`` entries."""
+    raw = table.get(kind, [])
+    if isinstance(raw, dict):  # [KIND.NAME] tables
         entries = []
         for name, entry in raw.items():
             if not isinstance(entry, dict):
-                raise ConfigError(f"{path}: datasets.{name} must be a table")
+                raise ConfigError(f"{path}: {kind}.{name} must be a table")
             entries.append({"name": name, **entry})
-    elif isinstance(raw, list):  # [[datasets]] entries
-        entries = raw
-    else:
-        raise ConfigError(f"{path}: datasets must be [[datasets]] entries or [datasets.NAME] tables")
+        return entries
+    if isinstance(raw, list):  # [[KIND]] entries
+        return raw
+    raise ConfigError(f"{path}: {kind} must be [[{kind}]] entries or [{kind}.NAME] tables")
+
+
+def _declarations(path: Path, entries: list, parse, noun: str) -> tuple[tuple, tuple[tuple[str, str], ...]]:
+    """The valid declarations, and (name, error) for each invalid one: one bad entry blocks only itself."""
     declarations, broken = [], []
     for number, entry in enumerate(entries, start=1):
         name = entry.get("name") if isinstance(entry, dict) and isinstance(entry.get("name"), str) else f"#{number}"
         try:
-            declaration = _declaration(path, entry)
+            declaration = parse(path, entry)
         except ConfigError as error:
             broken.append((name, str(error)))
             continue
         if any(d.name == declaration.name for d in declarations):
-            broken.append((name, f"{path}: dataset {name!r} is declared more than once; the first is used"))
+            broken.append((name, f"{path}: {noun} {name!r} is declared more than once; the first is used"))
             continue
         declarations.append(declaration)
     return tuple(declarations), tuple(broken)
@@ -228,3 +265,45 @@ def _declaration(path: Path, entry) -> DatasetDeclaration:
         classes=tuple(classes), description=str(entry.get("description", "")),
         homepage=str(entry.get("homepage", "")), provenance=frozenset(provenance), group_pattern=group_pattern,
     )
+
+
+def _source_declaration(path: Path, entry) -> SourceDeclaration:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise ConfigError(f"{path}: every declared source needs a name, got {entry!r}")
+    name = entry["name"]
+    where = f"{path}: source {name!r}"
+    if not NAME.fullmatch(name) or name in RESERVED_SOURCES:
+        raise ConfigError(f"{where}: a name may hold letters, digits, '_', '.' and '-' only (it is used in node ids), "
+                          f"and may not be {', '.join(RESERVED_SOURCES)}")
+    unknown = set(entry) - _SOURCE_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: "
+                          f"{', '.join(sorted(_SOURCE_KEYS))}")
+    for key, what in (("backbone", "a timm model name, e.g. \"resnet50\""),
+                      ("weights", "the weights file (relative to the config file, or absolute)")):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise ConfigError(f"{where}: give {key}, {what}")
+    prefix = entry.get("prefix", "")
+    if not isinstance(prefix, str):
+        raise ConfigError(f"{where}: prefix must be a string, e.g. \"model.backbone.\"")
+    interpolation = entry.get("interpolation")
+    if interpolation is not None and interpolation not in INTERPOLATIONS:
+        raise ConfigError(f"{where}: interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
+    return SourceDeclaration(
+        name=name, backbone=entry["backbone"], weights=path.parent / Path(entry["weights"]).expanduser(),
+        prefix=prefix, mean=_channels(where, entry, "mean"), std=_channels(where, entry, "std"),
+        interpolation=interpolation, description=str(entry.get("description", "")),
+    )
+
+
+def _channels(where: str, entry: dict, key: str) -> tuple[float, float, float] | None:
+    """An optional per-channel (R, G, B) value list; a std must be positive."""
+    value = entry.get(key)
+    if value is None:
+        return None
+    numeric = isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    if not numeric or len(value) != 3 or (key == "std" and min(value) <= 0):
+        rule = "three positive numbers" if key == "std" else "three numbers"
+        raise ConfigError(f"{where}: {key} must be {rule} (R, G, B, for pixels in 0-1), e.g. "
+                          f"{key} = [0.485, 0.456, 0.406], got {value!r}")
+    return tuple(float(v) for v in value)

@@ -22,17 +22,19 @@ def kept_path(run_dir: Path, config_hash: str) -> Path:
 
 
 def save_model(run_dir: Path, config_hash: str, model: torch.nn.Module, backbone: str, num_classes: int,
-               convention: InputConvention, about: dict) -> Path:
-    """Write ``model``'s weights (on the CPU) with what rebuilds it, as the cache writes its files (a temporary
-    file flushed and renamed, so a reader never sees half a file; OSError when the disk lacks the room)."""
+               convention: InputConvention, about: dict, image_size: int | None = None) -> Path:
+    """Write ``model``'s weights (on the CPU) with what rebuilds it (``image_size``: the size a ViT was built
+    for), as the cache writes its files (a temporary file flushed and renamed, so a reader never sees half a
+    file; OSError when the disk lacks the room)."""
     path = kept_path(run_dir, config_hash)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not has_room(path.parent, model_bytes(model)):
         raise OSError(errno.ENOSPC, f"not enough free space in {path.parent} for the kept model")
     remove_leftovers(path.parent)
     payload = {
-        "format": _FORMAT, "backbone": backbone, "num_classes": num_classes, "input": convention.as_dict(),
-        "about": about, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "format": _FORMAT, "backbone": backbone, "num_classes": num_classes, "image_size": image_size,
+        "input": convention.as_dict(), "about": about,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     partial = temporary_beside(path)
     torch.save(payload, partial)
@@ -47,7 +49,7 @@ def load_model(path: Path) -> tuple[torch.nn.Module, dict]:
     if payload.get("format") != _FORMAT:
         raise ValueError(f"{path}: kept by another tlbench version (format {payload.get('format')}); rerun the "
                          "experiment with --rerun all to keep it again")
-    model = create_backbone(payload["backbone"], payload["num_classes"])
+    model = create_backbone(payload["backbone"], payload["num_classes"], payload.get("image_size"))
     model.load_state_dict(payload["state_dict"])
     convention = payload["input"]
     convention = InputConvention(**{**convention, "mean": tuple(convention["mean"]), "std": tuple(convention["std"])})

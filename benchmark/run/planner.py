@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from benchmark.data.splits import split_problem
+from benchmark.data.splits import split_problem, uses_official
 from benchmark.hashing import config_hash
 from benchmark.registry.catalog import Catalog
 from benchmark.run.selection import compile_expression
@@ -125,7 +125,8 @@ def _split_problem(dataset, task, settings: RunSettings, problems: dict) -> Skip
     """Why the task's classes cannot be split (:meth:`Dataset.class_counts`), or None."""
     if task.name not in problems:
         counts, official = dataset.class_counts(task, settings.data_root)
-        seeded = not official or not settings.preset.official_splits
+        # a dataset that always uses its own split says so only once loaded: planning checks it as seeded
+        seeded = not uses_official(settings.preset.official_splits, official, False, dataset.official_split_default)
         problem = split_problem(task.classes, counts, seeded)
         problems[task.name] = SkipReason(TARGET, task.name, problem) if problem else None
     return problems[task.name]

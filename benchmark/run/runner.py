@@ -18,6 +18,7 @@ from benchmark.data.taskdata import TaskData
 from benchmark.engine.featurecache import FeatureCache
 from benchmark.engine.inputs import input_of
 from benchmark.engine.metrics import compute_metrics
+from benchmark.engine.models import backbone_of
 from benchmark.methods import ExperimentContext
 from benchmark.registry.catalog import Catalog
 from benchmark.run.keeppolicy import should_keep
@@ -184,8 +185,9 @@ class Runner:
         about = {"node_id": exp.node_id, "target": exp.target, "source": exp.source, "method": exp.method,
                  "seed": exp.seed, "config_hash": planned.config_hash}
         try:
-            path = save_model(self.store.run_dir, planned.config_hash, model, self.settings.preset.backbone,
-                              task.num_classes, input_of(model, self.settings.preset), about)
+            path = save_model(self.store.run_dir, planned.config_hash, model,
+                              backbone_of(model, self.settings.preset.backbone), task.num_classes,
+                              input_of(model, self.settings.preset), about, self.settings.preset.image_size)
         except OSError as error:  # the result matters more than its model: store it, say why the model is missing
             ctx.info["kept_model"] = f"not kept: {error}"
             return

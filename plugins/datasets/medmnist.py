@@ -1,6 +1,7 @@
 """MedMNIST v2 (Yang et al. 2023), every 2D single-label flag as a dataset of its own:
 ``medmnist/<flag>.npz`` (28 px) or ``medmnist/<flag>_{64,128,224}.npz`` (MedMNIST+), with the
-official ``train``/``val``/``test`` splits (used when the preset asks for official splits).
+official ``train``/``val``/``test`` splits, used unless the preset or ``--no-official-splits`` says otherwise:
+every published MedMNIST result is on the official test set.
 
 The file closest to the requested size from above is read and resized (bilinear squash). ChestMNIST
 is multi-label and left out.
@@ -71,6 +72,7 @@ class MedMnist(Dataset):
     modality = "medical"
     homepage = HOMEPAGE
     version = "2"
+    official_split_default = True
 
     def __init__(self, flag: str):
         self.name = flag

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
@@ -16,8 +15,10 @@ from benchmark import (
     create_backbone,
     from_pretrained_cfg,
     hookimpl,
+    hub_cached_file,
     seeded,
     state_dict_hash,
+    tensors_digest,
 )
 
 WEIGHTS_ENV = "TLBENCH_IMAGENET_WEIGHTS"
@@ -35,32 +36,6 @@ class RandomSource(Source):
             return create_backbone(settings.preset.backbone, num_classes)
 
 
-def _hub_cached_file(backbone: str) -> Path | None:
-    """The backbone's default pretrained weights in the Hugging Face cache, if they are there."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        cfg = timm.models.get_pretrained_cfg(backbone)
-    except Exception:
-        return None
-    if cfg is None or not cfg.hf_hub_id:
-        return None
-    repo = cfg.hf_hub_id.split("@")[0]
-    for filename in ("model.safetensors", "pytorch_model.bin", cfg.hf_hub_filename):
-        if filename:
-            found = try_to_load_from_cache(repo, filename)
-            if isinstance(found, str):
-                return Path(found)
-    return None
-
-
-@functools.lru_cache(maxsize=8)
-def _file_tensors_digest(path: str, size: int, mtime_ns: int) -> str:
-    """The digest of a weights file's tensors (the same weights as .pth or .safetensors give the same
-    digest), computed once per process for an unchanged file."""
-    return state_dict_hash(timm.models.load_state_dict(path))
-
-
 class ImageNetSource(Source):
     """timm's ImageNet weights for the backbone: from a local file, the Hugging Face cache, or
     (with ``--online``) downloaded by timm. Never a silent random initialisation."""
@@ -75,7 +50,7 @@ class ImageNetSource(Source):
         configured = settings.imagenet_weights or os.environ.get(WEIGHTS_ENV)
         if configured:
             return Path(configured)
-        return _hub_cached_file(settings.preset.backbone)
+        return hub_cached_file(settings.preset.backbone)
 
     def status(self, settings: RunSettings) -> tuple[bool, str]:
         path = self._local_file(settings)
@@ -114,8 +89,7 @@ class ImageNetSource(Source):
     def _weights_digest(self, settings: RunSettings) -> str:
         path = self._local_file(settings)
         if path is not None and path.is_file():
-            stat = path.stat()
-            return _file_tensors_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+            return tensors_digest(path)
         ok, reason = self.status(settings)
         if not ok:
             return f"unavailable: {reason}"
