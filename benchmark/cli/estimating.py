@@ -126,7 +126,7 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
     target's training split (the preset's first seed), print the sources ranked by each, store the scores in the
     run folder, and where it holds fe-svm / ft-svm results of those sources, the weighted Kendall tau between
     each estimator's ranking and the measured one."""
-    from benchmark.report.estimates import FEW_SOURCES, measured_auc, preset_key
+    from benchmark.report.estimates import FEW_SOURCES, MEASURED_METHODS, measured_auc, preset_key
     from benchmark.run.estimate import Estimation
     from benchmark.run.store import Store
 
@@ -159,7 +159,14 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
         seconds = {e.source: e.feature_seconds for e in found}
         console.print(f"{found[0].n_samples} training images; features and source predictions took "
                       + ", ".join(f"{escape(s)} {t:.2f} s" for s, t in seconds.items()))
-        measured = measured_auc(rows, target, preset_key(dataclasses.asdict(preset_used)))
+        key = preset_key(dataclasses.asdict(preset_used))
+        measured = {method: kept for method, values in measured_auc(rows, target, key).items()
+                    if (kept := {s: v for s, v in values.items() if s in usable})}
+        elsewhere = sorted({row["source"] for row in rows if row["target"] == target and row["source"] in usable
+                            and row["method"] in MEASURED_METHODS and preset_key(row["preset"] or {}) != key})
+        if elsewhere:
+            console.print(f"[dim]results of {escape(', '.join(elsewhere))} under another configuration (preset fields) "
+                          "are not compared with these estimates[/]")
         if not measured:
             console.print(f"no fe-svm or ft-svm results on {escape(target)} in {escape(str(out_dir))} to compare "
                           f"with: `tlbench run -d {escape(target)} -m fe-svm -m ft-svm --out {escape(str(out_dir))}` "
@@ -169,7 +176,7 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
             ranked = sorted(values.items(), key=lambda item: -item[1])
             console.print(f"measured {method} mean AUC: " + ", ".join(f"{escape(s)} {v:.3f}" for s, v in ranked))
         console.print(_agreement_table(target, found, estimators, measured))
-        n = len({s for values in measured.values() for s in values} & set(usable))
+        n = len({s for values in measured.values() for s in values})
         if n < FEW_SOURCES:
             console.print(f"[yellow]only {n} source(s) with measured results: with fewer than {FEW_SOURCES}, tau "
                           "can take only a few values and says little about an estimator[/]")
