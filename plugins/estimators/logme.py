@@ -45,13 +45,13 @@ def maximise_evidence(singular: np.ndarray, projected: np.ndarray, outside: floa
 
 
 def logme(features: np.ndarray, labels: np.ndarray) -> float:
-    """The mean over classes of the maximum log evidence per sample, each class's one-hot column the
-    regression target."""
+    """The mean over the classes present of the maximum log evidence per sample, each class's one-hot column
+    the regression target."""
     features = np.asarray(features, dtype=np.float64)
     n, dim = features.shape
     u, singular, _ = np.linalg.svd(features, full_matrices=False)
     evidences = []
-    for c in range(int(labels.max()) + 1):
+    for c in np.unique(labels):
         y = (labels == c).astype(np.float64)
         projected = u.T @ y
         outside = max(float(y @ y - projected @ projected), 0.0)
