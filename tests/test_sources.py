@@ -111,3 +111,22 @@ def test_imagenet_weights_get_their_own_input_convention(tmp_path):
     as_run = dataclasses.replace(thesis_like, preset=thesis_like.preset.with_overrides(pretrained_input="preset"))
     assert ImageNetSource().input_convention(as_run) == named("unit")
     assert ImageNetSource().identity(as_run) != ImageNetSource().identity(thesis_like)
+
+
+def test_own_heads_are_the_weights_as_trained(tmp_path):
+    reference = create_backbone("test_resnet", 1000)
+    weights = tmp_path / "weights.pth"
+    torch.save(reference.state_dict(), weights)
+    run = settings(tmp_path, imagenet_weights=weights)
+    own = ImageNetSource().build_with_own_head(run).state_dict()
+    assert all(torch.equal(own[k], v) for k, v in reference.state_dict().items())  # the ImageNet classifier too
+    assert RandomSource().build_with_own_head(run) is None
+
+    from tiny_plugin import TinySource
+
+    dataset = TinySource()
+    source = DatasetSource(dataset, dataset.tasks()[0])
+    source.prepare(run, TaskData(run))
+    saved = torch.load(source.weights_path(run), weights_only=True)
+    own = source.build_with_own_head(run).state_dict()
+    assert own["fc.weight"].shape[0] == 4 and all(torch.equal(own[k], v) for k, v in saved.items())
