@@ -82,8 +82,9 @@ def _ranking_table(target: str, found: list[Estimate], estimators: list) -> Tabl
     return table
 
 
-def _agreement_table(target: str, found: list[Estimate], estimators: list, measured: dict) -> Table:
-    """The weighted Kendall tau of each estimator's scores against each measured method's mean AUC."""
+def _agreement_table(target: str, found: list[Estimate], estimators: list, measured: dict) -> tuple[Table, int]:
+    """The weighted Kendall tau of each estimator's scores against each measured method's mean AUC, and the
+    fewest sources any of them was computed over."""
     from benchmark.report.estimates import weighted_tau
 
     table = Table(title=f"{target}: weighted Kendall tau against the measured mean AUC per source",
@@ -91,14 +92,16 @@ def _agreement_table(target: str, found: list[Estimate], estimators: list, measu
     table.add_column("estimator")
     for method in measured:
         table.add_column(method, justify="right")
+    fewest = None
     for estimator in estimators:
         scores = {e.source: e.score for e in found if e.estimator == estimator.name and e.score is not None}
         cells = []
         for values in measured.values():
             tau, n = weighted_tau(scores, values, estimator.higher_is_better)
+            fewest = n if fewest is None else min(fewest, n)
             cells.append(f"{'undefined' if tau is None else f'{tau:+.3f}'} (n={n})")
         table.add_row(estimator.name, *cells)
-    return table
+    return table, fewest or 0
 
 
 @main.command("estimate")
@@ -162,11 +165,12 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
         key = preset_key(dataclasses.asdict(preset_used))
         measured = {method: kept for method, values in measured_auc(rows, target, key).items()
                     if (kept := {s: v for s, v in values.items() if s in usable})}
+        compared = {s for values in measured.values() for s in values}
         elsewhere = sorted({row["source"] for row in rows if row["target"] == target and row["source"] in usable
-                            and row["method"] in MEASURED_METHODS and preset_key(row["preset"] or {}) != key})
+                            and row["source"] not in compared and row["method"] in MEASURED_METHODS})
         if elsewhere:
-            console.print(f"[dim]results of {escape(', '.join(elsewhere))} under another configuration (preset fields) "
-                          "are not compared with these estimates[/]")
+            console.print(f"[dim]{escape(', '.join(elsewhere))}: results only under another configuration (preset "
+                          "fields), not compared with these estimates[/]")
         if not measured:
             console.print(f"no fe-svm or ft-svm results on {escape(target)} in {escape(str(out_dir))} to compare "
                           f"with: `tlbench run -d {escape(target)} -m fe-svm -m ft-svm --out {escape(str(out_dir))}` "
@@ -175,9 +179,9 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
         for method, values in measured.items():
             ranked = sorted(values.items(), key=lambda item: -item[1])
             console.print(f"measured {method} mean AUC: " + ", ".join(f"{escape(s)} {v:.3f}" for s, v in ranked))
-        console.print(_agreement_table(target, found, estimators, measured))
-        n = len({s for values in measured.values() for s in values})
-        if n < FEW_SOURCES:
-            console.print(f"[yellow]only {n} source(s) with measured results: with fewer than {FEW_SOURCES}, tau "
-                          "can take only a few values and says little about an estimator[/]")
+        table, fewest = _agreement_table(target, found, estimators, measured)
+        console.print(table)
+        if fewest < FEW_SOURCES:
+            console.print(f"[yellow]a tau over fewer than {FEW_SOURCES} sources (n) can take only a few values and "
+                          "says little about an estimator[/]")
     console.print(f"estimates stored in {store.path}")
