@@ -148,3 +148,18 @@ def test_doctor_salvages_the_estimates_with_the_results(tmp_path, monkeypatch):
     result = storerepair.repair(tmp_path)
     assert result.damaged and result.salvaged == {"experiments": 16, "attempts": 16, "estimates": 4}
     assert sorted(e["source"] for e in Store(tmp_path).estimates()) == ["a", "b", "c", "d"]
+
+
+def test_two_configurations_of_one_name_get_a_figure_each(tmp_path):
+    store = _constructed(tmp_path / "run")
+    changed = {**PRESET, "svm_c": 1.0}  # the same preset name, backbone and size; another result-deciding field
+    for source, auc in (("a", 0.7), ("b", 0.9)):
+        experiment = SimpleNamespace(node_id=f"xray::{source}::fe-svm[seed=2]c", target="xray", source=source,
+                                     method="fe-svm", seed=2)
+        store.start(SimpleNamespace(experiment=experiment, config={}, config_hash=experiment.node_id), "cpu", changed)
+        store.finish(experiment.node_id, "passed", metrics={"auc": auc})
+        store.save_estimate(f"c-{source}", "xray", source, "logme", 2, {}, changed, auc, 0.01, 0.2, 300)
+    catalog = SimpleNamespace(estimators={"logme": LogME()}, methods={})
+    figures = EstimatorsVisualizer().render(VisualizerContext(store, catalog, None, tmp_path / "out"))
+    assert len(figures) == 2 and len({f.path for f in figures}) == 2
+    assert sorted(f.facts["logme"]["fe-svm"]["n"] for f in figures) == [2, 4]

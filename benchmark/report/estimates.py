@@ -70,6 +70,7 @@ class Comparison:
     tau: float | None
     n: int
     configuration: str = ""  # the preset's name, backbone and image size, as "cpu-quick · test_resnet @ 32px"
+    key: str = ""  # the configuration's :func:`preset_key`: two presets may share a name and differ in a field
 
 
 def configuration_label(fields: dict) -> str:
@@ -99,5 +100,5 @@ def compare(estimates: list[dict], rows: list[dict], higher_is_better: dict[str,
             for method in (m for m in MEASURED_METHODS if m in measured):
                 tau, n = weighted_tau(scores, measured[method], higher_is_better.get(estimator, True))
                 points = tuple((s, scores[s], measured[method][s]) for s in sorted(scores) if s in measured[method])
-                found.append(Comparison(target, estimator, method, points, tau, n, labels[key]))
+                found.append(Comparison(target, estimator, method, points, tau, n, labels[key], key))
     return found

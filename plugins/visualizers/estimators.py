@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import matplotlib.pyplot as plt
 
@@ -29,13 +29,15 @@ class EstimatorsVisualizer(Visualizer):
         if not estimates:
             return []
         higher = {name: e.higher_is_better for name, e in ctx.catalog.estimators.items()}
-        figures = defaultdict(lambda: defaultdict(list))  # (target, configuration) -> estimator -> comparisons
-        for comparison in compare(estimates, ctx.rows(), higher, ctx.metric):
-            figures[(comparison.target, comparison.configuration)][comparison.estimator].append(comparison)
-        return [self._figure(ctx, target, configuration, panels)
-                for (target, configuration), panels in sorted(figures.items())]
+        figures = defaultdict(lambda: defaultdict(list))  # (target, label, key) -> estimator -> comparisons
+        for c in compare(estimates, ctx.rows(), higher, ctx.metric):
+            figures[(c.target, c.configuration, c.key)][c.estimator].append(c)
+        named = Counter((target, label) for target, label, _ in figures)
+        return [self._figure(ctx, target, label, key if named[(target, label)] > 1 else "", panels)
+                for (target, label, key), panels in sorted(figures.items())]
 
-    def _figure(self, ctx, target: str, configuration: str, panels: dict) -> Figure:
+    def _figure(self, ctx, target: str, configuration: str, key: str, panels: dict) -> Figure:
+        """One target's figure under one configuration; ``key`` tells apart configurations of one label."""
         methods = sorted({c.method for cs in panels.values() for c in cs})
         metric = "AUC" if ctx.metric == "auc" else ctx.metric
         per_row = min(3, len(panels))
@@ -58,10 +60,12 @@ class EstimatorsVisualizer(Visualizer):
                                   label=m) for m in methods]
             fig.legend(handles=handles, loc="upper center", ncol=len(handles), bbox_to_anchor=(0.5, 1.0),
                        frameon=False)
-            title = f"Transferability estimates against measured {metric} · {target} · {configuration}"
+            shown = f"{configuration} ({key[:8]})" if key else configuration
+            title = f"Transferability estimates against measured {metric} · {target} · {shown}"
             fig.suptitle(title, y=1.05)
             fig.tight_layout()
-            safe = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{target}-{configuration}".replace("@", "")).strip("-.")
+            stem = f"{target}-{configuration}" + (f"-{key[:8]}" if key else "")
+            safe = re.sub(r"[^A-Za-z0-9._-]+", "-", stem.replace("@", "")).strip("-.")
             paths = save(fig, ctx.out_dir / f"estimators-{safe}.png", svg=True)
         n = max(c.n for cs in panels.values() for c in cs)
         caption = (f"Each point is a source: its transferability score on {target}'s training split (x) and its mean "
