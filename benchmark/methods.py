@@ -107,6 +107,7 @@ class ExperimentContext:
         """Re-estimate the running statistics of ``model``'s batch norms on the training split's images (see
         :func:`benchmark.engine.normstats.recalibrate_norm_statistics`; timed as feature extraction); returns the
         layers recalibrated."""
+        self._trained.add(id(model))  # statistics of this seed's training split: its features would only fill the cache
         with self.timed("features"):
             return recalibrate_norm_statistics(model, self.data.train.images, input_of(model, self.settings.preset),
                                                self.settings.device, self.settings.preset.batch_size,

@@ -177,9 +177,11 @@ def test_curves_average_the_seeds_that_reached_an_epoch_and_mark_the_best():
 
 def test_time_splits_the_method_and_counts_the_rest():
     new = timing.time_parts({"source": 2.0, "method": 5.0, "training": 3.0, "svm": 1.0, "total": 7.0})
-    assert new == {"source": 2.0, "training": 3.0, "features": 0.0, "svm": 1.0, "other": 1.0}
+    assert new == {"source": 2.0, "training": 3.0, "features": 0.0, "svm": 1.0, "probe": 0.0, "other": 1.0}
     old = timing.time_parts({"method": 4.0, "total": 4.1})
-    assert old == {"source": 0.0, "training": 0.0, "features": 0.0, "svm": 0.0, "other": 4.0}
+    assert old == {"source": 0.0, "training": 0.0, "features": 0.0, "svm": 0.0, "probe": 0.0, "other": 4.0}
+    probe = timing.time_parts({"method": 3.0, "features": 1.0, "probe": 1.5})
+    assert probe["probe"] == 1.5 and probe["other"] == 0.5
     rows = [{"source": "s", "method": "fe-svm", "durations": {"method": d, "features": 1.0}} for d in (2.0, 4.0)]
     assert timing.mean_parts(rows)[("s", "fe-svm")]["other"] == 2.0
 
