@@ -156,7 +156,6 @@ class ExperimentContext:
                 validation=(val, self.data.val.labels.numpy()),
             )
 
-
     def linear_probe(self, model: torch.nn.Module, standardize: bool = True) -> tuple[LogisticProbe, np.ndarray]:
         """The logistic-regression probe on ``model``'s penultimate features of the training split (standardised
         unless ``standardize`` is off), its C chosen by validation AUC (the preset's definition;
