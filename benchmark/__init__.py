@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     )
     from benchmark.datasets import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task
     from benchmark.engine.inputs import InputConvention, from_pretrained_cfg
+    from benchmark.engine.knnprobe import choose_k, nearest
+    from benchmark.engine.logisticprobe import LogisticProbe, fit_logistic_probe
     from benchmark.engine.metrics import macro_roc_curve
     from benchmark.engine.models import create_backbone
     from benchmark.engine.seeding import seeded
@@ -54,6 +56,8 @@ _MODULES = {
     "benchmark.datasets": ("SOURCE", "TARGET", "Dataset", "DatasetStatus", "ImageSet", "Task"),
     "benchmark.estimators": ("Estimator", "check_inputs"),
     "benchmark.engine.inputs": ("InputConvention", "from_pretrained_cfg"),
+    "benchmark.engine.knnprobe": ("choose_k", "nearest"),
+    "benchmark.engine.logisticprobe": ("LogisticProbe", "fit_logistic_probe"),
     "benchmark.engine.metrics": ("macro_roc_curve",),
     "benchmark.engine.models": ("create_backbone",),
     "benchmark.engine.seeding": ("seeded",),
@@ -87,6 +91,8 @@ __all__ = [
     # models, their input, seeding and digests
     "create_backbone", "seeded", "InputConvention", "from_pretrained_cfg", "digest_of", "file_hash", "state_dict_hash",
     "hub_cached_file", "tensors_digest",
+    # probes on frozen features: logistic regression and k nearest neighbours
+    "LogisticProbe", "fit_logistic_probe", "nearest", "choose_k",
     # figures: one style, and the study's ROC curve
     "styled", "save", "colour_of", "method_colour", "column_line", "GREY", "DPI", "macro_roc_curve",
     # filter images, their taxonomy, and the taxonomy against transfer

@@ -15,7 +15,9 @@ import torch
 from benchmark.data.taskdata import SplitData
 from benchmark.engine.featurecache import FeatureCache, weights_fingerprint
 from benchmark.engine.inputs import attach, input_of, named
+from benchmark.engine.logisticprobe import LogisticProbe, fit_logistic_probe
 from benchmark.engine.models import backbone_of, create_backbone, predict
+from benchmark.engine.normstats import recalibrate_norm_statistics
 from benchmark.engine.seeding import seeded
 from benchmark.engine.svm import svm_scores
 from benchmark.engine.training import EpochCallback, fit
@@ -43,7 +45,7 @@ class ExperimentContext:
     run's feature cache (features of unchanged weights are extracted once, and with the cache on disk,
     once across runs). ``info`` collects facts of how the experiment ran (the SVM backend that fitted it),
     which the runner stores with the experiment's versions; ``timings`` the seconds spent training, extracting
-    features and fitting SVMs; ``trained_model`` the last model :meth:`train` trained (kept with
+    features and fitting SVMs and probes; ``trained_model`` the last model :meth:`train` trained (kept with
     ``--keep-models``)."""
 
     data: SplitData
@@ -60,7 +62,9 @@ class ExperimentContext:
     trained_model: torch.nn.Module | None = field(default=None, init=False, repr=False)
 
     @contextmanager
-    def _timed(self, part: str):
+    def timed(self, part: str):
+        """A block whose seconds add to ``timings[part]`` (the `time` figure shows ``training``, ``features``,
+        ``svm`` and ``probe`` apart, and the rest of a method's time as one)."""
         started = time.perf_counter()
         try:
             yield
@@ -92,13 +96,23 @@ class ExperimentContext:
         """Train all of ``model`` on the training split, early-stopped on the validation split."""
         self._trained.add(id(model))
         self.trained_model = model
-        with self._timed("training"):
+        with self.timed("training"):
             return fit(model, self.data, self.settings, self.seed, self.on_epoch)
 
     def softmax_scores(self, model: torch.nn.Module) -> np.ndarray:
         """The model's own class probabilities on the test split."""
         return predict(model, self.data.test.images, input_of(model, self.settings.preset), self.settings.device,
                        accel=self.settings.acceleration)
+
+    def recalibrate_norms(self, model: torch.nn.Module) -> int:
+        """Re-estimate the running statistics of ``model``'s batch norms on the training split's images (see
+        :func:`benchmark.engine.normstats.recalibrate_norm_statistics`; timed as feature extraction); returns the
+        layers recalibrated."""
+        self._trained.add(id(model))  # statistics of this seed's training split: its features would only fill the cache
+        with self.timed("features"):
+            return recalibrate_norm_statistics(model, self.data.train.images, input_of(model, self.settings.preset),
+                                               self.settings.device, self.settings.preset.batch_size,
+                                               self.settings.acceleration)
 
     def features(self, model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Penultimate features of the training, validation and test splits, from the feature cache when
@@ -151,14 +165,26 @@ class ExperimentContext:
         the preset has a grid); its test decision scores. A torch SVM too big for the device falls back to
         scikit-learn only when ``--svm auto`` chose torch; the backend that fitted it goes to
         ``info["svm_backend"]``, the C to ``info["svm_c"]``."""
-        with self._timed("features"):
+        with self.timed("features"):
             train, val, test = self.features(model)
-        with self._timed("svm"):
+        with self.timed("svm"):
             return svm_scores(
                 train, self.data.train.labels.numpy(), test, self.num_classes, self.settings.preset, self.seed,
                 self.settings.svm_backend, self.settings.device, fallback=self.settings.svm_auto, info=self.info,
                 validation=(val, self.data.val.labels.numpy()),
             )
+
+    def linear_probe(self, model: torch.nn.Module, standardize: bool = True) -> tuple[LogisticProbe, np.ndarray]:
+        """The logistic-regression probe on ``model``'s penultimate features of the training split (standardised
+        unless ``standardize`` is off), its C chosen by validation AUC (the preset's definition;
+        ``info["probe_c"]``), and the test split's features."""
+        with self.timed("features"):
+            train, val, test = self.features(model)
+        with self.timed("probe"):
+            probe = fit_logistic_probe(train, self.data.train.labels.numpy(), val, self.data.val.labels.numpy(),
+                                       self.num_classes, self.settings.preset.auc, standardize=standardize)
+        self.info["probe_c"] = probe.c
+        return probe, test
 
 
 class Method:

@@ -8,6 +8,7 @@ from conftest import TINY
 from fakedata import no_builtin_datasets
 
 BASE = ["-p", "tiny_plugin", *(arg for flag in no_builtin_datasets() for arg in ("-p", flag))]
+STUDY = ["-m", "scratch", "-m", "fe-svm", "-m", "ft-svm"]  # the study's methods: the counts below are theirs
 
 
 def rows(out):
@@ -22,7 +23,7 @@ def out(tmp_path):
 
 
 def test_run_all_fills_the_leaderboard_and_a_rerun_recomputes_nothing(cli, out):
-    result = cli(*BASE, "run", "--all", "--seeds", "2,5", "--out", out, *TINY)
+    result = cli(*BASE, "run", "--all", *STUDY, "--seeds", "2,5", "--out", out, *TINY)
     assert result.exit_code == 0, result.output
     assert "20 to run" in result.output and "8 skipped" in result.output
     lines = result.output.splitlines()
@@ -41,7 +42,7 @@ def test_run_all_fills_the_leaderboard_and_a_rerun_recomputes_nothing(cli, out):
         assert json.loads(row["versions"])["torch"] and row["device"] == "cpu" and row["split_hash"]
         if row["method"] != "fe-svm":
             assert len(json.loads(row["history"])) == 2  # --max-epochs 2
-    again = cli(*BASE, "run", "--all", "--seeds", "2,5", "--out", out, *TINY)
+    again = cli(*BASE, "run", "--all", *STUDY, "--seeds", "2,5", "--out", out, *TINY)
     assert again.exit_code == 0
     assert "0 to run, 20 done" in again.output
     assert [r["finished_at"] for r in rows(out)] == [r["finished_at"] for r in stored]
@@ -88,7 +89,7 @@ def test_show_prints_one_board_per_configuration(cli, out):
 
 def test_collect_only_shows_done_pending_and_skipped_with_reasons(cli, out):
     cli(*BASE, "run", "-m", "scratch", "--seeds", "2", "--out", out, *TINY)
-    result = cli(*BASE, "run", "--all", "--collect-only", "--seeds", "2", "--out", out, *TINY)
+    result = cli(*BASE, "run", "--all", *STUDY, "--collect-only", "--seeds", "2", "--out", out, *TINY)
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert any(line.startswith("done") and "tiny_tgt::none::scratch[seed=2]" in line for line in lines)
@@ -96,7 +97,7 @@ def test_collect_only_shows_done_pending_and_skipped_with_reasons(cli, out):
     assert not any(line.startswith("skipped") for line in lines), "skipped ones are counted by reason"
     assert any(line.startswith("4 skipped: source imagenet: ") and "--imagenet-weights" in line for line in lines)
     assert lines[-1].endswith("4 skipped, 0 failed (-v lists each skipped experiment)")
-    verbose = cli(*BASE, "run", "--all", "--collect-only", "-v", "--seeds", "2", "--out", out, *TINY).output
+    verbose = cli(*BASE, "run", "--all", *STUDY, "--collect-only", "-v", "--seeds", "2", "--out", out, *TINY).output
     assert sum(line.startswith("skipped") and "--imagenet-weights" in line for line in verbose.splitlines()) == 4
     assert any(line.startswith("source") and "tiny_src: model to train" in line for line in lines)
     assert not (out / "tlbench.sqlite").exists() or len(rows(out)) == 2
@@ -173,7 +174,8 @@ def test_list_json_reports_tasks_sources_methods(cli):
     assert tasks["tiny_tgt"]["status"] == "available" and tasks["tiny_src"]["roles"] == ["source"]
     sources = {s["name"]: s for s in listing["sources"]}
     assert sources["imagenet"]["status"] == "unavailable" and sources["tiny_src"]["status"] == "available"
-    assert {m["name"] for m in listing["methods"]} == {"scratch", "fe-svm", "ft-svm"}
+    assert {m["name"] for m in listing["methods"]} == {"scratch", "fe-svm", "ft-svm", "linear-probe", "knn-probe",
+                                                       "ft", "lp-ft", "stats-init"}
 
 
 def test_batch_size_override_is_part_of_the_result(cli, out):

@@ -26,7 +26,7 @@ def _run(cli, out, *extra, sources=("tiny_src", "none")):
 
 def test_trained_models_are_kept_and_rebuild_the_stored_scores_and_time_is_split_by_part(cli, tmp_path):
     rows = _run(cli, tmp_path / "run")
-    assert set(rows) == {"scratch", "fe-svm", "ft-svm"}
+    assert {"scratch", "fe-svm", "ft-svm"} <= set(rows)
     assert not kept_path(tmp_path / "run", rows["fe-svm"]["config_hash"]).exists()  # it trains nothing
     for method in ("scratch", "ft-svm"):
         row = rows[method]

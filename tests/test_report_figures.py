@@ -177,9 +177,11 @@ def test_curves_average_the_seeds_that_reached_an_epoch_and_mark_the_best():
 
 def test_time_splits_the_method_and_counts_the_rest():
     new = timing.time_parts({"source": 2.0, "method": 5.0, "training": 3.0, "svm": 1.0, "total": 7.0})
-    assert new == {"source": 2.0, "training": 3.0, "features": 0.0, "svm": 1.0, "other": 1.0}
+    assert new == {"source": 2.0, "training": 3.0, "features": 0.0, "svm": 1.0, "probe": 0.0, "other": 1.0}
     old = timing.time_parts({"method": 4.0, "total": 4.1})
-    assert old == {"source": 0.0, "training": 0.0, "features": 0.0, "svm": 0.0, "other": 4.0}
+    assert old == {"source": 0.0, "training": 0.0, "features": 0.0, "svm": 0.0, "probe": 0.0, "other": 4.0}
+    probe = timing.time_parts({"method": 3.0, "features": 1.0, "probe": 1.5})
+    assert probe["probe"] == 1.5 and probe["other"] == 0.5
     rows = [{"source": "s", "method": "fe-svm", "durations": {"method": d, "features": 1.0}} for d in (2.0, 4.0)]
     assert timing.mean_parts(rows)[("s", "fe-svm")]["other"] == 2.0
 
@@ -193,7 +195,7 @@ def test_rows_stored_before_accuracy_and_split_times_draw_what_they_have(tmp_pat
     (figure,) = timing.TimeVisualizer().render(ctx)
     assert "30 of the 30 experiments were stored before" in figure.caption
     assert figure.facts["seconds"]["src_a FE"] == {"source": 2.0, "training": 0.0, "features": 0.0, "svm": 0.0,
-                                                    "other": 5.0}
+                                                    "probe": 0.0, "other": 5.0}
 
 
 def test_nothing_to_draw_gives_no_figure_and_no_error(tmp_path):
@@ -229,7 +231,7 @@ def test_a_store_mixing_old_and_new_rows_says_how_many_lack_the_new_keys(tmp_pat
     assert "15 of the 30 experiments were stored before" in figure.caption
     # FE on src_a: a new row's 1.5 s features and 0.5 s SVM, an old row's none; the rest of 5 s is "other"
     assert figure.facts["seconds"]["src_a FE"] == pytest.approx(
-        {"source": 2.0, "training": 0.0, "features": 0.75, "svm": 0.25, "other": 4.0})
+        {"source": 2.0, "training": 0.0, "features": 0.75, "svm": 0.25, "probe": 0.0, "other": 4.0})
 
 
 def test_the_figures_follow_the_reports_metric(drawn):

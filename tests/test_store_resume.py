@@ -12,7 +12,8 @@ from fakedata import no_builtin_datasets
 
 TLBENCH = str(Path(sys.executable).parent / "tlbench")
 BLOCK_BUILTIN = [arg for flag in no_builtin_datasets() for arg in ("-p", flag)]
-ARGS = ["-p", "tiny_plugin", *BLOCK_BUILTIN, "run", "--all", "--seeds", "2,5", "--backbone", "test_resnet",
+ARGS = ["-p", "tiny_plugin", *BLOCK_BUILTIN, "run", "--all", "-m", "scratch", "-m", "fe-svm", "-m", "ft-svm",
+        "--seeds", "2,5", "--backbone", "test_resnet",
         "--image-size", "16", "--preset", "cpu-quick"]
 
 

@@ -181,15 +181,37 @@ class Board:
         return out
 
 
+def _method_order(methods: Mapping[str, Method]) -> dict[str, int]:
+    """Each method's place among a source's columns: every method follows the one it is ``compared_with`` (their
+    tree walked depth first), a comparison's plain members before those that others are compared with in turn
+    (FE, FT, LP, kNN, then FT-head and the methods compared with it); methods that others are compared with
+    open the order, those compared with nothing end it; ties by name."""
+    children: dict[str, list[str]] = defaultdict(list)
+    for name, method in methods.items():
+        if method.compared_with in methods and method.compared_with != name:
+            children[method.compared_with].append(name)
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name not in order:  # a cycle of comparisons is walked once
+            order.append(name)
+            for child in sorted(children[name], key=lambda c: (bool(children[c]), c)):
+                visit(child)
+
+    roots = [n for n, m in methods.items() if m.compared_with not in methods or m.compared_with == n]
+    for name in sorted(roots, key=lambda r: (not children[r], r)) + sorted(methods):
+        visit(name)
+    return {name: place for place, name in enumerate(order)}
+
+
 def _column_order(methods: Mapping[str, Method]):
-    """Columns sorted: the baseline first, then per source the methods others are compared with (FE), those
-    compared with another (FT), then the rest, by name."""
-    compared = {m.compared_with for m in methods.values()}
+    """Columns sorted: the baseline first, then per source its methods in :func:`_method_order`, then methods the
+    catalog does not know, by name."""
+    places = _method_order(methods)
 
     def key(column: tuple[str, str]) -> tuple:
         source, method = column
-        rank = 0 if method in compared else 1 if getattr(methods.get(method), "compared_with", "") else 2
-        return (source != NO_SOURCE, source, rank, method)
+        return (source != NO_SOURCE, source, places.get(method, len(places)), method)
 
     return key
 

@@ -1,5 +1,5 @@
 """Where an experiment's time went: per source and method, the mean seconds over targets and seeds of preparing
-the source, training, extracting features, fitting the SVM, and the rest of the method, as stacked bars."""
+the source, training, extracting features, fitting the SVM or a probe, and the rest of the method, as stacked bars."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from benchmark import GREY, BoardVisualizer, Figure, hookimpl, save, styled
 # (key in a row's durations, legend label, colour); "other" is the method's time less its recorded parts
 PARTS = (("source", "source preparation", "#CC79A7"), ("training", "training", "#E69F00"),
          ("features", "feature extraction", "#0072B2"), ("svm", "SVM fit", "#009E73"),
-         ("other", "rest of the method", GREY))
-SPLIT = ("training", "features", "svm")
+         ("probe", "probe fit", "#56B4E9"), ("other", "rest of the method", GREY))
+SPLIT = ("training", "features", "svm", "probe")
 
 
 def time_parts(durations: dict) -> dict[str, float]:
-    """A row's seconds by part: its ``source`` preparation, the ``training``, ``features`` and ``svm`` parts it
-    recorded, and ``other``: the method's time less those parts (all of it where none was recorded)."""
+    """A row's seconds by part: its ``source`` preparation, the ``training``, ``features``, ``svm`` and ``probe``
+    parts it recorded, and ``other``: the method's time less those parts (all of it where none was recorded)."""
     parts = {key: float(durations.get(key) or 0.0) for key in ("source", *SPLIT)}
     parts["other"] = max(float(durations.get("method") or 0.0) - sum(parts[k] for k in SPLIT), 0.0)
     return parts
@@ -46,7 +46,8 @@ def _wall_seconds(rows: list[dict]) -> float | None:
 
 class TimeVisualizer(BoardVisualizer):
     name = "time"
-    description = "Mean seconds per experiment by source and method, split into source, training, features, SVM"
+    description = ("Mean seconds per experiment by source and method, split into source, training, features, SVM, "
+                   "probe")
     order = 70
 
     def board_figure(self, ctx, board, several: bool) -> Figure | None:

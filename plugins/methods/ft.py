@@ -1,0 +1,23 @@
+"""Fine-tuning scored with the network's own head: train all layers from the source's weights, then softmax."""
+
+from benchmark import ExperimentContext, Method, MethodResult, hookimpl
+
+
+class FineTune(Method):
+    name = "ft"
+    label = "FT-head"
+    # frozen against fine-tuned with the same kind of classifier on top (a linear softmax layer), as the study's
+    # FT column is compared with FE with an SVM on both; Kumar et al. 2022 compare FT with LP the same way
+    compared_with = "linear-probe"
+    description = ("Fine-tune all layers from the source (the preset's SGD, early stopping), scored on the "
+                   "network's own softmax head (Kornblith et al. 2019)")
+
+    def run(self, ctx: ExperimentContext) -> MethodResult:
+        model = ctx.source_model()
+        history = ctx.train(model)
+        return MethodResult(ctx.softmax_scores(model), history)
+
+
+@hookimpl
+def tlbench_register_methods(register):
+    register(FineTune())
