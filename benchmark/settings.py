@@ -51,7 +51,8 @@ class RunSettings:
               imagenet_weights: Path | None = None, online: bool = False, strict: bool = False,
               **overrides) -> RunSettings:
         """Settings for a device name and a preset name with its field ``overrides`` (backbone, image_size,
-        max_epochs, batch_size, official_splits; None keeps the preset's); ValueError for a device or value that cannot be."""
+        max_epochs, batch_size, official_splits; None keeps the preset's); ValueError for a device or value that
+        cannot be."""
         torch_device = resolve_device(device)
         chosen = resolve_preset(preset, torch_device.type).with_overrides(**overrides)
         return cls(preset=chosen, device=torch_device, data_root=data_root, cache_dir=cache_dir,

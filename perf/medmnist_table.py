@@ -88,7 +88,7 @@ def main() -> None:
                         "[resnet18_28]")
     parser.add_argument("--seeds", default=",".join(map(str, MEDMNIST.seeds)), help="Comma-separated seeds [0,1,2]")
     parser.add_argument("--epochs", type=int, default=None, help="Epochs per seed [the protocol's 100]")
-    parser.add_argument("--data-root", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
+    parser.add_argument("--data-root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--out", type=Path, default=Path("medmnist-table"), help="Run folder [./medmnist-table]")
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--device", default="auto")

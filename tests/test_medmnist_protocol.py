@@ -35,7 +35,8 @@ def test_the_28px_resnet_is_the_papers_cifar_resnet():
         x = stage(x)
         sizes.append(x.shape[-1])
     assert sizes == [28, 14, 7, 4]
-    assert create_backbone("medmnist_resnet50_28", 2).forward_features(torch.zeros(1, 3, 28, 28)).shape == (1, 2048, 4, 4)
+    features = create_backbone("medmnist_resnet50_28", 2).forward_features(torch.zeros(1, 3, 28, 28))
+    assert features.shape == (1, 2048, 4, 4)
 
 
 @pytest.mark.parametrize("name, reference", [("medmnist_resnet18_224", torchvision.models.resnet18),

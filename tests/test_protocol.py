@@ -109,8 +109,8 @@ def test_the_last_epoch_is_kept_when_the_preset_says_so():
     model = create_backbone("test_resnet", 2)
     history = train_classifier(model, train, val, 2, preset, torch.device("cpu"), seed=0)
     cpu = torch.device("cpu")
-    final, accuracy, _ = validation_metrics(model, model, StagedImages(val.images, cpu), val.labels, named("bgr255"), cpu,
-                                         Acceleration())
+    final, accuracy, _ = validation_metrics(model, model, StagedImages(val.images, cpu), val.labels, named("bgr255"),
+                                            cpu, Acceleration())
     assert len(history) == 4 and final == pytest.approx(history[-1]["val_loss"], rel=1e-5)
     assert accuracy == pytest.approx(history[-1]["val_accuracy"])
     assert all(0 <= record["train_accuracy"] <= 1 for record in history)

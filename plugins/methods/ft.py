@@ -9,7 +9,7 @@ class FineTune(Method):
     # frozen against fine-tuned with the same kind of classifier on top (a linear softmax layer), as the study's
     # FT column is compared with FE with an SVM on both; Kumar et al. 2022 compare FT with LP the same way
     compared_with = "linear-probe"
-    description = ("Fine-tune all layers from the source (the preset's SGD, early stopping), scored on the "
+    description = ("Fine-tune all layers from the source (the preset's optimiser and early stopping), scored on the "
                    "network's own softmax head (Kornblith et al. 2019)")
 
     def run(self, ctx: ExperimentContext) -> MethodResult:
