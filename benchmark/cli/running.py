@@ -184,8 +184,8 @@ def _summarise_skips(plan: Plan) -> None:
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, verbose,
                 out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size,
-                official_splits, data_root, cache_dir, imagenet_weights, online, strict, max_unreadable, audit, compile_model, svm_backend, threads,
-                jobs_per_gpu, keep_models):
+                official_splits, data_root, cache_dir, imagenet_weights, online, strict, max_unreadable, audit,
+                compile_model, svm_backend, threads, jobs_per_gpu, keep_models):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     from benchmark.registry.declaredsources import add_timm_sources
     from benchmark.report import leaderboard, render
