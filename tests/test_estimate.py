@@ -15,7 +15,7 @@ from benchmark.report.estimates import compare, measured_auc, preset_key, weight
 from benchmark.report.figures import VisualizerContext
 from benchmark.run.store import Store
 from benchmark.run.storerepair import check
-from tests.conftest import TINY
+from conftest import TINY
 from tlbench_plugins.estimators.logme import LogME
 from tlbench_plugins.visualizers.estimators import EstimatorsVisualizer
 
