@@ -110,7 +110,7 @@ def test_collect_only_shows_done_pending_and_skipped_with_reasons(cli, out):
 
 def test_presets_lists_every_preset_side_by_side(cli):
     shown = json.loads(cli("presets", "--json").output)
-    assert set(shown) == {"thesis", "thesis-as-run", "recommended", "cpu-quick"}
+    assert set(shown) == {"thesis", "thesis-as-run", "recommended", "cpu-quick", "medmnist"}
     assert shown["thesis-as-run"]["normalize"] == "bgr255" and shown["thesis"]["momentum"] == 0.01
     table = cli("presets").output
     assert "class_weight_mode" in table and "batch_mean" in table and "recommended" in table

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import TINY
 from PIL import Image
 
 from benchmark.cli.app import console
@@ -15,7 +16,6 @@ from benchmark.report.estimates import compare, measured_auc, preset_key, weight
 from benchmark.report.figures import VisualizerContext
 from benchmark.run.store import Store
 from benchmark.run.storerepair import check
-from conftest import TINY
 from tlbench_plugins.estimators.logme import LogME
 from tlbench_plugins.visualizers.estimators import EstimatorsVisualizer
 

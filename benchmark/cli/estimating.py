@@ -129,7 +129,7 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
     target's training split (the preset's first seed), print the sources ranked by each, store the scores in the
     run folder, and where it holds fe-svm / ft-svm results of those sources, the weighted Kendall tau between
     each estimator's ranking and the measured one."""
-    from benchmark.report.estimates import FEW_SOURCES, MEASURED_METHODS, measured_auc, preset_key
+    from benchmark.report.estimates import FEW_SOURCES, measured_auc, preset_key
     from benchmark.run.estimate import Estimation
     from benchmark.run.store import Store
 
@@ -167,7 +167,7 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
                     if (kept := {s: v for s, v in values.items() if s in usable})}
         compared = {s for values in measured.values() for s in values}
         elsewhere = sorted({row["source"] for row in rows if row["target"] == target and row["source"] in usable
-                            and row["source"] not in compared and row["method"] in MEASURED_METHODS})
+                            and row["source"] not in compared})
         if elsewhere:
             console.print(f"[dim]{escape(', '.join(elsewhere))}: results only under another configuration (preset "
                           "fields), not compared with these estimates[/]")

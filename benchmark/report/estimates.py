@@ -13,7 +13,8 @@ from scipy.stats import weightedtau
 from benchmark.hashing import config_hash
 from benchmark.presets import Preset
 
-MEASURED_METHODS = ("fe-svm", "ft-svm", "ft")  # the methods whose results an estimate forecasts
+# scratch's results carry this source name: no source to estimate (benchmark.run.planner.NO_SOURCE)
+NO_SOURCE = "none"
 FEW_SOURCES = 4  # below this many sources a rank correlation says little
 
 
@@ -46,11 +47,11 @@ def preset_key(fields: dict) -> str | None:
 
 
 def measured_auc(rows: list[dict], target: str, key: str, metric: str = "auc") -> dict[str, dict[str, float]]:
-    """Per measured method (:data:`MEASURED_METHODS`), the mean over seeds of each source's ``metric`` on
-    ``target``, from the passed rows of the configuration ``key`` (:func:`preset_key`)."""
+    """Per method that starts from a source (every one but scratch), the mean over seeds of each source's
+    ``metric`` on ``target``, from the passed rows of the configuration ``key`` (:func:`preset_key`)."""
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        if (row["status"] == "passed" and row["target"] == target and row["method"] in MEASURED_METHODS
+        if (row["status"] == "passed" and row["target"] == target and row["source"] != NO_SOURCE
                 and row.get("preset") and preset_key(row["preset"]) == key and row["metrics"]
                 and row["metrics"].get(metric) is not None):
             values[row["method"]][row["source"]].append(float(row["metrics"][metric]))
@@ -97,7 +98,7 @@ def compare(estimates: list[dict], rows: list[dict], higher_is_better: dict[str,
     for (target, key), by_estimator in latest_estimates(estimates).items():
         measured = measured_auc(rows, target, key, metric)
         for estimator, scores in by_estimator.items():
-            for method in (m for m in MEASURED_METHODS if m in measured):
+            for method in sorted(measured):
                 tau, n = weighted_tau(scores, measured[method], higher_is_better.get(estimator, True))
                 points = tuple((s, scores[s], measured[method][s]) for s in sorted(scores) if s in measured[method])
                 found.append(Comparison(target, estimator, method, points, tau, n, labels[key], key))
