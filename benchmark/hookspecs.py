@@ -35,3 +35,8 @@ def tlbench_register_visualizers(register):
 @hookspec
 def tlbench_register_estimators(register):
     """Call ``register(estimator)`` for each :class:`benchmark.Estimator` (transferability estimator) provided."""
+
+
+@hookspec
+def tlbench_register_launchers(register):
+    """Call ``register(launcher)`` for each :class:`benchmark.Launcher` (where and how jobs execute) provided."""

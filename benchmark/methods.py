@@ -194,6 +194,8 @@ class Method:
     (scratch) appears once per target and seed, under the source ``none``, and is the board's baseline.
     ``label`` is its short name in board columns (default: ``name``); ``compared_with`` names the method it is
     tested against on each source, and subtracted from in the board's differences row (FT against FE).
+    ``trains`` says whether it trains a network for the preset's epochs (the scheduler's cost estimate: a job that
+    does costs an image count times epochs, one that only extracts features an image count once).
     """
 
     name: str = ""
@@ -201,6 +203,7 @@ class Method:
     uses_source: bool = True
     version: str = "1"
     compared_with: str = ""
+    trains: bool = False
 
     @property
     def label(self) -> str:

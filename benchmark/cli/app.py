@@ -75,27 +75,12 @@ def _config(ctx) -> Config:
 def _catalog(ctx, plugin_args, data_root=None) -> Catalog:
     """The plugins' catalog plus the datasets declared in the config, found under the data root, and the sources
     declared there."""
-    from benchmark.registry.catalog import PluginInfo
+    from benchmark.registry.assemble import assemble_catalog
     from benchmark.registry.config import resolve_data_root
-    from benchmark.registry.declared import register_declared
-    from benchmark.registry.pluginmanager import load_catalog
 
-    catalog = load_catalog(tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args))
     config = _config(ctx)
-    broken = [("dataset", name, error) for name, error in config.broken]
-    broken += [("source", name, error) for name, error in config.broken_sources]
-    if config.path is not None:
-        found = register_declared(catalog, config.datasets, resolve_data_root(data_root, config), config.path)
-        broken += [("dataset", name, error) for name, error in found]
-        if config.sources:
-            from benchmark.registry.declaredsources import register_declared_sources
-
-            found = register_declared_sources(catalog, config.sources, config.path)
-            broken += [("source", name, error) for name, error in found]
-    for kind, name, error in broken:  # reported as broken plugins are: the rest of the config stays usable
-        catalog.plugins.append(PluginInfo(f"declared {kind} {name}", str(config.path), "config", status="broken",
-                                          error=error))
-    return catalog
+    return assemble_catalog(tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args),
+                            resolve_data_root(data_root, config), config)
 
 
 class _Commands(click.Group):

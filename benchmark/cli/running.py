@@ -15,6 +15,7 @@ from benchmark.cli.app import (
     EXIT_FAILED,
     EXIT_NOTHING_RAN,
     _catalog,
+    _config,
     _log_to,
     _settings,
     console,
@@ -23,12 +24,13 @@ from benchmark.cli.app import (
     out_option,
     plugin_option,
 )
+from benchmark.cli.launching import launcher_options, resolve_launch
 from benchmark.engine.svmbackend import SVM_BACKENDS
 from benchmark.engine.threads import set_threads
 from benchmark.presets import PRESETS
 from benchmark.run.keeppolicy import KEEP_POLICIES
 from benchmark.run.selection import ExpressionError
-from benchmark.run.store import StoreError
+from benchmark.run.store import STORE_FILE, StoreError
 
 if TYPE_CHECKING:
     from benchmark.registry.catalog import Catalog
@@ -71,6 +73,32 @@ def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings, verbose: bo
     counts = {state: len(plan.by_state(state)) for state in styles}
     console.print(", ".join(f"{n} {state}" for state, n in counts.items())
                   + ("" if verbose or not counts[SKIPPED] else " (-v lists each skipped experiment)"))
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _print_dry_run(plan: Plan, catalog: Catalog, settings: RunSettings, store, chosen, spec, launch) -> None:
+    """The jobs in the order they would be handed out, then what each launcher would run them as."""
+    from benchmark.run.runner import build_jobs
+    from benchmark.run.schedule import dispatch_order
+
+    jobs, basis = build_jobs(plan, catalog, settings, store)
+    jobs = dispatch_order(jobs)
+    console.print(f"dry run: nothing runs, nothing is written; costs estimated from {basis}")
+    for line in chosen.describe(jobs, spec, launch):
+        console.print(escape(line), soft_wrap=True)
+    for name, launcher in catalog.launchers.items():
+        if not launcher.executes:
+            continue
+        console.print(f"[bold]--launcher {name}[/]")
+        problem = launcher.available()
+        lines = [f"unavailable: {problem}"] if problem else launcher.describe(jobs, spec, launch)
+        for line in lines:
+            console.print("  " + escape(line), soft_wrap=True)
 
 
 def _audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, strict: bool) -> None:
@@ -181,11 +209,14 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--keep-models", type=click.Choice(KEEP_POLICIES), default="auto", show_default=True,
               help="Keep the models experiments trained (fine-tuning, scratch) under OUT/models for `tlbench report`'s "
                    "filter figures: auto keeps those of at most 64 MiB (not VGG16's 528 MB), all or none.")
+@launcher_options
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, verbose,
                 out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size,
                 official_splits, data_root, cache_dir, imagenet_weights, online, strict, max_unreadable, audit,
-                compile_model, svm_backend, threads, jobs_per_gpu, keep_models):
+                compile_model, svm_backend, threads, jobs_per_gpu, keep_models, launcher, retries, cpus_per_job,
+                ray_address, slurm_partition, slurm_time_min, slurm_gpus_per_job, array_parallelism,
+                slurm_executor):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     from benchmark.registry.declaredsources import add_timm_sources
     from benchmark.report import leaderboard, render
@@ -194,6 +225,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     from benchmark.run.resume import mark_recorded
     from benchmark.run.runner import Runner
     from benchmark.run.store import Store
+    from benchmark.run.work import WorkSpec
 
     if not (select_all or datasets or sources or methods or keyword or seeds or collect_only):
         raise click.UsageError("nothing selected: pass --all, or filters such as -d, -s, -m, -k")
@@ -219,6 +251,9 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     settings = dataclasses.replace(settings, max_unreadable=max_unreadable, keep_models=keep_models)
+    chosen, launch, retries = resolve_launch(_config(ctx), catalog.launchers, out_dir, jobs_per_gpu, launcher, retries,
+                                             cpus_per_job, ray_address, slurm_partition, slurm_time_min,
+                                             slurm_gpus_per_job, array_parallelism, slurm_executor)
     _log_to(console)
     for plugin in catalog.plugins:
         if plugin.status == "broken":
@@ -238,6 +273,14 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
         raise click.UsageError("nothing selected: no experiment matches these filters (`tlbench list` names the "
                                "datasets, sources and methods; -k matches node ids such as "
                                "isic2017::random::fe-svm[seed=2])")
+    spec = WorkSpec.of_this_process(settings, out_dir, tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args),
+                                    [s for s in sources if s.startswith("timm:")], cpus_per_job)
+    if not chosen.executes:  # writes nothing: not even an empty store
+        store = Store(out_dir) if (out_dir / STORE_FILE).exists() else None
+        if store is not None:
+            mark_recorded(plan, store, rerun)
+        _print_dry_run(plan, catalog, settings, store, chosen, spec, launch)
+        return
     store = Store(out_dir)
     mark_recorded(plan, store, rerun)
     if collect_only:
@@ -251,7 +294,10 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     _summarise_skips(plan)
     try:
         with RunProgress(console, len(pending), _sources_to_train(plan, catalog, settings)) as progress:
-            outcome = Runner(catalog, settings, store, progress).run(plan, exitfirst)
+            runner = Runner(catalog, settings, store, progress, chosen, launch, spec, retries)
+            outcome = runner.run(plan, exitfirst, on_estimate=lambda seconds, slots, basis: console.print(
+                f"launcher {chosen.name}: {slots} slot{'s' if slots > 1 else ''}; estimated wall time "
+                f"{_duration(seconds)} (from {basis})"))
     except KeyboardInterrupt:
         console.print(f"[red]interrupted[/]: finished results, and the passed results that unfinished reruns would "
                       f"replace, are kept in {store.path}; run again to resume")
@@ -265,6 +311,10 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     if boards:
         console.print(render.render_rich(boards))
     console.print(f"results: {store.path}")
+    if outcome.wall:
+        busy = ", ".join(f"{device} {share:.0%}" for device, share in sorted(outcome.busy.items()))
+        console.print(f"wall time {_duration(outcome.wall)} (estimated {_duration(outcome.estimated)}); busy: "
+                      f"{busy or '-'}" + (f"; {outcome.retried} attempt(s) retried" if outcome.retried else ""))
     if outcome.elsewhere:
         console.print(f"{outcome.elsewhere} experiment(s) left to another tlbench process running on {out_dir}")
     if outcome.kept:

@@ -6,13 +6,14 @@ from dataclasses import dataclass, field
 
 from benchmark.datasets import SOURCE, TARGET, Dataset, Task
 from benchmark.estimators import Estimator
+from benchmark.launchers import Launcher
 from benchmark.methods import Method
 from benchmark.sources import DatasetSource, Source
 from benchmark.visualizers import Visualizer
 
-KINDS = ("datasets", "sources", "methods", "visualizers", "estimators")
+KINDS = ("datasets", "sources", "methods", "visualizers", "estimators", "launchers")
 _TYPES = {"datasets": Dataset, "sources": Source, "methods": Method, "visualizers": Visualizer,
-          "estimators": Estimator}
+          "estimators": Estimator, "launchers": Launcher}
 
 
 @dataclass
@@ -38,13 +39,15 @@ class PluginInfo:
 
 @dataclass
 class Catalog:
-    """Registered datasets, sources, methods, visualisers and estimators, each with the plugin that owns it."""
+    """Registered datasets, sources, methods, visualisers, estimators and launchers, each with the plugin that owns
+    it."""
 
     datasets: dict[str, Dataset] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     methods: dict[str, Method] = field(default_factory=dict)
     visualizers: dict[str, Visualizer] = field(default_factory=dict)
     estimators: dict[str, Estimator] = field(default_factory=dict)
+    launchers: dict[str, Launcher] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
 

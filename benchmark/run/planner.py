@@ -60,6 +60,7 @@ class Plan:
 
     experiments: list[PlannedExperiment] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    images: dict[str, int] = field(default_factory=dict)  # images of each target task that can run
 
     def by_state(self, state: str) -> list[PlannedExperiment]:
         return [p for p in self.experiments if p.state == state]
@@ -121,10 +122,12 @@ def target_identity(dataset, task, settings: RunSettings, fingerprints: dict) ->
     return {"dataset": dataset.name, "version": dataset.version, "task": task.name, "data": fingerprints[task.name]}
 
 
-def _split_problem(dataset, task, settings: RunSettings, problems: dict) -> SkipReason | None:
-    """Why the task's classes cannot be split (:meth:`Dataset.class_counts`), or None."""
+def _split_problem(dataset, task, settings: RunSettings, problems: dict, images: dict) -> SkipReason | None:
+    """Why the task's classes cannot be split (:meth:`Dataset.class_counts`), or None; ``images`` gains the
+    task's image count."""
     if task.name not in problems:
         counts, official = dataset.class_counts(task, settings.data_root)
+        images[task.name] = int(counts.sum())
         # a dataset that always uses its own split says so only once loaded: planning checks it as seeded
         seeded = not uses_official(settings.preset.official_splits, official, False, dataset.official_split_default)
         problem = split_problem(task.classes, counts, seeded)
@@ -177,7 +180,7 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                                                    f"{type(dataset).__module__}) could not be read: {error}")
                     reason = reason or unreadable.get(task_name)
                     if not reason:
-                        reason = _split_problem(dataset, task, settings, split_problems)
+                        reason = _split_problem(dataset, task, settings, split_problems, plan.images)
                     usable = not reason
                     if source is not None and source_name not in identities and usable:
                         identities[source_name] = source.identity(settings)

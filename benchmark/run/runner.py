@@ -1,42 +1,23 @@
-"""Running the pending experiments of a plan and recording each one as it ends."""
+"""The driver: a plan's pending experiments turned into jobs, handed to a launcher in the scheduler's order, and
+each result recorded in the store as it comes back (workers never write the store)."""
 
 from __future__ import annotations
 
-import contextlib
-import platform
-import threading
+import re
 import time
-import traceback
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import asdict, dataclass, field
 from enum import Enum
-from importlib.metadata import PackageNotFoundError, version
 
-import torch
-
-from benchmark.data.taskdata import TaskData
-from benchmark.engine.featurecache import FeatureCache
-from benchmark.engine.inputs import input_of
-from benchmark.engine.metrics import compute_metrics
-from benchmark.engine.models import backbone_of
-from benchmark.methods import ExperimentContext
+from benchmark.launchers import WORKER_LOST, Launcher, LaunchOptions, WorkerLost
 from benchmark.registry.catalog import Catalog
-from benchmark.run.keeppolicy import should_keep
-from benchmark.run.keptmodels import save_model
 from benchmark.run.planner import FAILED, PENDING, Plan, PlannedExperiment
 from benchmark.run.progress import RunProgress
+from benchmark.run.schedule import CostModel, Scheduler, image_passes, simulate
 from benchmark.run.store import Store
+from benchmark.run.work import EXPERIMENT_JOB, SOURCE_JOB, Job, JobResult, WorkSpec, adopt, as_row_fields
 from benchmark.settings import RunSettings
-
-
-def library_versions() -> dict:
-    versions = {"python": platform.python_version()}
-    for name in ("tlbench", "torch", "timm", "scikit-learn", "numpy"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    return versions
+from benchmark.sources import DatasetSource
 
 
 class Ended(Enum):
@@ -58,7 +39,11 @@ class RunOutcome:
     failed: int = 0
     kept: int = 0  # of the failed: reruns that left the earlier passed result in place
     elsewhere: int = 0  # run by another process sharing the run folder
+    retried: int = 0  # attempts run again after a failure
     stopped_early: bool = False
+    estimated: float = 0.0  # the scheduler's simulated wall time, seconds
+    wall: float = 0.0
+    busy: dict[str, float] = field(default_factory=dict)  # device -> share of the wall time it ran a job
 
     def count(self, ended: Ended) -> None:
         self.passed += ended is Ended.PASSED
@@ -67,183 +52,226 @@ class RunOutcome:
         self.elsewhere += ended is Ended.ELSEWHERE
 
 
-class _Serialized:
-    """``target``'s methods called one at a time, whichever thread calls them."""
+def _comparable(error: str) -> str:
+    """A traceback without what differs between two runs of the same failure (addresses, worker, timing)."""
+    return re.sub(r"0x[0-9a-f]+|\d+\.\d+s", "", error)
 
-    def __init__(self, target):
-        self._target, self._lock = target, threading.Lock()
 
-    def __getattr__(self, name):
-        attribute = getattr(self._target, name)
-        if not callable(attribute):
-            return attribute
+def build_jobs(plan: Plan, catalog: Catalog, settings: RunSettings, store: Store | None) -> tuple[list[Job], str]:
+    """The pending experiments as jobs, preceded by a job per harness-trained source they use, each with its
+    estimated seconds; and what the estimate is based on."""
+    preset = settings.preset
+    methods, sources = catalog.methods, catalog.all_sources()
+    images = plan.images
 
-        def call(*args, **kwargs):
-            with self._lock:
-                return attribute(*args, **kwargs)
+    def like_this_run(row: dict) -> bool:
+        return (row["preset"] or {}).get("backbone") == preset.backbone and \
+            (row["preset"] or {}).get("image_size") == preset.image_size and \
+            row["config"].get("runtime", {}).get("device") == settings.device.type
 
-        return call
+    samples = [(methods[row["method"]].trains, image_passes(methods[row["method"]].trains, images[row["target"]],
+                                                            row["preset"]["max_epochs"]),
+                row["durations"]["total"])
+               for row in (store.rows("passed") if store is not None else [])
+               if row["method"] in methods and row["target"] in images and row["durations"] and like_this_run(row)]
+    model = CostModel.learn(settings.device.type, preset.image_size, samples)
+    jobs, source_jobs = [], {}
+    for planned in plan.by_state(PENDING):
+        exp = planned.experiment
+        source = sources.get(exp.source)
+        needs = ""
+        if isinstance(source, DatasetSource):
+            if exp.source not in source_jobs:
+                path = source.weights_path(settings)
+                cost = 0.0 if path.exists() else model.seconds(True, image_passes(
+                    True, _image_count(source, settings), preset.max_epochs))
+                source_jobs[exp.source] = Job(SOURCE_JOB, f"source:{path.name}", f"source {exp.source}", exp.source,
+                                              cost=cost)
+            needs = source_jobs[exp.source].id
+        trains = methods[exp.method].trains
+        cost = model.seconds(trains, image_passes(trains, images.get(exp.target, 0), preset.max_epochs))
+        jobs.append(Job(EXPERIMENT_JOB, planned.config_hash, exp.node_id, exp.source, exp, planned.config,
+                        planned.notes, needs, cost=cost))
+    return [*source_jobs.values(), *jobs], model.basis
+
+
+def _image_count(source: DatasetSource, settings: RunSettings) -> int:
+    counts, _ = source.dataset.class_counts(source.task, settings.data_root)
+    return int(counts.sum())
+
+
+def _device_of(slot: str, worker: str) -> str:
+    """The device a job ran on: its slot's (``gpu0/1``: ``gpu0``), else its worker's host and device."""
+    if "/" in slot:
+        return slot.split("/")[0]
+    host, _, rest = worker.partition(":")
+    return f"{host}:{rest.partition(':')[2]}"
+
+
+def _busy_shares(intervals: dict[str, list[tuple[float, float]]], started: float, ended: float) -> dict[str, float]:
+    """Each device's share of ``started``..``ended`` during which at least one of its jobs ran."""
+    shares = {}
+    for device, spans in intervals.items():
+        covered, reach = 0.0, started
+        for begin, end in sorted(spans):
+            begin = max(begin, reach)
+            if end > begin:
+                covered, reach = covered + end - begin, end
+        shares[device] = covered / (ended - started) if ended > started else 0.0
+    return shares
 
 
 class Runner:
-    """Runs experiments, ``settings.jobs_per_gpu`` at a time (threads sharing the device, the run's data
-    and feature cache; 1: one after another); an experiment that raises is recorded as failed, one that another
-    process sharing the run folder claimed first is left to it.
+    """Runs a plan's pending experiments through ``launcher``: harness-trained sources first (each once, its
+    experiments waiting for it), then the costliest experiments first, at most the session's capacity at once.
+    Each experiment is claimed in the store as it is handed out (another process sharing the run folder may have
+    claimed it first: it is left to it) and recorded when its result comes back. A failure (an exception, or the
+    worker's death) is retried up to ``retries`` times, on another slot where one is free, unless it failed with
+    the same traceback as the attempt before; ``exitfirst`` stops handing out work at the first failure."""
 
-    With several jobs, model initialisation is still seeded per experiment (see :mod:`benchmark.engine.seeding`),
-    a source model is prepared once while the experiments that need it wait, and the store, the progress
-    display and the task data (loading and splitting) are called one thread at a time. On CUDA each job
-    thread queues its work on a stream of its own, so the GPU can run kernels of several experiments at
-    once (on one stream they would only take turns).
-    """
-
-    def __init__(self, catalog: Catalog, settings: RunSettings, store: Store, progress: RunProgress):
+    def __init__(self, catalog: Catalog, settings: RunSettings, store: Store, progress: RunProgress,
+                 launcher: Launcher, options: LaunchOptions, spec: WorkSpec, retries: int = 1):
         self.catalog, self.settings, self.store, self.progress = catalog, settings, store, progress
-        self._source_lock = threading.Lock()
-        self._thread = threading.local()
-        self.data = TaskData(settings)
-        if settings.jobs_per_gpu > 1:
-            self.store, self.progress, self.data = _Serialized(store), _Serialized(progress), _Serialized(self.data)
-        self.sources = catalog.all_sources()
-        self.source_errors: dict[str, str] = {}
-        self.prepared: set[str] = set()
-        # how it ran, beside what with: none of it is in the config hash; an experiment's own facts (the SVM
-        # backend that actually fitted it) override these run-wide ones in its row
-        self.versions = {**library_versions(), "svm_backend": settings.svm_backend, "compile": settings.compile}
-        self.features = FeatureCache(settings.cache_dir / "features")
+        self.launcher, self.options, self.spec, self.retries = launcher, options, spec, retries
+        self.preset = asdict(settings.preset)
+        self.claimed: set[str] = set()  # experiments claimed in the store and not recorded yet
 
-    def run(self, plan: Plan, exitfirst: bool = False) -> RunOutcome:
+    def run(self, plan: Plan, exitfirst: bool = False, on_estimate=None) -> RunOutcome:
+        """Run the plan; ``on_estimate(seconds, slots, basis)`` is called with the scheduler's estimate once the
+        session is open."""
         outcome = RunOutcome()
-        pending = plan.by_state(PENDING)
-        # grouping by source lets a source model be trained once, before its first use
-        pending.sort(key=lambda p: (p.experiment.source, p.experiment.target, p.experiment.method, p.experiment.seed))
-        if self.settings.jobs_per_gpu > 1:
-            return self._run_side_by_side(pending, exitfirst)
-        for planned in pending:
-            if self._tally(planned, self.run_one(planned), outcome, exitfirst):
-                break
+        planned_by_id = {p.config_hash: p for p in plan.by_state(PENDING)}
+        jobs, basis = build_jobs(plan, self.catalog, self.settings, self.store)
+        if not jobs:
+            return outcome
+        adopt(self.spec, self.catalog)  # a session running jobs in this process uses this catalog, not a rebuilt one
+        scheduler = Scheduler(jobs)
+        tries: dict[str, int] = {}
+        last_error: dict[str, str] = {}
+        slots: dict[str, str] = {}
+        intervals: dict[str, list[tuple[float, float]]] = {}
+        in_flight: dict[Future, Job] = {}
+        stopping = False
+        started = time.time()
+        with self.launcher.open(self.spec, self.options) as session:
+            outcome.estimated = simulate(jobs, session.capacity).wall
+            if on_estimate is not None:
+                on_estimate(outcome.estimated, session.capacity, basis)
+            try:
+                while True:
+                    while not stopping and len(in_flight) < session.capacity:
+                        job = scheduler.next()
+                        if job is None:
+                            break
+                        if job.kind == EXPERIMENT_JOB and not self._claim(planned_by_id[job.id], outcome):
+                            scheduler.finished(job, False)
+                            continue
+                        tries[job.id] = tries.get(job.id, 0) + 1
+                        future = session.submit(job, self._events(job, slots), avoid=slots.get(job.id, ""))
+                        in_flight[future] = job
+                    session.flush()
+                    if not in_flight:
+                        break
+                    done, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        job = in_flight.pop(future)
+                        result = self._result_of(future)
+                        slot = slots.get(job.id, "")
+                        self.progress.idle(slot)
+                        if result.started:
+                            intervals.setdefault(_device_of(slot, result.worker), []).append(
+                                (result.started, result.ended))
+                        retry = result.status == "failed" and self._may_retry(job, result, tries, last_error,
+                                                                              exitfirst)
+                        if job.kind == SOURCE_JOB:
+                            self._source_ended(job, result, retry, scheduler, planned_by_id, outcome)
+                        else:
+                            self._experiment_ended(job, result, retry, planned_by_id[job.id], outcome)
+                        if retry:
+                            outcome.retried += 1
+                            self.progress.retry(job.label, tries[job.id], self.retries, result.detail)
+                            scheduler.push(job)
+                        elif result.status == "passed" and job.kind == SOURCE_JOB:
+                            scheduler.finished(job, True, result.digest)
+                        if outcome.failed and exitfirst:
+                            stopping = outcome.stopped_early = True
+            except BaseException:  # interrupted: what is still running is not recorded as run
+                for config_hash in self.claimed:
+                    self.store.forget(config_hash)
+                raise
+        outcome.wall = time.time() - started
+        outcome.busy = _busy_shares(intervals, started, started + outcome.wall)
         return outcome
+
+    def _events(self, job: Job, slots: dict[str, str]):
+        def on_event(event) -> None:
+            kind, value = event
+            if kind == "started":
+                slots[job.id] = value
+                self.progress.begin(job.label, value)
+            elif kind == "epoch":
+                self.progress.epoch(value, slots.get(job.id, ""))
+        return on_event
+
+    def _claim(self, planned: PlannedExperiment, outcome: RunOutcome) -> bool:
+        if self.store.start(planned, str(self.settings.device), self.preset, planned.notes or None):
+            self.claimed.add(planned.config_hash)
+            return True
+        self.progress.end(planned.experiment.node_id, "elsewhere", 0.0, Ended.ELSEWHERE.value)
+        outcome.count(Ended.ELSEWHERE)
+        return False
 
     @staticmethod
-    def _tally(planned: PlannedExperiment, ended: Ended, outcome: RunOutcome, exitfirst: bool) -> bool:
-        """Count how ``planned`` ended; whether the run stops there (after a failure, with ``exitfirst``)."""
-        outcome.count(ended)
-        if not ended.failed:
+    def _result_of(future: Future) -> JobResult:
+        """The job's result; a worker's death, or a launcher's error, as a failed one."""
+        try:
+            return future.result()
+        except WorkerLost as error:
+            return JobResult("failed", error=f"{WORKER_LOST}: {error}", detail=f"worker lost: {error}")
+        except Exception as error:  # the launcher could not run it (pickling, a cluster's own error)
+            import traceback
+
+            return JobResult("failed", error=traceback.format_exc(), detail=f"launcher: {type(error).__name__}: "
+                                                                            f"{error}")
+
+    def _may_retry(self, job: Job, result: JobResult, tries: dict, last_error: dict, exitfirst: bool) -> bool:
+        """Whether ``job``'s failure is retried: retries left, no -x, and not the same traceback as the last."""
+        previous = last_error.get(job.id)
+        last_error[job.id] = _comparable(result.error)
+        if exitfirst or tries[job.id] > self.retries:
             return False
-        planned.state = FAILED
-        outcome.stopped_early = exitfirst
-        return exitfirst
+        return previous is None or previous != last_error[job.id]
 
-    def _run_side_by_side(self, pending: list[PlannedExperiment], exitfirst: bool) -> RunOutcome:
-        outcome = RunOutcome()
-        pool = ThreadPoolExecutor(self.settings.jobs_per_gpu, thread_name_prefix="tlbench-job")
-        try:
-            futures = {pool.submit(self.run_one, planned): planned for planned in pending}
-            for future in as_completed(futures):
-                if self._tally(futures[future], future.result(), outcome, exitfirst):
-                    break
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)  # running experiments end and are recorded
-        return outcome
-
-    def _prepare_source(self, name: str) -> None:
-        with self._source_lock:
-            self._prepare_source_once(name)
-
-    def _prepare_source_once(self, name: str) -> None:
-        if name in self.source_errors:
-            earlier = self.source_errors[name]
-            raise RuntimeError(f"source {name!r} could not be prepared earlier in this run:\n{earlier}")
-        if name in self.prepared:
+    def _experiment_ended(self, job: Job, result: JobResult, retry: bool, planned: PlannedExperiment,
+                          outcome: RunOutcome) -> None:
+        """Record the attempt; count it, unless it is retried."""
+        fields = as_row_fields(result)
+        self.store.finish(job.id, result.status, **fields)
+        self.claimed.discard(job.id)
+        if retry:
             return
-        self.progress.begin(f"preparing source {name}")
-        started = time.perf_counter()
-        try:
-            self.sources[name].prepare(self.settings, self.data, self.progress.epoch)
-        except Exception:
-            self.source_errors[name] = traceback.format_exc()
-            self.progress.source_end(name, time.perf_counter() - started, failed=True)
-            raise
-        self.prepared.add(name)
-        self.progress.source_end(name, time.perf_counter() - started)
+        seconds = (fields.get("durations") or {}).get("total", result.seconds)
+        if result.status == "passed":
+            ended = Ended.PASSED
+        else:
+            ended = Ended.FAILED_KEPT if self.store.status_of(job.id) == "passed" else Ended.FAILED
+            planned.state = FAILED
+        detail = result.detail + ("; the earlier passed result is kept" if ended is Ended.FAILED_KEPT else "")
+        self.progress.end(job.label, result.status, seconds, detail)
+        outcome.count(ended)
 
-    def _job_stream(self):
-        """The context running a job on this thread's own CUDA stream (side by side on CUDA only)."""
-        if self.settings.jobs_per_gpu == 1 or self.settings.device.type != "cuda":
-            return contextlib.nullcontext()
-        if not hasattr(self._thread, "stream"):
-            self._thread.stream = torch.cuda.Stream(self.settings.device)
-        return torch.cuda.stream(self._thread.stream)
-
-    def _keep(self, planned: PlannedExperiment, ctx: ExperimentContext, task) -> None:
-        """Keep the model the experiment trained under the run folder, as ``--keep-models`` says (before its
-        result is stored, so that a stored result's kept model is complete)."""
-        model = ctx.trained_model
-        if model is None or not should_keep(self.settings.keep_models, model):
+    def _source_ended(self, job: Job, result: JobResult, retry: bool, scheduler: Scheduler,
+                      planned_by_id: dict[str, PlannedExperiment], outcome: RunOutcome) -> None:
+        """A source job ended: when it failed for good, so does every experiment that needs it."""
+        if result.status == "passed" or retry:
+            if result.status == "passed":
+                self.progress.source_end(job.source, result.seconds)
             return
-        exp = planned.experiment
-        about = {"node_id": exp.node_id, "target": exp.target, "source": exp.source, "method": exp.method,
-                 "seed": exp.seed, "config_hash": planned.config_hash}
-        try:
-            path = save_model(self.store.run_dir, planned.config_hash, model,
-                              backbone_of(model, self.settings.preset.backbone), task.num_classes,
-                              input_of(model, self.settings.preset), about, self.settings.preset.image_size)
-        except OSError as error:  # the result matters more than its model: store it, say why the model is missing
-            ctx.info["kept_model"] = f"not kept: {error}"
-            return
-        ctx.info["kept_model"] = str(path.relative_to(self.store.run_dir))
-
-    def run_one(self, planned: PlannedExperiment) -> Ended:
-        """Run and record one experiment, unless another process sharing the run folder claimed it first."""
-        with self._job_stream():
-            return self._run_one(planned)
-
-    def _run_one(self, planned: PlannedExperiment) -> Ended:
-        exp = planned.experiment
-        if not self.store.start(planned, str(self.settings.device), asdict(self.settings.preset),
-                                planned.notes or None):
-            self.progress.end(exp.node_id, "elsewhere", 0.0, Ended.ELSEWHERE.value)
-            return Ended.ELSEWHERE
-        durations: dict[str, float] = {}
-        started = time.perf_counter()
-        try:
-            source = self.sources.get(exp.source)
-            if source is not None:  # its training (or the wait for it) is the source's step, not this experiment's
-                self._prepare_source(exp.source)
-                durations["source"] = time.perf_counter() - started
-                started = time.perf_counter()
-            self.progress.begin(exp.node_id)
-            dataset, task = self.catalog.tasks()[exp.target]
-            split = self.data.split(dataset, task, exp.seed)
-            ctx = ExperimentContext(split, self.settings, exp.seed, source, self.progress.epoch, self.features)
-            method_started = time.perf_counter()
-            result = self.catalog.methods[exp.method].run(ctx)
-            durations["method"] = time.perf_counter() - method_started
-            durations.update(ctx.timings)
-            labels = split.test.labels.numpy()
-            metrics = compute_metrics(labels, result.scores, task.classes, self.settings.preset.auc)
-            metrics["n_test_groups"] = split.n_test_groups
-        except KeyboardInterrupt:
-            self.store.forget(planned.config_hash)
-            raise
-        except BaseException as error:  # SystemExit from a plugin too: it fails this experiment, not the run
-            durations["total"] = time.perf_counter() - started
-            self.store.finish(
-                planned.config_hash, "failed", error=traceback.format_exc(), durations=durations,
-                versions=self.versions,
-            )
-            kept = self.store.status_of(planned.config_hash) == "passed"
-            detail = f"{type(error).__name__}: {error}" + ("; the earlier passed result is kept" if kept else "")
-            self.progress.end(exp.node_id, "failed", durations["total"], detail)
-            return Ended.FAILED_KEPT if kept else Ended.FAILED
-        durations["total"] = time.perf_counter() - started
-        self._keep(planned, ctx, task)
-        self.store.finish(
-            planned.config_hash, "passed", split_hash=split.split.hash, metrics=metrics,
-            scores={"labels": labels.tolist(), "scores": result.scores.round(6).tolist(),
-                    "indices": split.split.test.tolist(),
-                    "groups": None if split.test_groups is None else [str(g) for g in split.test_groups]},
-            history=result.history, durations=durations, versions={**self.versions, **ctx.info, **result.info},
-        )
-        self.progress.end(exp.node_id, "passed", durations["total"], f"auc={metrics['auc']:.3f}")
-        return Ended.PASSED
+        self.progress.source_end(job.source, result.seconds, failed=True)
+        for dependent in scheduler.finished(job, False):
+            planned = planned_by_id[dependent.id]
+            if not self._claim(planned, outcome):
+                continue
+            failed = JobResult("failed", error=f"source {job.source!r} could not be prepared:\n{result.error}",
+                               detail=f"source {job.source} could not be prepared: {result.detail}")
+            self._experiment_ended(dependent, failed, False, planned, outcome)

@@ -242,6 +242,12 @@ class Store:
         return "interrupted" if leases or status == _LEGACY_RUNNING else None
 
     @_reporting_errors
+    def error_of(self, config_hash: str) -> str:
+        """The stored result's error ("" when it has none)."""
+        row = self.db.execute("SELECT error FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()
+        return (row["error"] or "") if row else ""
+
+    @_reporting_errors
     def start(self, planned, device: str, preset: dict | None = None, notes: dict | None = None) -> bool:
         """Claim ``planned`` for this process and record its attempt as running; ``preset`` holds every field of
         the preset in force (the config holds only those that decide the result), ``notes`` facts found before it
@@ -269,8 +275,8 @@ class Store:
 
     def _claimed_elsewhere(self, config_hash: str) -> bool:
         rows = self.db.execute(
-            "SELECT status, lease FROM attempts WHERE config_hash = ? AND (status = 'running' OR finish_order > ?)",
-            (config_hash, self._finish_order_at_open),
+            "SELECT status, lease FROM attempts WHERE config_hash = ? AND (status = 'running' OR finish_order > ?) "
+            "AND lease != ?", (config_hash, self._finish_order_at_open, self._lease.name),
         ).fetchall()
         return any(row["status"] != "running" or lease_alive(self.run_dir, row["lease"]) for row in rows)
 

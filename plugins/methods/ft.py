@@ -11,6 +11,7 @@ class FineTune(Method):
     compared_with = "linear-probe"
     description = ("Fine-tune all layers from the source (the preset's optimiser and early stopping), scored on the "
                    "network's own softmax head (Kornblith et al. 2019)")
+    trains = True
 
     def run(self, ctx: ExperimentContext) -> MethodResult:
         model = ctx.source_model()

@@ -8,6 +8,7 @@ class FineTuneSVM(Method):
     label = "FT"
     compared_with = "fe-svm"
     description = "Fine-tune all layers from the source (SGD, early stopping), then features into a linear SVM"
+    trains = True
 
     def run(self, ctx: ExperimentContext) -> MethodResult:
         model = ctx.source_model()

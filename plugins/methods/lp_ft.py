@@ -20,6 +20,7 @@ class LinearProbeThenFineTune(Method):
     compared_with = "ft"  # the same fine-tuning from a fitted head instead of a random one
     description = ("Logistic-regression probe on the frozen source features as the head, then fine-tune all "
                    "layers, scored on the head (Kumar et al. 2022)")
+    trains = True
 
     def run(self, ctx: ExperimentContext) -> MethodResult:
         model = ctx.source_model()

@@ -7,6 +7,7 @@ class Scratch(Method):
     name = "scratch"
     label = "scratch"
     description = "Train from random initialisation on the target; scored on its own softmax"
+    trains = True
     uses_source = False
 
     def run(self, ctx: ExperimentContext) -> MethodResult:

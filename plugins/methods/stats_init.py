@@ -42,6 +42,7 @@ class StatisticsInit(Method):
     compared_with = "ft"  # the same fine-tuning from the source's weight statistics instead of its weights
     description = ("Each source weight tensor redrawn from a normal with its own mean and std, then fine-tune all "
                    "layers, scored on the head (Matsoukas et al. 2022)")
+    trains = True
 
     def run(self, ctx: ExperimentContext) -> MethodResult:
         model = ctx.source_model()

@@ -1,0 +1,362 @@
+"""The unit of work: a job's whole configuration in, its result out, in whatever process a launcher runs it.
+
+A :class:`Job` is either a harness-trained source (its model trained once into the cache folder, the file's
+digest returned) or one experiment (its config and config hash, the digest of the source model it must find).
+:func:`execute` runs a job in this process, building the plugins' catalog and the run's data once per process
+from the :class:`WorkSpec` (so a worker process, a Ray task or a SLURM job needs nothing but the spec); the
+driver alone writes the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import platform
+import socket
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+
+from benchmark.data.taskdata import TaskData
+from benchmark.engine.featurecache import FeatureCache
+from benchmark.engine.inputs import input_of
+from benchmark.engine.metrics import compute_metrics
+from benchmark.engine.models import backbone_of
+from benchmark.hashing import config_hash
+from benchmark.launchers import EventHandler
+from benchmark.methods import ExperimentContext
+from benchmark.registry.catalog import Catalog
+from benchmark.run.keeppolicy import should_keep
+from benchmark.run.keptmodels import save_model
+from benchmark.run.planner import Experiment
+from benchmark.settings import RunSettings
+from benchmark.sources import DatasetSource
+
+SOURCE_JOB, EXPERIMENT_JOB = "source", "experiment"
+# the environment that decides which plugins load: a worker on another machine gets the driver's
+_PLUGIN_ENVIRON = ("TLBENCH_PLUGINS", "TLBENCH_DISTRIBUTIONS")
+
+
+@dataclass(frozen=True)
+class WorkSpec:
+    """What every job of a run shares, enough for any process to rebuild the run's catalog and settings: the
+    ``-p`` plugins, the folder whose config file applies, the ``timm:`` sources named, the settings, the run
+    folder, the driver's plugin environment and import path, and the CPU threads each job may use (None: this
+    process's)."""
+
+    settings: RunSettings
+    run_dir: Path
+    plugin_args: tuple[str, ...] = ()
+    config_dir: Path | None = None
+    timm_sources: tuple[str, ...] = ()
+    environ: tuple[tuple[str, str], ...] = ()
+    sys_path: tuple[str, ...] = ()
+    threads: int | None = None
+
+    @classmethod
+    def of_this_process(cls, settings: RunSettings, run_dir: Path, plugin_args=(), timm_sources=(),
+                        threads: int | None = None) -> WorkSpec:
+        return cls(settings, Path(run_dir).resolve(), tuple(plugin_args), Path.cwd(), tuple(timm_sources),
+                   tuple((k, os.environ[k]) for k in _PLUGIN_ENVIRON if k in os.environ),
+                   tuple(p for p in sys.path if p), threads)
+
+    @property
+    def key(self) -> str:
+        return config_hash(repr(self))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work. ``id``: the experiment's config hash, or ``source:<weights file>``; ``cost``: its
+    estimated seconds (the scheduler's); ``needs``: the source job it waits for; ``source_digest``: the sha256
+    of the source model file the experiment must find (filled in when the source job ends)."""
+
+    kind: str
+    id: str
+    label: str  # the node id, or ``source NAME``
+    source: str
+    experiment: Experiment | None = None
+    config: dict | None = None
+    notes: dict = field(default_factory=dict)
+    needs: str = ""
+    source_digest: str | None = None
+    cost: float = 0.0
+
+
+@dataclass
+class JobResult:
+    """How a job ended. ``fields``: the store columns of an experiment's result; ``error``: the traceback of a
+    failed one; ``detail``: one line for the progress display; ``worker``: host, process and device it ran on;
+    ``started``/``ended``: wall-clock seconds since the epoch; ``digest``: a source job's model file digest."""
+
+    status: str
+    fields: dict = field(default_factory=dict)
+    error: str = ""
+    detail: str = ""
+    worker: str = ""
+    started: float = 0.0
+    ended: float = 0.0
+    digest: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+
+def library_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in ("tlbench", "torch", "timm", "scikit-learn", "numpy"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def file_digest(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
+class Worker:
+    """Runs jobs in this process, several at once from several threads (``jobs_per_gpu``): the task data, feature
+    cache and source models are shared, a source is prepared once while the jobs that need it wait, and on CUDA
+    each thread queues its work on a stream of its own (on one stream kernels of several jobs only take turns)."""
+
+    def __init__(self, catalog: Catalog, settings: RunSettings, run_dir: Path):
+        self.catalog, self.settings, self.run_dir = catalog, settings, Path(run_dir)
+        self.data = TaskData(settings)
+        self._data_lock = threading.Lock()
+        self._source_lock = threading.Lock()
+        self._digests: dict[tuple, str] = {}
+        self._thread = threading.local()
+        self.sources = catalog.all_sources()
+        self.source_errors: dict[str, str] = {}
+        self.prepared: set[str] = set()
+        # how it ran, beside what with: none of it is in the config hash; an experiment's own facts (the SVM
+        # backend that actually fitted it) override these run-wide ones in its row
+        self.versions = {**library_versions(), "svm_backend": settings.svm_backend, "compile": settings.compile}
+        self.features = FeatureCache(settings.cache_dir / "features")
+        self.label = f"{socket.gethostname()}:{os.getpid()}:{os.environ.get('CUDA_VISIBLE_DEVICES', settings.device)}"
+
+    def execute(self, job: Job, on_event: EventHandler | None = None) -> JobResult:
+        """Run ``job``; an exception of the job's own (even SystemExit from a plugin) is a failed result with its
+        traceback. KeyboardInterrupt passes through."""
+        started = time.time()
+        on_epoch = (lambda record: on_event(("epoch", record))) if on_event else None
+        try:
+            with self._job_stream():
+                if job.kind == SOURCE_JOB:
+                    result = self._prepare_source(job.source, on_epoch)
+                else:
+                    result = self._experiment(job, on_epoch)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:
+            result = JobResult("failed", {"versions": self.versions}, traceback.format_exc(),
+                               f"{type(error).__name__}: {error}")
+            if isinstance(error, _Timed):
+                result.fields["durations"] = error.durations
+                result.error = error.text
+                result.detail = error.detail
+        result.worker, result.started, result.ended = self.label, started, time.time()
+        return result
+
+    def _job_stream(self):
+        if self.settings.jobs_per_gpu == 1 or self.settings.device.type != "cuda":
+            return contextlib.nullcontext()
+        if not hasattr(self._thread, "stream"):
+            self._thread.stream = torch.cuda.Stream(self.settings.device)
+        return torch.cuda.stream(self._thread.stream)
+
+    def _digest(self, path: Path) -> str:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._digests:
+            self._digests[key] = file_digest(path)
+        return self._digests[key]
+
+    def _prepare_source(self, name: str, on_epoch=None) -> JobResult:
+        """Train source ``name`` unless its model is cached (once per process, under the source's file lock
+        across processes); the result carries the model file's digest."""
+        with self._source_lock:
+            if name in self.source_errors:
+                raise RuntimeError(f"source {name!r} could not be prepared earlier in this process:\n"
+                                   f"{self.source_errors[name]}")
+            source = self.sources[name]
+            if name not in self.prepared:
+                try:
+                    source.prepare(self.settings, _Locked(self.data, self._data_lock), on_epoch)
+                except Exception:
+                    self.source_errors[name] = traceback.format_exc()
+                    raise
+                self.prepared.add(name)
+        digest = None
+        if isinstance(source, DatasetSource) and source.weights_path(self.settings).exists():
+            digest = self._digest(source.weights_path(self.settings))
+        return JobResult("passed", detail="model ready", digest=digest)
+
+    def _check_source(self, job: Job) -> None:
+        """The source model this process will use is the one the source job made (by digest), on a shared cache."""
+        source = self.sources[job.source]
+        if not isinstance(source, DatasetSource) or job.source_digest is None:
+            return
+        path = source.weights_path(self.settings)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"source model {path} is not visible to this worker ({self.label}): the cache folder must be "
+                "shared by every worker; set --cache-dir (or TLBENCH_CACHE) to a folder on a shared file system")
+        found = self._digest(path)
+        if found != job.source_digest:
+            raise RuntimeError(f"source model {path} changed after its job ended (sha256 {found[:12]}, expected "
+                               f"{job.source_digest[:12]}): something else writes this cache folder; run again")
+
+    def _experiment(self, job: Job, on_epoch) -> JobResult:
+        exp = job.experiment
+        durations: dict[str, float] = {}
+        started = time.perf_counter()
+        try:
+            source = self.sources.get(exp.source)
+            if source is not None:  # its training (or the wait for it) is the source's step, not this experiment's
+                self._check_source(job)
+                self._prepare_source(exp.source, on_epoch)
+                durations["source"] = time.perf_counter() - started
+                started = time.perf_counter()
+            dataset, task = self.catalog.tasks()[exp.target]
+            with self._data_lock:
+                split = self.data.split(dataset, task, exp.seed)
+            ctx = ExperimentContext(split, self.settings, exp.seed, source, on_epoch, self.features)
+            method_started = time.perf_counter()
+            result = self.catalog.methods[exp.method].run(ctx)
+            durations["method"] = time.perf_counter() - method_started
+            durations.update(ctx.timings)
+            labels = split.test.labels.numpy()
+            metrics = compute_metrics(labels, result.scores, task.classes, self.settings.preset.auc)
+            metrics["n_test_groups"] = split.n_test_groups
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:
+            durations["total"] = time.perf_counter() - started
+            raise _Timed(traceback.format_exc(), f"{type(error).__name__}: {error}", durations) from error
+        durations["total"] = time.perf_counter() - started
+        self._keep(job, ctx, task)
+        fields = {
+            "split_hash": split.split.hash, "metrics": metrics,
+            "scores": {"labels": labels.tolist(), "scores": result.scores.round(6).tolist(),
+                       "indices": split.split.test.tolist(),
+                       "groups": None if split.test_groups is None else [str(g) for g in split.test_groups]},
+            "history": result.history, "durations": durations,
+            "versions": {**self.versions, **ctx.info, **result.info},
+        }
+        return JobResult("passed", fields, detail=f"auc={metrics['auc']:.3f}")
+
+    def _keep(self, job: Job, ctx: ExperimentContext, task) -> None:
+        """Keep the model the experiment trained under the run folder, as ``--keep-models`` says (before its
+        result is stored, so that a stored result's kept model is complete)."""
+        model = ctx.trained_model
+        if model is None or not should_keep(self.settings.keep_models, model):
+            return
+        exp = job.experiment
+        about = {"node_id": exp.node_id, "target": exp.target, "source": exp.source, "method": exp.method,
+                 "seed": exp.seed, "config_hash": job.id}
+        try:
+            path = save_model(self.run_dir, job.id, model, backbone_of(model, self.settings.preset.backbone),
+                              task.num_classes, input_of(model, self.settings.preset), about,
+                              self.settings.preset.image_size)
+        except OSError as error:  # the result matters more than its model: store it, say why the model is missing
+            ctx.info["kept_model"] = f"not kept: {error}"
+            return
+        ctx.info["kept_model"] = str(path.relative_to(self.run_dir))
+
+
+class _Timed(Exception):
+    """A failed experiment's traceback with the seconds it ran."""
+
+    def __init__(self, text: str, detail: str, durations: dict):
+        super().__init__(detail)
+        self.text, self.detail, self.durations = text, detail, durations
+
+
+class _Locked:
+    """``target``'s methods called one at a time, whichever thread calls them."""
+
+    def __init__(self, target, lock: threading.Lock):
+        self._target, self._lock = target, lock
+
+    def __getattr__(self, name):
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return call
+
+
+_workers: dict[str, Worker] = {}
+_workers_lock = threading.Lock()
+
+
+def worker_for(spec: WorkSpec) -> Worker:
+    """This process's worker for ``spec``, built on first use: the plugins loaded as the driver loaded them, the
+    settings' CUDA device mapped to this process's first visible one (a launcher pins each worker to its GPU)."""
+    with _workers_lock:
+        if spec.key not in _workers:
+            for entry in reversed(spec.sys_path):
+                if entry not in sys.path:
+                    sys.path.insert(0, entry)
+            os.environ.update(dict(spec.environ))
+            if spec.threads is not None:
+                torch.set_num_threads(spec.threads)
+            from benchmark.registry.assemble import assemble_catalog
+
+            settings = spec.settings
+            if settings.device.type == "cuda":
+                if not torch.cuda.is_available():
+                    raise RuntimeError(f"this worker ({socket.gethostname()}) sees no CUDA device, and the run's "
+                                       f"device is {settings.device}: give the launcher GPU workers, or run with "
+                                       "--device cpu")
+                settings = dataclasses.replace(settings, device=torch.device("cuda"))
+            catalog = assemble_catalog(spec.plugin_args, settings.data_root, spec.config_dir, spec.timm_sources)
+            _workers[spec.key] = Worker(catalog, settings, spec.run_dir)
+        return _workers[spec.key]
+
+
+def adopt(spec: WorkSpec, catalog: Catalog) -> None:
+    """Let jobs of ``spec`` run in this process use ``catalog`` (the driver's own) instead of rebuilding one."""
+    with _workers_lock:
+        if spec.key not in _workers:
+            _workers[spec.key] = Worker(catalog, spec.settings, spec.run_dir)
+
+
+def execute(spec: WorkSpec, job: Job, on_event: EventHandler | None = None) -> JobResult:
+    """Run ``job`` in this process (the function a worker process, Ray task or SLURM job calls)."""
+    try:
+        worker = worker_for(spec)
+    except Exception as error:
+        return JobResult("failed", error=traceback.format_exc(), detail=f"worker setup: {error}",
+                         worker=f"{socket.gethostname()}:{os.getpid()}", started=time.time(), ended=time.time())
+    return worker.execute(job, on_event)
+
+
+def as_row_fields(result: JobResult, versions: dict | None = None) -> dict:
+    """The store columns of a result (a failed one's traceback in ``error``), with where it ran in ``versions``."""
+    fields = dict(result.fields)
+    if result.status == "failed":
+        fields["error"] = result.error
+    fields["versions"] = {**(versions or {}), **fields.get("versions", {}), "worker": result.worker}
+    return fields
+
