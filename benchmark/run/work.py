@@ -158,7 +158,7 @@ class Worker:
         try:
             with self._job_stream():
                 if job.kind == SOURCE_JOB:
-                    result = self._prepare_source(job.source, on_epoch)
+                    result = self._prepare_source(job.source, on_epoch, again=True)
                 else:
                     result = self._experiment(job, on_epoch)
         except KeyboardInterrupt:
@@ -187,10 +187,14 @@ class Worker:
             self._digests[key] = file_digest(path)
         return self._digests[key]
 
-    def _prepare_source(self, name: str, on_epoch=None) -> JobResult:
-        """Train source ``name`` unless its model is cached (once per process, under the source's file lock
-        across processes); the result carries the model file's digest."""
+    def _prepare_source(self, name: str, on_epoch=None, again: bool = False) -> JobResult:
+        """Train source ``name`` unless its model is cached (once per process, or ``again`` for a source job: a
+        process serving several runs checks the cache anew; under the source's file lock across processes); the
+        result carries the model file's digest."""
         with self._source_lock:
+            if again:
+                self.prepared.discard(name)
+                self.source_errors.pop(name, None)
             if name in self.source_errors:
                 raise RuntimeError(f"source {name!r} could not be prepared earlier in this process:\n"
                                    f"{self.source_errors[name]}")
@@ -338,8 +342,7 @@ def worker_for(spec: WorkSpec) -> Worker:
 def adopt(spec: WorkSpec, catalog: Catalog) -> None:
     """Let jobs of ``spec`` run in this process use ``catalog`` (the driver's own) instead of rebuilding one."""
     with _workers_lock:
-        if spec.key not in _workers:
-            _workers[spec.key] = Worker(catalog, spec.settings, spec.run_dir)
+        _workers[spec.key] = Worker(catalog, spec.settings, spec.run_dir)
 
 
 def execute(spec: WorkSpec, job: Job, on_event: EventHandler | None = None) -> JobResult:

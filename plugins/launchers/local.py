@@ -18,7 +18,7 @@ from benchmark import Launcher, LaunchOptions, Session, WorkerLost, execute, hoo
 from benchmark.run.schedule import simulate
 
 # pretend this many GPUs (tests of the queue and device assignment on a machine without any): the workers are
-# pinned as on a GPU machine, and compute on the CPU
+# pinned as on a GPU machine (CUDA_VISIBLE_DEVICES), and compute on the run's device, the CPU
 FAKE_GPUS = "TLBENCH_FAKE_GPUS"
 
 
@@ -86,11 +86,10 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
-def serve(connection, spec, gpu: str, slots: int, threads: int, fake: bool) -> None:
+def serve(connection, spec, gpu: str, slots: int, threads: int) -> None:
     """A worker process: pinned to ``gpu``, it runs the jobs it receives, ``slots`` at once, sending back each
     one's events and result. It ends when told to or when the driver is gone."""
-    if not fake:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     import torch
 
     torch.set_num_threads(threads)
@@ -120,8 +119,8 @@ def serve(connection, spec, gpu: str, slots: int, threads: int, fake: bool) -> N
 class _WorkerProcess:
     """One GPU's worker process, started on first use and after it dies, and the jobs it holds."""
 
-    def __init__(self, spec, gpu: str, slots: int, threads: int, fake: bool):
-        self.spec, self.gpu, self.slots, self.threads, self.fake = spec, gpu, slots, threads, fake
+    def __init__(self, spec, gpu: str, slots: int, threads: int):
+        self.spec, self.gpu, self.slots, self.threads = spec, gpu, slots, threads
         self.name = f"gpu{gpu}"
         self.process = None
         self.held: dict[str, tuple[Future, object, int]] = {}  # job id -> future, event handler, slot
@@ -134,9 +133,8 @@ class _WorkerProcess:
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=serve, args=(child, self.spec, self.gpu, self.slots, self.threads,
-                                                           self.fake), name=f"tlbench-worker-{self.name}",
-                                       daemon=True)
+        self.process = context.Process(target=serve, args=(child, self.spec, self.gpu, self.slots, self.threads),
+                                       name=f"tlbench-worker-{self.name}", daemon=True)
         self.process.start()
         child.close()
         threading.Thread(target=self._read, args=(self.connection, self.process), daemon=True).start()
@@ -198,9 +196,9 @@ class _WorkerProcess:
 class ProcessSession(Session):
     """A worker process per GPU, ``jobs_per_gpu`` slots each."""
 
-    def __init__(self, spec, options: LaunchOptions, gpus: list[str], fake: bool):
+    def __init__(self, spec, options: LaunchOptions, gpus: list[str]):
         threads = options.cpus_per_job or max(1, _cores() // len(gpus))
-        self.workers = [_WorkerProcess(spec, gpu, options.jobs_per_gpu, threads, fake) for gpu in gpus]
+        self.workers = [_WorkerProcess(spec, gpu, options.jobs_per_gpu, threads) for gpu in gpus]
         self.capacity = len(gpus) * options.jobs_per_gpu
 
     def submit(self, job, on_event, avoid: str = "") -> Future:
@@ -223,7 +221,7 @@ class LocalLauncher(Launcher):
         gpus = visible_gpus()
         if not gpus:
             return InProcessSession(spec, options, "cpu" if spec.settings.device.type == "cpu" else "gpu")
-        return ProcessSession(spec, options, gpus, fake=bool(os.environ.get(FAKE_GPUS)))
+        return ProcessSession(spec, options, gpus)
 
     def describe(self, jobs, spec, options: LaunchOptions) -> list[str]:
         gpus = visible_gpus()

@@ -1,9 +1,12 @@
 """A method for fault tests, steered by the environment (which is in no config hash, so a rerun is the same
 experiment): it sleeps ``TLBENCH_TEST_SLEEP`` seconds (time to kill it midway), appends its experiment and pid
-to the file ``TLBENCH_TEST_RUNS`` names (a count of real runs), fails while ``TLBENCH_TEST_FAIL`` is set, and
-else scores the test split by the brightness of each corner (deterministic: a rerun gets the same metrics)."""
+to the file ``TLBENCH_TEST_RUNS`` names (a count of real runs), fails while ``TLBENCH_TEST_FAIL`` is set, kills
+its own process with SIGKILL (a worker lost) the first time it runs after ``TLBENCH_TEST_KILL`` names a marker file
+that does not exist yet (creating it), and else scores the test split by the brightness of each corner
+(deterministic: a rerun gets the same metrics)."""
 
 import os
+import signal
 import time
 
 import numpy as np
@@ -20,6 +23,10 @@ class Steady(Method):
         if "TLBENCH_TEST_RUNS" in os.environ:
             with open(os.environ["TLBENCH_TEST_RUNS"], "a") as runs:
                 runs.write(f"{ctx.data.task.name}::{ctx.source.name}[seed={ctx.seed}] {os.getpid()}\n")
+        marker = os.environ.get("TLBENCH_TEST_KILL")
+        if marker and not os.path.exists(marker):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
         if os.environ.get("TLBENCH_TEST_FAIL"):
             raise RuntimeError("steady fails: TLBENCH_TEST_FAIL is set")
         images = ctx.data.test.images.float()
