@@ -78,6 +78,8 @@ def _catalog_listing(catalog: Catalog, settings: RunSettings) -> dict:
         "visualizers": [{"name": v.name, "description": v.description} for v in catalog.visualizers.values()],
         "estimators": [{"name": e.name, "description": e.description, "needs_head": e.needs_head}
                        for e in catalog.estimators.values()],
+        "launchers": [{"name": launcher.name, "description": launcher.description,
+                       "unavailable": launcher.available()} for launcher in catalog.launchers.values()],
         "broken_plugins": [p.as_dict() for p in catalog.plugins if p.status == "broken"],
     }
 
@@ -89,7 +91,8 @@ def _catalog_listing(catalog: Catalog, settings: RunSettings) -> dict:
 @click.option("--imagenet-weights", type=click.Path(path_type=Path), default=None, hidden=True)
 @click.pass_context
 def list_command(ctx, plugin_args, data_root, as_json, imagenet_weights):
-    """List dataset tasks (available or what is missing), sources, methods, visualisers and estimators."""
+    """List dataset tasks (available or what is missing), sources, methods, visualisers, estimators and
+    launchers."""
     catalog = _catalog(ctx, plugin_args, data_root)
     listing = _catalog_listing(catalog, _settings(ctx, data_root=data_root, imagenet_weights=imagenet_weights))
     if as_json:
@@ -109,12 +112,13 @@ def list_command(ctx, plugin_args, data_root, as_json, imagenet_weights):
         status = "[green]available[/]" if s["status"] == "available" else f"[red]unavailable[/]\n{s['message']}"
         sources.add_row(s["name"], status, s["description"])
     console.print(sources)
-    for kind in ("methods", "visualizers", "estimators"):
+    for kind in ("methods", "visualizers", "estimators", "launchers"):
         table = Table(title=kind.capitalize(), title_justify="left")
         table.add_column("name")
         table.add_column("description")
         for item in listing[kind]:
-            table.add_row(item["name"], item["description"])
+            unavailable = f"\n[red]unavailable:[/] {item['unavailable']}" if item.get("unavailable") else ""
+            table.add_row(item["name"], item["description"] + unavailable)
         console.print(table)
     for plugin in listing["broken_plugins"]:
         console.print(f"[red]broken plugin {plugin['name']}:[/] {plugin['error']}")
