@@ -11,7 +11,7 @@ import torch
 from conftest import TINY
 from fakedata import no_builtin_datasets
 
-from benchmark import LaunchOptions, WorkerLost, WorkSpec
+from benchmark import LaunchError, LaunchOptions, WorkerLost, WorkSpec
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
 from tlbench_plugins.launchers.ray import RayLauncher, RaySession, capacity_of, deliver, task_options, task_spec
@@ -73,6 +73,24 @@ def test_a_session_counts_the_clusters_gpus_and_leaves_a_ray_it_did_not_start(tm
     session = RayLauncher().open(spec_on("cuda", tmp_path), LaunchOptions(tmp_path, jobs_per_gpu=3))
     assert isinstance(session, RaySession) and session.capacity == 3  # the fixture's one (declared) GPU
     session.close()
+    assert ray_instance.is_initialized()
+
+
+def test_no_cluster_at_the_address_or_no_gpu_for_a_cuda_run_is_a_clear_error(cli, tmp_path, monkeypatch,
+                                                                             ray_instance):
+    def no_cluster(**_):
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    with monkeypatch.context() as patch:  # as in a process without a Ray, on a machine without a cluster
+        patch.setattr(ray_instance, "is_initialized", lambda: False)
+        patch.setattr(ray_instance, "init", no_cluster)
+        result = cli(*BASE, "run", *GRID, "--launcher", "ray", "--ray-address", "auto", "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "--launcher ray: no Ray cluster at --ray-address auto: Could not find any running" in result.output
+    assert "ray start --head" in result.output
+    monkeypatch.setattr(ray_instance, "cluster_resources", lambda: {"CPU": 2.0})
+    with pytest.raises(LaunchError, match="no GPU: add GPU nodes, or run with --device cpu"):
+        RayLauncher().open(spec_on("cuda", tmp_path), LaunchOptions(tmp_path))
     assert ray_instance.is_initialized()
 
 

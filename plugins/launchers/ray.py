@@ -17,7 +17,7 @@ import os
 import threading
 from concurrent.futures import Future
 
-from benchmark import Launcher, LaunchOptions, Session, WorkerLost, execute, hookimpl
+from benchmark import Launcher, LaunchError, LaunchOptions, Session, WorkerLost, execute, hookimpl
 
 # the driver's variables a task's worker gets (plugins may be steered by them, as under the local launcher)
 _FORWARDED_PREFIX = "TLBENCH_"
@@ -77,17 +77,26 @@ class RaySession(Session):
 
     def __init__(self, spec, options: LaunchOptions):
         ray = _ray()
+        self._pending: set = set()
+        self._lock = threading.Lock()
         self._started = not ray.is_initialized()
         if self._started:
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            ray.init(address=options.ray_address or None, include_dashboard=False, logging_level=logging.WARNING,
-                     log_to_driver=False)
+            try:
+                ray.init(address=options.ray_address or None, include_dashboard=False,
+                         logging_level=logging.WARNING, log_to_driver=False)
+            except ConnectionError as error:
+                raise LaunchError(f"no Ray cluster at --ray-address {options.ray_address}: {error} (start one with "
+                                  "`ray start --head`, or leave --ray-address out for a local Ray)") from error
+        resources = ray.cluster_resources()
+        if spec.settings.device.type == "cuda" and not resources.get("GPU"):
+            self.close()
+            raise LaunchError("the run's device is CUDA and the Ray cluster has no GPU: add GPU nodes, or run with "
+                              "--device cpu")
         self._spec = task_spec(spec, options)
         self._remote = ray.remote(execute).options(**task_options(spec, options))
         self._lost = _worker_death_errors()
-        self._pending: set = set()
-        self._lock = threading.Lock()
-        self.capacity = capacity_of(ray.cluster_resources(), spec, options)
+        self.capacity = capacity_of(resources, spec, options)
 
     def submit(self, job, on_event, avoid: str = "") -> Future:
         reference = self._remote.remote(self._spec, job)
