@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from benchmark.estimators import Estimator, check_inputs
     from benchmark.hashing import digest_of, file_hash, state_dict_hash
     from benchmark.hookspecs import hookimpl
-    from benchmark.launchers import Launcher, LaunchOptions, Session, WorkerLost
+    from benchmark.launchers import Launcher, LaunchError, LaunchOptions, Session, WorkerLost
     from benchmark.methods import ExperimentContext, Method, MethodResult
     from benchmark.presets import PRESETS, Preset
     from benchmark.report.estimates import compare, weighted_tau
@@ -67,7 +67,7 @@ _MODULES = {
     "benchmark.engine.weightfiles": ("hub_cached_file", "tensors_digest"),
     "benchmark.hashing": ("digest_of", "file_hash", "state_dict_hash"),
     "benchmark.hookspecs": ("hookimpl",),
-    "benchmark.launchers": ("Launcher", "Session", "LaunchOptions", "WorkerLost"),
+    "benchmark.launchers": ("Launcher", "Session", "LaunchOptions", "WorkerLost", "LaunchError"),
     "benchmark.methods": ("ExperimentContext", "Method", "MethodResult"),
     "benchmark.presets": ("PRESETS", "Preset"),
     "benchmark.report.estimates": ("compare", "weighted_tau"),
@@ -87,7 +87,8 @@ _HOME = {name: module for module, names in _MODULES.items() for name in names}
 __all__ = [
     # plugin kinds and their registration
     "hookimpl", "Dataset", "FileDataset", "Source", "Method", "Visualizer", "BoardVisualizer", "Figure", "Estimator",
-    "check_inputs", "Launcher", "Session", "LaunchOptions", "WorkerLost", "Job", "JobResult", "WorkSpec", "execute",
+    "check_inputs", "Launcher", "Session", "LaunchOptions", "WorkerLost", "LaunchError", "Job", "JobResult",
+    "WorkSpec", "execute",
     # what plugins receive and return
     "SOURCE", "TARGET", "Task", "DatasetStatus", "ImageSet", "ImageFiles", "ExperimentContext", "MethodResult",
     "VisualizerContext", "RunSettings", "Preset", "PRESETS",

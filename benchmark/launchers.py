@@ -30,6 +30,11 @@ class WorkerLost(Exception):
     """The job's worker died before the job ended; the message says how (exit code, signal, lost node)."""
 
 
+class LaunchError(Exception):
+    """A launcher cannot open its session (no cluster at the address given, no GPU for a CUDA run): the message
+    says what to do. ``tlbench run`` ends with it as a usage error."""
+
+
 @dataclass(frozen=True)
 class LaunchOptions:
     """What the user chose for the launcher (``tlbench run`` options, else the config file's ``[launcher]`` table).
@@ -90,7 +95,8 @@ class Launcher:
     returns, without running or writing anything, the lines that say what it would run: commands or job
     specifications (``--launcher dry-run`` prints them). ``available()`` is None, or why the launcher cannot be
     used here (a missing optional extra). A launcher that does not ``execute`` (``dry-run``) only describes: the
-    run prints every other launcher's description instead of running.
+    run prints every other launcher's description instead of running. ``open`` raises :class:`LaunchError` when
+    it cannot start (a cluster not found, no GPU for a CUDA run).
     """
 
     name: str = ""

@@ -48,3 +48,16 @@ def subprocess_env(**extra) -> dict:
     env["PYTHONPATH"] = str(TEST_PLUGINS)
     env.update(extra)
     return env
+
+
+@pytest.fixture(scope="session")
+def ray_instance():
+    """A local Ray for the whole session: 2 CPUs and a declared (fake) GPU, usage reporting off; shut down at
+    the end. Its workers inherit this environment, not a test's."""
+    import ray
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    yield ray
+    ray.shutdown()
