@@ -274,7 +274,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                                "datasets, sources and methods; -k matches node ids such as "
                                "isic2017::random::fe-svm[seed=2])")
     spec = WorkSpec.of_this_process(settings, out_dir, tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args),
-                                    [s for s in sources if s.startswith("timm:")], cpus_per_job)
+                                    [s for s in sources if s.startswith("timm:")], launch.cpus_per_job)
     if not chosen.executes:  # writes nothing: not even an empty store
         store = Store(out_dir) if (out_dir / STORE_FILE).exists() else None
         if store is not None:
