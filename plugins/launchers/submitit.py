@@ -110,8 +110,18 @@ def _lost_reason(handle, error: Exception) -> str:
         state = handle.state
     except Exception:  # the cluster could not be asked: the rest still says enough
         state = "unknown state"
-    why = _tail(handle.paths.stderr) or str(error).strip().splitlines()[0]
+    why = _tail(handle.paths.stderr) or (str(error).strip().splitlines() or [type(error).__name__])[0]
     return f"submitit job {handle.job_id} ({state}) left no result: {why}; log: {handle.paths.stderr}"
+
+
+def _outcome(handle):
+    """What the future of the ended submitit job ``handle`` gets: its result, or WorkerLost when it left none."""
+    from submitit.core.utils import UncompletedJobError
+
+    try:
+        return handle.result()
+    except UncompletedJobError as error:  # FailedJobError is one too
+        return WorkerLost(_lost_reason(handle, error))
 
 
 class SubmititSession(Session):
@@ -152,24 +162,25 @@ class SubmititSession(Session):
             on_event(("started", f"slurm {handle.job_id}"))  # no "/": the node is unknown until it runs
 
     def _watch(self) -> None:
-        from submitit.core.utils import UncompletedJobError
-
         while not self._stop.wait(POLL_SECONDS):
             with self._lock:
                 running = list(self._running.items())
             for job_id, (handle, future) in running:
                 if self._stop.is_set():
                     return
-                if not handle.done():  # the debug stand-in runs the job here
-                    continue
-                with self._lock:
-                    self._running.pop(job_id, None)
                 try:
-                    future.set_result(handle.result())
-                except UncompletedJobError as error:  # FailedJobError is one too
-                    future.set_exception(WorkerLost(_lost_reason(handle, error)))
-                except Exception as error:  # the result could not be read back
-                    future.set_exception(error)
+                    if not handle.done():  # the debug stand-in runs the job here
+                        continue
+                    outcome = _outcome(handle)
+                except Exception as error:  # its state or result could not be read: its future says so
+                    outcome = error
+                with self._lock:
+                    if self._running.pop(job_id, None) is None:  # close() settled it meanwhile
+                        continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
     def close(self) -> None:
         """Stop polling and cancel the jobs still queued or running (their results would go unrecorded)."""
@@ -216,23 +227,25 @@ class SubmititLauncher(Launcher):
 
     def describe(self, jobs, spec, options: LaunchOptions) -> list[str]:
         parameters = SlurmParameters.of(options, spec)
+        if not jobs:
+            return ["nothing to submit"]
         capacity = parameters.capacity()
         timeline = sorted(simulate(jobs, capacity).timeline, key=lambda t: t[2])
-        first = [job_id for job_id, _, start, _ in timeline if start == 0]
+        # the first flush: as many jobs as may run, of those that wait for no source's training
+        first = [job.id for job in jobs if not job.needs][:capacity]
         folder = options.run_dir / "submitit"
         if parameters.executor == "slurm":
             lines = [f"sbatch job arrays from {folder}, at most {capacity} job(s) at once; the first array:",
-                     *(f"  {line}" for line in parameters.sbatch_header(max(1, len(first))))]
+                     *(f"  {line}" for line in parameters.sbatch_header(len(first)))]
         else:
             lines = [f"submitit's {parameters.executor} executor: on this machine instead of SLURM, at most "
                      f"{capacity} job(s) at once, logs in {folder}"]
         lines.append(f"  each task runs {__name__}.run_job(spec, job); later jobs go out as others end, in arrays "
                      "of their own")
         by_id = {job.id: job for job in jobs}
-        index = {job_id: i for i, job_id in enumerate(first)}
-        for job_id, _, start, end in timeline:
-            where = f"task {index[job_id]}" if job_id in index else f"at +{start:.0f}s"
-            lines.append(f"  {where}: {by_id[job_id].label} (~{end - start:.0f}s)")
+        lines += [f"  task {i}: {by_id[job_id].label} (~{by_id[job_id].cost:.0f}s)" for i, job_id in enumerate(first)]
+        lines += [f"  at +{start:.0f}s: {by_id[job_id].label} (~{end - start:.0f}s)"
+                  for job_id, _, start, end in timeline if job_id not in first]
         return lines
 
 
