@@ -4,6 +4,7 @@ header from the options or the config file, and a job whose process dies is a lo
 import os
 import shutil
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from fakedata import no_builtin_datasets
 
 from benchmark import Job, LaunchOptions, RunSettings, WorkerLost, WorkSpec
 from benchmark.run.store import Store
+from tlbench_plugins.launchers import submitit as launcher_module
 from tlbench_plugins.launchers.submitit import SlurmParameters, SubmititLauncher
 
 BASE = ["-p", "tiny_plugin", *(arg for flag in no_builtin_datasets() for arg in ("-p", flag))]
@@ -137,3 +139,34 @@ def test_a_job_whose_process_dies_is_a_lost_worker_with_its_log(tmp_path, monkey
     assert f"submitit job {controller} (FINISHED) left no result" in str(lost)
     log = Path(str(lost).rpartition("log: ")[2])
     assert log.is_file() and log.parent == tmp_path / "runs" / "submitit"
+
+
+def test_slurms_warning_signal_reaches_submitits_handler_not_the_job(tmp_path, monkeypatch):
+    """Time limit or preemption: submitit's handler (here: raising) must end the task, not be recorded as the
+    experiment's failure by the job's catch-all."""
+
+    class Requeued(Exception):
+        pass
+
+    def job_catching_everything(spec, job):  # as benchmark.execute does
+        try:
+            time.sleep(10)
+        except BaseException as error:
+            return f"failed: {error!r}"
+        return "passed"
+
+    def handler(signum, frame):
+        raise Requeued()
+
+    monkeypatch.setattr(launcher_module, "execute", job_catching_everything)
+    previous = signal.signal(signal.SIGUSR2, handler)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR2))
+    started = time.time()
+    try:
+        timer.start()
+        with pytest.raises(Requeued):
+            launcher_module.run_job(spec_for(tmp_path), Job("experiment", "f" * 64, "label", "none"))
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR2, previous)
+    assert time.time() - started < 5

@@ -28,8 +28,19 @@ _TAIL_BYTES = 4096
 
 
 def run_job(spec, job):
-    """What every array task runs: ``job`` executed with the run's ``spec`` (its result pickled back by submitit)."""
-    return execute(spec, job)
+    """What every array task runs: ``job`` executed with the run's ``spec`` (its result pickled back by submitit).
+
+    The job runs in a thread of its own: SLURM's warning signal (time limit near, or preemption) makes submitit's
+    handler raise or requeue in the main thread, which must be here, waiting, and not inside the job, whose
+    every exception is recorded as the experiment's own failure."""
+    results = []
+    worker = threading.Thread(target=lambda: results.append(execute(spec, job)), name="tlbench-job", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(POLL_SECONDS)
+    if not results:
+        raise RuntimeError(f"the job {job.label} ended without a result (interrupted)")
+    return results[0]
 
 
 @dataclass(frozen=True)
