@@ -13,7 +13,7 @@ import submitit
 from conftest import TINY
 from fakedata import no_builtin_datasets
 
-from benchmark import Job, LaunchOptions, RunSettings, WorkerLost, WorkSpec
+from benchmark import Job, LaunchError, LaunchOptions, RunSettings, WorkerLost, WorkSpec
 from benchmark.run.store import Store
 from tlbench_plugins.launchers import submitit as launcher_module
 from tlbench_plugins.launchers.submitit import SlurmParameters, SubmititLauncher
@@ -170,3 +170,43 @@ def test_slurms_warning_signal_reaches_submitits_handler_not_the_job(tmp_path, m
         timer.cancel()
         signal.signal(signal.SIGUSR2, previous)
     assert time.time() - started < 5
+
+
+def fake_slurm(tmp_path: Path, monkeypatch, sbatch: str) -> None:
+    """Stand-ins for SLURM's commands on PATH; ``sbatch``: the body of the sbatch script."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in {"srun": "exit 1", "sacct": "exit 0", "scancel": "exit 0", "sbatch": sbatch}.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_sbatch_gets_the_described_header_as_one_array_per_flush(tmp_path, monkeypatch):
+    script = tmp_path / "submitted.sh"
+    fake_slurm(tmp_path, monkeypatch, f'cp "$1" {script}\necho "Submitted batch job 4242"')
+    spec = spec_for(tmp_path)
+    options = LaunchOptions(tmp_path / "runs", cpus_per_job=4,
+                            slurm={"partition": "gpu", "time_min": 30, "array_parallelism": 2})
+    events = []
+    with SubmititLauncher().open(spec, options) as session:
+        assert session.capacity == 2
+        futures = [session.submit(Job("experiment", str(i) * 64, f"job {i}", "none"), events.append) for i in range(3)]
+        session.flush()
+    submitted = script.read_text().splitlines()
+    header = SlurmParameters.of(options, spec).sbatch_header(3)
+    assert header == ["#SBATCH --partition=gpu", "#SBATCH --time=30", "#SBATCH --cpus-per-task=4",
+                      "#SBATCH --array=0-2%2"]
+    assert set(header) <= set(submitted)
+    assert events == [("started", f"slurm 4242_{i}") for i in range(3)]
+    assert all("cancelled: the run ended" in str(future.exception(timeout=1)) for future in futures)
+
+
+def test_an_array_sbatch_refuses_stops_the_run_with_its_reason(tmp_path, monkeypatch):
+    fake_slurm(tmp_path, monkeypatch, 'echo "sbatch: error: invalid partition specified: nope" >&2\nexit 1')
+    options = LaunchOptions(tmp_path / "runs", slurm={"partition": "nope"})
+    with SubmititLauncher().open(spec_for(tmp_path), options) as session:
+        future = session.submit(Job("experiment", "f" * 64, "job", "none"), lambda event: None)
+        with pytest.raises(LaunchError, match="invalid partition specified: nope"):
+            session.flush()
+    assert future.cancelled()
