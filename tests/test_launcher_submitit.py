@@ -45,8 +45,9 @@ def test_the_local_executor_runs_each_job_in_a_process_of_its_own_with_the_local
     assert slurm.exit_code == 0, slurm.output
     assert "launcher submitit: 2 slots" in slurm.output  # two cores, one per job
     assert_same_results(tmp_path / "local", tmp_path / "slurm", 2)
-    pids = {row["versions"]["worker"].split(":")[1] for row in Store(tmp_path / "slurm").rows()}
-    assert len(pids) == 2 and str(os.getpid()) not in pids
+    workers = [row["versions"]["worker"].split(":") for row in Store(tmp_path / "slurm").rows()]
+    assert len({pid for _, pid, _ in workers}) == 2 and str(os.getpid()) not in {pid for _, pid, _ in workers}
+    assert {device for _, _, device in workers} == {"cpu"}  # submitit sets CUDA_VISIBLE_DEVICES empty
     assert len(list((tmp_path / "slurm" / "submitit").glob("*_result.pkl"))) == 2
 
 
