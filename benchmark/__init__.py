@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from benchmark.report.taxonomy import CLASSES, STRUCTURAL, classify_many
     from benchmark.report.taxonomyfigures import share_bars, share_scatter
     from benchmark.report.transfer import class_shares, filter_change, spearman, structural_share
+    from benchmark.run.schedule import simulate
     from benchmark.run.work import Job, JobResult, WorkSpec, execute
     from benchmark.settings import RunSettings
     from benchmark.sources import Source
@@ -77,6 +78,7 @@ _MODULES = {
     "benchmark.report.taxonomy": ("CLASSES", "STRUCTURAL", "classify_many"),
     "benchmark.report.taxonomyfigures": ("share_bars", "share_scatter"),
     "benchmark.report.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
+    "benchmark.run.schedule": ("simulate",),
     "benchmark.run.work": ("Job", "JobResult", "WorkSpec", "execute"),
     "benchmark.settings": ("RunSettings",),
     "benchmark.sources": ("Source",),
@@ -88,7 +90,7 @@ __all__ = [
     # plugin kinds and their registration
     "hookimpl", "Dataset", "FileDataset", "Source", "Method", "Visualizer", "BoardVisualizer", "Figure", "Estimator",
     "check_inputs", "Launcher", "Session", "LaunchOptions", "WorkerLost", "LaunchError", "Job", "JobResult",
-    "WorkSpec", "execute",
+    "WorkSpec", "execute", "simulate",
     # what plugins receive and return
     "SOURCE", "TARGET", "Task", "DatasetStatus", "ImageSet", "ImageFiles", "ExperimentContext", "MethodResult",
     "VisualizerContext", "RunSettings", "Preset", "PRESETS",

@@ -15,11 +15,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from benchmark.run.work import Job, WorkSpec
-
+# jobs (benchmark.run.work.Job) and specs (benchmark.run.work.WorkSpec) are typed Any here: importing them, even
+# for type checking only, would be an import circle (benchmark.run.work imports this module through the catalog)
 
 # how the error of an experiment whose worker died begins: such a failure is the machine's, not the experiment's,
 # so a later run retries it (see benchmark.run.resume)
@@ -31,8 +30,9 @@ class WorkerLost(Exception):
 
 
 class LaunchError(Exception):
-    """A launcher cannot open its session (no cluster at the address given, no GPU for a CUDA run): the message
-    says what to do. ``tlbench run`` ends with it as a usage error."""
+    """The launcher cannot run jobs with these options here (no cluster at the address given, no GPU for a CUDA
+    run, a parameter it refuses, a submission refused); the message says what to do. The run stops; its
+    unfinished experiments stay unrecorded."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class Session:
 
     capacity: int = 1
 
-    def submit(self, job: Job, on_event: EventHandler, avoid: str = "") -> Future:
+    def submit(self, job: Any, on_event: EventHandler, avoid: str = "") -> Future:
         """Start ``job`` (or queue it, to start at :meth:`flush`); its future. ``on_event`` may be called from
         another thread, or before ``submit`` returns. ``avoid``: a slot the job failed on, to be avoided when
         another is free."""
@@ -106,8 +106,8 @@ class Launcher:
     def available(self) -> str | None:
         return None
 
-    def open(self, spec: WorkSpec, options: LaunchOptions) -> Session:
+    def open(self, spec: Any, options: LaunchOptions) -> Session:
         raise NotImplementedError
 
-    def describe(self, jobs: list[Job], spec: WorkSpec, options: LaunchOptions) -> list[str]:
+    def describe(self, jobs: list[Any], spec: Any, options: LaunchOptions) -> list[str]:
         raise NotImplementedError

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from benchmark.launchers import LaunchError
 from benchmark.run.store import StoreError
 
 if TYPE_CHECKING:
@@ -84,7 +85,8 @@ def _catalog(ctx, plugin_args, data_root=None) -> Catalog:
 
 
 class _Commands(click.Group):
-    """The command group: a store that cannot be read or written ends any command with its one-line reason."""
+    """The command group: a store that cannot be read or written ends any command with its one-line reason, as
+    does a launcher that cannot run here (a usage error)."""
 
     def invoke(self, ctx):
         try:
@@ -92,6 +94,9 @@ class _Commands(click.Group):
         except StoreError as error:
             console.print(f"[red]error:[/] {escape(str(error))}")
             sys.exit(EXIT_FAILED)
+        except LaunchError as error:
+            console.print(f"[red]error:[/] {escape(str(error))}")
+            sys.exit(EXIT_USAGE)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})

@@ -27,7 +27,6 @@ from benchmark.cli.app import (
 from benchmark.cli.launching import launcher_options, resolve_launch
 from benchmark.engine.svmbackend import SVM_BACKENDS
 from benchmark.engine.threads import set_threads
-from benchmark.launchers import LaunchError
 from benchmark.presets import PRESETS
 from benchmark.run.keeppolicy import KEEP_POLICIES
 from benchmark.run.selection import ExpressionError
@@ -275,7 +274,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                                "datasets, sources and methods; -k matches node ids such as "
                                "isic2017::random::fe-svm[seed=2])")
     spec = WorkSpec.of_this_process(settings, out_dir, tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args),
-                                    [s for s in sources if s.startswith("timm:")], cpus_per_job)
+                                    [s for s in sources if s.startswith("timm:")], launch.cpus_per_job)
     if not chosen.executes:  # writes nothing: not even an empty store
         store = Store(out_dir) if (out_dir / STORE_FILE).exists() else None
         if store is not None:
@@ -299,8 +298,6 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
             outcome = runner.run(plan, exitfirst, on_estimate=lambda seconds, slots, basis: console.print(
                 f"launcher {chosen.name}: {slots} slot{'s' if slots > 1 else ''}; estimated wall time "
                 f"{_duration(seconds)} (from {basis})"))
-    except LaunchError as error:
-        raise click.UsageError(f"--launcher {chosen.name}: {error}") from error
     except KeyboardInterrupt:
         console.print(f"[red]interrupted[/]: finished results, and the passed results that unfinished reruns would "
                       f"replace, are kept in {store.path}; run again to resume")

@@ -148,7 +148,7 @@ class Worker:
         # backend that actually fitted it) override these run-wide ones in its row
         self.versions = {**library_versions(), "svm_backend": settings.svm_backend, "compile": settings.compile}
         self.features = FeatureCache(settings.cache_dir / "features")
-        self.label = f"{socket.gethostname()}:{os.getpid()}:{os.environ.get('CUDA_VISIBLE_DEVICES', settings.device)}"
+        self.label = f"{socket.gethostname()}:{os.getpid()}:{os.environ.get('CUDA_VISIBLE_DEVICES') or settings.device}"
 
     def execute(self, job: Job, on_event: EventHandler | None = None) -> JobResult:
         """Run ``job``; an exception of the job's own (even SystemExit from a plugin) is a failed result with its

@@ -14,8 +14,7 @@ import signal
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from benchmark import Launcher, LaunchOptions, Session, WorkerLost, execute, hookimpl
-from benchmark.run.schedule import simulate
+from benchmark import Launcher, LaunchOptions, Session, WorkerLost, execute, hookimpl, simulate
 
 # pretend this many GPUs (tests of the queue and device assignment on a machine without any): the workers are
 # pinned as on a GPU machine (CUDA_VISIBLE_DEVICES), and compute on the run's device, the CPU

@@ -86,13 +86,14 @@ class RaySession(Session):
                 ray.init(address=options.ray_address or None, include_dashboard=False,
                          logging_level=logging.WARNING, log_to_driver=False)
             except ConnectionError as error:
-                raise LaunchError(f"no Ray cluster at --ray-address {options.ray_address}: {error} (start one with "
-                                  "`ray start --head`, or leave --ray-address out for a local Ray)") from error
+                raise LaunchError(f"--launcher ray: no Ray cluster at --ray-address {options.ray_address}: {error} "
+                                  "(start one with `ray start --head`, or leave --ray-address out for a local "
+                                  "Ray)") from error
         resources = ray.cluster_resources()
         if spec.settings.device.type == "cuda" and not resources.get("GPU"):
             self.close()
-            raise LaunchError("the run's device is CUDA and the Ray cluster has no GPU: add GPU nodes, or run with "
-                              "--device cpu")
+            raise LaunchError("--launcher ray: the run's device is CUDA and the Ray cluster has no GPU: add GPU "
+                              "nodes, or run with --device cpu")
         self._spec = task_spec(spec, options)
         self._remote = ray.remote(execute).options(**task_options(spec, options))
         self._lost = _worker_death_errors()
