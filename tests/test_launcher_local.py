@@ -11,7 +11,7 @@ from conftest import TINY
 from test_store_faults import BASE, grid, launch, query, wait_until
 
 from benchmark.run.store import Store
-from tlbench_plugins.launchers.local import visible_gpus
+from tlbench_plugins.launchers.local import _chosen, visible_gpus
 
 
 @pytest.fixture
@@ -38,6 +38,8 @@ def test_visible_gpus_honour_a_restricted_device_list(monkeypatch):
     assert visible_gpus() == ["0", "1"]
     monkeypatch.setenv("TLBENCH_FAKE_GPUS", "3")
     assert visible_gpus() == ["0", "1", "2"]
+    assert _chosen(["3", "5"], torch.device("cuda:1")) == ["5"] and _chosen(["3", "5"], torch.device("cuda")) == \
+        ["3", "5"]
 
 
 def test_two_gpus_run_the_grid_in_two_pinned_workers_with_in_process_results(cli, tmp_path, monkeypatch):

@@ -2,8 +2,8 @@
 
 One worker process per visible GPU, pinned to it with ``CUDA_VISIBLE_DEVICES``, runs ``--jobs-per-gpu`` jobs at
 once in threads; a worker that dies fails the jobs it held (the driver retries them) and is started afresh for the
-next job. ``CUDA_VISIBLE_DEVICES``, when set, is the list of GPUs to use. Without a GPU the jobs run in this
-process, one after another (or ``--jobs-per-gpu`` side by side in threads).
+next job. ``CUDA_VISIBLE_DEVICES``, when set, is the list of GPUs to use (``--device cuda:N``: its N-th alone).
+Without a GPU the jobs run in this process, one after another (or ``--jobs-per-gpu`` side by side in threads).
 """
 
 from __future__ import annotations
@@ -34,6 +34,13 @@ def visible_gpus(environ=os.environ) -> list[str]:
     if restricted is not None:
         return [d.strip() for d in restricted.split(",") if d.strip()][: torch.cuda.device_count()]
     return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def _chosen(gpus: list[str], device) -> list[str]:
+    """The GPUs a run uses: all visible ones, or the one ``--device cuda:N`` names (N counts the visible ones)."""
+    if getattr(device, "type", None) == "cuda" and device.index is not None and device.index < len(gpus):
+        return [gpus[device.index]]
+    return gpus
 
 
 def _cores() -> int:
@@ -217,13 +224,13 @@ class LocalLauncher(Launcher):
                    "jobs each; without a GPU, in this process")
 
     def open(self, spec, options: LaunchOptions) -> Session:
-        gpus = visible_gpus()
+        gpus = _chosen(visible_gpus(), spec.settings.device)
         if not gpus:
             return InProcessSession(spec, options, "cpu" if spec.settings.device.type == "cpu" else "gpu")
         return ProcessSession(spec, options, gpus)
 
     def describe(self, jobs, spec, options: LaunchOptions) -> list[str]:
-        gpus = visible_gpus()
+        gpus = _chosen(visible_gpus(), spec.settings.device)
         slots = [f"gpu{g}/{k}" for g in gpus for k in range(options.jobs_per_gpu)] or \
             [f"this process/{k}" for k in range(options.jobs_per_gpu)]
         lines = [f"{len(gpus)} worker process(es): "
