@@ -261,7 +261,8 @@ class Worker:
                        "indices": split.split.test.tolist(),
                        "groups": None if split.test_groups is None else [str(g) for g in split.test_groups]},
             "history": result.history, "durations": durations,
-            "versions": {**self.versions, **ctx.info, **result.info},
+            # on the CPU the thread count changes a training's float sums, so its result: each result says it
+            "versions": {**self.versions, "threads": torch.get_num_threads(), **ctx.info, **result.info},
         }
         return JobResult("passed", fields, detail=f"auc={metrics['auc']:.3f}")
 
