@@ -149,3 +149,16 @@ def test_the_config_file_chooses_the_launcher_and_its_retries(cli, out, tmp_path
     result = cli(*grid(out))
     assert result.exit_code == 2 and "unknown key(s) nmae" in result.output
 
+
+
+def test_jobs_on_a_slot_a_launcher_does_not_number_get_a_progress_line_each():
+    from types import SimpleNamespace
+
+    from benchmark.run.runner import Runner
+
+    runner = Runner.__new__(Runner)
+    runner.lines = {}
+    first, second, third = (SimpleNamespace(id=name) for name in "abc")
+    assert runner._take_line(first, "ray") == "ray" and runner._take_line(second, "ray") == "ray #2"
+    assert runner._release_line(first) == "ray" and runner._take_line(third, "ray") == "ray"
+    assert runner._take_line(SimpleNamespace(id="d"), "gpu0/1") == "gpu0/1"

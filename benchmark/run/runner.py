@@ -135,6 +135,7 @@ class Runner:
         self.launcher, self.options, self.spec, self.retries = launcher, options, spec, retries
         self.preset = asdict(settings.preset)
         self.claimed: set[str] = set()  # experiments claimed in the store and not recorded yet
+        self.lines: dict[str, str] = {}  # job id -> its progress line, while it runs
 
     def run(self, plan: Plan, exitfirst: bool = False, on_estimate=None) -> RunOutcome:
         """Run the plan; ``on_estimate(seconds, slots, basis)`` is called with the scheduler's estimate once the
@@ -177,7 +178,7 @@ class Runner:
                         job = in_flight.pop(future)
                         result = self._result_of(future)
                         slot = slots.get(job.id, "")
-                        self.progress.idle(slot)
+                        self.progress.idle(self._release_line(job))
                         if result.started:
                             intervals.setdefault(_device_of(slot, result.worker), []).append(
                                 (result.started, result.ended))
@@ -208,10 +209,22 @@ class Runner:
             kind, value = event
             if kind == "started":
                 slots[job.id] = value
-                self.progress.begin(job.label, value)
+                self.progress.begin(job.label, self._take_line(job, value))
             elif kind == "epoch":
-                self.progress.epoch(value, slots.get(job.id, ""))
+                self.progress.epoch(value, self.lines.get(job.id, ""))
         return on_event
+
+    def _take_line(self, job: Job, slot: str) -> str:
+        """The progress line of a job started on ``slot``: the slot's own, or a numbered one beside it where a
+        launcher names no slot of its own (every Ray task is on ``ray``)."""
+        line, number = slot, 2
+        while line in self.lines.values():
+            line, number = f"{slot} #{number}", number + 1
+        self.lines[job.id] = line
+        return line
+
+    def _release_line(self, job: Job) -> str:
+        return self.lines.pop(job.id, "")
 
     def _claim(self, planned: PlannedExperiment, outcome: RunOutcome) -> bool:
         if self.store.start(planned, str(self.settings.device), self.preset, planned.notes or None):
