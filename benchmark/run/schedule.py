@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, replace
 from benchmark.run.work import SOURCE_JOB, Job
 
 # seconds per image passed through the backbone once (forward and backward in training), at 224 px, when the
-# store has no earlier result to learn from: a CPU's from this project's 2-core machine (resnet18 at 64 px,
-# scaled by pixels), a GPU's from the fine-tuning target of 5,500 img/s for VGG16 on one H200 (not yet measured)
+# store has no earlier result to learn from: a CPU's from the embedded default's run on this project's 2-core
+# machine (test_resnet at 32 px, scaled by pixels to 224), a GPU's from the fine-tuning target of 5,500 img/s for
+# VGG16 on one H200 (not yet measured)
 DEFAULT_SECONDS_PER_IMAGE = {"cpu": 0.02, "cuda": 1 / 5500}
 
 
