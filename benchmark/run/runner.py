@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -242,8 +243,6 @@ class Runner:
         except WorkerLost as error:
             return JobResult("failed", error=f"{WORKER_LOST}: {error}", detail=f"worker lost: {error}")
         except Exception as error:  # the launcher could not run it (pickling, a cluster's own error)
-            import traceback
-
             return JobResult("failed", error=traceback.format_exc(), detail=f"launcher: {type(error).__name__}: "
                                                                             f"{error}")
 

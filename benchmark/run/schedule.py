@@ -97,10 +97,6 @@ class Scheduler:
             self.push(replace(dependent, source_digest=digest))
         return []
 
-    @property
-    def pending(self) -> int:
-        return len(self._ready) + sum(len(jobs) for jobs in self._waiting.values())
-
 
 def dispatch_order(jobs: Iterable[Job]) -> list[Job]:
     """``jobs`` in the order the :class:`Scheduler` hands them out when each ends as soon as it starts."""

@@ -356,11 +356,11 @@ def execute(spec: WorkSpec, job: Job, on_event: EventHandler | None = None) -> J
     return worker.execute(job, on_event)
 
 
-def as_row_fields(result: JobResult, versions: dict | None = None) -> dict:
+def as_row_fields(result: JobResult) -> dict:
     """The store columns of a result (a failed one's traceback in ``error``), with where it ran in ``versions``."""
     fields = dict(result.fields)
     if result.status == "failed":
         fields["error"] = result.error
-    fields["versions"] = {**(versions or {}), **fields.get("versions", {}), "worker": result.worker}
+    fields["versions"] = {**fields.get("versions", {}), "worker": result.worker}
     return fields
 
