@@ -3,7 +3,7 @@
     python perf/image_cache.py [--data-root ../shared/data] [--dataset chest_xray] [--size 64]
 
 Uses a file dataset under the data root when it is available, else writes fake JPEGs to a temporary
-folder. Prints images/s for building the cache (one process per core, and one process), the time of a
+folder. Prints images/s for building the cache (one thread per core, and one thread), the time of a
 second, cached load (memory-map plus reading every pixel), and the ratio of the two.
 """
 
@@ -67,15 +67,15 @@ def main() -> None:
         print(f"{len(paths)} images of {source}, squashed to {args.size}px")
         workers = usable_cores()
         build, build_s = timed(lambda: ImageCache(scratch / "cache", workers).load("bench", {}, paths, args.size))
-        print(f"cache build, {workers} process(es): {build_s:6.2f}s  {len(paths) / build_s:8.0f} images/s")
+        print(f"cache build, {workers} thread(s): {build_s:6.2f}s  {len(paths) / build_s:8.0f} images/s")
         _, single_s = timed(lambda: ImageCache(None, 1).load("bench", {}, paths, args.size))
-        print(f"fresh decode, 1 process:     {single_s:6.2f}s  {len(paths) / single_s:8.0f} images/s")
+        print(f"fresh decode, 1 thread:      {single_s:6.2f}s  {len(paths) / single_s:8.0f} images/s")
         cache = ImageCache(scratch / "cache", workers)
         cached, cached_s = timed(lambda: np.array(cache.load("bench", {}, paths, args.size).images))
         assert cache.decoded == 0 and np.array_equal(cached, np.asarray(build.images))
         print(f"cached load (no decode):     {cached_s:6.3f}s  {len(paths) / cached_s:8.0f} images/s")
         print(f"cached load / fresh decode:  {cached_s / build_s:.4f} ({build_s / cached_s:.0f}x faster than a "
-              f"{workers}-process decode, {single_s / cached_s:.0f}x faster than one process)")
+              f"{workers}-thread decode, {single_s / cached_s:.0f}x faster than one thread)")
 
 
 if __name__ == "__main__":

@@ -82,11 +82,11 @@ def test_unreadable_files_are_skipped_and_named(tmp_path):
     assert reread.decoded == 0 and reread.failures == cached.failures
 
 
-def test_worker_processes_give_the_same_pixels_as_one_process(tmp_path):
+def test_decoding_threads_give_the_same_pixels_as_one_thread(tmp_path):
     paths = [write_image(tmp_path / "img" / f"{i}.png", i % 8) for i in range(2 * CHUNK + 3)]
     paths[CHUNK + 1].write_bytes(b"")
     pooled = ImageCache(None, workers=2)
-    assert pooled._processes(len(paths)) == 2
+    assert pooled._threads(len(paths)) == 2
     in_pool = pooled.load("toy", {}, paths, 8)
     alone = ImageCache(None, workers=1).load("toy", {}, paths, 8)
     np.testing.assert_array_equal(in_pool.images, alone.images)

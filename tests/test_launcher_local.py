@@ -5,8 +5,10 @@ driver resumed, a deterministic failure not retried again, and a dry run that wr
 import os
 import signal
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from conftest import TINY
 from test_store_faults import BASE, grid, launch, query, wait_until
 
@@ -43,10 +45,12 @@ def test_visible_gpus_honour_a_restricted_device_list(monkeypatch):
 
 
 def test_two_gpus_run_the_grid_in_two_pinned_workers_with_in_process_results(cli, tmp_path, monkeypatch):
-    alone = cli(*BASE, "run", "--all", "--no-audit", "--out", tmp_path / "alone", *TINY)
+    # one torch thread on both sides: on the CPU the thread count changes a training's float sums, and the
+    # workers' default (the cores over the GPUs) differs from this process's from one machine to another
+    alone = cli(*BASE, "run", "--all", "--no-audit", "--threads", "1", "--out", tmp_path / "alone", *TINY)
     assert alone.exit_code == 0, alone.output
     monkeypatch.setenv("TLBENCH_FAKE_GPUS", "2")
-    spread = cli(*BASE, "run", "--all", "--no-audit", "--out", tmp_path / "spread", *TINY)
+    spread = cli(*BASE, "run", "--all", "--no-audit", "--cpus-per-job", "1", "--out", tmp_path / "spread", *TINY)
     assert spread.exit_code == 0, spread.output
     assert "launcher local: 2 slots" in spread.output and "busy: gpu0" in spread.output
     expected, found = aucs(tmp_path / "alone"), aucs(tmp_path / "spread")
@@ -54,9 +58,34 @@ def test_two_gpus_run_the_grid_in_two_pinned_workers_with_in_process_results(cli
     for config_hash, (status, auc) in expected.items():
         assert found[config_hash][0] == status == "passed"
         assert found[config_hash][1] == pytest.approx(auc, abs=1e-6)
+    assert {row["versions"]["threads"] for row in Store(tmp_path / "spread").rows()} == {1}
     # each worker pinned to its own GPU, in a process of its own
     pinned = {label.rsplit(":", 1)[1] for label in workers(tmp_path / "spread")}
     assert pinned == {"0", "1"} and len({label.split(":")[1] for label in workers(tmp_path / "spread")}) == 2
+
+
+def test_gpu_workers_decode_real_jpeg_files_into_an_empty_cache(cli, tmp_path, monkeypatch):
+    """The image cache decodes many files in parallel inside each worker process (which the launcher runs as a
+    daemon, and a daemon may not start processes of its own)."""
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("bright", "dark")):
+        for i in range(120):
+            pixels = rng.integers(0, 96, size=(48, 64, 3)) + 128 * (1 - label)
+            path = tmp_path / "data" / "blobs" / name / f"{i:03d}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels.astype(np.uint8)).save(path, quality=90)
+    (tmp_path / "tlbench.toml").write_text('[datasets.blobs]\npath = "blobs"\nroles = ["target"]\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TLBENCH_FAKE_GPUS", "2")
+    out = tmp_path / "runs"
+    result = cli("run", "-d", "blobs", "-s", "random", "-m", "fe-svm", "--seeds", "2,5", "--data-root",
+                 tmp_path / "data", "--no-audit", "--retries", "0", "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    rows = Store(out).rows()
+    assert len(rows) == 2 and {row["status"] for row in rows} == {"passed"}
+    assert all(row["metrics"]["auc"] > 0.9 for row in rows)  # the decoded pixels carry the classes
+    assert len({row["versions"]["worker"].split(":")[1] for row in rows}) == 2  # both in worker processes
+    assert list((tmp_path / "cache").rglob("blobs*.npy")), "the workers filled the image cache"
 
 
 def test_a_killed_worker_fails_its_job_which_is_retried_and_the_grid_completes(cli, out, tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
 """Decode-once image cache.
 
-Image files are decoded and squashed to ``size`` x ``size`` RGB once, with one process per core, into
+Image files are decoded and squashed to ``size`` x ``size`` RGB once, with one thread per core, into
 a uint8 ``.npy`` array that later runs memory-map without opening an image file. An entry is keyed by
 what determines its pixels (the caller's key, the image size, :data:`PREPROCESSING` and every file's
 path, size and modification time) and is rebuilt when any of them changes. Unreadable files are
@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,8 +186,8 @@ class ImageCache:
         reasons = [reason for _, reason in failures]
         self.decoded += len(paths)
         seconds = time.perf_counter() - started
-        log.info("image cache: decoded %d images of %s at %dpx in %.1fs (%.0f images/s, %d processes)",
-                 len(paths), name, size, seconds, len(paths) / max(seconds, 1e-9), self._processes(len(paths)))
+        log.info("image cache: decoded %d images of %s at %dpx in %.1fs (%.0f images/s, %d threads)",
+                 len(paths), name, size, seconds, len(paths) / max(seconds, 1e-9), self._threads(len(paths)))
         if stem is None:
             return CachedImages(images[kept] if failed else images, kept, reasons, len(paths))
         if failed:
@@ -204,13 +203,17 @@ class ImageCache:
         cached.decoded = len(paths)
         return cached
 
-    def _processes(self, count: int) -> int:
+    def _threads(self, count: int) -> int:
         return max(1, min(self.workers, count // CHUNK))
 
     def _decode_into(self, images: np.ndarray, paths: list[str], size: int) -> list[tuple[int, str]]:
-        """Fill ``images`` from ``paths`` chunk by chunk; return the failures as (index, reason)."""
+        """Fill ``images`` from ``paths`` chunk by chunk; return the failures as (index, reason).
+
+        Threads, not processes: Pillow releases the GIL while it decodes and resizes, so threads decode in
+        parallel, and unlike a process pool they work inside the local launcher's daemon worker processes
+        (which may not have children) and in a process that already runs threads (where fork is unsafe)."""
         chunks = [paths[start:start + CHUNK] for start in range(0, len(paths), CHUNK)]
-        processes = self._processes(len(paths))
+        threads = self._threads(len(paths))
         failures = []
 
         def store(number, result):
@@ -218,12 +221,11 @@ class ImageCache:
             images[number * CHUNK:number * CHUNK + len(chunk_images)] = chunk_images
             failures.extend((number * CHUNK + i, reason) for i, reason in chunk_failures)
 
-        if processes == 1:
+        if threads == 1:
             for number, chunk in enumerate(chunks):
                 store(number, _decode_chunk(chunk, size))
             return failures
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method)) as pool:
+        with ThreadPoolExecutor(threads, thread_name_prefix="tlbench-decode") as pool:
             for number, result in enumerate(pool.map(_decode_chunk, chunks, [size] * len(chunks))):
                 store(number, result)
         return failures

@@ -16,7 +16,7 @@ import os
 import shutil
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from benchmark import Launcher, LaunchError, LaunchOptions, Session, WorkerLost, execute, hookimpl, simulate
 
@@ -234,7 +234,9 @@ class SubmititLauncher(Launcher):
             executor.update_parameters(**parameters.for_submitit())
         except (ValueError, AssertionError) as error:
             raise LaunchError(f"submitit refuses these SLURM parameters: {error}") from error
-        return SubmititSession(executor, spec, parameters.capacity())
+        # torch's threads are the CPUs each task asked for, as on Ray: a training's float sums depend on the count
+        threads = parameters.cpus_per_job or spec.threads
+        return SubmititSession(executor, replace(spec, threads=threads), parameters.capacity())
 
     def describe(self, jobs, spec, options: LaunchOptions) -> list[str]:
         parameters = SlurmParameters.of(options, spec)
