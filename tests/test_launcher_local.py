@@ -8,8 +8,8 @@ import signal
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from conftest import TINY
+from PIL import Image
 from test_store_faults import BASE, grid, launch, query, wait_until
 
 from benchmark.run.store import Store
