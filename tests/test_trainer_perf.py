@@ -109,6 +109,45 @@ def test_compiled_training_matches_eager_and_compiles_once_per_architecture():
     assert counters["stats"]["unique_graphs"] == graphs
 
 
+def test_compiled_models_with_other_class_counts_share_the_trunks_graphs_within_the_recompile_limit(monkeypatch):
+    """A worker trains a source (3 classes), then fine-tunes and scores targets of other class counts: more
+    models than Dynamo's recompile limit, which a whole-model compile passes (one recompile per new head), after
+    which it silently runs eagerly. The compiled trunk is shared: no new graph after the first model. Recompiles
+    are Dynamo's guards, whatever the backend: aot_eager keeps inductor's C++ build out of the test's time (the
+    test above runs inductor itself)."""
+    from functools import partial
+
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(torch, "compile", partial(torch.compile, backend="aot_eager"))
+    accel = Acceleration(compile=True)
+    preset = PRESET.with_overrides(max_epochs=1)
+    counters.clear()
+    graphs = None
+    class_counts = [3, 2, 4, 5, 6, 7, 8, 9, 10, 2]
+    assert len(class_counts) > torch._dynamo.config.recompile_limit
+    for classes in class_counts:
+        torch.manual_seed(0)
+        model = create_backbone("test_resnet", classes)
+        train = LabelledImages(_images(32).images, torch.arange(32) % classes)
+        train_classifier(model, train, _images(16, seed=1), classes, preset, CPU, seed=3, accel=accel)
+        predict(model, train.images, "imagenet", CPU, features=True, accel=accel)
+        graphs = graphs or counters["stats"]["unique_graphs"]
+        assert counters["stats"]["unique_graphs"] == graphs, f"recompiled for {classes} classes"
+    assert not [key for key in counters["frames"] if key not in ("total", "ok")]  # no frame fell back to eager
+
+
+def test_the_final_classifier_runs_in_fp32_under_bf16_autocast():
+    """Scores from a bf16 trunk still differ where bf16 logits would tie: the classifier sees fp32 features."""
+    torch.manual_seed(0)
+    model = create_backbone("test_resnet", 2).eval()
+    seen = []
+    model.get_classifier().register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    scores = predict(model, _images(64).images, PRESET.normalize, CPU, accel=Acceleration(bf16=True))
+    assert seen and set(seen) == {torch.float32}
+    assert len(np.unique(scores[:, 1])) == len(scores)
+
+
 def test_acceleration_names_what_is_on():
     assert str(Acceleration()) == "fp32"
     assert str(Acceleration(bf16=True, channels_last=True, compile=True)) == "bf16 + channels_last + compile"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import timm
 import torch
@@ -68,10 +70,46 @@ def to_unit(batch: torch.Tensor) -> torch.Tensor:
 
 def penultimate(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The features the classifier sees (VGG16: fc2 after ReLU), flattened to (B, D)."""
-    features = model.forward_head(model.forward_features(x), pre_logits=True)
+    return _pre_logits(model, model.forward_features(x))
+
+
+def _pre_logits(model: torch.nn.Module, trunk_output: torch.Tensor) -> torch.Tensor:
+    features = model.forward_head(trunk_output, pre_logits=True)
     if features.ndim == 4:
         features = features.mean(dim=(2, 3))
     return features.flatten(1)
+
+
+def forward_pass(model: torch.nn.Module, device: torch.device, accel: Acceleration,
+                 features: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``model``'s forward pass as tlbench trains and scores it: float32 logits (or, with ``features``, the
+    penultimate features) of a batch.
+
+    Only the trunk (``forward_features``) goes through ``torch.compile`` when ``accel`` asks: every model of one
+    architecture then shares one compiled graph whatever its class count, where a whole-model compile recompiles
+    for each new head and, past Dynamo's recompile limit (8), silently runs eagerly. Autocast covers the trunk and
+    the pre-logits; the final linear classifier runs in fp32, so that close scores do not tie at bf16's 8-bit
+    mantissa. A model without timm's ``forward_features`` / ``get_classifier`` runs whole, as it is."""
+    classifier = model.get_classifier() if hasattr(model, "get_classifier") else None
+    if not (hasattr(model, "forward_features") and isinstance(classifier, torch.nn.Linear)):
+        whole = accel.compiled(model)
+
+        def run_whole(x: torch.Tensor) -> torch.Tensor:
+            with accel.autocast(device):
+                return whole(x).float()
+
+        return run_whole
+    trunk = accel.compiled(model.forward_features)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with accel.autocast(device):
+            pre_logits = _pre_logits(model, trunk(x)).float()
+        if features:
+            return pre_logits
+        with torch.autocast(device.type, enabled=False):
+            return classifier(pre_logits)
+
+    return run
 
 
 @torch.no_grad()
@@ -88,11 +126,9 @@ def predict(
     accel = accel or Acceleration.for_device(device)
     accel.place(model.eval(), device)
     staged = StagedImages(images, device)
-    forward = accel.compiled((lambda x: penultimate(model, x)) if features else model)
+    forward = forward_pass(model, device, accel, features)
     outputs = []
     for start in range(0, len(staged), batch_size):
-        x = inputs.apply(to_unit(staged.range(start, start + batch_size)), accel.channels_last)
-        with accel.autocast(device):
-            y = forward(x)
-        outputs.append(y.float() if features else y.float().softmax(dim=1))
+        y = forward(inputs.apply(to_unit(staged.range(start, start + batch_size)), accel.channels_last))
+        outputs.append(y if features else y.softmax(dim=1))
     return torch.cat(outputs).cpu().numpy()

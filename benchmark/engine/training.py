@@ -15,7 +15,7 @@ from benchmark.engine.acceleration import Acceleration
 from benchmark.engine.augment import Augmentation
 from benchmark.engine.inputs import InputConvention, input_of
 from benchmark.engine.metrics import auc_of
-from benchmark.engine.models import to_unit
+from benchmark.engine.models import forward_pass, to_unit
 from benchmark.engine.seeding import reseed
 from benchmark.engine.staging import StagedImages, upload
 from benchmark.presets import Preset
@@ -103,11 +103,10 @@ def validation_metrics(forward, model, data: StagedImages, labels: torch.Tensor,
         for start in range(0, len(data), 256):
             x = inputs.apply(to_unit(data.range(start, start + 256)), accel.channels_last)
             y = labels[start : start + 256]
-            with accel.autocast(device):
-                logits = forward(x)
-            total += torch.nn.functional.cross_entropy(logits.float(), y, reduction="sum").double()
+            logits = forward(x)
+            total += torch.nn.functional.cross_entropy(logits, y, reduction="sum").double()
             correct += (logits.argmax(dim=1) == y).sum()
-            probabilities.append(logits.float().softmax(dim=1))
+            probabilities.append(logits.softmax(dim=1))
     n = max(len(labels), 1)
     scores = torch.cat(probabilities).cpu().numpy() if probabilities else np.zeros((0, 0), dtype=np.float32)
     return float(total) / n, int(correct) / n, scores
@@ -167,7 +166,7 @@ def train_classifier(
     generator = torch.Generator().manual_seed(seed)
     reseed(seed)  # for models that draw from the global generator while training (dropout)
     accel.place(model, device)
-    forward = accel.compiled(model)
+    forward = forward_pass(model, device, accel)
     optimizer = make_optimizer(model, preset)
     schedule = (torch.optim.lr_scheduler.MultiStepLR(optimizer, list(preset.lr_milestones), preset.lr_gamma)
                 if preset.lr_milestones else None)
@@ -192,9 +191,8 @@ def train_classifier(
             x = augmentation.apply(to_unit(train_images.take(image_index)), params)
             x = inputs.apply(x, accel.channels_last)
             y = train_labels[label_index]
-            with accel.autocast(device):
-                logits = forward(x)
-            loss = loss_fn(logits.float(), y)
+            logits = forward(x)
+            loss = loss_fn(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
