@@ -21,6 +21,7 @@ class Part:
     test: int
     val: int
     max_epochs: int = 50
+    classes: int = 2
 
     @property
     def train(self) -> int:
@@ -29,9 +30,9 @@ class Part:
 
 TARGETS = (
     Part("isic:melanoma-vs-nevus", 374 + 1372, 400, 200),
-    Part("isic:three-class", 2000, 400, 200),
+    Part("isic:three-class", 2000, 400, 200, classes=3),
     Part("isic:lesion-vs-nevus", 2000, 400, 200),
-    Part("blood_cells", 12515, 2000, 1500),
+    Part("blood_cells", 12515, 2000, 1500, classes=4),
     Part("chest_xray", 5856, 900, 600),
 )
 SOURCE_MODELS = (
@@ -45,33 +46,21 @@ SEEDS = 3
 
 
 @dataclass(frozen=True)
-class SvmCost:
-    """An SVM fit measured at ``n`` training samples in ``seconds``; other sizes scale as ``n ** exponent``."""
-
-    n: int
-    seconds: float
-    exponent: float
-
-    def seconds_at(self, n: int) -> float:
-        return self.seconds * (n / self.n) ** self.exponent
-
-
-@dataclass(frozen=True)
 class Throughput:
     """Measured rates on one device: training img/s (forward and backward), inference img/s (validation
-    and feature extraction), and the cost of one SVM fit."""
+    and feature extraction), and the seconds of one SVM fit on each target's training set, by target name."""
 
     train_ips: float
     infer_ips: float
-    svm: SvmCost
+    svm_seconds: dict[str, float]
 
 
 def grid_counts(epochs: int) -> dict:
     """Image-steps and SVM fits of the full grid when every training stops after ``epochs`` epochs (capped
-    by each part's own limit); chest is never its own source. ``svm_fits`` maps training-set sizes to
-    numbers of fits."""
+    by each part's own limit); chest is never its own source. ``svm_fits`` maps target names to numbers of
+    fits."""
     train_steps = infer_images = 0.0
-    svm_fits: dict[int, int] = {}
+    svm_fits: dict[str, int] = {}
     for source in SOURCE_MODELS:
         n = min(epochs, source.max_epochs)
         train_steps += n * source.train
@@ -85,7 +74,7 @@ def grid_counts(epochs: int) -> dict:
         # FE: each source's features of all images once (the cache reuses them across seeds);
         # FT: train and test features after each fine-tuning
         infer_images += len(sources) * target.total + SEEDS * len(sources) * (target.train + target.test)
-        svm_fits[target.train] = svm_fits.get(target.train, 0) + 2 * SEEDS * len(sources)
+        svm_fits[target.name] = 2 * SEEDS * len(sources)
     return {"train_steps": train_steps, "infer_images": infer_images, "svm_fits": svm_fits}
 
 
@@ -95,7 +84,7 @@ def estimate_seconds(rates: Throughput, epochs: int) -> dict[str, float]:
     stages = {
         "training": counts["train_steps"] / rates.train_ips,
         "inference": counts["infer_images"] / rates.infer_ips,
-        "svm": sum(fits * rates.svm.seconds_at(n) for n, fits in counts["svm_fits"].items()),
+        "svm": sum(fits * rates.svm_seconds[name] for name, fits in counts["svm_fits"].items()),
     }
     stages["total"] = sum(stages.values())
     return stages

@@ -1,57 +1,59 @@
-"""Throughput of tlbench's tuned paths against a plain PyTorch loop, on one model and one set of images.
+"""Throughput of tlbench's tuned paths against a plain PyTorch loop, and the study's full grid estimated from them.
 
-    python perf/throughput.py                                   # CPU: timm test_resnet at 32 px
-    python perf/throughput.py --backbone vgg16 --image-size 224 --device cuda --images 6000 \\
-        --compile                                                     # GPU: the study's VGG16
+    python perf/throughput.py                                   # CPU: timm test_resnet at 32 px, small sizes
+    python perf/throughput.py --backbone vgg16 --image-size 224 --device cuda --images 4000 --compile
+                                                                # GPU: the study's VGG16 (perf/device_check.sh)
 
-Writes ``--images`` JPEGs (a little larger than the input, in class folders) to a temporary folder, then
-prints, in one run:
+Each stage runs in its own ``try``: a stage that fails prints its error and the next one runs. In order:
 
-1. training img/s of a plain loop (torchvision ImageFolder + DataLoader decoding JPEGs every epoch, PIL
-   resize + flip + ToTensor, fp32, batch ``--plain-batch-size``) and of tlbench's trainer (the same
-   images decoded once into a uint8 tensor, staged on the device, augmented and normalised there, bf16
-   and channels_last on CUDA, ``--compile`` optional) at each ``--batch-size``, with the ratios;
-2. feature-extraction img/s (penultimate features, the FE method's path);
-3. SVM fit time and test AUC, scikit-learn against the torch solvers (LinearSVC and SVC), on at most
-   ``--svm-samples`` of those features, and how the faster SVC's fit time grows with the training set;
-4. the wall time of a small end-to-end grid (``tlbench run`` on the synthetic datasets), unless
-   ``--no-grid``;
-5. the study's full grid estimated from the measured rates, per batch size (see perf/grid.py).
+1. training img/s of a plain loop: torchvision ImageFolder + DataLoader decoding ``--images`` JPEGs every epoch,
+   PIL resize + flip + ToTensor, fp32, batch ``--plain-batch-size``, cudnn autotuning on (as the design's
+   1,112 img/s anchor had it);
+2. training img/s of tlbench's trainer (the same images decoded once into uint8, staged on the device, augmented
+   and normalised there, bf16 + channels_last on CUDA, ``--compile`` optional) at each ``--batch-size``, with the
+   first epoch's extra seconds (compilation, autotuning) printed apart and the ratio to the plain loop;
+3. feature-extraction img/s: penultimate features of uint8 images already on the device (no upload, no copy
+   back), the median of ``--passes`` passes after a warm-up, and the end-to-end ``predict`` rate beside it;
+4. the torch SVC (the study's ``SVC(kernel="linear")``, what ``--svm auto`` fits on CUDA) timed after a warm-up
+   fit, at the study's training-set sizes with each task's class count and the ``thesis`` preset's C and feature
+   scaling (features of images of that many classes through the trained model);
+5. the study's full grid estimated from those rates (perf/grid.py), per batch size.
 
-The first epoch of each loop (cudnn autotuning, compilation, worker start-up) is not timed.
+The last line is a summary: each target met or not. ``--json PATH`` writes every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from sklearn.metrics import roc_auc_score
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC, LinearSVC
 
 from benchmark.engine.acceleration import Acceleration
-from benchmark.engine.inputs import IMAGENET_MEAN, IMAGENET_STD
-from benchmark.engine.models import create_backbone, predict
-from benchmark.engine.torchsvm import TorchLinearSVC, TorchSVC
+from benchmark.engine.inputs import IMAGENET_MEAN, IMAGENET_STD, named
+from benchmark.engine.models import create_backbone, forward_pass, predict, to_unit
+from benchmark.engine.svm import svm_scores
 from benchmark.engine.training import LabelledImages, train_classifier
 from benchmark.presets import CPU_QUICK, THESIS
 from benchmark.settings import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grid import TARGETS, SvmCost, Throughput, estimate_seconds, grid_counts  # noqa: E402
+from grid import TARGETS, Throughput, estimate_seconds, grid_counts  # noqa: E402
+
+TARGETS_FT_IPS, TARGET_RATIO, TARGET_FE_IPS, TARGET_GRID_MIN = 5500, 5.0, 15000, 45
 
 
 def write_jpegs(folder: Path, n: int, size: int, classes: int, seed: int = 0) -> None:
-    """``n`` JPEGs of ``classes`` kinds (a bright disc whose colour and place depend on the class, on noise)."""
+    """``n`` JPEGs of ``classes`` kinds (a faint disc whose colour and size depend on the class, on noise)."""
     rng = np.random.default_rng(seed)
     side = int(size * 1.15)
     yy, xx = np.mgrid[0:side, 0:side] / side
@@ -64,6 +66,22 @@ def write_jpegs(folder: Path, n: int, size: int, classes: int, seed: int = 0) ->
         out = folder / f"c{label}"
         out.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(out / f"{i:06d}.jpg", quality=90)
+
+
+def disc_images(n: int, size: int, classes: int, device: torch.device, seed: int = 0) -> LabelledImages:
+    """``n`` images like :func:`write_jpegs`'s, drawn directly as uint8 on ``device`` (no file, no upload)."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    labels = torch.arange(n, device=device) % classes
+    images = torch.randint(0, 140, (n, 3, size, size), generator=generator, device=device, dtype=torch.uint8)
+    rows = torch.linspace(0, 1, size, device=device)[None, :, None]
+    columns = torch.linspace(0, 1, size, device=device)[None, None, :]
+    cy, cx = (0.3 + 0.4 * torch.rand(2, n, 1, 1, generator=generator, device=device)).unbind()
+    radius = (0.08 + 0.04 * labels.float())[:, None, None]
+    disc = (rows - cy) ** 2 + (columns - cx) ** 2 < radius ** 2
+    for channel in range(3):
+        mask = disc & (labels % 3 == channel)[:, None, None]
+        images[:, channel][mask] += 20
+    return LabelledImages(images, labels)
 
 
 def decode_once(folder: Path, size: int) -> LabelledImages:
@@ -94,7 +112,7 @@ def plain_loop(folder: Path, backbone: str, classes: int, size: int, device: tor
         pin_memory=device.type == "cuda", drop_last=True, persistent_workers=workers > 0,
     )
     torch.manual_seed(0)
-    model = create_backbone(backbone, classes).to(device).train()
+    model = create_backbone(backbone, classes, size).to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     seen, started = 0, None
     for epoch in range(epochs + 1):
@@ -113,99 +131,100 @@ def plain_loop(folder: Path, backbone: str, classes: int, size: int, device: tor
 
 
 def tuned_loop(data: LabelledImages, backbone: str, classes: int, device: torch.device, batch: int,
-               epochs: int, accel: Acceleration) -> tuple[float, torch.nn.Module]:
+               epochs: int, accel: Acceleration) -> tuple[float, float, torch.nn.Module]:
     """img/s of tlbench's trainer over the epochs after the first (training steps only: the validation pass
-    on 2 batches is not timed), with the plain loop's optimiser (SGD, lr 1e-3, momentum 0.9, no Nesterov,
-    no weight decay) and flips."""
+    on 2 batches is not timed), and the first epoch's extra seconds over a later one's (compilation, cudnn
+    autotuning); the plain loop's optimiser (SGD, lr 1e-3, momentum 0.9, no Nesterov, no weight decay) and flips."""
     preset = (THESIS if device.type == "cuda" else CPU_QUICK).with_overrides(
         backbone=backbone, batch_size=batch, max_epochs=epochs + 1, patience=epochs + 2, lr=1e-3,
         momentum=0.9, nesterov=False, weight_decay=0.0, normalize="imagenet", augment_flip=True,
     )
     val = LabelledImages(data.images[: 2 * batch], data.labels[: 2 * batch])
     torch.manual_seed(0)
-    model = create_backbone(backbone, classes)
+    model = create_backbone(backbone, classes, data.images.shape[-1])
     history = train_classifier(model, data, val, classes, preset, device, seed=0, accel=accel)
     timed = history[1:]
-    return sum(h["images"] for h in timed) / sum(h["train_seconds"] for h in timed), model
+    rate = sum(h["images"] for h in timed) / sum(h["train_seconds"] for h in timed)
+    first_extra = history[0]["train_seconds"] - history[0]["images"] / rate
+    return rate, first_extra, model
 
 
-def extraction(model: torch.nn.Module, images: torch.Tensor, device: torch.device, accel: Acceleration,
-               batch: int) -> tuple[float, np.ndarray]:
-    # warm-up on a full batch and on the last, smaller one: compilation and cudnn autotuning of both shapes
-    # stay out of the timed pass
-    predict(model, images[: batch + (len(images) % batch or batch)], "imagenet", device, batch, features=True,
-            accel=accel)
-    started = time.perf_counter()
-    features = predict(model, images, "imagenet", device, batch, features=True, accel=accel)
-    return len(images) / (time.perf_counter() - started), features
+def extraction_rates(model: torch.nn.Module, images: torch.Tensor, device: torch.device, accel: Acceleration,
+                     batch: int, passes: int) -> tuple[float, float]:
+    """Feature-extraction img/s on uint8 ``images`` already on ``device``: the median of ``passes`` timed passes
+    of the forward pass alone (after a warm-up pass that compiles and autotunes every batch shape), and one
+    :func:`predict` call (the method's path: staging, forward, the copy of the features back to the host)."""
+    model.eval()
+    forward = forward_pass(model, device, accel, features=True)
+    inputs = named("imagenet")
 
+    def one_pass() -> None:
+        with torch.no_grad():
+            for start in range(0, len(images), batch):
+                forward(inputs.apply(to_unit(images[start:start + batch]), accel.channels_last))
 
-def mean_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    if scores.ndim == 1:
-        return float(roc_auc_score(labels == 1, scores))
-    return float(np.mean([roc_auc_score(labels == c, scores[:, c]) for c in range(scores.shape[1])]))
-
-
-def _svm_solvers(c: float, binary: bool, device: torch.device) -> dict:
-    """Factories of the four solvers compared, by name: scikit-learn's and torch's LinearSVC and SVC."""
-    from sklearn.multiclass import OneVsRestClassifier
-
-    def one_vs_rest(model):
-        return model if binary else OneVsRestClassifier(model)
-
-    return {
-        "sklearn LinearSVC": lambda: one_vs_rest(LinearSVC(C=c, max_iter=5000, random_state=0)),
-        "torch LinearSVC": lambda: TorchLinearSVC(C=c, device=device),
-        "sklearn SVC": lambda: one_vs_rest(SVC(kernel="linear", C=c)),
-        "torch SVC": lambda: TorchSVC(C=c, device=device),
-    }
-
-
-def svm_comparison(features: np.ndarray, labels: np.ndarray, device: torch.device, c: float,
-                   samples: int) -> dict:
-    """Fit time and test AUC of each solver on at most ``samples`` of the features (80% train, 20% test),
-    and, for the faster SVC solver (the study's model), its fit time on half the training set, from which
-    its cost at other sizes is extrapolated."""
-    order = np.random.default_rng(0).permutation(len(labels))[:samples]
-    cut = int(0.8 * len(order))
-    train, test = order[:cut], order[cut:]
-    scaler = StandardScaler().fit(features[train])
-    x_train, x_test = scaler.transform(features[train]), scaler.transform(features[test])
-    solvers = _svm_solvers(c, len(np.unique(labels)) == 2, device)
-    results = {"n_train": len(train), "dim": features.shape[1]}
-    for name, make in solvers.items():
-        started = time.perf_counter()
-        scores = make().fit(x_train, labels[train]).decision_function(x_test)
+    one_pass()
+    seconds = []
+    for _ in range(passes):
         synchronize(device)
-        results[name] = (time.perf_counter() - started, mean_auc(labels[test], scores))
-    faster = min(("sklearn SVC", "torch SVC"), key=lambda name: results[name][0])
-    half = len(train) // 2
+        started = time.perf_counter()
+        one_pass()
+        synchronize(device)
+        seconds.append(time.perf_counter() - started)
     started = time.perf_counter()
-    solvers[faster]().fit(x_train[:half], labels[train][:half])
-    synchronize(device)
-    half_seconds = time.perf_counter() - started
-    # at least linear (every sample is read), at most cubic (a dense factorisation)
-    exponent = float(np.clip(np.log(results[faster][0] / half_seconds) / np.log(len(train) / half), 1.0, 3.0))
-    results["svc_cost"] = (faster, SvmCost(len(train), results[faster][0], exponent))
+    predict(model, images, "imagenet", device, batch, features=True, accel=accel)
+    return len(images) / statistics.median(seconds), len(images) / (time.perf_counter() - started)
+
+
+def svm_seconds(model: torch.nn.Module, device: torch.device, accel: Acceleration, size: int, scale: float,
+                test: int = 400) -> dict[str, dict]:
+    """The torch SVC's fit-and-score seconds (``thesis``: C = 1 on fc2 features, no standardisation) at each study
+    target's training-set size times ``scale``, with its class count, after one warm-up fit; and each fit's test
+    AUC (so that a fit that learned nothing shows)."""
+    from benchmark.engine.metrics import compute_metrics
+
+    largest = max(int(t.train * scale) for t in TARGETS)
+    classes = max(t.classes for t in TARGETS)
+    data = disc_images(largest + test, size, classes, device, seed=1)
+    features = predict(model, data.images, "imagenet", device, 256, features=True, accel=accel).astype(np.float64)
+    labels = data.labels.cpu().numpy()
+    warm = slice(0, 256)
+    svm_scores(features[warm], labels[warm] % 2, features[-test:], 2, THESIS, 0, "torch", device)
+    results = {}
+    for target in TARGETS:
+        n = int(target.train * scale)
+        train_labels, test_labels = labels[:n] % target.classes, labels[-test:] % target.classes
+        synchronize(device)
+        started = time.perf_counter()
+        scores = svm_scores(features[:n], train_labels, features[-test:], target.classes, THESIS, 0, "torch", device)
+        synchronize(device)
+        seconds = time.perf_counter() - started
+        auc = compute_metrics(test_labels, scores, tuple(range(target.classes)), THESIS.auc)["auc"]
+        results[target.name] = {"n": n, "classes": target.classes, "seconds": seconds, "auc": auc}
     return results
 
 
-def end_to_end(args, tmp: Path) -> tuple[float, str]:
-    command = [
-        sys.executable, "-c", "from benchmark.cli import main; main()", "run", "-d", "synth_cells", "-d", "synth_xray",
-        "-s", "synth_shapes", "-s", "none", "--seeds", "2,5", "--max-epochs", str(args.grid_epochs),
-        "--backbone", args.backbone, "--image-size", str(args.image_size), "--device", args.device,
-        "--out", str(tmp / "run"), "--cache-dir", str(tmp / "cache"),
-    ] + (["--compile"] if args.compile else [])
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "160"})
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return seconds, " ".join(command[3:])
+class Stages:
+    """Runs each stage in its own ``try``: a failure prints its traceback's end and the next stage runs."""
+
+    def __init__(self):
+        self.failed: list[str] = []
+
+    def run(self, name: str, function, *args):
+        print(f"\n== {name}", flush=True)
+        started = time.perf_counter()
+        try:
+            result = function(*args)
+        except Exception as error:  # a benchmark stage's failure must not cost the later stages' figures
+            self.failed.append(name)
+            print(f"   FAILED after {time.perf_counter() - started:.0f}s: {type(error).__name__}: {error}")
+            print("   " + "".join(traceback.format_exc().splitlines(keepends=True)[-12:]).replace("\n", "\n   "))
+            return None
+        print(f"   ({time.perf_counter() - started:.0f}s)", flush=True)
+        return result
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", default="test_resnet")
     parser.add_argument("--image-size", type=int, default=32)
@@ -218,74 +237,121 @@ def main() -> None:
                              "and a GPU-sized one), 32 else]")
     parser.add_argument("--plain-batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="plain loop's")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the tuned trainer")
-    parser.add_argument("--svm-c", type=float, default=0.1)
-    parser.add_argument("--svm-samples", type=int, default=2400,
-                        help="features compared by the SVMs (scikit-learn's SVC grows about as n^2.3)")
-    parser.add_argument("--grid-epochs", type=int, default=3)
-    parser.add_argument("--no-grid", action="store_true", help="skip the end-to-end tlbench run")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads here and in the end-to-end run [torch's default]; on a CPU "
-                             "shared with other jobs, 1 avoids OpenMP oversubscription (10-80x slower training)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the tuned trainer's trunk")
+    parser.add_argument("--passes", type=int, default=5, help="timed feature-extraction passes (median)")
+    parser.add_argument("--svm-scale", type=float, default=None,
+                        help="the SVM's training-set sizes as a share of the study's [1 on CUDA, 1/8 else]")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [torch's default]")
     parser.add_argument("--assumed-epochs", type=int, default=25,
                         help="mean epochs with early stopping, for the second full-grid estimate")
+    parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     device = resolve_device(args.device)
     args.device = str(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # both loops: the plain loop's anchor (1,112 img/s) had it on
     batches = args.batch_size or ((32, 128) if device.type == "cuda" else (32,))
+    svm_scale = args.svm_scale or (1.0 if device.type == "cuda" else 1 / 8)
     accel = Acceleration.for_device(device, args.compile)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; {args.backbone} @ {args.image_size}px; "
           f"{args.images} images, {args.classes} classes; {args.epochs} timed epochs")
+    figures: dict = {"device": name, "torch": torch.__version__, "backbone": args.backbone,
+                     "image_size": args.image_size, "acceleration": str(accel)}
+    stages = Stages()
     with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        write_jpegs(tmp / "jpeg", args.images, args.image_size, args.classes)
-        data = decode_once(tmp / "jpeg", args.image_size)
+        folder = Path(tmp_name) / "jpeg"
+        write_jpegs(folder, args.images, args.image_size, args.classes)
+        data = decode_once(folder, args.image_size)
 
-        plain = plain_loop(tmp / "jpeg", args.backbone, args.classes, args.image_size, device,
-                           args.plain_batch_size, args.epochs, args.workers)
-        print(f"training, plain loop (DataLoader, {args.workers} workers, JPEG decode per epoch, fp32, "
-              f"batch {args.plain_batch_size}): {plain:,.0f} img/s")
-        tuned = {}
-        for batch in batches:
-            tuned[batch], model = tuned_loop(data, args.backbone, args.classes, device, batch, args.epochs, accel)
-            print(f"training, tlbench trainer ({accel}, batch {batch}): {tuned[batch]:,.0f} img/s, "
-                  f"{tuned[batch] / plain:.2f}x the plain loop")
-
-        infer_ips, features = extraction(model, data.images, device, accel, max(batches[-1], 256))
-        print(f"feature extraction ({features.shape[1]} features): {infer_ips:,.0f} img/s")
-
-        svm = svm_comparison(features, data.labels.numpy(), device, args.svm_c, args.svm_samples)
-        print(f"SVM on {svm['n_train']} x {svm['dim']} features, C={args.svm_c}:")
-        for model_name in ("LinearSVC", "SVC"):
-            for solver in ("sklearn", "torch"):
-                seconds, auc = svm[f"{solver} {model_name}"]
-                print(f"  {solver + ' ' + model_name:18} fit {seconds:7.3f} s   test AUC {auc:.5f}")
-            auc_gap = abs(svm[f"sklearn {model_name}"][1] - svm[f"torch {model_name}"][1])
-            print(f"  {model_name} AUC difference {auc_gap:.5f} (target < 0.005)")
-        faster_svc, svc_cost = svm["svc_cost"]
-        print(f"  {faster_svc} fit time grows as n^{svc_cost.exponent:.2f} (measured at n and n/2)")
-
-        if not args.no_grid:
-            seconds, command = end_to_end(args, tmp)
-            print(f"end-to-end grid (2 targets x (scratch + synth_shapes FE/FT) x 2 seeds, <= {args.grid_epochs} "
-                  f"epochs, source pretraining included): {seconds:.1f} s wall\n  tlbench {command}")
-
-    targets = ", ".join(t.name for t in TARGETS)
-    print(f"full study grid ({targets}; 5 sources; scratch, FE, FT; 3 seeds) at the rates above, the SVM being "
-          f"the study's SVC with {faster_svc}:")
+        plain = stages.run(f"training, plain loop (DataLoader, {args.workers} workers, JPEG decode per epoch, fp32, "
+                           f"batch {args.plain_batch_size})", plain_loop, folder, args.backbone, args.classes,
+                           args.image_size, device, args.plain_batch_size, args.epochs, args.workers)
+        if plain:
+            print(f"   {plain:,.0f} img/s")
+            figures["plain_ips"] = plain
+    tuned, model = {}, None
     for batch in batches:
-        rates = Throughput(tuned[batch], infer_ips, svc_cost)
-        for epochs in (50, args.assumed_epochs):
-            counts, stages = grid_counts(epochs), estimate_seconds(rates, epochs)
-            print(f"  batch {batch}, every training {epochs} epochs: {counts['train_steps'] / 1e6:.1f} M training "
-                  f"image-steps, {counts['infer_images'] / 1e6:.2f} M inference images, "
-                  f"{sum(counts['svm_fits'].values())} SVM fits -> {stages['total'] / 60:,.1f} min (training "
-                  f"{stages['training'] / 60:,.1f}, inference {stages['inference'] / 60:,.1f}, "
-                  f"SVM {stages['svm'] / 60:,.1f})")
+        result = stages.run(f"training, tlbench trainer ({accel}, batch {batch})", tuned_loop, data, args.backbone,
+                            args.classes, device, batch, args.epochs, accel)
+        if result:
+            tuned[batch], first_extra, model = result
+            ratio = f", {tuned[batch] / plain:.2f}x the plain loop" if plain else ""
+            print(f"   {tuned[batch]:,.0f} img/s{ratio}; first epoch {first_extra:.1f}s longer "
+                  f"({'compilation and ' if args.compile else ''}autotuning)")
+            figures.setdefault("trainer", {})[batch] = {"ips": tuned[batch], "first_epoch_extra_s": first_extra}
+    if model is None:
+        torch.manual_seed(0)
+        model = create_backbone(args.backbone, args.classes, args.image_size)
+    on_device = disc_images(max(args.images, 2048), args.image_size, args.classes, device).images
+    extraction = stages.run(f"feature extraction (uint8 on the device, median of {args.passes} passes)",
+                            extraction_rates, model, on_device, device, accel, max(batches[-1], 256), args.passes)
+    del on_device
+    if extraction:
+        figures["fe_ips"], figures["predict_ips"] = extraction
+        print(f"   forward pass {extraction[0]:,.0f} img/s; predict() with upload and copy back "
+              f"{extraction[1]:,.0f} img/s")
+    svm = stages.run(f"torch SVC, thesis preset (C={THESIS.svm_c}, features x {THESIS.feature_scale:g}), warmed up, "
+                     f"at {svm_scale:g} x the study's training-set sizes", svm_seconds, model, device, accel,
+                     args.image_size, svm_scale)
+    if svm:
+        figures["svm"] = svm
+        for target, fit in svm.items():
+            print(f"   {target:24} n={fit['n']:5}  {fit['classes']} classes  {fit['seconds']:7.2f} s  "
+                  f"test AUC {fit['auc']:.3f}")
+
+    if tuned and extraction and svm and svm_scale == 1.0:
+        def full_grid() -> dict:
+            estimates = {}
+            for batch, train_ips in tuned.items():
+                rates = Throughput(train_ips, extraction[0], {t: fit["seconds"] for t, fit in svm.items()})
+                for epochs in (50, args.assumed_epochs):
+                    counts, seconds = grid_counts(epochs), estimate_seconds(rates, epochs)
+                    estimates[f"batch {batch}, {epochs} epochs"] = seconds
+                    print(f"   batch {batch}, every training {epochs} epochs: {counts['train_steps'] / 1e6:.1f} M "
+                          f"training image-steps, {counts['infer_images'] / 1e6:.2f} M inference images, "
+                          f"{sum(counts['svm_fits'].values())} SVM fits -> {seconds['total'] / 60:,.1f} min "
+                          f"(training {seconds['training'] / 60:,.1f}, inference {seconds['inference'] / 60:,.1f}, "
+                          f"SVM {seconds['svm'] / 60:,.1f})")
+            return estimates
+
+        estimates = stages.run("the study's full grid (5 targets, 5 sources, scratch + FE + FT, 3 seeds) at these "
+                               "rates", full_grid)
+        if estimates:
+            figures["grid_minutes"] = {key: value["total"] / 60 for key, value in estimates.items()}
+    else:
+        print("\n== the study's full grid: not estimated (it needs the trainer, extraction and SVM figures at the "
+              "study's sizes: run on CUDA, or with --svm-scale 1)")
+    print("\n" + summary(figures, plain, tuned, stages.failed))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, default=str))
+    return 1 if stages.failed else 0
+
+
+def summary(figures: dict, plain: float | None, tuned: dict, failed: list[str]) -> str:
+    """One line: each target met or not (``?`` where its figure is missing)."""
+    def verdict(value, target, above=True, unit="") -> str:
+        if value is None:
+            return "?"
+        met = value >= target if above else value < target
+        return f"{value:,.{1 if unit == ' min' else 0}f}{unit} {'met' if met else 'NOT met'}"
+
+    best = max(tuned.values()) if tuned else None
+    ratio = best / plain if best and plain else None
+    thesis_grid = min((minutes for key, minutes in figures.get("grid_minutes", {}).items() if key.startswith(
+        "batch 32, 50")), default=None)
+    parts = [
+        f"FT {verdict(best, TARGETS_FT_IPS)} (>= {TARGETS_FT_IPS:,} img/s)",
+        f"FT/plain {'?' if ratio is None else f'{ratio:.1f}x ' + ('met' if ratio >= TARGET_RATIO else 'NOT met')} "
+        f"(>= {TARGET_RATIO:g}x)",
+        f"FE {verdict(figures.get('fe_ips'), TARGET_FE_IPS)} (>= {TARGET_FE_IPS:,} img/s)",
+        f"grid at batch 32, 50 epochs {verdict(thesis_grid, TARGET_GRID_MIN, above=False, unit=' min')} "
+        f"(< {TARGET_GRID_MIN} min)",
+    ]
+    failures = f"; stages failed: {', '.join(failed)}" if failed else ""
+    return f"SUMMARY on {figures['device']}: " + " | ".join(parts) + failures
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
@@ -299,4 +365,4 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
