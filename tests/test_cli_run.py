@@ -93,7 +93,7 @@ def test_collect_only_shows_done_pending_and_skipped_with_reasons(cli, out):
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert any(line.startswith("done") and "tiny_tgt::none::scratch[seed=2]" in line for line in lines)
-    assert any(line.startswith("pending") and "tiny_tgt::random::ft-svm[seed=2]" in line for line in lines)
+    assert any(line.startswith("pending") and "tiny_tgt::tiny_src::ft-svm[seed=2]" in line for line in lines)
     assert not any(line.startswith("skipped") for line in lines), "skipped ones are counted by reason"
     assert any(line.startswith("4 skipped: source imagenet: ") and "--imagenet-weights" in line for line in lines)
     assert lines[-1].endswith("4 skipped, 0 failed (-v lists each skipped experiment)")
