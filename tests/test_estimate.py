@@ -163,6 +163,9 @@ def test_estimate_ranks_the_sources_and_compares_with_the_run(cli, tmp_path, mon
     assert "n/a (failed: ArithmeticError: this estimator always fails)" in text  # the others still score
     assert "broken_src: n/a (source failed: OSError: the weights file is unreadable)" in text
     assert "weighted Kendall tau" in text and "(n=2)" in text and "says little" in text
+    # every source measured, though LEEP and NCE (the last estimators) compare tiny_src alone
+    measured = next(line for line in result.output.splitlines() if line.startswith("measured fe-svm mean AUC"))
+    assert "tiny_src" in measured and "random" in measured and "another configuration" not in text
     estimates = Store(out).estimates()
     by_estimator = {(e["estimator"], e["source"]) for e in estimates}
     assert {("logme", "tiny_src"), ("logme", "random"), ("leep", "tiny_src")} <= by_estimator

@@ -169,7 +169,9 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
         comparisons = [c for c in compare(store.estimates(), rows, {e.name: e.higher_is_better for e in estimators},
                                           sources=set(usable))
                        if c.target == target and c.key == key and c.estimator in {e.name for e in estimators}]
-        measured = {c.method: {s: auc for s, _, auc in c.points} for c in comparisons}
+        measured: dict[str, dict[str, float]] = {}
+        for c in comparisons:  # estimators that score fewer sources (LEEP: none for random) compare fewer points
+            measured.setdefault(c.method, {}).update({s: auc for s, _, auc in c.points})
         compared = {s for values in measured.values() for s in values}
         elsewhere = sorted({row["source"] for row in rows if row["target"] == target and row["source"] in usable
                             and row["source"] not in compared})
