@@ -2,7 +2,12 @@
 
 from collections import defaultdict
 
+import pytest
+import torch
+
+from benchmark.methods import ExperimentContext
 from benchmark.run.store import Store
+from tlbench_plugins.sources.builtin import RandomSource
 
 # The one fine-tuning that two columns read by design: ft-svm puts an SVM on the features of the fine-tuned network
 # whose own softmax head ft scores; both start from the same source's weights.
@@ -35,3 +40,9 @@ def test_no_two_columns_of_the_embedded_default_share_a_training(cli, tmp_path):
             methods = {method for _, method in shared}
             assert len(sources) == 1 and methods == SAME_TRAINING_TWO_READOUTS, shared
     assert len(by_start) == len(columns) - 1  # every column trains from weights of its own but the one pair
+
+
+def test_a_method_that_trains_from_random_weights_without_saying_so_is_refused():
+    ctx = ExperimentContext(data=None, settings=None, seed=2, source=RandomSource())
+    with pytest.raises(RuntimeError, match="set `trains = True` on the method"):
+        ctx.train(torch.nn.Linear(2, 2))
