@@ -21,7 +21,7 @@ from benchmark.engine.normstats import recalibrate_norm_statistics
 from benchmark.engine.seeding import seeded
 from benchmark.engine.svm import svm_scores
 from benchmark.engine.training import EpochCallback, fit
-from benchmark.hashing import config_hash
+from benchmark.hashing import config_hash, state_dict_hash
 from benchmark.settings import RunSettings
 
 if TYPE_CHECKING:
@@ -93,7 +93,15 @@ class ExperimentContext:
         return attach(model, convention)
 
     def train(self, model: torch.nn.Module) -> list[dict]:
-        """Train all of ``model`` on the training split, early-stopped on the validation split."""
+        """Train all of ``model`` on the training split, early-stopped on the validation split. The digest of the
+        weights it starts from goes to ``info["initial_weights"]``: two results that share it share a training.
+        Refused from a source that is not ``fine_tunable``: a method that trains must say so (``trains``), so that
+        the grid never pairs it with random weights."""
+        if self.source is not None and not self.source.fine_tunable:
+            raise RuntimeError(f"this method trains a network, and source {self.source.name} is random weights for "
+                               "frozen methods only (fine-tuning them is training from scratch, the none::scratch "
+                               "column): set `trains = True` on the method, and the grid pairs it with other sources")
+        self.info["initial_weights"] = state_dict_hash(model.state_dict())
         self._trained.add(id(model))
         self.trained_model = model
         with self.timed("training"):

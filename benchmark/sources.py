@@ -36,11 +36,14 @@ class Source:
     ``identity`` is what determines them (it enters every experiment's config hash), ``prepare`` does
     any one-off work, ``build`` returns a fresh model carrying them with a new head, and
     ``input_convention`` is how the weights want their pixels (the preset's normalisation unless the
-    weights were trained with another).
+    weights were trained with another). ``fine_tunable`` is False for weights that are themselves a random
+    initialisation: training from them is training from scratch (the ``none::scratch`` column), so the grid pairs
+    such a source only with methods that do not train.
     """
 
     name: str = ""
     description: str = ""
+    fine_tunable: bool = True
 
     def status(self, settings: RunSettings) -> tuple[bool, str]:
         return True, ""

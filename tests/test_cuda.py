@@ -137,7 +137,7 @@ def _aucs(tmp_path, jobs: int) -> dict[str, float]:
 
     out = tmp_path / f"jobs{jobs}"
     result = CliRunner().invoke(main, [
-        "run", "-d", "synth_cells", "-s", "random", "-s", "none", "-m", "scratch", "-m", "fe-svm", "-m", "ft-svm",
+        "run", "-d", "synth_cells", "-s", "synth_shapes", "-s", "none", "-m", "scratch", "-m", "fe-svm", "-m", "ft-svm",
         "--seeds", "2,5", "--max-epochs", "2", "--preset", "cpu-quick", "--backbone", BACKBONE, "--device", "cuda",
         "--out", str(out), "--cache-dir", str(tmp_path / f"cache{jobs}"), "--jobs-per-gpu", str(jobs),
     ])

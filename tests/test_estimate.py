@@ -12,7 +12,7 @@ from PIL import Image
 
 from benchmark.cli.app import console
 from benchmark.presets import PRESETS
-from benchmark.report.estimates import compare, measured_auc, preset_key, weighted_tau
+from benchmark.report.estimates import all_tied, compare, configuration_key, measured_auc, weighted_tau
 from benchmark.report.figures import VisualizerContext
 from benchmark.run.store import Store
 from benchmark.run.storerepair import check
@@ -43,12 +43,36 @@ def test_tau_is_undefined_without_two_common_sources_or_with_a_constant_side():
     assert weighted_tau({"a": 1.0, "b": 1.0, "c": 1.0}, MEASURED) == (None, 3)
 
 
-def _write(store: Store, target: str, source: str, method: str, seed: int, auc: float) -> None:
+def test_near_equal_scores_are_tied_and_give_no_tau():
+    # six sources' H-scores that differ in the last digits once printed a weighted tau of -0.121
+    noise = dict(zip("abcde", [0.9999999999999974, 1.000000000000003, 1.0, 0.9999999999999991, 1.0000000000000013],
+                     strict=True))
+    assert all_tied(noise.values()) and weighted_tau(noise, MEASURED) == (None, 5)
+    # two tied at the top and the rest apart: a tau over the ranks, the tied pair counting as one rank
+    partly = {"a": 2.0, "b": 2.0 + 1e-12, "c": 1.0, "d": 0.5, "e": 0.1}
+    assert not all_tied(partly.values()) and weighted_tau(partly, MEASURED)[0] == pytest.approx(
+        weighted_tau({**partly, "b": 2.0}, MEASURED)[0])
+    assert not all_tied([1.0, 1.0 + 1e-5])
+
+
+CONFIG = {"preset": PRESETS["cpu-quick"].hashable(), "runtime": {"device": "cpu", "precision": "fp32"}}
+DATA = {"dataset": "xray", "version": "1", "task": "xray", "data": "d1"}
+
+
+def _write(store: Store, target: str, source: str, method: str, seed: int, auc: float, data: dict = DATA) -> None:
     experiment = SimpleNamespace(node_id=f"{target}::{source}::{method}[seed={seed}]", target=target, source=source,
                                  method=method, seed=seed)
-    planned = SimpleNamespace(experiment=experiment, config={"seed": seed}, config_hash=experiment.node_id)
+    config = {**CONFIG, "target": {**data, "provider": "tlbench"}, "source": {"kind": "weights", "sha256": source},
+              "method": {"name": method, "version": "1"}, "seed": seed}
+    planned = SimpleNamespace(experiment=experiment, config=config, config_hash=f"{experiment.node_id}{data['data']}")
     store.start(planned, "cpu", PRESET)
     store.finish(planned.config_hash, "passed", metrics={"auc": auc})
+
+
+def _estimate(store: Store, source: str, score: float, data: dict = DATA) -> None:
+    config = {**CONFIG, "target": data, "source": {"kind": "weights", "sha256": source},
+              "estimator": {"name": "logme", "version": "1"}, "seed": 2}
+    store.save_estimate(f"h-{source}-{data['data']}", "xray", source, "logme", 2, config, PRESET, score, 0.01, 0.2, 300)
 
 
 def _constructed(run_dir) -> Store:
@@ -60,23 +84,41 @@ def _constructed(run_dir) -> Store:
         for seed, shift in ((2, 0.01), (5, -0.01)):
             _write(store, "xray", source, "fe-svm", seed, auc + shift)
             _write(store, "xray", source, "ft-svm", seed, 0.6 + 0.1 * i + shift)
-        store.save_estimate(f"h-{source}", "xray", source, "logme", 2, {"source": source}, PRESET, -1.0 + auc, 0.01,
-                            0.2, 300)
+        _estimate(store, source, -1.0 + auc)
     return store
 
 
 def test_comparisons_read_the_store_and_match_the_known_answer(tmp_path):
     store = _constructed(tmp_path)
     rows = store.rows("passed")
-    assert measured_auc(rows, "xray", preset_key(PRESET))["fe-svm"] == pytest.approx(
+    assert measured_auc(rows, "xray", configuration_key(CONFIG))["fe-svm"] == pytest.approx(
         {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.6})
     found = {c.method: c for c in compare(store.estimates(), rows)}
     assert found["fe-svm"].tau == pytest.approx(1.0) and found["fe-svm"].n == 4
     assert found["ft-svm"].tau == pytest.approx(-1.0)
     assert [p[0] for p in found["fe-svm"].points] == ["a", "b", "c", "d"]
     # results of another configuration are never compared with these estimates
-    other = dataclasses.asdict(PRESETS["thesis"])
-    assert measured_auc(rows, "xray", preset_key(other)) == {}
+    other = {**CONFIG, "preset": PRESETS["thesis"].hashable()}
+    assert measured_auc(rows, "xray", configuration_key(other)) == {}
+
+
+def test_superseded_results_are_not_averaged_and_estimates_of_other_data_are_left_out(tmp_path):
+    store = _constructed(tmp_path)
+    # source a's FE measured again on changed data, later: the cell is the new data's rows alone
+    changed = {**DATA, "data": "d2"}
+    for seed in (2, 5):
+        _write(store, "xray", "a", "fe-svm", seed, 0.5, data=changed)
+    rows = store.rows("passed")
+    for row in rows:  # finished later than the old data's rows (the store's clock counts seconds)
+        if row["config"]["target"]["data"] == "d2":
+            row["finished_at"] = "2999-01-01T00:00:00+00:00"
+    assert measured_auc(rows, "xray", configuration_key(CONFIG))["fe-svm"]["a"] == pytest.approx(0.5)
+    # a's estimate was made on the old data: it is left out of the tau rather than set against the new rows
+    fe = next(c for c in compare(store.estimates(), rows) if c.method == "fe-svm")
+    assert [p[0] for p in fe.points] == ["b", "c", "d"] and fe.tau == pytest.approx(1.0)
+    _estimate(store, "a", -0.9, data=changed)  # estimated again on the new data: it enters, ranked first
+    fe = next(c for c in compare(store.estimates(), rows) if c.method == "fe-svm")
+    assert [p[0] for p in fe.points] == ["a", "b", "c", "d"] and fe.tau < 1.0
 
 
 def test_the_estimates_table_is_made_by_the_first_estimate_and_leaves_older_stores_intact(tmp_path):
@@ -121,6 +163,9 @@ def test_estimate_ranks_the_sources_and_compares_with_the_run(cli, tmp_path, mon
     assert "n/a (failed: ArithmeticError: this estimator always fails)" in text  # the others still score
     assert "broken_src: n/a (source failed: OSError: the weights file is unreadable)" in text
     assert "weighted Kendall tau" in text and "(n=2)" in text and "says little" in text
+    # every source measured, though LEEP and NCE (the last estimators) compare tiny_src alone
+    measured = next(line for line in result.output.splitlines() if line.startswith("measured fe-svm mean AUC"))
+    assert "tiny_src" in measured and "random" in measured and "another configuration" not in text
     estimates = Store(out).estimates()
     by_estimator = {(e["estimator"], e["source"]) for e in estimates}
     assert {("logme", "tiny_src"), ("logme", "random"), ("leep", "tiny_src")} <= by_estimator
@@ -163,3 +208,20 @@ def test_two_configurations_of_one_name_get_a_figure_each(tmp_path):
     figures = EstimatorsVisualizer().render(VisualizerContext(store, catalog, None, tmp_path / "out"))
     assert len(figures) == 2 and len({f.path for f in figures}) == 2
     assert sorted(f.facts["logme"]["fe-svm"]["n"] for f in figures) == [2, 4]
+
+
+def test_an_estimator_that_ties_every_source_prints_no_tau(tmp_path):
+    from rich.console import Console
+
+    from benchmark.cli.estimating import _agreement_table
+
+    store = _constructed(tmp_path)
+    for source, score in zip("abcd", [0.9999999999999974, 1.000000000000003, 1.0, 0.9999999999999991], strict=True):
+        _estimate(store, source, score)
+    comparisons = compare(store.estimates(), store.rows("passed"))
+    assert {(c.tied, c.tau, c.n) for c in comparisons} == {(True, None, 4)}
+    table, _ = _agreement_table("xray", comparisons, [LogME()])
+    console = Console(width=200, record=True)
+    console.print(table)
+    text = console.export_text()
+    assert "tied scores (n=4)" in text and "+" not in text.split("logme")[1] and "-0." not in text

@@ -95,11 +95,36 @@ def test_logme_is_invariant_to_sample_order_and_prefers_separable_features():
     assert logme(informative, labels) > logme(noise, labels)
 
 
+def bao_hscore(features, labels):
+    """The original H-score (Bao et al. 2019): the pseudo-inverse of the sample covariance."""
+    centred = features - features.mean(axis=0)
+    between = np.stack([centred[labels == c].mean(axis=0) for c in labels])
+    return np.trace(np.linalg.pinv(centred.T @ centred) @ (between.T @ between))
+
+
 def test_hscore_of_one_hot_features_is_the_number_of_classes_less_one():
-    labels = np.array([0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
-    assert hscore(np.eye(4)[labels], labels) == pytest.approx(3.0, abs=1e-9)
+    labels = np.arange(4000) % 4
+    assert hscore(np.eye(4)[labels], labels) == pytest.approx(3.0, abs=0.01)
     # class-independent features carry no between-class variance
-    assert hscore(np.ones((10, 3)) + np.arange(3), labels) == pytest.approx(0.0, abs=1e-9)
+    assert hscore(np.ones((10, 3)) + np.arange(3), labels[:10]) == 0.0
+
+
+def test_hscore_with_many_more_images_than_dimensions_is_the_original():
+    rng = np.random.default_rng(3)
+    labels = np.arange(6000) % 3
+    features = rng.normal(size=(6000, 8)) + 2 * np.eye(3, 8)[labels]
+    assert hscore(features, labels) == pytest.approx(bao_hscore(features, labels), rel=0.01)
+
+
+def test_hscore_tells_informative_from_noise_features_with_fewer_images_than_dimensions():
+    # n = 600 <= D = 1024: the original scores C - 1 = 2 for both (the class means lie in the data's span)
+    rng = np.random.default_rng(4)
+    labels = np.arange(600) % 3
+    noise = rng.normal(size=(600, 1024))
+    informative = rng.normal(size=(600, 1024))
+    informative[:, :64] += 0.5 * rng.normal(size=(3, 64))[labels]  # class means apart in 64 dimensions
+    assert bao_hscore(noise, labels) == pytest.approx(2.0) == bao_hscore(informative, labels)
+    assert hscore(noise, labels) < 0.05 < 0.2 < hscore(informative, labels) < 2.0
 
 
 def test_knn_separates_clusters_and_not_noise():

@@ -172,7 +172,7 @@ def test_a_later_run_reuses_the_features_of_an_earlier_one(cli, tmp_path):
 def test_fine_tuned_models_leave_no_features_on_disk(cli, tmp_path):
     """A fine-tuned model's weights are never seen again: its features bypass the cache."""
     args = ["-p", "tiny_plugin", *(a for flag in no_builtin_datasets() for a in ("-p", flag)), "run", "-d", "tiny_tgt",
-            "-s", "random", "-m", "ft-svm", "--seeds", "2", "--out", tmp_path / "runs", *TINY]
+            "-s", "tiny_src", "-m", "ft-svm", "--seeds", "2", "--out", tmp_path / "runs", *TINY]
     result = cli(*args)
-    assert result.exit_code == 0 and "PASSED tiny_tgt::random::ft-svm[seed=2]" in result.output
+    assert result.exit_code == 0 and "PASSED tiny_tgt::tiny_src::ft-svm[seed=2]" in result.output
     assert not list((tmp_path / "cache" / "features").glob("*.npz"))

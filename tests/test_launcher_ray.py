@@ -37,7 +37,7 @@ def test_a_ray_run_stores_the_experiments_and_aucs_of_a_local_run(cli, tmp_path,
     assert on_ray.exit_code == 0, on_ray.output
     assert "launcher ray: 2 slots" in on_ray.output
     expected, found = outcomes(tmp_path / "local"), outcomes(tmp_path / "ray")
-    assert len(expected) == 10 and set(found) == set(expected)
+    assert len(expected) == 8 and set(found) == set(expected)
     for config_hash, (status, auc) in expected.items():
         assert status == "passed" and found[config_hash][0] == "passed"
         assert found[config_hash][1] == pytest.approx(auc, abs=1e-6)

@@ -22,13 +22,17 @@ def catalog():
 def test_the_grid_is_target_x_source_x_method_x_seed(catalog, tmp_path):
     plan = build_plan(catalog, settings(tmp_path), Selection())
     ids = [p.experiment.node_id for p in plan.experiments]
-    # 2 targets x (scratch + {random, imagenet, tiny_src} x the methods that use a source) x 3 seeds
+    # 2 targets x (scratch + {imagenet, tiny_src} x the methods that use a source + random x the frozen ones) x 3 seeds
     transfer = sum(m.uses_source for m in catalog.methods.values())
-    assert transfer == 7  # fe-svm, ft-svm, linear-probe, knn-probe, ft, lp-ft, stats-init
-    assert len(ids) == 2 * (1 + 3 * transfer) * 3 == len(set(ids))
+    frozen = sum(m.uses_source and not m.trains for m in catalog.methods.values())
+    assert (transfer, frozen) == (7, 3)  # fe-svm, linear-probe, knn-probe frozen; ft-svm, ft, lp-ft, stats-init train
+    assert len(ids) == 2 * (1 + 2 * transfer + frozen) * 3 == len(set(ids))
     assert "tiny_tgt::none::scratch[seed=2]" in ids
     assert "tiny_three::tiny_src::ft-svm[seed=7]" in ids
+    assert "tiny_three::random::fe-svm[seed=7]" in ids
     assert not any("::none::fe-svm" in i for i in ids)
+    # fine-tuning random weights would be scratch again (the same initialisation, the same training)
+    assert not any(f"::random::{m}[" in i for i in ids for m in ("ft", "ft-svm", "lp-ft", "stats-init"))
 
 
 def test_unavailable_imagenet_weights_are_skipped_with_the_reason(catalog, tmp_path):
@@ -63,8 +67,11 @@ def test_unknown_names_are_reported(catalog, tmp_path):
     (Selection(sources=["none"], methods=["fe-svm"]), "method fe-svm needs a source"),
     (Selection(sources=["none"], methods=["fe-svm", "ft-svm"]), "add -m with one of scratch"),
     (Selection(sources=["random"], methods=["scratch"]), "source random: no selected method uses a source: add -m "
-                                                         "with one of fe-svm, ft, ft-svm, knn-probe, linear-probe, "
-                                                         "lp-ft, stats-init"),
+                                                         "with one of fe-svm, knn-probe, linear-probe"),
+    (Selection(sources=["random"], methods=["ft-svm"]), "method ft-svm trains, and source random pairs with frozen "
+                                                        "methods only (its weights are a random initialisation: "
+                                                        "fine-tuning them is training from scratch, -s none -m "
+                                                        "scratch); add -s with one of imagenet, tiny_src"),
 ])
 def test_a_method_or_source_left_without_experiments_says_what_to_add(catalog, tmp_path, selection, problem):
     plan = build_plan(catalog, settings(tmp_path), selection)

@@ -38,7 +38,7 @@ def test_new_method_into_a_folder_writes_a_method_that_registers(cli, tmp_path, 
     assert result.exit_code == 0, result.output
     monkeypatch.syspath_prepend(str(tmp_path / "pkg"))
     method = catalog(["tlbench_head_ft"]).methods["head_ft"]
-    assert isinstance(method, Method) and method.uses_source
+    assert isinstance(method, Method) and method.uses_source and method.trains  # it fine-tunes
 
 
 def test_the_generated_dataset_package_passes_its_own_tests(tmp_path):

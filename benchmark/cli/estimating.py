@@ -82,24 +82,27 @@ def _ranking_table(target: str, found: list[Estimate], estimators: list) -> Tabl
     return table
 
 
-def _agreement_table(target: str, found: list[Estimate], estimators: list, measured: dict) -> tuple[Table, int]:
-    """The weighted Kendall tau of each estimator's scores against each measured method's mean AUC, and the
-    fewest sources any of them was computed over."""
-    from benchmark.report.estimates import weighted_tau
-
+def _agreement_table(target: str, comparisons: list, estimators: list) -> tuple[Table, int]:
+    """The weighted Kendall tau of each estimator's scores against each measured method's mean AUC (``tied`` where
+    the estimator gives every source one score), and the fewest sources any of them was computed over."""
+    methods = sorted({c.method for c in comparisons})
     table = Table(title=f"{target}: weighted Kendall tau against the measured mean AUC per source",
                   title_justify="left")
     table.add_column("estimator")
-    for method in measured:
+    for method in methods:
         table.add_column(method, justify="right")
+    by_pair = {(c.estimator, c.method): c for c in comparisons}
     fewest = None
     for estimator in estimators:
-        scores = {e.source: e.score for e in found if e.estimator == estimator.name and e.score is not None}
         cells = []
-        for values in measured.values():
-            tau, n = weighted_tau(scores, values, estimator.higher_is_better)
-            fewest = n if fewest is None else min(fewest, n)
-            cells.append(f"{'undefined' if tau is None else f'{tau:+.3f}'} (n={n})")
+        for method in methods:
+            c = by_pair.get((estimator.name, method))
+            if c is None:
+                cells.append("")
+                continue
+            fewest = c.n if fewest is None else min(fewest, c.n)
+            tau = "tied scores" if c.tied else "undefined" if c.tau is None else f"{c.tau:+.3f}"
+            cells.append(f"{tau} (n={c.n})")
         table.add_row(estimator.name, *cells)
     return table, fewest or 0
 
@@ -129,7 +132,7 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
     target's training split (the preset's first seed), print the sources ranked by each, store the scores in the
     run folder, and where it holds fe-svm / ft-svm results of those sources, the weighted Kendall tau between
     each estimator's ranking and the measured one."""
-    from benchmark.report.estimates import FEW_SOURCES, measured_auc, preset_key
+    from benchmark.report.estimates import FEW_SOURCES, TIE_TOLERANCE, compare, settings_key
     from benchmark.run.estimate import Estimation
     from benchmark.run.store import Store
 
@@ -162,25 +165,32 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
         seconds = {e.source: e.feature_seconds for e in found}
         console.print(f"{found[0].n_samples} training images; features and source predictions took "
                       + ", ".join(f"{escape(s)} {t:.2f} s" for s, t in seconds.items()))
-        key = preset_key(dataclasses.asdict(preset_used))
-        measured = {method: kept for method, values in measured_auc(rows, target, key).items()
-                    if (kept := {s: v for s, v in values.items() if s in usable})}
+        key = settings_key(target_settings)
+        comparisons = [c for c in compare(store.estimates(), rows, {e.name: e.higher_is_better for e in estimators},
+                                          sources=set(usable))
+                       if c.target == target and c.key == key and c.estimator in {e.name for e in estimators}]
+        measured: dict[str, dict[str, float]] = {}
+        for c in comparisons:  # estimators that score fewer sources (LEEP: none for random) compare fewer points
+            measured.setdefault(c.method, {}).update({s: auc for s, _, auc in c.points})
         compared = {s for values in measured.values() for s in values}
         elsewhere = sorted({row["source"] for row in rows if row["target"] == target and row["source"] in usable
                             and row["source"] not in compared})
         if elsewhere:
             console.print(f"[dim]{escape(', '.join(elsewhere))}: results only under another configuration (preset "
-                          "fields), not compared with these estimates[/]")
-        if not measured:
+                          "fields, device, data or weights), not compared with these estimates[/]")
+        if not comparisons:
             console.print(f"no fe-svm or ft-svm results on {escape(target)} in {escape(str(out_dir))} to compare "
                           f"with: `tlbench run -d {escape(target)} -m fe-svm -m ft-svm --out {escape(str(out_dir))}` "
                           "measures them")
             continue
-        for method, values in measured.items():
+        for method, values in sorted(measured.items()):
             ranked = sorted(values.items(), key=lambda item: -item[1])
             console.print(f"measured {method} mean AUC: " + ", ".join(f"{escape(s)} {v:.3f}" for s, v in ranked))
-        table, fewest = _agreement_table(target, found, estimators, measured)
+        table, fewest = _agreement_table(target, comparisons, estimators)
         console.print(table)
+        if any(c.tied for c in comparisons):
+            console.print(f"[yellow]tied scores: the estimator gives every source one score (within a relative "
+                          f"{TIE_TOLERANCE:g}), so it ranks nothing and no tau is printed[/]")
         if fewest < FEW_SOURCES:
             console.print(f"[yellow]a tau over fewer than {FEW_SOURCES} sources (n) can take only a few values and "
                           "says little about an estimator[/]")

@@ -71,6 +71,15 @@ def _check_names(kind: str, wanted: Sequence[str], known: set[str]) -> list[str]
             for name in wanted if name not in known]
 
 
+def paired_sources(method, sources: dict) -> list[str]:
+    """The sources ``method`` runs from: none (``NO_SOURCE``) for a method without one; for a method that trains,
+    only the sources whose weights are worth fine-tuning (``Source.fine_tunable``: fine-tuning random weights is
+    training from scratch, which the ``none::scratch`` column already is)."""
+    if not method.uses_source:
+        return [NO_SOURCE]
+    return [name for name, source in sources.items() if source.fine_tunable or not method.trains]
+
+
 def _unpaired(selection: Selection, methods: dict, sources: dict, planned: list[PlannedExperiment]) -> list[str]:
     """A requested method or source that no experiment has because the other filter excludes its pairing."""
     used_methods = {p.experiment.method for p in planned}
@@ -85,6 +94,12 @@ def _unpaired(selection: Selection, methods: dict, sources: dict, planned: list[
         elif methods[name].uses_source and not set(selection.sources) & set(sources):
             problems.append(f"method {name} needs a source and -s {NO_SOURCE} is for methods without one: add -s "
                             f"with one of {', '.join(sorted(sources))}")
+        elif methods[name].uses_source and not set(selection.sources) & set(paired_sources(methods[name], sources)):
+            frozen = ", ".join(sorted(set(selection.sources) & set(sources)))
+            problems.append(f"method {name} trains, and source {frozen} pairs with frozen methods only (its weights "
+                            f"are a random initialisation: fine-tuning them is training from scratch, -s {NO_SOURCE} "
+                            f"-m scratch); add -s with one of "
+                            f"{', '.join(sorted(paired_sources(methods[name], sources)))}")
     for name in selection.sources:
         if name in used_sources or (name != NO_SOURCE and name not in sources):
             continue
@@ -92,8 +107,8 @@ def _unpaired(selection: Selection, methods: dict, sources: dict, planned: list[
             without = sorted(m.name for m in methods.values() if not m.uses_source)
             problems.append(f"source {NO_SOURCE} is for methods without a source: add -m with one of "
                             f"{', '.join(without) or '(none registered)'}")
-        elif name != NO_SOURCE and not any(m.uses_source for m in chosen):
-            users = sorted(m.name for m in methods.values() if m.uses_source)
+        elif name != NO_SOURCE and not any(name in paired_sources(m, sources) for m in chosen):
+            users = sorted(m.name for m in methods.values() if name in paired_sources(m, sources))
             problems.append(f"source {name}: no selected method uses a source: add -m with one of "
                             f"{', '.join(users) or '(none registered)'}")
     return problems
@@ -160,7 +175,7 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
         for method_name, method in methods.items():
             if selection.methods and method_name not in selection.methods:
                 continue
-            for source_name in sources if method.uses_source else [NO_SOURCE]:
+            for source_name in paired_sources(method, sources):
                 if selection.sources and source_name not in selection.sources:
                     continue
                 source = sources.get(source_name)

@@ -25,8 +25,12 @@ WEIGHTS_ENV = "TLBENCH_IMAGENET_WEIGHTS"
 
 
 class RandomSource(Source):
+    """Seeded random weights, for frozen features and probes only: its weights are scratch's initialisation, so a
+    fine-tuning from them would be scratch again (docs/methods.md)."""
+
     name = "random"
-    description = "Random initialisation (seeded): the floor any real source should beat"
+    description = "Random initialisation (seeded), frozen: the floor any real source's features should beat"
+    fine_tunable = False
 
     def identity(self, settings: RunSettings) -> dict:
         return {"kind": "random", "input": self.input_convention(settings).as_dict()}

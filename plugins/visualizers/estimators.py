@@ -16,7 +16,8 @@ MARKERS = {"fe-svm": "o", "ft-svm": "s", "ft": "^"}
 
 
 def _tau_text(comparisons) -> str:
-    return " · ".join(f"{c.method} τ={'n/a' if c.tau is None else f'{c.tau:+.2f}'} n={c.n}" for c in comparisons)
+    return " · ".join(f"{c.method} τ={'tied' if c.tied else 'n/a' if c.tau is None else f'{c.tau:+.2f}'} n={c.n}"
+                      for c in comparisons)
 
 
 class EstimatorsVisualizer(Visualizer):
