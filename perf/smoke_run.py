@@ -4,8 +4,9 @@
     TLBENCH_FAKE_GPUS=2 python perf/smoke_run.py --device cpu -- --backbone test_resnet --image-size 32
 
 Writes ``--images`` JPEGs of two classes into a folder dataset declared in a ``tlbench.toml`` (so the image cache
-decodes files, in the launcher's worker processes on a GPU machine), runs scratch, FE + SVM and FT + SVM on the
-``random`` source for one seed, then prints each experiment's status, AUC and worker. Arguments after ``--`` go
+decodes files, in the launcher's worker processes on a GPU machine), runs scratch, FE + SVM on the ``random``
+source, and FE + SVM and FT + SVM on ``synth_shapes`` (a source the harness trains first, as a job of its own), for
+one seed, then prints each experiment's status, AUC and worker. Arguments after ``--`` go
 to ``tlbench run``. Exits 1 when an experiment did not pass.
 """
 
@@ -36,10 +37,11 @@ def main() -> int:
         tmp = Path(tmp_name)
         write_jpegs(tmp / "data" / "smoke", args.images, 256, classes=2)
         (tmp / "tlbench.toml").write_text('[datasets.smoke]\npath = "smoke"\nroles = ["target"]\n')
-        command = [sys.executable, "-c", "from benchmark.cli import main; main()", "run", "-d", "smoke", "-s", "none",
-                   "-s", "random", "-m", "scratch", "-m", "fe-svm", "-m", "ft-svm", "--seeds", "2", "--max-epochs",
-                   str(args.max_epochs), "--device", args.device, "--data-root", str(tmp / "data"), "--out",
-                   str(tmp / "run"), "--cache-dir", str(tmp / "cache"), "--retries", "0", *args.run_args]
+        command = [sys.executable, "-c", "from benchmark.cli import main; main()", "run", "-d", "smoke",
+                   "-s", "none", "-s", "random", "-s", "synth_shapes", "-m", "scratch", "-m", "fe-svm", "-m", "ft-svm",
+                   "--seeds", "2", "--max-epochs", str(args.max_epochs), "--device", args.device,
+                   "--data-root", str(tmp / "data"), "--out", str(tmp / "run"), "--cache-dir", str(tmp / "cache"),
+                   "--retries", "0", *args.run_args]
         print("tlbench " + " ".join(command[3:]), flush=True)
         started = time.perf_counter()
         done = subprocess.run(command, cwd=tmp, env={**os.environ, "COLUMNS": "160"})
