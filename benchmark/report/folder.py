@@ -84,14 +84,15 @@ def staged(target: Path) -> Iterator[Path]:
     except OSError as error:
         raise ReportFolderError(f"cannot write a report beside {target} ({error.strerror or error}): pass --to a "
                                 "folder you may write to") from None
+    previous = "the previous report is unchanged" if target.exists() else "nothing was left there"
     try:
         yield staging
         _swap(staging, target)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise ReportFolderError(f"could not write the report into {target} ({error.strerror or error}): free space "
-                                "on its disk or make it writable, or pass --to a folder elsewhere; the previous report "
-                                "is unchanged") from None
+                                f"on its disk or make it writable, or pass --to a folder elsewhere; {previous}"
+                                ) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
