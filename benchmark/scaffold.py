@@ -6,8 +6,11 @@ A skeleton is ready to ``pip install -e`` and passes its own tests as written; t
 
 from __future__ import annotations
 
+import errno
 import keyword
+import os
 import re
+import shutil
 from pathlib import Path
 from string import Template
 
@@ -15,12 +18,16 @@ import click
 
 TEMPLATES = Path(__file__).parent / "templates"
 KINDS = ("dataset", "method")
+MAX_NAME = 64  # a name becomes folder and file names (tlbench-NAME, tests/test_NAME.py): well under 255 bytes
 
 
 def check_name(name: str) -> str:
-    """``name`` if it is a lowercase Python identifier (it names the package and the plugin); else ValueError."""
+    """``name`` if it is a lowercase Python identifier (it names the package and the plugin) of at most
+    :data:`MAX_NAME` characters; else ValueError."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
         raise ValueError(f"{name!r}: give a lowercase Python identifier, such as my_derm")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"{name[:20]}... is {len(name)} characters long: give a name of at most {MAX_NAME}")
     return name
 
 
@@ -42,14 +49,29 @@ def skeleton(kind: str, name: str) -> dict[str, str]:
 
 
 def write_skeleton(kind: str, name: str, into: Path) -> Path:
-    """Write the skeleton into the new folder ``into`` and return it; FileExistsError if it exists."""
+    """Write the skeleton into the new folder ``into`` and return it: whole or not at all (it is written into a
+    temporary folder beside ``into``, then renamed). FileExistsError if ``into`` exists, OSError (its message
+    saying what to do) when it cannot be made."""
     files = skeleton(kind, name)
     into = Path(into)
-    if into.exists():
-        raise FileExistsError(f"{into} exists: choose another folder with --into, or remove it")
-    for relative, text in files.items():
-        (into / relative).parent.mkdir(parents=True, exist_ok=True)
-        (into / relative).write_text(text)
+    staging = into.with_name(f".{into.name}.{os.getpid()}.tmp")
+    try:
+        if os.path.lexists(into):
+            raise FileExistsError(f"{into} exists: choose another folder with --into, or remove it")
+        blocking = next((p for p in into.parents if os.path.lexists(p) and not p.is_dir()), None)
+        if blocking is not None:
+            raise NotADirectoryError(errno.ENOTDIR, f"{blocking} is a file, not a folder")
+        into.parent.mkdir(parents=True, exist_ok=True)
+        for relative, text in files.items():
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            (staging / relative).write_text(text)
+        os.rename(staging, into)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OSError(error.errno, f"cannot create {into} ({error.strerror or error}): choose another folder with "
+                                   "--into") from None
     return into
 
 
@@ -65,8 +87,9 @@ def _kind_command(kind: str):
     def command(name, into):
         try:
             folder = write_skeleton(kind, name, into or Path(f"tlbench-{name}"))
-        except (ValueError, FileExistsError) as error:
-            raise click.UsageError(str(error)) from error
+        except (ValueError, OSError) as error:
+            raise click.UsageError(error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+                                   ) from None
         click.echo(f"wrote {kind} plugin {name} into {folder}: pip install -e {folder} && pytest -q {folder}/tests")
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from benchmark.data.filedatasets import status_allowing
 from benchmark.datasets import SOURCE, Dataset, Task
 from benchmark.engine.inputs import InputConvention, attach, named
 from benchmark.engine.models import create_backbone, predict, replace_head
@@ -81,7 +82,7 @@ class DatasetSource(Source):
         self._unsaved: dict[Path, dict] = {}  # weights that could not be written to the cache, by their path
 
     def status(self, settings: RunSettings) -> tuple[bool, str]:
-        state = self.dataset.status(settings.data_root)
+        state = status_allowing(self.dataset, settings.data_root, settings.max_unreadable)
         return state.available, state.message
 
     def identity(self, settings: RunSettings) -> dict:

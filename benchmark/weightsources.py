@@ -55,10 +55,16 @@ class WeightsFileSource(Source):
         return self.declaration.weights
 
     def status(self, settings: RunSettings) -> tuple[bool, str]:
-        if self.path.is_file():
-            return True, f"{self.declaration.backbone} weights from {self.path}"
-        return False, (f"weights file {self.path} does not exist: put it there, or change weights of "
-                       f"[sources.{self.name}] in {self.config_path}")
+        """Available when the file holds finite floating-point weights (it is read once per process)."""
+        if not self.path.is_file():
+            what = "is not a regular file" if self.path.exists() else "does not exist"
+            return False, (f"weights file {self.path} {what}: put it there, or change weights of "
+                           f"[sources.{self.name}] in {self.config_path}")
+        try:
+            tensors_digest(self.path, self.declaration.prefix)
+        except WeightsFileError as error:
+            return False, f"{error} (weights of [sources.{self.name}] in {self.config_path})"
+        return True, f"{self.declaration.backbone} weights from {self.path}"
 
     def input_convention(self, settings: RunSettings) -> InputConvention:
         """The declared mean, std and interpolation, each else the backbone's pretrained_cfg's (unless the preset
@@ -76,10 +82,7 @@ class WeightsFileSource(Source):
     def identity(self, settings: RunSettings) -> dict:
         """The backbone, the digest of the tensors taken from the file, the prefix and the input."""
         ok, reason = self.status(settings)
-        try:
-            digest = tensors_digest(self.path, self.declaration.prefix) if ok else f"unavailable: {reason}"
-        except WeightsFileError as error:  # prepare() fails the source's experiments with it
-            digest = f"unreadable: {error}"
+        digest = tensors_digest(self.path, self.declaration.prefix) if ok else f"unavailable: {reason}"
         return {"kind": "weights-file", "backbone": self.declaration.backbone, "weights_sha256": digest,
                 "prefix": self.declaration.prefix, "input": self.input_convention(settings).as_dict()}
 
@@ -123,6 +126,10 @@ class TimmSource(Source):
     def status(self, settings: RunSettings) -> tuple[bool, str]:
         path = hub_cached_file(self.model_name)
         if path is not None:
+            try:
+                tensors_digest(path)
+            except WeightsFileError as error:
+                return False, f"{error}; delete it from the Hugging Face cache and fetch it again"
             return True, f"weights from {path}"
         if settings.online:
             return True, "timm downloads the weights"

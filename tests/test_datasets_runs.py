@@ -133,3 +133,19 @@ def test_cli_skips_a_truncated_image_by_name_and_fails_under_strict(tmp_path, cl
     strict = cli(*args, "--out", tmp_path / "strict", "--strict")
     assert "FAILED chest_xray::none::scratch[seed=2] UnreadableImagesError" in strict.output
     assert strict.exit_code == 1
+
+
+@pytest.mark.parametrize("allowed, state", [(None, "skipped"), ("0.01", "skipped"), ("0.05", "pending"),
+                                            ("1", "pending")])
+def test_max_unreadable_is_honoured_at_planning(tmp_path, cli, allowed, state):
+    """One empty file in 41 is 2.4%: more than the default 1% of a dataset that may be unreadable."""
+    paths = make_chest_xray(tmp_path, per_class=10)  # 40 images
+    (paths[0].parent / "empty.jpeg").write_bytes(b"")
+    option = ["--max-unreadable", allowed] if allowed else []
+    result = cli("run", "-d", "chest_xray", "-s", "none", "-m", "scratch", "--seeds", "2", "--data-root", tmp_path,
+                 "--collect-only", "-v", "--out", tmp_path / "run", *TINY, *option)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"{state} chest_xray::none::scratch[seed=2]" in text
+    if state == "skipped":
+        assert "1 of 41 file(s)" in text and "more than the 1% that may be skipped: " in text and "empty.jpeg" in text

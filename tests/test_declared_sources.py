@@ -131,8 +131,10 @@ def test_prepare_fails_once_with_the_keys_that_do_not_fit(tmp_path, weights):
     source = WeightsFileSource(declared, tmp_path / "tlbench.toml")
     with pytest.raises(WeightsFileError, match='set prefix = "model."'):
         source.prepare(settings(tmp_path), data=None)
-    declared.weights.write_bytes(b"damaged")  # planning goes on; the source's experiments fail with the reason
-    assert source.identity(settings(tmp_path))["weights_sha256"].startswith("unreadable: ")
+    declared.weights.write_bytes(b"damaged")  # planning goes on; the source is unavailable, with the reason
+    ok, reason = source.status(settings(tmp_path))
+    assert not ok and reason.startswith(f"{declared.weights} is not a readable torch or safetensors weights file")
+    assert source.identity(settings(tmp_path))["weights_sha256"] == f"unavailable: {reason}"
     with pytest.raises(WeightsFileError, match="not a readable torch or safetensors weights file"):
         source.prepare(settings(tmp_path), data=None)
 

@@ -71,3 +71,34 @@ def test_the_example_package_is_the_dataset_template_filled_in():
                and not any(part.endswith((".egg-info", "_cache", "__pycache__")) for part in p.parts)}
     assert example == set(generated)
     assert (EXAMPLE / "pyproject.toml").read_text() == generated["pyproject.toml"]
+
+
+def test_a_name_too_long_for_a_file_name_is_refused_before_anything_is_written(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("new", "dataset", "a" * 250)
+    assert result.exit_code == 2 and "is 250 characters long: give a name of at most 64" in result.output
+    assert "Traceback" not in result.output and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("into, says", [("afile/sub", "cannot create afile/sub (afile is a file, not a folder)"),
+                                        ("b" * 300, "(File name too long): choose another folder with --into")])
+def test_a_folder_that_cannot_be_made_is_a_clear_error_and_leaves_nothing(cli, tmp_path, monkeypatch, into, says):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("keep")
+    result = cli("new", "dataset", "derm", "--into", into)
+    assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"] and (tmp_path / "afile").read_text() == "keep"
+
+
+def test_a_failed_write_leaves_no_partial_skeleton(cli, tmp_path, monkeypatch):
+    real_write = Path.write_text
+
+    def full_after_two(path, text, *args, **kwargs):
+        if path.name.endswith(".py"):
+            raise OSError(28, "No space left on device")
+        return real_write(path, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_after_two)
+    result = cli("new", "method", "derm", "--into", tmp_path / "pkg")
+    assert result.exit_code == 2 and "(No space left on device): choose another folder" in result.output
+    assert list(tmp_path.iterdir()) == []

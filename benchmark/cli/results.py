@@ -109,6 +109,8 @@ def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache
     for name in names or list(catalog.visualizers):
         for item in catalog.visualizers[name].render(vctx):
             console.print(f"{name}: {as_figure(item).path}")
+    for warning in vctx.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
 
 
 @main.command("report")
@@ -135,6 +137,7 @@ def report_command(ctx, plugin_args, out_dir, to_dir, visualizer_names, style, m
 
     from benchmark.report.build import build_report
     from benchmark.report.figures import VisualizerContext
+    from benchmark.report.folder import ReportFolderError, staged
     from benchmark.run.store import Store
 
     catalog = _catalog(ctx, plugin_args, data_root)
@@ -145,16 +148,24 @@ def report_command(ctx, plugin_args, out_dir, to_dir, visualizer_names, style, m
         raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
     settings = _settings(ctx, data_root, device, cache_dir=cache_dir)
     folder = to_dir or out_dir / "report"
-    vctx = VisualizerContext(store, catalog, settings, folder, style=style, metric=metric)
     chosen = [catalog.visualizers[n] for n in dict.fromkeys(visualizer_names or catalog.visualizers)]
-    written, failures = build_report(vctx, chosen)
+    try:
+        with staged(folder) as staging:
+            vctx = VisualizerContext(store, catalog, settings, staging, style=style, metric=metric)
+            written, failures = build_report(vctx, chosen)
+            shown = [(_shown(path, staging), path.stat().st_size) for path in written]
+    except ReportFolderError as error:
+        console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
+        sys.exit(EXIT_FAILED)
     console.print(f"Report written to {escape(str(folder))}:")
     table = Table()
     table.add_column("file")
     table.add_column("size", justify="right")
-    for path in written:
-        table.add_row(escape(_shown(path, folder)), f"{path.stat().st_size / 1024:,.1f} KiB")
+    for name, size in shown:
+        table.add_row(escape(name), f"{size / 1024:,.1f} KiB")
     console.print(table)
+    for warning in vctx.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     for name, error in failures:
         console.print(f"[red]visualizer {escape(name)} failed:[/] {escape(error)}")
     if failures:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from benchmark.data.audithashes import HashCache, TaskImages
+from benchmark.data.filedatasets import status_allowing
 from benchmark.data.perceptualhash import HASH_VERSION, THRESHOLD, near_duplicates, near_duplicates_within
 from benchmark.data.splits import make_split, uses_official
 from benchmark.registry.catalog import Catalog
@@ -127,7 +128,7 @@ def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], cross
     def images(name: str) -> TaskImages | None:
         dataset, task = tasks[name]
         if dataset.name not in states:
-            states[dataset.name] = dataset.status(settings.data_root)
+            states[dataset.name] = status_allowing(dataset, settings.data_root, settings.max_unreadable)
         state = states[dataset.name]
         if not state.available:
             line = f"{name}: dataset {dataset.name} is {state.state}"

@@ -7,6 +7,7 @@ The helpers here find files in the common layouts and word the usual status mess
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -90,6 +91,14 @@ def load_options(options: LoadOptions) -> Iterator[LoadOptions]:
         yield options
     finally:
         _LOAD_OPTIONS.reset(token)
+
+
+def status_allowing(dataset: Dataset, root: Path, max_unreadable: float) -> DatasetStatus:
+    """``dataset.status(root)`` with every :func:`files_status` it calls (a plugin's own included) allowing
+    ``max_unreadable`` of the files to be unreadable, as loading will (``--max-unreadable``)."""
+    current = _LOAD_OPTIONS.get() or LoadOptions()
+    with load_options(dataclasses.replace(current, max_unreadable=max_unreadable)):
+        return dataset.status(root)
 
 
 class FileDataset(Dataset):
@@ -228,10 +237,13 @@ def missing_status(expected: Path, needed: str, get: str) -> DatasetStatus:
 
 
 def files_status(folder: Path, paths: Sequence[Path], what: str,
-                 max_unreadable: float = MAX_UNREADABLE) -> DatasetStatus:
+                 max_unreadable: float | None = None) -> DatasetStatus:
     """``available`` for readable-looking ``paths``, also when at most ``max_unreadable`` of them are not
     images (named in the message: they will be skipped); ``incomplete`` when there are none; ``corrupt``
-    when more are not images, naming them."""
+    when more are not images, naming them. ``max_unreadable`` defaults to the current :func:`load_options`'
+    (see :func:`status_allowing`)."""
+    if max_unreadable is None:
+        max_unreadable = (_LOAD_OPTIONS.get() or LoadOptions()).max_unreadable
     if not paths:
         return DatasetStatus("incomplete", f"no images of {what} in {folder}", folder)
     bad = corrupt_files(paths)

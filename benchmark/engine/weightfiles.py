@@ -7,6 +7,9 @@ possibly under ``state_dict`` (Lightning), ``model_state_dict``, ``model`` or ``
 model's own timm checkpoint filter (``checkpoint_filter_fn`` of its module, as timm applies to its pretrained
 weights) converts foreign layouts (torchvision's VGG, original ViT and DINOv2 releases) and resizes position
 embeddings to the model's image size.
+
+Every file read is checked before use: a malformed file, a tensor of an integer or boolean dtype where weights
+belong, or a NaN or Inf value is a :class:`WeightsFileError` naming the file (and the first bad key).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from benchmark.hashing import state_dict_hash
 WRAPPERS = ("state_dict", "model_state_dict", "model", "net")
 AUTO_PREFIXES = ("module.", "_orig_mod.")
 SHOWN = 10  # names listed per kind of mismatch
+# integer buffers that checkpoints carry besides weights (a BatchNorm's step counter, a relative-position table)
+INTEGER_BUFFERS = ("num_batches_tracked", "relative_position_index", "position_ids")
 
 
 class WeightsFileError(ValueError):
@@ -37,11 +42,10 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     entry, with no prefix removed."""
     path = Path(path)
     if not path.is_file():
-        raise WeightsFileError(f"weights file {path} does not exist")
+        what = "is not a regular file" if path.exists() else "does not exist"
+        raise WeightsFileError(f"weights file {path} {what}")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path), device="cpu")
+        return checked(_read_safetensors(path), path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -56,7 +60,34 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     except Exception as error:  # not a torch file at all: zip, EOF and pickle errors differ by version
         raise WeightsFileError(f"{path} is not a readable torch or safetensors weights file "
                                f"({type(error).__name__}: {error})") from None
-    return _unwrap(loaded, path)
+    return checked(_unwrap(loaded, path), path)
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, TypeError) as error:  # a damaged header, a truncated file
+        raise WeightsFileError(f"{path} is not a readable safetensors file ({error}); save the weights "
+                               "again or replace the file") from None
+
+
+def checked(tensors: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """``tensors`` when every one holds finite floating-point weights (integer buffers named in
+    :data:`INTEGER_BUFFERS` aside); else WeightsFileError naming the file and the first bad key."""
+    for name, value in tensors.items():
+        if not value.is_floating_point():
+            if name.endswith(INTEGER_BUFFERS) and not value.is_complex() and value.dtype != torch.bool:
+                continue
+            raise WeightsFileError(f"{path} holds {name} as {value.dtype}, not floating point: tlbench would "
+                                   "have to cast it, which changes the weights; save the float weights instead "
+                                   "(a quantised model cannot be used)")
+        if not bool(torch.isfinite(value.float() if value.element_size() == 1 else value).all()):
+            raise WeightsFileError(f"{path} holds NaN or Inf values, first in {name}: the weights are damaged "
+                                   "(a training that diverged, or a bad conversion); use another checkpoint")
+    return tensors
 
 
 def _unwrap(loaded, path: Path) -> dict[str, torch.Tensor]:
@@ -182,14 +213,21 @@ def file_tensors(path: Path, prefix: str = "") -> dict[str, torch.Tensor]:
 
 def tensors_digest(path: Path, prefix: str = "") -> str:
     """The content digest of the tensors :func:`file_tensors` reads (the same weights saved as .pth or as
-    .safetensors give the same digest), computed once per process for an unchanged file."""
+    .safetensors give the same digest), or its WeightsFileError; either found once per process for an unchanged
+    file."""
     stat = Path(path).stat()
-    return _digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, prefix)
+    digest, problem = _digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, prefix)
+    if problem:
+        raise WeightsFileError(problem)
+    return digest
 
 
 @functools.lru_cache(maxsize=16)
-def _digest(path: str, size: int, mtime_ns: int, prefix: str) -> str:
-    return state_dict_hash(file_tensors(Path(path), prefix))
+def _digest(path: str, size: int, mtime_ns: int, prefix: str) -> tuple[str, str]:
+    try:
+        return state_dict_hash(file_tensors(Path(path), prefix)), ""
+    except WeightsFileError as error:
+        return "", str(error)
 
 
 def hub_cached_file(model_name: str) -> Path | None:

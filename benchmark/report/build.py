@@ -1,8 +1,9 @@
 """``tlbench report`` without the command line: run the visualisers, then write the documents. A visualiser
-that raises is recorded as failed and the others still run."""
+that raises is recorded as failed and the others still run, unless the disk is full or read-only."""
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 from benchmark.report.document import ReportContent, write_report
@@ -11,6 +12,8 @@ from benchmark.report.provenance import provenance
 from benchmark.report.summary import opening_paragraph
 from benchmark.run.store import STORE_FILE
 from benchmark.visualizers import Figure, Visualizer, as_figure
+
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 def one_line(error: BaseException) -> str:
@@ -26,6 +29,11 @@ def run_visualizers(ctx: VisualizerContext, visualizers: list[Visualizer]
     for visualizer in sorted(visualizers, key=lambda v: (v.order, v.name)):
         try:
             drawn = [as_figure(item) for item in visualizer.render(ctx)]
+        except OSError as error:
+            if error.errno in DISK_ERRORS:  # the disk's fault, not the visualiser's: no report can be written
+                raise
+            failures.append((visualizer.name, one_line(error)))
+            continue
         except Exception as error:  # a broken visualiser must not cost the rest of the report
             failures.append((visualizer.name, one_line(error)))
             continue

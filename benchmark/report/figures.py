@@ -16,7 +16,8 @@ from benchmark.settings import RunSettings
 @dataclass
 class VisualizerContext:
     """What a visualiser may read, and the folder it writes its figures into. ``memo`` is shared by the
-    visualisers of one report, so that one computes once what several draw (the filter images)."""
+    visualisers of one report, so that one computes once what several draw (the filter images); ``warnings``
+    gathers what they left out (a kept model that cannot be read costs only its own figures)."""
 
     store: Store
     catalog: Catalog
@@ -25,6 +26,7 @@ class VisualizerContext:
     style: str = "regularised"  # how filter images are drawn: "regularised" or "thesis"
     metric: str = "auc"  # the boards' metric (``tlbench report --metric``)
     memo: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what a visualiser left out and why, one line each
 
     @property
     def run_dir(self) -> Path:

@@ -19,7 +19,7 @@ from benchmark.engine.featurecache import weights_fingerprint
 from benchmark.engine.inputs import InputConvention, attach, input_of
 from benchmark.engine.seeding import seeded
 from benchmark.presets import Preset
-from benchmark.run.keptmodels import load_model
+from benchmark.run.keptmodels import KeptModelError, load_model
 
 STAGES = 3
 MAXIMISE_SEED = 0  # every model starts from the same noise, so their images differ by their weights alone
@@ -160,7 +160,11 @@ def model_filters(ctx) -> list[ModelFilters]:
     for row, path in ctx.kept_models():
         if row["source"] == "none":
             continue
-        model, _about = load_model(path)
+        try:
+            model, _about = load_model(path)
+        except KeptModelError as error:
+            ctx.warnings.append(f"kept model left out of the filter figures: {error}")
+            continue
         preset = Preset.from_fields(row["preset"])
         kept[row["config_hash"]] = (row, model.get_classifier().out_features)
         identity = {

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmark.data.filedatasets import status_allowing
 from benchmark.data.taskdata import TaskData
 from benchmark.engine.featurecache import FeatureCache
 from benchmark.engine.inputs import attach
@@ -60,7 +61,7 @@ class Estimation:
         planner would skip their experiments for: missing data or weights, or a leak (a source sharing images
         with the target)."""
         dataset, _ = self.catalog.tasks()[target]
-        target_state = dataset.status(self.settings.data_root)
+        target_state = status_allowing(dataset, self.settings.data_root, self.settings.max_unreadable)
         usable, skipped = [], []
         for name in wanted or self.sources:
             source = self.sources[name]

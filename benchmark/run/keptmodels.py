@@ -4,6 +4,7 @@ which ones, :mod:`benchmark.run.keeppolicy` decides."""
 from __future__ import annotations
 
 import errno
+import pickle
 from pathlib import Path
 
 import torch
@@ -42,15 +43,42 @@ def save_model(run_dir: Path, config_hash: str, model: torch.nn.Module, backbone
     return path
 
 
+class KeptModelError(ValueError):
+    """A kept model that cannot be read; the message names the file and what to do."""
+
+
 def load_model(path: Path) -> tuple[torch.nn.Module, dict]:
     """The kept model (eval mode, on the CPU, tagged with its input convention) and its ``about`` record
-    (node_id, source, target, method, seed)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("format") != _FORMAT:
-        raise ValueError(f"{path}: kept by another tlbench version (format {payload.get('format')}); rerun the "
-                         "experiment with --rerun all to keep it again")
-    model = create_backbone(payload["backbone"], payload["num_classes"], payload.get("image_size"))
-    model.load_state_dict(payload["state_dict"])
-    convention = payload["input"]
-    convention = InputConvention(**{**convention, "mean": tuple(convention["mean"]), "std": tuple(convention["std"])})
+    (node_id, source, target, method, seed); :class:`KeptModelError` naming the file when it is not a regular
+    file (a FIFO would block the reader) or not a model tlbench kept."""
+    path = Path(path)
+    if not path.is_file():
+        raise KeptModelError(f"{path} is not a regular file; delete it (`tlbench run --rerun all --keep-models all` "
+                             "keeps the model again)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's message advises weights_only=False, which could run code
+        raise KeptModelError(f"{path} holds Python objects besides tensors, which tlbench does not unpickle: it was "
+                             "not kept by tlbench; delete it") from None
+    except Exception as error:  # a torn or foreign file fails in many ways (zip, EOF, pickle)
+        raise KeptModelError(f"{path} is not a readable kept model ({type(error).__name__}); delete it, or rerun "
+                             "its experiment with --rerun all to keep it again") from None
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise KeptModelError(f"{path}: kept by another tlbench version (format {found}); rerun the experiment with "
+                             "--rerun all to keep it again")
+    try:
+        model = create_backbone(payload["backbone"], payload["num_classes"], payload.get("image_size"))
+        model.load_state_dict(payload["state_dict"])
+        convention = payload["input"]
+        convention = InputConvention(**{**convention, "mean": tuple(convention["mean"]),
+                                        "std": tuple(convention["std"])})
+    except Exception as error:  # fields missing or altered: the file is not what tlbench wrote
+        raise KeptModelError(f"{path} is damaged ({type(error).__name__}: {_first_line(error)}); delete it, or rerun "
+                             "its experiment with --rerun all to keep it again") from None
     return attach(model.eval(), convention), payload["about"]
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from benchmark.data.filedatasets import status_allowing
 from benchmark.data.splits import split_problem, uses_official
 from benchmark.hashing import config_hash
 from benchmark.registry.catalog import Catalog
@@ -171,7 +172,7 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
         if selection.datasets and dataset.name not in selection.datasets and task_name not in selection.datasets:
             continue
         if dataset.name not in target_states:
-            target_states[dataset.name] = dataset.status(settings.data_root)
+            target_states[dataset.name] = status_allowing(dataset, settings.data_root, settings.max_unreadable)
         for method_name, method in methods.items():
             if selection.methods and method_name not in selection.methods:
                 continue

@@ -1,7 +1,9 @@
 """The ``ray`` launcher: each job a Ray task, on a local Ray started for the run or on a Ray cluster.
 
 ``--ray-address`` joins a cluster (``auto``: the one this machine belongs to); without it a Ray is started on
-this machine and shut down at the end, unless this process already has one (then it is used and left running).
+this machine and shut down at the end, unless this process already has one (then it is used and left running);
+the Ray started here is watched so that its agents end with this process even when it is killed (see
+:mod:`tlbench_plugins.launchers.raywatch`).
 A task asks for ``1/--jobs-per-gpu`` of a GPU when the run's device is CUDA, and ``--cpus-per-job`` CPUs
 (default 1), torch's thread count inside it. Ray never retries a task itself: the driver does (``--retries``),
 so that a job that fails the same way twice is not run a third time. A task whose worker or node died (killed,
@@ -18,6 +20,7 @@ import threading
 from concurrent.futures import Future
 
 from benchmark import Launcher, LaunchError, LaunchOptions, Session, WorkerLost, execute, hookimpl
+from tlbench_plugins.launchers.raywatch import watch_ray
 
 # the driver's variables a task's worker gets (plugins may be steered by them, as under the local launcher)
 _FORWARDED_PREFIX = "TLBENCH_"
@@ -80,6 +83,7 @@ class RaySession(Session):
         self._pending: set = set()
         self._lock = threading.Lock()
         self._started = not ray.is_initialized()
+        self._watch = None
         if self._started:
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             try:
@@ -89,6 +93,8 @@ class RaySession(Session):
                 raise LaunchError(f"--launcher ray: no Ray cluster at --ray-address {options.ray_address}: {error} "
                                   "(start one with `ray start --head`, or leave --ray-address out for a local "
                                   "Ray)") from error
+        # a Ray started here has its agents stopped with this process, even one killed with kill -9
+        self._watch = watch_ray() if self._started and not options.ray_address else None
         resources = ray.cluster_resources()
         if spec.settings.device.type == "cuda" and not resources.get("GPU"):
             self.close()
@@ -121,6 +127,10 @@ class RaySession(Session):
             ray.cancel(reference, force=True)
         if self._started:
             ray.shutdown()
+        if self._watch is not None:
+            self._watch.stdin.close()  # the watch stops what shutdown left of this Ray, then ends
+            self._watch.wait()
+            self._watch = None
 
 
 class RayLauncher(Launcher):

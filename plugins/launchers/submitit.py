@@ -12,11 +12,15 @@ job that raises drops into pdb); both to try a run without SLURM.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from benchmark import Launcher, LaunchError, LaunchOptions, Session, WorkerLost, execute, hookimpl, simulate
 
@@ -25,6 +29,7 @@ DEFAULT_TIME_MIN = 240
 DEFAULT_ARRAY_PARALLELISM = 64
 POLL_SECONDS = 1.0
 _TAIL_BYTES = 4096
+CONTROLLERS_LOG = "local-controllers.log"  # the stderr of the local stand-in's job controllers
 
 
 def run_job(spec, job):
@@ -135,13 +140,37 @@ def _outcome(handle):
         return WorkerLost(_lost_reason(handle, error))
 
 
+@contextlib.contextmanager
+def stderr_into(log: Path | None) -> Iterator[None]:
+    """Processes started inside the block write their stderr to ``log`` (appended; None: where this one's goes).
+
+    submitit's local stand-in starts a controller process per job, in the driver's process group and with its
+    stderr: on Ctrl-C the controllers stop their jobs but print KeyboardInterrupt tracebacks, which go to the log
+    instead of the terminal, after tlbench's own "interrupted" line."""
+    if log is None:
+        yield
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(log, "ab") as handle:
+            os.dup2(handle.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class SubmititSession(Session):
     """Jobs held by :meth:`submit` go out as one job array at :meth:`flush`; a thread polls the submitted jobs
     and settles each one's future: its result, or :class:`benchmark.WorkerLost` when the job died (killed,
-    timed out, out of memory, node lost) or its Python could not run the job (tlbench missing on the node)."""
+    timed out, out of memory, node lost) or its Python could not run the job (tlbench missing on the node).
+    ``children_log``: where the processes started on this machine (``local`` executor) write their stderr."""
 
-    def __init__(self, executor, spec, capacity: int):
+    def __init__(self, executor, spec, capacity: int, children_log: Path | None = None):
         self.executor, self.spec, self.capacity = executor, spec, capacity
+        self.children_log = children_log
         self._held: list[tuple[object, object, Future]] = []  # job, event handler, future
         self._running: dict[str, tuple[object, Future]] = {}  # submitit job id -> its handle, future
         self._lock = threading.Lock()
@@ -161,7 +190,8 @@ class SubmititSession(Session):
             return
         held, self._held = self._held, []
         try:
-            handles = self.executor.map_array(run_job, [self.spec] * len(held), [job for job, _, _ in held])
+            with stderr_into(self.children_log):
+                handles = self.executor.map_array(run_job, [self.spec] * len(held), [job for job, _, _ in held])
         except Exception as error:
             for _, _, future in held:
                 future.cancel()
@@ -234,9 +264,10 @@ class SubmititLauncher(Launcher):
             executor.update_parameters(**parameters.for_submitit())
         except (ValueError, AssertionError) as error:
             raise LaunchError(f"submitit refuses these SLURM parameters: {error}") from error
+        children_log = options.run_dir / "submitit" / CONTROLLERS_LOG if parameters.executor == "local" else None
         # torch's threads are the CPUs each task asked for, as on Ray: a training's float sums depend on the count
         threads = parameters.cpus_per_job or spec.threads
-        return SubmititSession(executor, replace(spec, threads=threads), parameters.capacity())
+        return SubmititSession(executor, replace(spec, threads=threads), parameters.capacity(), children_log)
 
     def describe(self, jobs, spec, options: LaunchOptions) -> list[str]:
         parameters = SlurmParameters.of(options, spec)
