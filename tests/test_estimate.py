@@ -46,9 +46,10 @@ def test_tau_is_undefined_without_two_common_sources_or_with_a_constant_side():
 def _write(store: Store, target: str, source: str, method: str, seed: int, auc: float) -> None:
     experiment = SimpleNamespace(node_id=f"{target}::{source}::{method}[seed={seed}]", target=target, source=source,
                                  method=method, seed=seed)
-    planned = SimpleNamespace(experiment=experiment, config={"seed": seed}, config_hash=experiment.node_id)
+    config = {"target": {"dataset": target, "task": target}, "source": None, "seed": seed}
+    planned = SimpleNamespace(experiment=experiment, config=config, config_hash=experiment.node_id)
     store.start(planned, "cpu", PRESET)
-    store.finish(planned.config_hash, "passed", metrics={"auc": auc})
+    store.finish(planned.config_hash, "passed", metrics={"auc": auc, "n_test": 30})
 
 
 def _constructed(run_dir) -> Store:
@@ -156,8 +157,10 @@ def test_two_configurations_of_one_name_get_a_figure_each(tmp_path):
     for source, auc in (("a", 0.7), ("b", 0.9)):
         experiment = SimpleNamespace(node_id=f"xray::{source}::fe-svm[seed=2]c", target="xray", source=source,
                                      method="fe-svm", seed=2)
-        store.start(SimpleNamespace(experiment=experiment, config={}, config_hash=experiment.node_id), "cpu", changed)
-        store.finish(experiment.node_id, "passed", metrics={"auc": auc})
+        config = {"target": {"dataset": "xray", "task": "xray"}, "seed": 2}
+        store.start(SimpleNamespace(experiment=experiment, config=config, config_hash=experiment.node_id), "cpu",
+                    changed)
+        store.finish(experiment.node_id, "passed", metrics={"auc": auc, "n_test": 30})
         store.save_estimate(f"c-{source}", "xray", source, "logme", 2, {}, changed, auc, 0.01, 0.2, 300)
     catalog = SimpleNamespace(estimators={"logme": LogME()}, methods={})
     figures = EstimatorsVisualizer().render(VisualizerContext(store, catalog, None, tmp_path / "out"))

@@ -4,6 +4,7 @@ with the measured ranking where the run folder has one."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,17 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from benchmark.cli.app import _catalog, _log_to, _settings, console, data_root_option, main, out_option, plugin_option
+from benchmark.cli.app import (
+    EXIT_NOTHING_RAN,
+    _catalog,
+    _log_to,
+    _settings,
+    console,
+    data_root_option,
+    main,
+    out_option,
+    plugin_option,
+)
 from benchmark.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -145,6 +156,10 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
         raise click.UsageError("no estimator is registered: `tlbench plugins` shows which plugins are broken")
     store = Store(out_dir)
     rows = store.rows("passed")
+    if not datasets and not rows and (unused := store.rows()):
+        console.print(f"[yellow]no passed result in {escape(str(out_dir))}[/] ({len(unused)} other row(s)) to take "
+                      "the targets and preset from: name the targets with -d, or run them first")
+        sys.exit(EXIT_NOTHING_RAN)
     _log_to(console)
     for target in _targets(catalog, settings, datasets, rows):
         target_settings = _settings_for(target, settings, rows, preset)
