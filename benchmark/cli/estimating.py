@@ -77,11 +77,12 @@ def _print_skipped(skipped: list[tuple[str, str]], requested: tuple[str, ...]) -
 
 def _ranking_table(target: str, found: list[Estimate], estimators: list) -> Table:
     """One column per estimator: the sources from the best score down, with the score and its seconds."""
-    table = Table(title=f"{target}: sources ranked by each estimator (score, estimator seconds)", title_justify="left")
+    table = Table(title=f"{escape(target)}: sources ranked by each estimator (score, estimator seconds)",
+                  title_justify="left")
     table.add_column("rank", justify="right")
     columns = []
     for estimator in estimators:
-        table.add_column(estimator.name + ("" if estimator.higher_is_better else " (lower is better)"))
+        table.add_column(escape(estimator.name) + ("" if estimator.higher_is_better else " (lower is better)"))
         scored = [e for e in found if e.estimator == estimator.name and e.score is not None]
         scored.sort(key=lambda e: e.score, reverse=estimator.higher_is_better)
         cells = [f"{escape(e.source)}  {e.score:.4g}  ({e.seconds:.2f} s)" for e in scored]
@@ -98,11 +99,11 @@ def _agreement_table(target: str, found: list[Estimate], estimators: list, measu
     fewest sources any of them was computed over."""
     from benchmark.report.estimates import weighted_tau
 
-    table = Table(title=f"{target}: weighted Kendall tau against the measured mean AUC per source",
+    table = Table(title=f"{escape(target)}: weighted Kendall tau against the measured mean AUC per source",
                   title_justify="left")
     table.add_column("estimator")
     for method in measured:
-        table.add_column(method, justify="right")
+        table.add_column(escape(method), justify="right")
     fewest = None
     for estimator in estimators:
         scores = {e.source: e.score for e in found if e.estimator == estimator.name and e.score is not None}
@@ -111,7 +112,7 @@ def _agreement_table(target: str, found: list[Estimate], estimators: list, measu
             tau, n = weighted_tau(scores, values, estimator.higher_is_better)
             fewest = n if fewest is None else min(fewest, n)
             cells.append(f"{'undefined' if tau is None else f'{tau:+.3f}'} (n={n})")
-        table.add_row(estimator.name, *cells)
+        table.add_row(escape(estimator.name), *cells)
     return table, fewest or 0
 
 
@@ -166,8 +167,9 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
         estimation = Estimation(catalog, target_settings, store)
         usable, skipped = estimation.usable_sources(target, sources)
         preset_used = target_settings.preset
-        console.print(f"[bold]{escape(target)}[/] · preset {preset_used.name}: {preset_used.backbone} @ "
-                      f"{preset_used.image_size}px · training split of seed {estimation.seed} (the preset's first)")
+        console.print(f"[bold]{escape(target)}[/] · preset {escape(preset_used.name)}: "
+                      f"{escape(preset_used.backbone)} @ {preset_used.image_size}px · training split of seed "
+                      f"{estimation.seed} (the preset's first)")
         _print_skipped(skipped, sources)
         if not usable:
             console.print("[yellow]no usable source to estimate[/]")
@@ -193,10 +195,11 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
             continue
         for method, values in measured.items():
             ranked = sorted(values.items(), key=lambda item: -item[1])
-            console.print(f"measured {method} mean AUC: " + ", ".join(f"{escape(s)} {v:.3f}" for s, v in ranked))
+            console.print(f"measured {escape(method)} mean AUC: "
+                          + ", ".join(f"{escape(s)} {v:.3f}" for s, v in ranked))
         table, fewest = _agreement_table(target, found, estimators, measured)
         console.print(table)
         if fewest < FEW_SOURCES:
             console.print(f"[yellow]a tau over fewer than {FEW_SOURCES} sources (n) can take only a few values and "
                           "says little about an estimator[/]")
-    console.print(f"estimates stored in {store.path}")
+    console.print(f"estimates stored in {escape(str(store.path))}")

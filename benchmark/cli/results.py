@@ -145,7 +145,7 @@ def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache
     vctx = VisualizerContext(Store(out_dir), catalog, settings, figures, style=style)
     for name in names or list(catalog.visualizers):
         for item in catalog.visualizers[name].render(vctx):
-            console.print(f"{name}: {as_figure(item).path}")
+            console.print(f"{escape(name)}: {escape(str(as_figure(item).path))}")
 
 
 @main.command("report")
