@@ -95,8 +95,9 @@ def show_command(ctx, out_dir, fmt, metric):
     store = Store(out_dir)
     rows = store.rows()
     if fmt != "json" and not any(row["status"] == "passed" for row in rows):  # json still lists the failures
-        click.echo(f"no passed result in {out_dir}: {_counted(rows)}; `tlbench show --out {out_dir} --format json` "
-                   "lists them with their errors", err=True)
+        hint = (f"`tlbench show --out {out_dir} --format json` lists them with their errors" if rows
+                else f"`tlbench doctor --out {out_dir}` checks its rows")
+        click.echo(f"no passed result in {out_dir}: {_counted(rows)}; {hint}", err=True)
         sys.exit(EXIT_NOTHING_RAN)
     boards = leaderboard.build_boards(rows, metric, methods=load_catalog(ctx.obj.get("plugins", ())).methods)
     if fmt == "json":
