@@ -200,3 +200,25 @@ def test_a_failed_row_needs_no_metrics_and_json_nested_to_the_limit_is_read():
     deeper = json.dumps({"deep": json.loads("[" * MAX_DEPTH + "]" * MAX_DEPTH)})
     with pytest.raises(BadRow, match="notes is JSON nested deeper"):
         decode_experiment(_row(notes=deeper))
+
+
+def test_a_bad_estimate_is_left_out_listed_and_moved_aside(tmp_path):
+    from benchmark.run.store import Store
+    from benchmark.run.storerepair import check_rows
+
+    store = Store(tmp_path)
+    for source, score in (("a", 0.5), ("b", 0.7)):
+        store.save_estimate(f"h-{source}", "t", source, "logme", 2, {"source": source}, {"name": "p"}, score, 0.1,
+                            0.2, 30)
+    store.db.execute("UPDATE estimates SET score = 'high', preset = 'not json' WHERE source = 'b'")
+    assert [e["source"] for e in store.estimates()] == ["a"]
+    (bad,) = store.bad_rows()
+    assert bad[0] == "estimates" and "'logme of b for t'" in bad[2] and bad[3] == "score is 'high', not a number"
+    store.close()
+    found = check_rows(tmp_path, quarantine=True)
+    assert found.checked == {"experiments": 0, "estimates": 2} and found.moved
+    assert found.quarantined == {"estimates": 1}
+    store = Store(tmp_path)
+    assert [e["source"] for e in store.estimates()] == ["a"] and store.bad_rows() == []
+    (aside,) = store.db.execute("SELECT source, score, preset, problem FROM estimates_quarantine").fetchall()
+    assert tuple(aside) == ("b", "high", "not json", "score is 'high', not a number")

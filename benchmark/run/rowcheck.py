@@ -29,18 +29,18 @@ class BadRow(ValueError):
 
 
 def row_id(raw: Mapping) -> str:
-    """How a message names a row: its node id (or, for an estimate, target and source) and config hash, shown
-    as Python literals, so that a hostile value cannot end a line or start a terminal escape."""
+    """How a message names a row: its node id (or, for an estimate, its estimator, source and target) and config
+    hash, shown as Python literals, so that a hostile value cannot end a line or start a terminal escape."""
     raw = {key: raw[key] for key in raw.keys()}  # a mapping or an sqlite3.Row
     if "node_id" in raw:
         label = raw.get("node_id")
     else:
-        label = f"{raw.get('target')!s:.100} · {raw.get('source')!s:.100} · {raw.get('estimator')!s:.100}"
+        label = f"{raw.get('estimator')!s:.100} of {raw.get('source')!s:.100} for {raw.get('target')!s:.100}"
     return f"{_shown(label)} (config hash {_shown(raw.get('config_hash'))})"
 
 
 def _shown(value) -> str:
-    text = ascii(value)
+    text = repr(value)  # control and format characters escaped, other characters as they are
     return text if len(text) <= 120 else text[:117] + "..."
 
 

@@ -139,6 +139,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _fields(row: sqlite3.Row) -> dict:
+    """A row read with its rowid, as its table's columns alone."""
+    return {key: row[key] for key in row.keys() if key != "rowid"}
+
+
 def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
@@ -238,13 +243,15 @@ class Store:
     def _checked(self, table: str, row: sqlite3.Row) -> dict | None:
         """``row`` of ``table`` decoded, or None when it does not hold (logged once per row)."""
         try:
-            return CHECKED_TABLES[table]({k: row[k] for k in row.keys() if k != "rowid"})
+            return CHECKED_TABLES[table](_fields(row))
         except BadRow as error:
             if (table, row["rowid"]) not in self._reported:
                 self._reported.add((table, row["rowid"]))
-                log.warning("%s row %s cannot be used and is left out (its experiment counts as not run): %s; "
-                            "`tlbench doctor --out %s --quarantine` moves such rows aside", table, row_id(row),
-                            error, self.run_dir)
+                consequence = ("its experiment runs again" if table == "experiments"
+                               else "`tlbench estimate` replaces it")
+                log.warning("%s row %s cannot be used and is left out (%s): %s; `tlbench doctor --out %s "
+                            "--quarantine` moves such rows aside", table, row_id(row), consequence, error,
+                            self.run_dir)
             return None
 
     def _result(self, config_hash: str) -> dict | None:
@@ -406,7 +413,7 @@ class Store:
                 continue
             for row in self.db.execute(f"SELECT rowid, * FROM {table} ORDER BY rowid"):
                 try:
-                    decode({k: row[k] for k in row.keys() if k != "rowid"})
+                    decode(_fields(row))
                 except BadRow as error:
                     found.append((table, row["rowid"], row_id(row), str(error)))
         return found
@@ -438,7 +445,7 @@ class Store:
         if row is None:
             return
         try:
-            CHECKED_TABLES[table]({k: row[k] for k in row.keys() if k != "rowid"})
+            CHECKED_TABLES[table](_fields(row))
         except BadRow as error:
             self._move_aside(table, row["rowid"], f"{error} ({why})")
 
