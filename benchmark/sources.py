@@ -19,6 +19,7 @@ from benchmark.engine.models import create_backbone, predict, replace_head
 from benchmark.engine.seeding import seeded
 from benchmark.engine.training import EpochCallback, fit
 from benchmark.hashing import config_hash
+from benchmark.names import file_stem
 from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
 from benchmark.run.keeppolicy import model_bytes
 from benchmark.run.locks import exclusive
@@ -104,7 +105,7 @@ class DatasetSource(Source):
 
     def weights_path(self, settings: RunSettings) -> Path:
         digest = config_hash(self.identity(settings))
-        return settings.cache_dir / "sources" / f"{self.name}-{digest}.pt"
+        return settings.cache_dir / "sources" / f"{file_stem(self.name)}-{digest}.pt"
 
     def prepare(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None = None) -> None:
         """Train the source model unless it is cached. One process trains it at a time (a lock file beside it):

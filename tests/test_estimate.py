@@ -66,7 +66,7 @@ def _write(store: Store, target: str, source: str, method: str, seed: int, auc: 
               "method": {"name": method, "version": "1"}, "seed": seed}
     planned = SimpleNamespace(experiment=experiment, config=config, config_hash=f"{experiment.node_id}{data['data']}")
     store.start(planned, "cpu", PRESET)
-    store.finish(planned.config_hash, "passed", metrics={"auc": auc})
+    store.finish(planned.config_hash, "passed", metrics={"auc": auc, "n_test": 30})
 
 
 def _estimate(store: Store, source: str, score: float, data: dict = DATA) -> None:
@@ -201,8 +201,10 @@ def test_two_configurations_of_one_name_get_a_figure_each(tmp_path):
     for source, auc in (("a", 0.7), ("b", 0.9)):
         experiment = SimpleNamespace(node_id=f"xray::{source}::fe-svm[seed=2]c", target="xray", source=source,
                                      method="fe-svm", seed=2)
-        store.start(SimpleNamespace(experiment=experiment, config={}, config_hash=experiment.node_id), "cpu", changed)
-        store.finish(experiment.node_id, "passed", metrics={"auc": auc})
+        config = {"target": {"dataset": "xray", "task": "xray"}, "seed": 2}
+        store.start(SimpleNamespace(experiment=experiment, config=config, config_hash=experiment.node_id), "cpu",
+                    changed)
+        store.finish(experiment.node_id, "passed", metrics={"auc": auc, "n_test": 30})
         store.save_estimate(f"c-{source}", "xray", source, "logme", 2, {}, changed, auc, 0.01, 0.2, 300)
     catalog = SimpleNamespace(estimators={"logme": LogME()}, methods={})
     figures = EstimatorsVisualizer().render(VisualizerContext(store, catalog, None, tmp_path / "out"))

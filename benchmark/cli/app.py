@@ -99,6 +99,21 @@ class _Commands(click.Group):
             sys.exit(EXIT_USAGE)
 
 
+class _StoreWarnings(logging.Handler):
+    """The store's lines about rows it cannot use (:mod:`benchmark.run.store`), on stderr: the output of `show`
+    stays data."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"warning: {record.getMessage()}", err=True)
+
+
+def _warn_about_rows() -> None:
+    logger = logging.getLogger("benchmark.run.store")
+    if not any(isinstance(h, _StoreWarnings) for h in logger.handlers):
+        logger.addHandler(_StoreWarnings(logging.WARNING))
+        logger.propagate = False  # not a second time through the console's handler (see _log_to)
+
+
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @plugin_option
 @click.version_option(version("tlbench"), prog_name="tlbench")
@@ -107,6 +122,7 @@ def main(ctx, plugin_args):
     """Benchmark transfer learning from source datasets to small medical datasets."""
     ctx.ensure_object(dict)
     ctx.obj["plugins"] = plugin_args
+    _warn_about_rows()
 
 
 def _log_to(console: Console) -> None:

@@ -4,6 +4,7 @@ with the measured ranking where the run folder has one."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,17 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from benchmark.cli.app import _catalog, _log_to, _settings, console, data_root_option, main, out_option, plugin_option
+from benchmark.cli.app import (
+    EXIT_NOTHING_RAN,
+    _catalog,
+    _log_to,
+    _settings,
+    console,
+    data_root_option,
+    main,
+    out_option,
+    plugin_option,
+)
 from benchmark.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -66,11 +77,12 @@ def _print_skipped(skipped: list[tuple[str, str]], requested: tuple[str, ...]) -
 
 def _ranking_table(target: str, found: list[Estimate], estimators: list) -> Table:
     """One column per estimator: the sources from the best score down, with the score and its seconds."""
-    table = Table(title=f"{target}: sources ranked by each estimator (score, estimator seconds)", title_justify="left")
+    table = Table(title=f"{escape(target)}: sources ranked by each estimator (score, estimator seconds)",
+                  title_justify="left")
     table.add_column("rank", justify="right")
     columns = []
     for estimator in estimators:
-        table.add_column(estimator.name + ("" if estimator.higher_is_better else " (lower is better)"))
+        table.add_column(escape(estimator.name) + ("" if estimator.higher_is_better else " (lower is better)"))
         scored = [e for e in found if e.estimator == estimator.name and e.score is not None]
         scored.sort(key=lambda e: e.score, reverse=estimator.higher_is_better)
         cells = [f"{escape(e.source)}  {e.score:.4g}  ({e.seconds:.2f} s)" for e in scored]
@@ -86,11 +98,11 @@ def _agreement_table(target: str, comparisons: list, estimators: list) -> tuple[
     """The weighted Kendall tau of each estimator's scores against each measured method's mean AUC (``tied`` where
     the estimator gives every source one score), and the fewest sources any of them was computed over."""
     methods = sorted({c.method for c in comparisons})
-    table = Table(title=f"{target}: weighted Kendall tau against the measured mean AUC per source",
+    table = Table(title=f"{escape(target)}: weighted Kendall tau against the measured mean AUC per source",
                   title_justify="left")
     table.add_column("estimator")
     for method in methods:
-        table.add_column(method, justify="right")
+        table.add_column(escape(method), justify="right")
     by_pair = {(c.estimator, c.method): c for c in comparisons}
     fewest = None
     for estimator in estimators:
@@ -103,7 +115,7 @@ def _agreement_table(target: str, comparisons: list, estimators: list) -> tuple[
             fewest = c.n if fewest is None else min(fewest, c.n)
             tau = "tied scores" if c.tied else "undefined" if c.tau is None else f"{c.tau:+.3f}"
             cells.append(f"{tau} (n={c.n})")
-        table.add_row(estimator.name, *cells)
+        table.add_row(escape(estimator.name), *cells)
     return table, fewest or 0
 
 
@@ -148,14 +160,19 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
         raise click.UsageError("no estimator is registered: `tlbench plugins` shows which plugins are broken")
     store = Store(out_dir)
     rows = store.rows("passed")
+    if not datasets and not rows and (unused := store.rows()):
+        console.print(f"[yellow]no passed result in {escape(str(out_dir))}[/] ({len(unused)} other row(s)) to take "
+                      "the targets and preset from: name the targets with -d, or run them first")
+        sys.exit(EXIT_NOTHING_RAN)
     _log_to(console)
     for target in _targets(catalog, settings, datasets, rows):
         target_settings = _settings_for(target, settings, rows, preset)
         estimation = Estimation(catalog, target_settings, store)
         usable, skipped = estimation.usable_sources(target, sources)
         preset_used = target_settings.preset
-        console.print(f"[bold]{escape(target)}[/] · preset {preset_used.name}: {preset_used.backbone} @ "
-                      f"{preset_used.image_size}px · training split of seed {estimation.seed} (the preset's first)")
+        console.print(f"[bold]{escape(target)}[/] · preset {escape(preset_used.name)}: "
+                      f"{escape(preset_used.backbone)} @ {preset_used.image_size}px · training split of seed "
+                      f"{estimation.seed} (the preset's first)")
         _print_skipped(skipped, sources)
         if not usable:
             console.print("[yellow]no usable source to estimate[/]")
@@ -185,7 +202,8 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
             continue
         for method, values in sorted(measured.items()):
             ranked = sorted(values.items(), key=lambda item: -item[1])
-            console.print(f"measured {method} mean AUC: " + ", ".join(f"{escape(s)} {v:.3f}" for s, v in ranked))
+            console.print(f"measured {escape(method)} mean AUC: "
+                          + ", ".join(f"{escape(s)} {v:.3f}" for s, v in ranked))
         table, fewest = _agreement_table(target, comparisons, estimators)
         console.print(table)
         if any(c.tied for c in comparisons):
@@ -194,4 +212,4 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
         if fewest < FEW_SOURCES:
             console.print(f"[yellow]a tau over fewer than {FEW_SOURCES} sources (n) can take only a few values and "
                           "says little about an estimator[/]")
-    console.print(f"estimates stored in {store.path}")
+    console.print(f"estimates stored in {escape(str(store.path))}")

@@ -47,8 +47,8 @@ def plugins_command(ctx, plugin_args, as_json):
         provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in plugin.provides.items())
         status = {"ok": "[green]ok[/]", "blocked": "[yellow]blocked[/]"}.get(plugin.status, "[red]broken[/]")
         if plugin.error:
-            status += f"\n[red]{plugin.error}[/]"
-        table.add_row(plugin.name, plugin.version or "-", plugin.origin, status, provides)
+            status += f"\n[red]{escape(plugin.error)}[/]"
+        table.add_row(escape(plugin.name), escape(plugin.version or "-"), plugin.origin, status, escape(provides))
     console.print(table)
 
 
@@ -102,26 +102,27 @@ def list_command(ctx, plugin_args, data_root, as_json, imagenet_weights):
     for column in ("task", "dataset", "roles", "classes", "status"):
         tasks.add_column(column)
     for t in listing["tasks"]:
-        status = "[green]available[/]" if t["status"] == "available" else f"[red]{t['status']}[/]\n{t['message']}"
-        tasks.add_row(t["task"], t["dataset"], ", ".join(t["roles"]), str(len(t["classes"])), status)
+        status = ("[green]available[/]" if t["status"] == "available"
+                  else f"[red]{escape(t['status'])}[/]\n{escape(t['message'])}")
+        tasks.add_row(escape(t["task"]), escape(t["dataset"]), ", ".join(t["roles"]), str(len(t["classes"])), status)
     console.print(tasks)
     sources = Table(title="Sources", title_justify="left")
     for column in ("source", "status", "description"):
         sources.add_column(column)
     for s in listing["sources"]:
-        status = "[green]available[/]" if s["status"] == "available" else f"[red]unavailable[/]\n{s['message']}"
-        sources.add_row(s["name"], status, s["description"])
+        status = "[green]available[/]" if s["status"] == "available" else f"[red]unavailable[/]\n{escape(s['message'])}"
+        sources.add_row(escape(s["name"]), status, escape(s["description"]))
     console.print(sources)
     for kind in ("methods", "visualizers", "estimators", "launchers"):
         table = Table(title=kind.capitalize(), title_justify="left")
         table.add_column("name")
         table.add_column("description")
         for item in listing[kind]:
-            unavailable = f"\n[red]unavailable:[/] {item['unavailable']}" if item.get("unavailable") else ""
-            table.add_row(item["name"], item["description"] + unavailable)
+            unavailable = f"\n[red]unavailable:[/] {escape(item['unavailable'])}" if item.get("unavailable") else ""
+            table.add_row(escape(item["name"]), escape(item["description"]) + unavailable)
         console.print(table)
     for plugin in listing["broken_plugins"]:
-        console.print(f"[red]broken plugin {plugin['name']}:[/] {plugin['error']}")
+        console.print(f"[red]broken plugin {escape(plugin['name'])}:[/] {escape(plugin['error'])}")
 
 
 @main.command("presets")

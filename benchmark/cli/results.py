@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from benchmark.cli.app import (
     EXIT_FAILED,
+    EXIT_NOTHING_RAN,
     _catalog,
     _settings,
     console,
@@ -22,23 +23,47 @@ from benchmark.cli.app import (
 
 @main.command("doctor")
 @out_option
-def doctor_command(out_dir):
-    """Check the run folder's results database; salvage the readable rows of a damaged one into a new file."""
-    from benchmark.run.storerepair import repair
+@click.option("--quarantine", is_flag=True,
+              help="Move the rows that cannot be used into a side table (experiments_quarantine, "
+                   "estimates_quarantine); their experiments then run again.")
+def doctor_command(out_dir, quarantine):
+    """Check the run folder's results database, its pages and then each row; salvage the readable rows of a
+    damaged file into a new one, and list the rows whose values cannot be used (exit 1 while any is left in
+    place)."""
+    from benchmark.run.store import QUARANTINE_SUFFIX
+    from benchmark.run.storerepair import check_rows, repair
 
     try:
         result = repair(out_dir)
     except FileNotFoundError as error:
         console.print(f"[red]error:[/] {escape(str(error))}")
         sys.exit(EXIT_FAILED)
+    shown = escape(str(result.path))
     if not result.damaged:
-        console.print(f"{result.path}: intact")
-        return
-    counts = ", ".join(f"{result.salvaged[t]} {t}" + (f" ({result.lost[t]} unreadable)" if result.lost[t] else "")
-                       for t in result.salvaged)
-    console.print(f"{result.path} was damaged ({escape(result.problem)}); salvaged into a new store: {counts}. "
-                  f"The damaged file is kept as {result.kept}. `tlbench run` with the same options runs what was "
-                  "lost again.")
+        console.print(f"{shown}: pages intact")
+    else:
+        counts = ", ".join(f"{result.salvaged[t]} {t}" + (f" ({result.lost[t]} unreadable)" if result.lost[t] else "")
+                           for t in result.salvaged)
+        console.print(f"{shown} was damaged ({escape(result.problem)}); salvaged into a new store: {counts}. "
+                      f"The damaged file is kept as {escape(str(result.kept))}. `tlbench run` with the same options "
+                      "runs what was lost again.")
+    rows = check_rows(out_dir, quarantine)
+    checked = ", ".join(f"{count} {table}" for table, count in rows.checked.items())
+    if not rows.bad:
+        console.print(f"rows: {checked} checked, all usable")
+    else:
+        console.print(f"rows: {checked} checked; [red]{len(rows.bad)} cannot be used[/]:")
+        for table, _, row, problem in rows.bad:
+            console.print(f"  {table} row {escape(row)}: {escape(problem)}")
+    for table, count in rows.quarantined.items():
+        console.print(f"{count} row(s) set aside in {table}{QUARANTINE_SUFFIX}")
+    if rows.moved:
+        console.print(f"moved {len(rows.bad)} row(s) aside; `tlbench run` with the same options runs their "
+                      "experiments again")
+    elif rows.bad:
+        console.print(f"they are left out of boards, reports and estimates, and their experiments run again; "
+                      f"`tlbench doctor --out {escape(str(out_dir))} --quarantine` moves them aside")
+        sys.exit(EXIT_FAILED)
 
 
 def _metric(name: str) -> str:
@@ -69,6 +94,11 @@ def show_command(ctx, out_dir, fmt, metric):
         raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
     store = Store(out_dir)
     rows = store.rows()
+    if fmt != "json" and not any(row["status"] == "passed" for row in rows):  # json still lists the failures
+        hint = (f"`tlbench show --out {out_dir} --format json` lists them with their errors" if rows
+                else f"`tlbench doctor --out {out_dir}` checks its rows")
+        click.echo(f"no passed result in {out_dir}: {_counted(rows)}; {hint}", err=True)
+        sys.exit(EXIT_NOTHING_RAN)
     boards = leaderboard.build_boards(rows, metric, methods=load_catalog(ctx.obj.get("plugins", ())).methods)
     if fmt == "json":
         click.echo(render.render_json(rows, boards, store.attempts()))
@@ -77,6 +107,14 @@ def show_command(ctx, out_dir, fmt, metric):
     else:
         renderer = {"md": render.render_markdown, "csv": render.render_csv, "latex": render.render_latex}[fmt]
         click.echo(renderer(boards), nl=False)
+
+
+def _counted(rows: list[dict]) -> str:
+    """How many usable rows the store holds, by status ("no usable row" for none)."""
+    statuses: dict[str, int] = {}
+    for row in rows:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    return ", ".join(f"{count} {status}" for status, count in sorted(statuses.items())) or "no usable row"
 
 
 @main.command("visualize")
@@ -108,7 +146,7 @@ def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache
     vctx = VisualizerContext(Store(out_dir), catalog, settings, figures, style=style)
     for name in names or list(catalog.visualizers):
         for item in catalog.visualizers[name].render(vctx):
-            console.print(f"{name}: {as_figure(item).path}")
+            console.print(f"{escape(name)}: {escape(str(as_figure(item).path))}")
     for warning in vctx.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
 

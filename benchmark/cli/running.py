@@ -61,7 +61,8 @@ def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings, verbose: bo
     for name in sorted({p.experiment.source for p in plan.by_state(PENDING)}):
         if isinstance(sources.get(name), DatasetSource):
             state = "to train" if name in to_train else "cached"
-            console.print(f"[magenta]source  [/] {name}: model {state} ({sources[name].weights_path(settings)})")
+            console.print(f"[magenta]source  [/] {escape(name)}: model {state} "
+                          f"({escape(str(sources[name].weights_path(settings)))})")
     for planned in plan.experiments:
         if planned.state == SKIPPED and not verbose:
             continue
@@ -88,13 +89,13 @@ def _print_dry_run(plan: Plan, catalog: Catalog, settings: RunSettings, store, c
 
     jobs, basis = build_jobs(plan, catalog, settings, store)
     jobs = dispatch_order(jobs)
-    console.print(f"dry run: nothing runs, nothing is written; costs estimated from {basis}")
+    console.print(f"dry run: nothing runs, nothing is written; costs estimated from {escape(str(basis))}")
     for line in chosen.describe(jobs, spec, launch):
         console.print(escape(line), soft_wrap=True)
     for name, launcher in catalog.launchers.items():
         if not launcher.executes:
             continue
-        console.print(f"[bold]--launcher {name}[/]")
+        console.print(f"[bold]--launcher {escape(name)}[/]")
         problem = launcher.available()
         lines = [f"unavailable: {problem}"] if problem else launcher.describe(jobs, spec, launch)
         for line in lines:
@@ -257,7 +258,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     _log_to(console)
     for plugin in catalog.plugins:
         if plugin.status == "broken":
-            console.print(f"[red]broken plugin {plugin.name}:[/] {plugin.error}")
+            console.print(f"[red]broken plugin {escape(plugin.name)}:[/] {escape(plugin.error)}")
     note = "" if settings.device.type == "cuda" or preset != "auto" else \
         " (no GPU: a small backbone; --preset thesis runs VGG16 at 224)"
     console.print(f"tlbench {version('tlbench')} · device {settings.device} · preset {settings.preset.name}: "
@@ -310,20 +311,21 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     boards = leaderboard.build_boards(rows, methods=catalog.methods)
     if boards:
         console.print(render.render_rich(boards))
-    console.print(f"results: {store.path}")
+    console.print(f"results: {escape(str(store.path))}")
     if outcome.wall:
         busy = ", ".join(f"{device} {share:.0%}" for device, share in sorted(outcome.busy.items()))
         console.print(f"wall time {_duration(outcome.wall)} (estimated {_duration(outcome.estimated)}); busy: "
                       f"{busy or '-'}" + (f"; {outcome.retried} attempt(s) retried" if outcome.retried else ""))
     if outcome.elsewhere:
-        console.print(f"{outcome.elsewhere} experiment(s) left to another tlbench process running on {out_dir}")
+        console.print(f"{outcome.elsewhere} experiment(s) left to another tlbench process running on "
+                      f"{escape(str(out_dir))}")
     if outcome.kept:
         console.print(f"[red]{outcome.kept} rerun(s) failed; the earlier passed results are kept[/] (`tlbench show "
-                      f"--out {out_dir} --format json` lists the failed attempts)")
+                      f"--out {escape(str(out_dir))} --format json` lists the failed attempts)")
     failed = len(plan.by_state(FAILED))
     if failed:
-        console.print(f"[red]{failed} experiment(s) failed[/]: `tlbench show --out {out_dir} --format json` "
-                      "has their tracebacks")
+        console.print(f"[red]{failed} experiment(s) failed[/]: `tlbench show --out {escape(str(out_dir))} "
+                      "--format json` has their tracebacks")
         sys.exit(EXIT_FAILED)
     if outcome.passed == 0 and not outcome.elsewhere and not plan.by_state(DONE):
         console.print("[yellow]nothing ran: every selected experiment was skipped[/]")

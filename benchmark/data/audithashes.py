@@ -27,6 +27,7 @@ from benchmark.data.perceptualhash import HASH_SIDE, HASH_VERSION, VARIANTS, WOR
 from benchmark.datasets import Dataset, Task
 from benchmark.engine.threads import usable_cores
 from benchmark.hashing import config_hash
+from benchmark.names import file_stem
 from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,11 @@ def _usable(entry: dict | None, *names: str) -> bool:
             and entry["hashes"].shape[1:] == (VARIANTS, WORDS))
 
 
+def _entry_prefix(dataset: Dataset, task: Task) -> str:
+    """The start of the file names of a task's hash entries (see :func:`benchmark.names.file_stem`)."""
+    return f"{file_stem(f'{dataset.name}-{task.name}')}-"
+
+
 def _optional(arrays: dict, name: str) -> np.ndarray | None:
     return arrays[name] if name in arrays else None
 
@@ -104,11 +110,11 @@ class HashCache:
             stamps.append((str(path), stat.st_size, stat.st_mtime_ns))
         key = config_hash({"dataset": dataset.name, "version": dataset.version, "task": task.name,
                            "hash": HASH_VERSION, "files": stamps})
-        path = self.folder / f"{dataset.name}-{task.name}-{key}.npz"
+        path = self.folder / f"{_entry_prefix(dataset, task)}{key}.npz"
         entry = self._read(path)
         if not _usable(entry, "kept"):
             entry = self._hash_files([str(p) for p in files.paths], task.name)
-            self._replace(path, entry, f"{dataset.name}-{task.name}-")
+            self._replace(path, entry, _entry_prefix(dataset, task))
         kept = entry["kept"]
 
         def pick(values):
@@ -144,7 +150,7 @@ class HashCache:
     def _array_task(self, dataset: Dataset, task: Task, root: Path) -> TaskImages:
         key = config_hash({"dataset": dataset.name, "version": dataset.version, "task": task.name,
                            "hash": HASH_VERSION, "size": HASH_SIDE})
-        path = self.folder / f"{dataset.name}-{task.name}-{key}.npz"
+        path = self.folder / f"{_entry_prefix(dataset, task)}{key}.npz"
         entry = self._read(path)
         if not _usable(entry, "labels", "official_by_default"):
             imageset = dataset.load(task, root, HASH_SIDE)
@@ -157,7 +163,7 @@ class HashCache:
                     entry[name] = values.astype(str) if values.dtype == object else values
             self.decoded += len(imageset.labels)
             log.info("audit: hashed %d images of %s", len(imageset.labels), task.name)
-            self._replace(path, entry, f"{dataset.name}-{task.name}-")
+            self._replace(path, entry, _entry_prefix(dataset, task))
         names = [f"{task.name}[{i}]" for i in range(len(entry["labels"]))]
         return TaskImages(task.name, key, names, entry["hashes"], entry["labels"], _optional(entry, "groups"),
                           _optional(entry, "official_split"), bool(entry["official_by_default"]),

@@ -24,6 +24,7 @@ from PIL import Image
 
 from benchmark.engine.threads import usable_cores
 from benchmark.hashing import config_hash
+from benchmark.names import file_stem
 from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside, writer_of
 
 log = logging.getLogger(__name__)
@@ -113,14 +114,15 @@ class ImageCache:
         """The images of ``paths`` at ``size``, from the cache entry ``name`` when it is current."""
         if self.folder is None:
             return self._decode(name, paths, size, None)
-        stem = self.folder / f"{name}-{size}px-{self.entry_key(key, paths, size)}"
+        prefix = f"{file_stem(name)}-{size}px-"
+        stem = self.folder / f"{prefix}{self.entry_key(key, paths, size)}"
         with self._lock:
             cached = self._read(stem)
             if cached is not None:
                 log.info("image cache: read %d images of %s from %s (no image decoded)", len(cached.kept), name,
                          cached.path)
                 return cached
-            for stale in self.folder.glob(f"{name}-{size}px-*"):
+            for stale in self.folder.glob(f"{prefix}*"):
                 if writer_of(stale.name) is None:  # another process's entry being written is left to it
                     stale.unlink(missing_ok=True)
             for leftover in remove_leftovers(self.folder):

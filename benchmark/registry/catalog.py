@@ -8,12 +8,26 @@ from benchmark.datasets import SOURCE, TARGET, Dataset, Task
 from benchmark.estimators import Estimator
 from benchmark.launchers import Launcher
 from benchmark.methods import Method
+from benchmark.names import check_name
 from benchmark.sources import DatasetSource, Source
 from benchmark.visualizers import Visualizer
 
 KINDS = ("datasets", "sources", "methods", "visualizers", "estimators", "launchers")
 _TYPES = {"datasets": Dataset, "sources": Source, "methods": Method, "visualizers": Visualizer,
           "estimators": Estimator, "launchers": Launcher}
+
+
+def _check_names(kind: str, obj) -> None:
+    """Every name ``obj`` gives that tlbench writes out (see :mod:`benchmark.names`)."""
+    noun = kind[:-1]
+    check_name(noun, obj.name)
+    if kind == "datasets":
+        for task in obj.tasks():
+            check_name(f"dataset {obj.name}: task", task.name)
+            for name in task.classes:
+                check_name(f"dataset {obj.name}, task {task.name}: class", name)
+    if kind == "methods":
+        check_name(f"method {obj.name}: label", obj.label)
 
 
 @dataclass
@@ -52,11 +66,14 @@ class Catalog:
     plugins: list[PluginInfo] = field(default_factory=list)
 
     def add(self, kind: str, obj, plugin: str) -> str | None:
-        """Add ``obj``; return the owning plugin's name instead if the name is taken."""
+        """Add ``obj``; return the owning plugin's name instead if the name is taken.
+        :class:`~benchmark.names.InvalidName` when one of its names (a dataset's tasks and classes, a method's
+        label too) is not a valid name."""
         if not isinstance(obj, _TYPES[kind]):
             raise TypeError(f"register() for {kind} takes a {_TYPES[kind].__name__}, got {type(obj).__name__}")
         if not getattr(obj, "name", ""):
             raise ValueError(f"a registered {_TYPES[kind].__name__} needs a non-empty name")
+        _check_names(kind, obj)
         if (kind, obj.name) in self.owners:
             return self.owners[(kind, obj.name)]
         if kind == "datasets":

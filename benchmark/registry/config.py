@@ -46,6 +46,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from benchmark.datasets import SOURCE, TARGET
+from benchmark.names import MAX_LENGTH, name_problem
 
 CONFIG_FILE = "tlbench.toml"
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -217,8 +218,9 @@ def _declaration(path: Path, entry) -> DatasetDeclaration:
         raise ConfigError(f"{path}: every declared dataset needs a name, got {entry!r}")
     name = entry["name"]
     where = f"{path}: dataset {name!r}"
-    if not NAME.fullmatch(name) or "::" in name:
-        raise ConfigError(f"{where}: a name may hold letters, digits, '_', '.' and '-' only (it is used in node ids)")
+    if not NAME.fullmatch(name) or "::" in name or len(name) > MAX_LENGTH:
+        raise ConfigError(f"{where}: a name may hold letters, digits, '_', '.' and '-' only (it is used in node "
+                          f"ids), at most {MAX_LENGTH} of them")
     unknown = set(entry) - _DECLARATION_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: "
@@ -240,6 +242,9 @@ def _declaration(path: Path, entry) -> DatasetDeclaration:
     classes = entry.get("classes", [])
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
         raise ConfigError(f"{where}: classes must be a list of class names")
+    for class_name in classes:
+        if name_problem(class_name):
+            raise ConfigError(f"{where}: class {class_name!r}: {name_problem(class_name)}")
     provenance = entry.get("provenance", [])
     provenance = [provenance] if isinstance(provenance, str) else provenance
     if not isinstance(provenance, list) or not all(isinstance(p, str) and p for p in provenance):
@@ -272,9 +277,9 @@ def _source_declaration(path: Path, entry) -> SourceDeclaration:
         raise ConfigError(f"{path}: every declared source needs a name, got {entry!r}")
     name = entry["name"]
     where = f"{path}: source {name!r}"
-    if not NAME.fullmatch(name) or name in RESERVED_SOURCES:
+    if not NAME.fullmatch(name) or name in RESERVED_SOURCES or len(name) > MAX_LENGTH:
         raise ConfigError(f"{where}: a name may hold letters, digits, '_', '.' and '-' only (it is used in node ids), "
-                          f"and may not be {', '.join(RESERVED_SOURCES)}")
+                          f"at most {MAX_LENGTH} of them, and may not be {', '.join(RESERVED_SOURCES)}")
     unknown = set(entry) - _SOURCE_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: "

@@ -201,10 +201,10 @@ def register_declared(catalog: Catalog, declarations, data_root: Path, config_pa
     for declaration in declarations:
         try:
             dataset = declared_dataset(declaration, data_root)
+            owner = catalog.add("datasets", dataset, info.name)  # InvalidName for a class folder's name
         except ValueError as error:
             broken.append((declaration.name, f"dataset {declaration.name!r}: {error}"))
             continue
-        owner = catalog.add("datasets", dataset, info.name)
         if owner is not None:
             broken.append((declaration.name, f"dataset {declaration.name!r} declared in the config clashes with a "
                                              f"dataset or task of plugin {owner!r}; rename the declaration"))

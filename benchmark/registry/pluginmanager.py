@@ -21,6 +21,7 @@ from importlib.metadata import entry_points
 import pluggy
 
 import benchmark.hookspecs as hookspecs
+from benchmark.names import InvalidName
 from benchmark.registry.catalog import KINDS, Catalog, PluginInfo
 
 ENTRY_POINT_GROUP = "tlbench"
@@ -161,16 +162,22 @@ class PluginLoader:
         return catalog
 
     def _register(self, catalog: Catalog, info: PluginInfo, kind: str, obj) -> None:
-        """Add one object; a name already taken is refused and recorded on the second plugin."""
-        owner = catalog.add(kind, obj, info.name)
+        """Add one object; a name already taken, or one that is not a valid name, is refused and recorded on the
+        plugin (which is then broken; what it registered otherwise stays)."""
+        try:
+            owner = catalog.add(kind, obj, info.name)
+        except InvalidName as error:
+            self._refuse(info, f"plugin {info.name!r} registers an invalid {error}")
+            return
         if owner is None:
             info.provides.setdefault(kind, []).append(obj.name)
             return
+        self._refuse(info, f"duplicate {kind[:-1]} name {obj.name!r}: plugin {info.name!r} registers it, but plugin "
+                           f"{owner!r} already did; rename one, or block one with -p no:NAME")
+
+    @staticmethod
+    def _refuse(info: PluginInfo, message: str) -> None:
         info.status = "broken"
-        message = (
-            f"duplicate {kind[:-1]} name {obj.name!r}: plugin {info.name!r} registers it, but plugin "
-            f"{owner!r} already did; rename one, or block one with -p no:NAME"
-        )
         info.error = f"{info.error}; {message}" if info.error else message
 
 

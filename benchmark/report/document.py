@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.report import render
+from benchmark.report import escaping, render
 from benchmark.report.htmlpage import render_html
 from benchmark.report.leaderboard import Board
 from benchmark.report.provenance import Provenance
@@ -38,11 +38,13 @@ def results_csv(rows: list[dict]) -> str:
     metrics = sorted({k for row in rows for k in (row.get("metrics") or {}) if k not in _COUNTS})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["node_id", "target", "source", "method", "seed", "status", *metrics, *_COUNTS, "config_hash"])
+    writer.writerow(["node_id", "target", "source", "method", "seed", "status",
+                     *map(escaping.csv_cell, metrics), *_COUNTS, "config_hash"])
     for row in rows:
         values = row.get("metrics") or {}
-        writer.writerow([row["node_id"], row["target"], row["source"], row["method"], row["seed"], row["status"],
-                         *(_raw(values.get(k)) for k in (*metrics, *_COUNTS)), row["config_hash"]])
+        texts = [escaping.csv_cell(row[k]) for k in ("node_id", "target", "source", "method")]
+        writer.writerow([*texts, row["seed"], escaping.csv_cell(row["status"]),
+                         *(_raw(values.get(k)) for k in (*metrics, *_COUNTS)), escaping.csv_cell(row["config_hash"])])
     return buffer.getvalue()
 
 
@@ -51,9 +53,10 @@ def _raw(value) -> str:
 
 
 def _figure_markdown(figure: Figure, folder: Path) -> str:
-    lines = [f"### {figure.title}", "", f"![{figure.title}]({_relative(figure.path, folder)})", ""]
+    title = escaping.markdown(figure.title)
+    lines = [f"### {title}", "", f"![{title}]({_relative(figure.path, folder)})", ""]
     if figure.caption:
-        lines += [figure.caption, ""]
+        lines += [escaping.markdown(figure.caption), ""]
     if figure.extra:
         lines += ["Also: " + ", ".join(f"[{Path(p).name}]({_relative(p, folder)})" for p in figure.extra), ""]
     return "\n".join(lines)
@@ -65,13 +68,16 @@ def _relative(path: Path, folder: Path) -> str:
 
 def report_markdown(content: ReportContent, folder: Path) -> str:
     """``report.md``: the answer, the boards, the figures (files beside it), failures, provenance."""
-    parts = [f"# {TITLE}", "", content.paragraph, "", "## Results", "",
+    paragraphs = "\n\n".join(escaping.markdown(p) for p in content.paragraph.split("\n\n"))
+    parts = [f"# {TITLE}", "", paragraphs, "", "## Results", "",
              render.render_markdown(content.boards) if content.boards else "No passed results.", "", "## Figures", ""]
     parts += [_figure_markdown(f, folder) for f in content.figures] or ["No visualiser drew a figure.", ""]
     if content.failures:
-        parts += ["## Visualisers that failed", ""] + [f"- **{name}**: {error}" for name, error in content.failures]
+        parts += ["## Visualisers that failed", ""] + [f"- **{escaping.markdown(name)}**: {escaping.markdown(error)}"
+                                                       for name, error in content.failures]
         parts.append("")
-    parts += ["## Provenance", ""] + [f"- **{label}**: {value}" for label, value in content.provenance.lines()]
+    parts += ["## Provenance", ""] + [f"- **{escaping.markdown(label)}**: {escaping.markdown(value)}"
+                                      for label, value in content.provenance.lines()]
     for i, text in enumerate(content.provenance.configuration_texts(), 1):
         parts += ["", f"Configuration {i}:", "", "```json", text, "```"]
     return "\n".join(parts) + "\n"

@@ -13,6 +13,7 @@ from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
+from benchmark.report import escaping
 from benchmark.report.comparisons import ALPHA
 from benchmark.report.leaderboard import METRIC_NAMES, REPLICATES, Board
 from benchmark.run.planner import NO_SOURCE
@@ -92,9 +93,10 @@ def _comparisons_table(board: Board) -> Table:
         table.add_column(column, justify="right" if column in ("seeds", "difference", "p", "Holm p") else "left")
     for c in board.comparisons:
         style = "bold" if c.significant else ""
-        table.add_row(c.target, board.column_label(c.a), board.column_label(c.b), str(len(c.seeds)),
-                      f"{c.result.difference:+.3f}", escape(f"[{c.result.low:+.3f}, {c.result.high:+.3f}]"),
-                      f"{c.result.p_value:.3g}", f"[{style}]{c.p_holm:.3g}[/]" if style else f"{c.p_holm:.3g}")
+        table.add_row(escape(c.target), escape(board.column_label(c.a)), escape(board.column_label(c.b)),
+                      str(len(c.seeds)), f"{c.result.difference:+.3f}",
+                      escape(f"[{c.result.low:+.3f}, {c.result.high:+.3f}]"), f"{c.result.p_value:.3g}",
+                      f"[{style}]{c.p_holm:.3g}[/]" if style else f"{c.p_holm:.3g}")
     return table
 
 
@@ -105,10 +107,10 @@ def render_rich(boards: list[Board]) -> Group:
                       caption=escape("\n".join(notes(board))))
         table.add_column("target", style="bold")
         for column in board.columns:
-            table.add_column(board.column_label(column), justify="right")
+            table.add_column(escape(board.column_label(column)), justify="right")
         best = {t: board.cells[(t, *board.best_column(t))].mean for t in board.targets if board.best_column(t)}
         for target in board.targets:
-            row = [target]
+            row = [escape(target)]
             for column in board.columns:
                 cell = board.cells.get((target, *column))
                 if cell is None:
@@ -121,12 +123,12 @@ def render_rich(boards: list[Board]) -> Group:
                 row.append(f"[bold green]{text}[/]" if cell.mean == best[target] else text)
             table.add_row(*row)
         for dataset, means in board.dataset_means().items():
-            table.add_row(f"{dataset} mean", *[f"{means[c]:.3f}" if c in means else "" for c in board.columns])
+            table.add_row(escape(f"{dataset} mean"), *[f"{means[c]:.3f}" if c in means else "" for c in board.columns])
         differences = board.differences()
         if differences:
             table.add_section()
             names = sorted({f"{board.label(a[1])} − {board.label(b[1])}" for a, b in board.pairs() if a in differences})
-            table.add_row(", ".join(names), *[f"{differences[c]:+.3f}" if c in differences else ""
+            table.add_row(escape(", ".join(names)), *[f"{differences[c]:+.3f}" if c in differences else ""
                                               for c in board.columns])
         ranking = Table(title="Ranking (mean over targets)", title_justify="left", caption_justify="left",
                         caption=escape("\n".join(ranking_notes(board, places_line=False))) or None)
@@ -136,7 +138,7 @@ def render_rich(boards: list[Board]) -> Group:
         ranking.add_column("targets", justify="right")
         ranking.add_column("p vs place opener", justify="right")
         for place in board.places:
-            ranking.add_row(str(place.place), board.column_label(place.column), f"{place.mean:.3f}",
+            ranking.add_row(str(place.place), escape(board.column_label(place.column)), f"{place.mean:.3f}",
                             str(place.targets), "" if place.p_value is None else f"{place.p_value:.3g}")
         parts += [table, ranking]
         if board.comparisons:
@@ -147,8 +149,8 @@ def render_rich(boards: list[Board]) -> Group:
 def render_markdown(boards: list[Board]) -> str:
     out = []
     for board in boards:
-        labels = [board.column_label(c) for c in board.columns]
-        out.append(f"### {board.title}\n")
+        labels = [escaping.markdown(board.column_label(c)) for c in board.columns]
+        out.append(f"### {escaping.markdown(board.title)}\n")
         out.append("| target | " + " | ".join(labels) + " |")
         out.append("|---|" + "---:|" * len(labels))
         for target in board.targets:
@@ -156,12 +158,13 @@ def render_markdown(boards: list[Board]) -> str:
             for column in board.columns:
                 cell = board.cells.get((target, *column))
                 cells.append(f"{cell.text()} {MARKS[cell.mark]}".rstrip() if cell else "—")
-            out.append(f"| {target} | " + " | ".join(cells) + " |")
+            out.append(f"| {escaping.markdown(target)} | " + " | ".join(cells) + " |")
         for dataset, means in board.dataset_means().items():
-            out.append(f"| {dataset} mean | " + " | ".join(f"{means[c]:.3f}" if c in means else ""
+            out.append(f"| {escaping.markdown(dataset)} mean | " + " | ".join(f"{means[c]:.3f}" if c in means else ""
                                                            for c in board.columns) + " |")
         out.append("")
-        out += [f"- {line}" for line in notes(board) + ranking_notes(board)]  # a list: Markdown joins bare lines
+        # a list: Markdown joins bare lines
+        out += [f"- {escaping.markdown(line)}" for line in notes(board) + ranking_notes(board)]
         out.append("")
     return "\n".join(out)
 
@@ -177,7 +180,8 @@ def render_csv(boards: list[Board]) -> str:
             low, high = cell.interval or ("", "")
             comparison = versus.get((target, source, method))
             writer.writerow([
-                board.title, board.metric, target, source, method, cell.n, " ".join(str(s) for s in cell.seeds),
+                *map(escaping.csv_cell, (board.title, board.metric, target, source, method)), cell.n,
+                " ".join(str(s) for s in cell.seeds),
                 f"{cell.mean:.6f}", f"{cell.max_deviation:.6f}", f"{cell.std:.6f}",
                 f"{low:.6f}" if low != "" else "", f"{high:.6f}" if high != "" else "",
                 f"{comparison.result.difference:.6f}" if comparison else "",
@@ -186,12 +190,7 @@ def render_csv(boards: list[Board]) -> str:
     return buffer.getvalue()
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-
-
-def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+latex_escape = escaping.latex
 
 
 def render_latex(boards: list[Board]) -> str:
@@ -201,7 +200,7 @@ def render_latex(boards: list[Board]) -> str:
     for board in boards:
         out.append(f"% {latex_escape(board.title)}")
         for line in notes(board) + ranking_notes(board):
-            out.append(f"% {line}")
+            out.append(f"% {latex_escape(line)}")
         out.append("\\begin{tabular}{l" + "r" * len(board.columns) + "}")
         out.append("\\toprule")
         out.append(" & ".join(["target"] + [latex_escape(board.column_label(c)) for c in board.columns]) + " \\\\")

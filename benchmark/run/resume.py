@@ -10,8 +10,8 @@ from benchmark.run.store import Store
 
 def mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
     """Mark what the store holds as done (or failed); a pending experiment says when it was interrupted or lost
-    its worker (both run again), runs in another process, or passed under another configuration (what
-    changed)."""
+    its worker (both run again), its stored row cannot be used (runs again), runs in another process, or passed
+    under another configuration (what changed)."""
     earlier = store.passed_configs()
     for planned in plan.by_state(PENDING):
         status = store.status_of(planned.config_hash)
@@ -25,6 +25,8 @@ def mark_recorded(plan: Plan, store: Store, rerun: str | None) -> None:
             planned.reason = "interrupted in an earlier run (its process is gone); runs again"
         elif status == "running":
             planned.reason = "running in another tlbench process on this run folder; left to it"
+        elif status is None and (problem := store.problem_of(planned.config_hash)):
+            planned.reason = f"its stored row cannot be used ({problem}); runs again"
         elif status is None and planned.experiment.node_id in earlier:
             changes = config_changes(earlier[planned.experiment.node_id], planned.config)
             planned.reason = "done before under another configuration: " + "; ".join(changes)

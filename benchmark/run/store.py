@@ -6,12 +6,16 @@ import contextlib
 import errno
 import functools
 import json
+import logging
 import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmark.run.locks import Lease, lease_alive
+from benchmark.run.rowcheck import BadRow, decode_estimate, decode_experiment, row_id
+
+log = logging.getLogger(__name__)
 
 STORE_FILE = "tlbench.sqlite"
 
@@ -82,7 +86,6 @@ _ESTIMATES_SCHEMA = """CREATE TABLE IF NOT EXISTS estimates (
     n_samples INTEGER NOT NULL,
     finished_at TEXT NOT NULL
 )"""
-_ESTIMATE_JSON_COLUMNS = ("config", "preset")
 # columns added to experiments since the first schema, with their types: an older store gains them when opened
 _ADDED_COLUMNS = {"preset": "TEXT", "notes": "TEXT"}
 # columns an older store has and this one does not: the display label "preset · backbone @ Npx" (the rows carry the
@@ -94,6 +97,9 @@ _START_COLUMNS = ("config_hash", "node_id", "target", "source", "method", "seed"
 _JSON_COLUMNS = ("config", "metrics", "scores", "history", "durations", "versions", "preset", "notes")
 # tlbench before the attempts table marked a running experiment in its row; such a row left behind is interrupted
 _LEGACY_RUNNING = "running"
+# the tables whose rows are checked as they are read (:mod:`benchmark.run.rowcheck`), with each one's decoder
+CHECKED_TABLES = {"experiments": decode_experiment, "estimates": decode_estimate}
+QUARANTINE_SUFFIX = "_quarantine"  # experiments_quarantine: rows moved aside by `tlbench doctor --quarantine`
 
 
 class StoreError(Exception):
@@ -133,6 +139,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _fields(row: sqlite3.Row) -> dict:
+    """A row read with its rowid, as its table's columns alone."""
+    return {key: row[key] for key in row.keys() if key != "rowid"}
+
+
 def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
@@ -144,7 +155,11 @@ class Store:
     process that is gone (its :class:`~benchmark.run.locks.Lease` released) is ``interrupted``: not done.
 
     Several processes may share a run folder: :meth:`start` claims an experiment for this one, so that between
-    them each experiment runs once."""
+    them each experiment runs once.
+
+    Every row is checked as it is read (:mod:`benchmark.run.rowcheck`): one that does not hold is logged once, with
+    its id and what is wrong, and read as absent (its experiment runs again); it stays in its table until a new
+    result replaces it or ``tlbench doctor --quarantine`` moves it aside, into ``<table>_quarantine``."""
 
     def __init__(self, run_dir: Path):
         """Open (or create) the store of ``run_dir``; :class:`StoreError` when it cannot be read or written."""
@@ -167,6 +182,7 @@ class Store:
             raise store_error(self.path, error) from error
         self._lease: Lease | None = None  # taken by the first attempt: reading the store takes none
         self._attempts: dict[str, int] = {}  # config hash -> id of this process's running attempt
+        self._reported: set[tuple[str, int]] = set()  # (table, rowid) of the bad rows logged so far
 
     def close(self) -> None:
         if self._lease is not None:
@@ -224,9 +240,39 @@ class Store:
             for statement in self._upgrades():  # asked again: another process may have upgraded it meanwhile
                 self.db.execute(statement)
 
+    def _checked(self, table: str, row: sqlite3.Row) -> dict | None:
+        """``row`` of ``table`` decoded, or None when it does not hold (logged once per row)."""
+        try:
+            return CHECKED_TABLES[table](_fields(row))
+        except BadRow as error:
+            if (table, row["rowid"]) not in self._reported:
+                self._reported.add((table, row["rowid"]))
+                consequence = ("its experiment runs again" if table == "experiments"
+                               else "`tlbench estimate` replaces it")
+                log.warning("%s row %s cannot be used and is left out (%s): %s; `tlbench doctor --out %s "
+                            "--quarantine` moves such rows aside", table, row_id(row), consequence, error,
+                            self.run_dir)
+            return None
+
+    def _result(self, config_hash: str) -> dict | None:
+        """The experiment's stored row, decoded; None when there is none or it does not hold."""
+        row = self.db.execute("SELECT rowid, * FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()
+        return self._checked("experiments", row) if row else None
+
     def _result_status(self, config_hash: str) -> str | None:
-        row = self.db.execute("SELECT status FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()
-        return row["status"] if row else None
+        result = self._result(config_hash)
+        return result["status"] if result else None
+
+    @_reporting_errors
+    def problem_of(self, config_hash: str) -> str:
+        """What is wrong with the experiment's stored row ("" when it holds, or there is none)."""
+        row = self.db.execute("SELECT * FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()
+        try:
+            if row is not None:
+                decode_experiment(dict(row))
+        except BadRow as error:
+            return str(error)
+        return ""
 
     @_reporting_errors
     def status_of(self, config_hash: str) -> str | None:
@@ -244,8 +290,8 @@ class Store:
     @_reporting_errors
     def error_of(self, config_hash: str) -> str:
         """The stored result's error ("" when it has none)."""
-        row = self.db.execute("SELECT error FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()
-        return (row["error"] or "") if row else ""
+        result = self._result(config_hash)
+        return (result["error"] or "") if result else ""
 
     @_reporting_errors
     def start(self, planned, device: str, preset: dict | None = None, notes: dict | None = None) -> bool:
@@ -296,6 +342,7 @@ class Store:
                 (status, finished_at, stored, values.get("error"), attempt),
             )
             if stored:
+                self._quarantine_if_bad("experiments", config_hash, "replaced by a new result")
                 self._store_result(attempt, {**values, "status": status, "finished_at": finished_at})
 
     def _store_result(self, attempt: int, result: dict) -> None:
@@ -333,28 +380,86 @@ class Store:
     def passed_configs(self) -> dict[str, dict]:
         """The config of the latest passed result of each node id."""
         latest = {}
-        for node_id, config in self.db.execute(
-                "SELECT node_id, config FROM experiments WHERE status = 'passed' ORDER BY finished_at"):
-            latest[node_id] = json.loads(config)
+        for row in sorted(self.rows("passed"), key=lambda r: r["finished_at"] or ""):
+            latest[row["node_id"]] = row["config"]
         return latest
 
     @_reporting_errors
     def rows(self, status: str | None = None) -> list[dict]:
-        """The experiments' rows, JSON columns decoded; a row an older tlbench left running is ``interrupted``."""
-        query = "SELECT * FROM experiments"
+        """The experiments' rows that hold, JSON columns decoded; a row an older tlbench left running is
+        ``interrupted``."""
+        query = "SELECT rowid, * FROM experiments"
         params: tuple = ()
         if status:
             query, params = query + " WHERE status = ?", (status,)
         rows = []
-        for row in self.db.execute(query + " ORDER BY target, source, method, seed", params):
-            record = dict(row)
-            for column in _JSON_COLUMNS:
-                if record[column] is not None:
-                    record[column] = json.loads(record[column])
+        # ordered in Python: a damaged row may hold a value of any type in these columns
+        for row in self.db.execute(query, params):
+            record = self._checked("experiments", row)
+            if record is None:
+                continue
             if record["status"] == _LEGACY_RUNNING:
                 record["status"] = "interrupted"
             rows.append(record)
-        return rows
+        return sorted(rows, key=lambda r: (r["target"], r["source"], r["method"], r["seed"]))
+
+    @_reporting_errors
+    def bad_rows(self) -> list[tuple[str, int, str, str]]:
+        """(table, rowid, row id as :func:`~benchmark.run.rowcheck.row_id` gives it, what is wrong) of each row
+        that does not hold, in the tables of :data:`CHECKED_TABLES`."""
+        found = []
+        for table, decode in CHECKED_TABLES.items():
+            if not self.has_table(table):
+                continue
+            for row in self.db.execute(f"SELECT rowid, * FROM {table} ORDER BY rowid"):
+                try:
+                    decode(_fields(row))
+                except BadRow as error:
+                    found.append((table, row["rowid"], row_id(row), str(error)))
+        return found
+
+    @_reporting_errors
+    def quarantine(self, bad: list[tuple[str, int, str, str]]) -> None:
+        """Move the rows ``bad`` (as :meth:`bad_rows` gives them) into their table's quarantine table, with what
+        is wrong and when they were moved."""
+        with self._transaction():
+            for table, rowid, _, problem in bad:
+                self._move_aside(table, rowid, problem)
+
+    @_reporting_errors
+    def quarantined(self) -> dict[str, int]:
+        """How many rows each quarantine table holds (tables without one left out)."""
+        return {table: self.db.execute(f"SELECT COUNT(*) FROM {table}{QUARANTINE_SUFFIX}").fetchone()[0]
+                for table in CHECKED_TABLES if self.has_table(f"{table}{QUARANTINE_SUFFIX}")}
+
+    def has_table(self, name: str) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return self.db.execute(query, (name,)).fetchone() is not None
+
+    def _quarantine_if_bad(self, table: str, config_hash: str, why: str) -> None:
+        """Inside a transaction: move ``table``'s row of ``config_hash`` aside when it does not hold, so that
+        replacing it loses nothing."""
+        if not self.has_table(table):
+            return
+        row = self.db.execute(f"SELECT rowid, * FROM {table} WHERE config_hash = ?", (config_hash,)).fetchone()
+        if row is None:
+            return
+        try:
+            CHECKED_TABLES[table](_fields(row))
+        except BadRow as error:
+            self._move_aside(table, row["rowid"], f"{error} ({why})")
+
+    def _move_aside(self, table: str, rowid: int, problem: str) -> None:
+        """Inside a transaction: copy row ``rowid`` of ``table``, values as they are, into its quarantine table
+        (made with the table's columns, untyped, plus problem and quarantined_at), then delete it."""
+        aside = f"{table}{QUARANTINE_SUFFIX}"
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS {aside} AS SELECT *, '' AS problem, '' AS quarantined_at "
+                        f"FROM {table} WHERE 0")
+        kept = {row["name"] for row in self.db.execute(f"PRAGMA table_info({aside})")}
+        columns = [row["name"] for row in self.db.execute(f"PRAGMA table_info({table})") if row["name"] in kept]
+        self.db.execute(f"INSERT INTO {aside} ({', '.join(columns)}, problem, quarantined_at) "
+                        f"SELECT {', '.join(columns)}, ?, ? FROM {table} WHERE rowid = ?", (problem, _now(), rowid))
+        self.db.execute(f"DELETE FROM {table} WHERE rowid = ?", (rowid,))
 
     @_reporting_errors
     def save_estimate(self, config_hash: str, target: str, source: str, estimator: str, seed: int, config: dict,
@@ -366,18 +471,16 @@ class Store:
                   seconds, feature_seconds, n_samples, _now())
         with self._transaction():
             self.db.execute(_ESTIMATES_SCHEMA)
+            self._quarantine_if_bad("estimates", config_hash, "replaced by a new estimate")
             self.db.execute(f"INSERT OR REPLACE INTO estimates VALUES ({_placeholders(len(values))})", values)
 
     @_reporting_errors
     def estimates(self) -> list[dict]:
-        """The stored transferability estimates, JSON columns decoded, oldest first; none before the first."""
-        exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'estimates'"
-        if self.db.execute(exists).fetchone() is None:
+        """The stored transferability estimates that hold, JSON columns decoded, oldest first; none before the
+        first."""
+        if not self.has_table("estimates"):
             return []
-        found = []
-        for row in self.db.execute("SELECT * FROM estimates ORDER BY finished_at, rowid"):
-            record = dict(row)
-            for column in _ESTIMATE_JSON_COLUMNS:
-                record[column] = json.loads(record[column])
-            found.append(record)
-        return found
+        rows = self.db.execute("SELECT rowid, * FROM estimates ORDER BY rowid")
+        found = [self._checked("estimates", row) for row in rows]
+        # ordered in Python: a damaged row may hold a value of any type in finished_at
+        return sorted((record for record in found if record is not None), key=lambda r: r["finished_at"])

@@ -1,4 +1,5 @@
-"""``tlbench doctor``: check a run folder's store and, when it is damaged, salvage its readable rows.
+"""``tlbench doctor``: check a run folder's store and, when it is damaged, salvage its readable rows; then check
+each row's values, and move the rows that cannot be used aside when asked.
 
 SQLite can still read the intact pages of a damaged file: rows are copied one rowid at a time, so a damaged
 page loses the rows on it and not the table. The damaged file (with its WAL) is kept beside the new one,
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmark.run.store import _ESTIMATES_SCHEMA, STORE_FILE, Store
+from benchmark.run.store import _ESTIMATES_SCHEMA, CHECKED_TABLES, STORE_FILE, Store
 
 TABLES = ("experiments", "attempts")
 # tables made by their first row (transferability estimates), absent from most stores, with their schema
@@ -109,3 +110,30 @@ def _copy_readable(damaged: Path, target: sqlite3.Connection, table: str) -> tup
         return copied, unreadable
     finally:
         source.close()
+
+
+@dataclass
+class RowCheck:
+    """The rows ``doctor`` checked per table, those that cannot be used as (table, rowid, row id, what is wrong),
+    whether they were moved aside, and how many rows each quarantine table holds now."""
+
+    checked: dict[str, int]
+    bad: list[tuple[str, int, str, str]]
+    moved: bool
+    quarantined: dict[str, int]
+
+
+def check_rows(run_dir: Path, quarantine: bool = False) -> RowCheck:
+    """Check every row of ``run_dir``'s store (:mod:`benchmark.run.rowcheck`); with ``quarantine``, move those
+    that cannot be used into their table's quarantine table. The store's pages must be readable (see
+    :func:`repair`)."""
+    store = Store(run_dir)
+    try:
+        checked = {table: store.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                   for table in CHECKED_TABLES if store.has_table(table)}
+        bad = store.bad_rows()
+        if quarantine and bad:
+            store.quarantine(bad)
+        return RowCheck(checked, bad, quarantine and bool(bad), store.quarantined())
+    finally:
+        store.close()
