@@ -1,10 +1,12 @@
 """The leaderboard's arithmetic, on stored rows built by hand."""
 
+import json
+
 import numpy as np
 import pytest
 
 from benchmark.report import leaderboard
-from benchmark.report.render import latex_escape, render_markdown, render_rich
+from benchmark.report.render import latex_escape, render_csv, render_json, render_latex, render_markdown, render_rich
 from benchmark.report.stats import GAMMA, seed_level_test
 from tlbench_plugins.methods.fe_svm import FeatureExtractionSVM
 from tlbench_plugins.methods.ft_svm import FineTuneSVM
@@ -93,6 +95,8 @@ def test_one_seed_gets_no_mark_and_the_board_says_why():
     text = render_markdown([board])
     assert "Not tested, so no ▲ / ▼: 1 comparison(s) on fewer than 2 seeds" in text
     assert "No places" in text and "Means: src FE 0.990; scratch 0.500." in text
+    assert json.loads(render_json(rows, [board]))["boards"][0]["places"][0]["place"] is None
+    render_rich([board]), render_latex([board]), render_csv([board])  # every form renders a board without places
 
 
 def test_a_test_set_with_too_few_images_of_a_class_gets_no_interval_and_no_mark():
