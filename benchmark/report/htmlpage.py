@@ -94,7 +94,7 @@ def board_table(board: Board) -> str:
         body.append(f'<tr class="summary"><td>{escape(", ".join(names))}</td>'
                     + "".join(f"<td>{differences[c]:+.3f}</td>" if c in differences else "<td></td>"
                               for c in board.columns) + "</tr>")
-    legend = ["Bold: the best column on the target. A cell's second line: its 95% bootstrap interval."]
+    legend = ["Bold: the highest mean on the target. A cell's second line: its 95% bootstrap interval."]
     items = "".join(f"<li>{escape(line)}</li>" for line in legend + notes(board) + ranking_notes(board))
     return (f"<h3>{escape(board.title)}</h3>\n"
             f'<div class="scroll"><table class="board"><thead><tr><th>target</th>{head}</tr></thead>'

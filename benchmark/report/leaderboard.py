@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmark.hashing import config_hash
 from benchmark.methods import Method
-from benchmark.report.stats import bootstrap_scores, interval_of_mean, observed_metric
+from benchmark.report.stats import bootstrap_scores, interval_of_mean, observed_metric, too_few_per_class
 from benchmark.run.planner import NO_SOURCE
 
 METRICS = ("auc", "auc_macro_curve", "auc_ovr", "accuracy", "balanced_accuracy")
@@ -62,6 +62,7 @@ class Cell:
     # per seed: the metric recomputed from the stored scores, and on each bootstrap resample of its test set
     observed: dict[int, float] = field(default_factory=dict)
     replicates: dict[int, np.ndarray] = field(default_factory=dict)
+    test_sets: dict[int, int] = field(default_factory=dict)  # per seed: a key of its test images
 
     @property
     def values(self) -> tuple[float, ...]:
@@ -113,6 +114,8 @@ class Board:
     comparisons: list = field(default_factory=list)  # benchmark.report.comparisons.Comparison
     places: list = field(default_factory=list)  # benchmark.report.comparisons.Place, best first
     friedman: object | None = None  # benchmark.report.comparisons.ColumnRanks
+    too_small: dict[str, str] = field(default_factory=dict)  # target -> why its test set gets no interval or test
+    untested: dict[str, int] = field(default_factory=dict)  # why comparisons were not made -> how many
     methods: Mapping[str, Method] = field(default_factory=dict)  # the catalog's, by name
 
     def label(self, method: str) -> str:
@@ -282,30 +285,39 @@ def _titles(keys: list[str], presets: dict[str, dict], runtimes: dict[str, dict]
     return titles
 
 
-def _bootstrap(cells: dict[tuple[str, str, str], Cell], metric: str, replicates: int) -> None:
-    """Fill each cell's per-seed bootstrap replicates and its interval.
+def _bootstrap(cells: dict[tuple[str, str, str], Cell], metric: str, replicates: int) -> dict[str, str]:
+    """Fill each cell's per-seed bootstrap replicates and its interval; return, per target, why its test set is too
+    small to bootstrap (:func:`benchmark.report.stats.too_few_per_class`), for the targets where one is.
 
-    A seed's test set is resampled once, and every cell scored on those test images (same target, seed,
-    images and labels) is scored on the same resamples: the intervals and the paired comparisons share them,
-    and the work grows with the cells, not with the comparisons. Deterministic.
+    Resamples are keyed by the test images, not the seed: every cell and seed scored on the same test images (same
+    target, images and labels) is scored on the same resamples, so seeds sharing one test set share its sampling
+    noise (the interval does not narrow with their number) and the paired comparisons share the resamples too.
+    A cell with a seed on a test set too small to bootstrap gets no interval. Deterministic.
     """
     shared = defaultdict(list)
     for (target, _, _), cell in cells.items():
         for result in cell.results:
             if len(result.labels):
                 images = np.asarray(result.indices, dtype=np.int64).tobytes() + np.asarray(result.labels).tobytes()
-                shared[(target, result.seed, zlib.crc32(images))].append((cell, result))
-    for (target, seed, images), members in sorted(shared.items(), key=lambda item: item[0]):
+                shared[(target, zlib.crc32(images))].append((cell, result))
+    too_small: dict[str, str] = {}
+    for (target, images), members in sorted(shared.items(), key=lambda item: item[0]):
         first = members[0][1]
-        rng = np.random.default_rng([zlib.crc32(target.encode()), seed, images])
+        reason = too_few_per_class(first.labels, first.scores.shape[1])
+        if reason is not None:
+            too_small.setdefault(target, reason)
+            continue
+        rng = np.random.default_rng([zlib.crc32(target.encode()), images])
         resampled = bootstrap_scores(metric, first.labels, [r.scores for _, r in members], first.groups,
                                      replicates, rng)
         for (cell, result), values in zip(members, resampled, strict=True):
             cell.replicates[result.seed] = values
             cell.observed[result.seed] = observed_metric(metric, result.labels, result.scores)
+            cell.test_sets[result.seed] = images
     for cell in cells.values():
         if cell.results and len(cell.replicates) == cell.n:
             cell.interval = interval_of_mean([cell.replicates[seed] for seed in cell.seeds])
+    return too_small
 
 
 def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLICATES,
@@ -347,11 +359,11 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
                     sizes[target][1].add(r["metrics"]["n_test_groups"])
         if not cells:
             continue
-        _bootstrap(cells, shown, replicates)
+        too_small = _bootstrap(cells, shown, replicates)
         board = Board(
             titles[key], preset, runtimes[key] or {}, shown, sorted({t for t, _, _ in cells}),
             sorted({(s, m) for _, s, m in cells}, key=_column_order(methods or {})), cells, datasets, inputs,
-            dict(sizes), superseded, methods=dict(methods or {}),
+            dict(sizes), superseded, methods=dict(methods or {}), too_small=too_small,
         )
         compare_board(board)
         boards.append(board)

@@ -16,6 +16,7 @@ from rich.table import Table
 from benchmark.report import escaping
 from benchmark.report.comparisons import ALPHA
 from benchmark.report.leaderboard import METRIC_NAMES, REPLICATES, Board
+from benchmark.report.stats import MIN_CLASS_IMAGES, MIN_SEEDS
 from benchmark.run.planner import NO_SOURCE
 
 MARKS = {"better": "▲", "worse": "▼", "": ""}
@@ -28,11 +29,16 @@ def notes(board: Board) -> list[str]:
         f"Metric: test {METRIC_NAMES[board.metric]}.",
         f"Cell: mean over seeds ({seeds}) ± the largest deviation of a seed from that mean (no ± with one seed); "
         f"[low, high]: 95% bootstrap interval of that mean over the test images ({REPLICATES} resamples of each "
-        "seed's test set, by patient or cell where the dataset knows them).",
-        f"▲ / ▼: better / worse than {board.baseline_label} on that target by a paired bootstrap on the same seeds "
-        f"and test images (resampling the seeds, then each seed's test images), Holm-adjusted p < {ALPHA} over the "
-        f"board's {len(board.comparisons)} comparisons.",
+        "test set, by patient or cell where the dataset knows them; seeds scored on the same images share the "
+        "resamples, so the interval is how much the test images alone move the number).",
+        f"▲ / ▼: better / worse than {board.baseline_label} on that target by a paired test over seeds (each seed's "
+        "difference on the same test images; its variance adds the test images' noise that seeds sharing them "
+        f"share), Holm-adjusted p < {ALPHA} over the board's {len(board.comparisons)} comparisons.",
     ]
+    lines += [f"Not tested, so no ▲ / ▼: {count} comparison(s) on {reason}."
+              for reason, count in sorted(board.untested.items())]
+    lines += [f"{target}: {reason}: no interval and no test (a class needs at least {MIN_CLASS_IMAGES} test images)."
+              for target, reason in sorted(board.too_small.items())]
     sizes = []
     for target in board.targets:
         images, groups = board.test_sizes.get(target, (set(), set()))
@@ -56,14 +62,22 @@ def _span(values: set[int]) -> str:
 
 
 def _places_note(board: Board) -> str:
-    tests = max(len(board.places) - 1, 1)
-    return ("Place: by the mean over targets; a column shares the place of the column that opened it unless a "
-            f"paired t-test over seeds of their difference gives p < {ALPHA}/{tests} (Bonferroni over the "
-            f"{tests} tests; the seed is the unit: a difference must be large against how much training runs "
-            "vary); an opener's p is against the previous place's opener.")
+    if board.places and board.places[0].place is None:
+        return (f"No places: no two columns share {MIN_SEEDS} seeds to test their difference (with one seed the "
+                "spread of training runs is unknown), so the columns are listed by their means alone.")
+    columns = len(board.places)
+    tests = max(columns * (columns - 1) // 2, 1)
+    return (f"Place: by the mean over the {board.places[0].targets} target(s) every column has; a column shares the "
+            "place of the column that opened it unless a paired test over seeds of their difference (the seed is the "
+            "unit: a difference must be large against how much training runs vary, and against the test images' "
+            f"noise where the seeds share them) gives p < {ALPHA}/{tests} (Bonferroni over the {tests} pairs of "
+            "columns); a pair that cannot be tested shares the place; an opener's p is against the previous "
+            "place's opener.")
 
 
 def _places_line(board: Board) -> str:
+    if board.places[0].place is None:
+        return "Means: " + "; ".join(f"{board.column_label(p.column)} {p.mean:.3f}" for p in board.places) + "."
     by_place: dict[int, list[str]] = {}
     for place in board.places:
         by_place.setdefault(place.place, []).append(board.column_label(place.column))
@@ -72,7 +86,10 @@ def _places_line(board: Board) -> str:
 
 def ranking_notes(board: Board, places_line: bool = True) -> list[str]:
     """The board's places, how they are decided, and the Friedman/Nemenyi ranks where computed."""
-    lines = ([_places_line(board)] if places_line else []) + [_places_note(board)] if board.places else []
+    if board.places:
+        lines = ([_places_line(board)] if places_line else []) + [_places_note(board)]
+    else:
+        lines = ["No places: no target has every column with a test set large enough to test on."]
     if board.friedman is None:
         return lines
     ranks, result = board.friedman, board.friedman.result
@@ -88,7 +105,7 @@ def ranking_notes(board: Board, places_line: bool = True) -> list[str]:
 
 
 def _comparisons_table(board: Board) -> Table:
-    table = Table(title="Paired comparisons (difference a − b, paired bootstrap)", title_justify="left")
+    table = Table(title="Paired comparisons (difference a − b, paired test over seeds)", title_justify="left")
     for column in ("target", "a", "b", "seeds", "difference", "95% interval", "p", "Holm p"):
         table.add_column(column, justify="right" if column in ("seeds", "difference", "p", "Holm p") else "left")
     for c in board.comparisons:
@@ -138,7 +155,8 @@ def render_rich(boards: list[Board]) -> Group:
         ranking.add_column("targets", justify="right")
         ranking.add_column("p vs place opener", justify="right")
         for place in board.places:
-            ranking.add_row(str(place.place), escape(board.column_label(place.column)), f"{place.mean:.3f}",
+            ranking.add_row("—" if place.place is None else str(place.place), escape(board.column_label(place.column)),
+                            f"{place.mean:.3f}",
                             str(place.targets), "" if place.p_value is None else f"{place.p_value:.3g}")
         parts += [table, ranking]
         if board.comparisons:

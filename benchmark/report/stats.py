@@ -1,4 +1,4 @@
-"""Uncertainty for the leaderboard: bootstrap intervals, paired bootstrap tests, Holm and Friedman/Nemenyi.
+"""Uncertainty for the leaderboard: bootstrap intervals, seed-level paired tests, Holm and Friedman/Nemenyi.
 
 A *run* is one seed's test set: ``(labels, scores, groups)`` with ``labels`` of shape (n,), ``scores`` of
 shape (n, n_classes) and ``groups`` either None or n hashable ids (patients, cells) whose samples are
@@ -13,7 +13,11 @@ from collections.abc import Hashable, Sequence
 from typing import NamedTuple
 
 import numpy as np
-from scipy.stats import chi2, f, rankdata, studentized_range, ttest_1samp
+from scipy.integrate import trapezoid
+from scipy.optimize import brentq
+from scipy.special import gammainc, ndtr, stdtr
+from scipy.stats import chi2, f, norm, rankdata, studentized_range
+from scipy.stats import t as student_t
 
 from benchmark.report.weighted import weighted_metric
 
@@ -85,9 +89,22 @@ def _lacks_a_class(weights: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 # --- intervals and paired tests ------------------------------------------------------------------------
 
+# Fewest test images of a class for a bootstrap interval or a test: with fewer, the resamples that keep every
+# class barely vary and the interval and the test's test-set variance say nothing (issue 27, defect 11).
+MIN_CLASS_IMAGES = 5
+# Fewest seeds a comparison can be tested on: the test estimates how much training runs vary from their spread.
+MIN_SEEDS = 2
+
+
+def too_few_per_class(labels: np.ndarray, n_classes: int) -> str | None:
+    """Why a test set is too small to bootstrap (a class with fewer than MIN_CLASS_IMAGES images), or None."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
+    scarce = [f"class {c} has {counts[c]}" for c in range(len(counts)) if counts[c] < MIN_CLASS_IMAGES]
+    return f"{', '.join(scarce)} test image(s), fewer than {MIN_CLASS_IMAGES}" if scarce else None
+
 
 class PairedResult(NamedTuple):
-    """Mean over seeds of metric(a) - metric(b), its bootstrap percentile interval and two-sided p-value."""
+    """Mean over seeds of metric(a) - metric(b), its 95% interval and two-sided p-value (the seed-level test's)."""
 
     difference: float
     low: float
@@ -96,19 +113,35 @@ class PairedResult(NamedTuple):
 
 
 def cell_interval(
-    runs: Sequence[Run], metric: str, replicates: int = 2000, seed: int = 0, level: float = 0.95
+    runs: Sequence[Run],
+    metric: str,
+    replicates: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    test_sets: Sequence[Hashable] | None = None,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of a table cell's value: the mean of ``metric`` over seeds.
 
-    Each replicate resamples every seed's test set independently (by group where groups are given) and
-    averages the metric over the seeds, so the interval captures the test-set sampling uncertainty of the
-    seed mean (not the spread of training outcomes across seeds). Deterministic given ``seed``.
+    ``test_sets`` names each run's test images (None: every run its own). Runs scored on the same test images
+    are scored on the same resamples, runs on different test sets on independent ones, and each replicate
+    averages the metric over the runs: the interval is how much the test images alone move the seed mean (not
+    the spread of training outcomes), so seeds that agree on one shared test set give the width of one seed.
+    Deterministic given ``seed``.
     """
     if not runs:
         raise ValueError("a cell needs at least one run")
+    keys = list(range(len(runs))) if test_sets is None else list(test_sets)
+    if len(keys) != len(runs):
+        raise ValueError(f"test_sets has {len(keys)} entries for {len(runs)} runs")
     rng = np.random.default_rng(seed)
-    return interval_of_mean([bootstrap_scores(metric, labels, [scores], groups, replicates, rng)[0]
-                             for labels, scores, groups in runs], level)
+    per_run: dict[int, np.ndarray] = {}
+    for key in dict.fromkeys(keys):
+        members = [i for i, k in enumerate(keys) if k == key]
+        labels, _, groups = runs[members[0]]
+        for index, values in zip(members, bootstrap_scores(metric, labels, [runs[i][1] for i in members], groups,
+                                                           replicates, rng), strict=True):
+            per_run[index] = values
+    return interval_of_mean([per_run[i] for i in range(len(runs))], level)
 
 
 def interval_of_mean(per_seed: Sequence[np.ndarray], level: float = 0.95) -> tuple[float, float]:
@@ -117,51 +150,109 @@ def interval_of_mean(per_seed: Sequence[np.ndarray], level: float = 0.95) -> tup
 
 
 def paired_test(
-    runs_a: Sequence[Run], runs_b: Sequence[Run], metric: str, replicates: int = 2000, seed: int = 0
+    runs_a: Sequence[Run],
+    runs_b: Sequence[Run],
+    metric: str,
+    replicates: int = 2000,
+    seed: int = 0,
+    test_sets: Sequence[Hashable] | None = None,
 ) -> PairedResult:
-    """Paired hierarchical bootstrap comparison of two cells scored on the same seeds and the same test images.
-
-    ``runs_a[i]`` and ``runs_b[i]`` must hold the same test set in the same order (ValueError if their labels
-    differ); groups are taken from ``runs_a``. The statistic is the mean over seeds of metric(a) - metric(b).
-    Each seed's test set is resampled ``replicates`` times, both a and b scored on each resample; then
-    :func:`paired_from_replicates` draws the seeds. Deterministic given ``seed``.
-    """
-    if not runs_a or len(runs_a) != len(runs_b):
-        raise ValueError(f"need the same, non-zero number of seeds; a has {len(runs_a)} and b has {len(runs_b)}")
+    """:func:`seed_level_test` of two cells scored on the same seeds: ``runs_a[i]`` and ``runs_b[i]`` hold the same
+    test images in the same order (ValueError if their labels differ; groups are taken from ``runs_a``), and
+    ``test_sets`` names each seed's test images as in :func:`cell_interval`. Deterministic given ``seed``."""
+    if len(runs_a) != len(runs_b):
+        raise ValueError(f"need the same number of seeds; a has {len(runs_a)} and b has {len(runs_b)}")
+    if len(runs_a) < MIN_SEEDS:
+        raise ValueError(f"a test over seeds needs at least {MIN_SEEDS} seeds; got {len(runs_a)}")
+    keys = list(range(len(runs_a))) if test_sets is None else list(test_sets)
     rng = np.random.default_rng(seed)
-    observed, resampled = [], []
-    for seed_index, (run_a, run_b) in enumerate(zip(runs_a, runs_b, strict=True)):
-        (labels, scores_a, groups), (labels_b, scores_b, _) = run_a, run_b
-        if not np.array_equal(labels, labels_b):
-            raise ValueError(f"seed {seed_index}: a and b have different test labels; pair the same test images")
-        both = bootstrap_scores(metric, labels, [scores_a, scores_b], groups, replicates, rng)
-        resampled.append(both[0] - both[1])
-        observed.append(observed_metric(metric, labels, scores_a) - observed_metric(metric, labels, scores_b))
-    return paired_from_replicates(observed, resampled, rng)
+    observed, resampled = [0.0] * len(keys), [np.empty(0)] * len(keys)
+    for key in dict.fromkeys(keys):
+        members = [i for i, k in enumerate(keys) if k == key]
+        labels, _, groups = runs_a[members[0]]
+        for i in members:
+            if not np.array_equal(runs_a[i][0], runs_b[i][0]) or not np.array_equal(runs_a[i][0], labels):
+                raise ValueError(f"seed {i}: a and b have different test labels; pair the same test images")
+        both = bootstrap_scores(metric, labels, [s for i in members for s in (runs_a[i][1], runs_b[i][1])], groups,
+                                replicates, rng)
+        for position, i in enumerate(members):
+            resampled[i] = both[2 * position] - both[2 * position + 1]
+            observed[i] = observed_metric(metric, labels, runs_a[i][1]) - observed_metric(metric, labels, runs_b[i][1])
+    return seed_level_test(observed, shared_test_variance(resampled, keys))
 
 
-def paired_from_replicates(
-    observed: Sequence[float], resampled: Sequence[np.ndarray], rng: np.random.Generator
-) -> PairedResult:
-    """The hierarchical paired bootstrap from per-seed differences: ``observed[i]`` is seed i's metric(a) -
-    metric(b), ``resampled[i]`` the same difference on each of the seed's test resamples (a and b scored on
-    the same resample; equal lengths).
+def shared_test_variance(resampled: Sequence[np.ndarray], test_sets: Sequence[Hashable]) -> float:
+    """The variance the test images add to a seed mean beyond what the seeds' spread shows: (1 / S^2) times the sum,
+    over pairs of different seeds scored on the same test images, of the bootstrap covariance of their values.
 
-    Each replicate draws the seeds with replacement (a seed is one training run: the unit of replication, so
-    the test sees how much the difference moves from run to run) and takes each drawn seed's difference on
-    that replicate's test resample; with one seed only the test images are resampled. The two-sided p-value
-    is ``min(1, 2 * min(P(diff <= 0), P(diff >= 0)))`` over the replicates, floored at ``1 / (replicates + 1)``
-    because a finite bootstrap cannot show a p-value of 0. ``difference`` is the mean of ``observed``;
-    ``low``, ``high`` the 95% percentile interval.
+    ``resampled[i]`` is seed i's value (a difference between two columns) on each bootstrap resample of its test
+    set, resamples shared by the seeds of one test set (equal lengths); ``test_sets[i]`` names that set. Seeds on
+    test sets of their own add nothing (their test noise is already in the seeds' spread); one shared set adds
+    its full covariance. Negative estimates count as 0.
     """
-    resampled = np.asarray(resampled)
-    seeds, replicates = resampled.shape
-    drawn_seeds = rng.integers(seeds, size=(replicates, seeds))
-    differences = resampled[drawn_seeds, np.arange(replicates)[:, None]].mean(axis=1)
-    low, high = _percentile_interval(differences, 0.95)
-    one_sided = min(np.mean(differences <= 0), np.mean(differences >= 0))
-    p_value = max(min(1.0, 2 * float(one_sided)), 1 / (replicates + 1))
-    return PairedResult(float(np.mean(observed)), low, high, p_value)
+    keys = list(test_sets)
+    count = len(keys)
+    same = np.array([[a == b for b in keys] for a in keys], dtype=bool) & ~np.eye(count, dtype=bool)
+    if count < 2 or not same.any():
+        return 0.0
+    covariance = np.cov(np.asarray(resampled, dtype=np.float64))
+    return max(0.0, float(covariance[same].sum()) / count**2)
+
+
+def seed_level_test(differences: Sequence[float], shared_variance: float = 0.0, level: float = 0.95) -> PairedResult:
+    """Two-level test that per-seed differences between two columns average zero, with its interval.
+
+    Each value is one seed's difference (one training run per column), so the seed is the unit: the variance of
+    their mean is the seeds' spread s^2 / S plus ``shared_variance`` v, the part of the test images' sampling noise
+    that the seeds share (:func:`shared_test_variance`; 0 where every seed has test images of its own). Under no
+    difference, T = mean / sqrt(s^2 / S + v) is distributed as Z sqrt(1 + r) / sqrt(W + r), with W a chi-square over
+    its S - 1 degrees of freedom and r = v / (sigma^2 / S) the unknown ratio of test to training variance: a t over
+    S - 1 degrees of freedom at r = 0 (then this is the paired t-test over seeds), a normal as r grows, its tails
+    lightest the larger r. The p-value is Berger and Boos's (1994): the tail at the smallest r a one-sided
+    1 - GAMMA bound on sigma^2 allows, plus GAMMA, so it holds its level whatever r (plugging in an estimate of r,
+    as Welch-Satterthwaite does, rejects far too often with three seeds; perf/calibration.py). Differences with
+    no variance at all give p = 1 when they are zero and otherwise 2^(1 - S), the smallest p a sign-flip
+    permutation over S seeds can give; p is never 0. ValueError below MIN_SEEDS seeds.
+    """
+    values = np.asarray(differences, dtype=np.float64)
+    seeds = len(values)
+    if seeds < MIN_SEEDS:
+        raise ValueError(f"a test over seeds needs at least {MIN_SEEDS} seeds; got {seeds}")
+    mean = float(values.mean())
+    spread = float(values.var(ddof=1)) / seeds
+    spread = 0.0 if spread <= _NO_VARIANCE else spread
+    shared = max(0.0, float(shared_variance))
+    if spread + shared <= _NO_VARIANCE:
+        p_value = 1.0 if mean == 0 else 2.0 ** (1 - seeds)
+        return PairedResult(mean, mean, mean, p_value)
+    scale = float(np.sqrt(spread + shared))
+    # the largest sigma^2 / S the seeds' spread allows at 1 - GAMMA, hence the smallest ratio r
+    largest_spread = spread * (seeds - 1) / chi2.ppf(GAMMA, seeds - 1)
+    ratio = shared / largest_spread if largest_spread > 0 else np.inf
+    p_value = min(1.0, _tail(abs(mean) / scale, seeds - 1, ratio) + GAMMA)
+    quantile = brentq(lambda c: _tail(c, seeds - 1, ratio) - (1 - level), norm.ppf((1 + level) / 2) * 0.99,
+                      student_t.ppf((1 + level) / 2, seeds - 1) * 1.01, xtol=1e-4)
+    return PairedResult(mean, mean - quantile * scale, mean + quantile * scale, p_value)
+
+
+# Below this a variance is rounding error: differences agree to about 1e-12.
+_NO_VARIANCE = 1e-24
+# The share of the level spent on bounding the seeds' variance (Berger and Boos 1994): also the smallest p.
+GAMMA = 1e-4
+
+
+def _tail(c: float, df: int, ratio: float) -> float:
+    """P(|Z| sqrt(1 + r) / sqrt(W + r) > c), W a chi-square over ``df`` divided by ``df``: the two-sided tail of
+    :func:`seed_level_test`'s statistic at ratio r (a t's at r = 0, a normal's at r = inf). Integrated over Z,
+    whose normal density keeps the integrand smooth however far in the tail c lies."""
+    if ratio < 1e-12:
+        return float(2 * stdtr(df, -c))
+    if ratio > 1e9 or c == 0:
+        return float(2 * ndtr(-c))
+    start = c * np.sqrt(ratio / (1 + ratio))
+    z = start + 10 * np.linspace(0, 1, 801) ** 2  # dense where the chi-square term rises from 0
+    below = gammainc(df / 2, np.maximum(df * (z * z * (1 + ratio) / c**2 - ratio), 0) / 2)  # P(W < w), chi-square
+    return float(2 * trapezoid(np.exp(-z * z / 2) / np.sqrt(2 * np.pi) * below, z))
 
 
 def observed_metric(metric: str, labels: np.ndarray, scores: np.ndarray) -> float:
@@ -177,7 +268,7 @@ def bootstrap_scores(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """(len(score_sets), replicates): ``metric`` of each score set, all scored on the same resamples of one test
-    set (so any two rows are paired, and one set of resamples serves every cell scored on these images)."""
+    set (so any two rows are paired, and one set of resamples serves every cell and seed scored on these images)."""
     labels = np.asarray(labels)
     if len(np.unique(labels)) < 2:
         raise ValueError("a test set needs at least two classes to be scored")
@@ -192,23 +283,6 @@ def bootstrap_scores(
 def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
     low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
-
-
-def seed_t_test(differences: Sequence[float]) -> float:
-    """Two-sided p-value of a one-sample t-test that per-seed differences average zero.
-
-    Each value is one seed's difference between two columns (one training run each), so the test's unit is
-    the training run and its t distribution has ``len - 1`` degrees of freedom: with three seeds only a
-    difference large against the seeds' spread counts (Bouthillier et al. 2021 on the variance of training
-    runs). Fewer than two seeds give nan (nothing to test); differences with no spread give 0.0 when they are
-    not all zero and 1.0 when they are.
-    """
-    values = np.asarray(differences, dtype=np.float64)
-    if len(values) < 2:
-        return float("nan")
-    if np.ptp(values) == 0:
-        return 1.0 if values[0] == 0 else 0.0
-    return float(ttest_1samp(values, 0.0).pvalue)
 
 
 # --- multiple comparisons ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from benchmark.report.comparisons import ALPHA
 from benchmark.report.leaderboard import Board, Cell
+from benchmark.report.stats import MIN_SEEDS
 
 QUESTION = "Which source and which transfer method help each target?"
 
@@ -21,12 +22,15 @@ def _target_sentence(board: Board, target: str) -> str:
     column = board.best_column(target)
     cell = board.cells[(target, *column)]
     label, metric = board.column_label(column), _metric_name(board)
-    text = f"on {target} the best column is {label} ({metric} {cell.text()})"
+    text = f"on {target} the highest mean is {label}'s ({metric} {cell.text()})"
+    tested = {c.a for c in board.comparisons if c.baseline and c.target == target}
     if column in board.baselines:
         better = [board.column_label(c) for c in board.columns if (target, *c) in board.cells
                   and board.cells[(target, *c)].mark == "better"]
-        text += (", the baseline itself: no transfer beat it" if not better
+        text += (", the baseline itself" + ("" if not tested else ": no transfer beat it") if not better
                  else f", the baseline itself, though {', '.join(better)} beat it beyond chance too")
+    elif board.baselines and column not in tested:
+        text += f", not tested against {board.baseline_label}"
     elif cell.mark == "better":
         text += f", better than {board.baseline_label} beyond chance"
     elif cell.mark == "worse":
@@ -51,6 +55,9 @@ def _pair_sentence(board: Board) -> str:
     for kind in sorted({f"{board.label(a[1])} vs {board.label(b[1])}" for a, b in pairs}):
         found = [c for c in board.comparisons if c.kind == kind]
         if not found:
+            a, b = kind.split(" vs ")
+            sentences.append(f"{a} and {b} were not compared: no pair had {MIN_SEEDS} seeds on a test set large "
+                             "enough to test on.")
             continue
         better = sum(c.significant and c.result.difference > 0 for c in found)
         worse = sum(c.significant and c.result.difference < 0 for c in found)
@@ -66,23 +73,41 @@ def _pair_sentence(board: Board) -> str:
     return " ".join(sentences)
 
 
+def _places_sentence(board: Board) -> str:
+    """Which column is best over the common targets: "best" only for a first place held alone."""
+    if not board.places:
+        return ""
+    if board.places[0].place is None:
+        return "With one seed the columns get no places, only means."
+    first = [board.column_label(p.column) for p in board.places if p.place == board.places[0].place]
+    targets = board.places[0].targets
+    over = f"over the {targets} target{'s' * (targets != 1)} every column has"
+    if len(first) == 1:
+        return f"The best column {over} is {first[0]}, first place alone."
+    return f"{', '.join(first[:-1])} and {first[-1]} share the first place {over}: the seeds cannot tell them apart."
+
+
 def _hedge(board: Board) -> str:
     seeds = len(board.seeds)
-    text = (f"Each cell is the mean over {seeds} seed{'s' * (seeds != 1)}; \"beyond chance\" means a paired "
-            f"bootstrap with Holm-adjusted p < {ALPHA}")
-    if seeds < 3:
-        text += f", and with {'one seed' if seeds == 1 else 'two seeds'} these answers are indicative at most"
+    text = (f"Each cell is the mean over {seeds} seed{'s' * (seeds != 1)}; \"beyond chance\" means a paired test "
+            "over seeds (the training run is the unit; the test images' shared noise counts) with Holm-adjusted "
+            f"p < {ALPHA}")
+    if seeds < MIN_SEEDS:
+        text += ", which one seed cannot give: no cell is marked"
+    elif seeds < 3:
+        text += ", and with two seeds these answers are indicative at most"
     return text + "."
 
 
 def board_paragraph(board: Board, prefix: bool = False) -> str:
-    """The answer one board gives: each target's best column, then the paired method comparison, then how
-    much to trust it; ``prefix`` names the board (a report with several)."""
+    """The answer one board gives: each target's highest mean, the best column where one holds the first place
+    alone, then the paired method comparison, then how much to trust it; ``prefix`` names the board (a report
+    with several)."""
     parts = [_target_sentence(board, t) for t in board.targets if board.best_column(t) is not None]
     first = "; ".join(parts)
     first = first[0].upper() + first[1:] + "."
     lead = f"{board.title}: " if prefix else ""
-    return " ".join(s for s in (lead + first, _pair_sentence(board), _hedge(board)) if s)
+    return " ".join(s for s in (lead + first, _places_sentence(board), _pair_sentence(board), _hedge(board)) if s)
 
 
 def opening_paragraph(boards: list[Board]) -> str:

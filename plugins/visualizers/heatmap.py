@@ -14,7 +14,8 @@ PAIR_MARKS = {True: "↑", False: "↓"}  # the method above / below the one it 
 
 def pair_marks(board) -> dict[tuple[str, str, str], str]:
     """(target, source, method) -> ↑ or ↓ where the method differs beyond chance from the one it is compared with
-    on the same source and target (FT against FE; Holm-adjusted paired bootstrap), marked on the comparing cell."""
+    on the same source and target (FT against FE; Holm-adjusted paired test over seeds), marked on the comparing
+    cell."""
     return {(c.target, *c.a): PAIR_MARKS[c.result.difference > 0] for c in board.comparisons
             if not c.baseline and c.significant}
 
@@ -70,7 +71,7 @@ class HeatmapVisualizer(BoardVisualizer):
             ax.set_title(title)
             # in points below the axes, so that it clears the two-line tick labels whatever the figure's size
             ax.annotate(f"▲/▼ better/worse than {board.baseline_label}; ↑/↓ above/below the method it is compared "
-                        "with (FT vs FE): paired bootstrap, Holm-adjusted p < 0.05", xy=(0, 0),
+                        "with (FT vs FE): paired test over seeds, Holm-adjusted p < 0.05", xy=(0, 0),
                         xycoords="axes fraction", xytext=(0, -52), textcoords="offset points", fontsize=8, va="top")
             paths = save(fig, ctx.board_path("heatmap", board), svg=True)
         facts = {"means": {t: {board.column_label(c): float(means[i, j]) for j, c in enumerate(board.columns)
@@ -86,8 +87,8 @@ def _caption(board) -> str:
     text = (f"Colour and number: the mean of {board.metric} over seeds ({'/'.join(map(str, seeds))} per cell), ± the "
             f"largest deviation of a seed from it (the study's Table II); the colour scale spans this board's "
             f"values only. ▲/▼: better/worse than {board.baseline_label} on that target; ↑/↓: the method (FT) above/"
-            "below the one it is compared with (FE) on the same source; both by a paired bootstrap on the same "
-            f"test images, Holm-adjusted over the board's {tests} comparisons, p < 0.05.")
+            "below the one it is compared with (FE) on the same source; both by a paired test over seeds on the "
+            f"same test images, Holm-adjusted over the board's {tests} comparisons, p < 0.05.")
     if np.isnan(means_matrix(board)).any():
         text += " –: no result for that target and column."
     return text
