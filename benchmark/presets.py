@@ -81,19 +81,33 @@ class Preset:
     # which epoch's weights are kept (restore_best) and stop early (patience): lowest validation loss, or
     # highest validation AUC (the preset's AUC definition)
     selection: str = "val_loss"
+    # keyword arguments of timm.create_model for the backbone (sorted (key, value) pairs), e.g. drop_path_rate;
+    # the image size reaches models built for one (ViTs' img_size) from image_size, never from here
+    model_args: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"selection {self.selection!r}: use one of {', '.join(SELECTIONS)}")
+        check_model_args(dict(self.model_args), "the preset's model_args")
 
     def hashable(self) -> dict:
-        """The settings that determine a result: not the name, the seed list (a grid axis) or the reported AUC."""
+        """The settings that determine a result: not the name, the seed list (a grid axis) or the reported AUC.
+        A field added after results were first stored enters only when it differs from its default, so that
+        those results keep their hashes."""
         settings = asdict(self)
         for name in ("name", "seeds", *REPORTING_FIELDS):
             settings.pop(name)
+        for item in fields(self):
+            if item.name in LATER_FIELDS and settings[item.name] == item.default:
+                settings.pop(item.name)
         return settings
+
+    def backbone_kwargs(self) -> dict:
+        """What :func:`benchmark.engine.models.create_backbone` takes besides the backbone's name and classes: the
+        image size and the model arguments."""
+        return {"image_size": self.image_size, **dict(self.model_args)}
 
     def training_fields(self) -> dict:
         """The settings that determine a trained model's weights (a harness-trained source's identity)."""
@@ -115,10 +129,33 @@ class Preset:
         for name in ("seeds", "svm_c_grid", "lr_milestones"):
             if name in values:
                 values[name] = tuple(values[name])
-        for name in ("split_counts", "source_split_counts"):
+        for name in ("split_counts", "source_split_counts", "model_args"):
             if name in values:
                 values[name] = tuple(tuple(entry) for entry in values[name])
         return cls(**values)
+
+
+# Keyword arguments the harness sets itself: the head, the image size and the weights.
+RESERVED_MODEL_ARGS = {"num_classes": "the task's classes set the head", "img_size": "--image-size sets it",
+                       "pretrained": "the source decides the weights", "pretrained_cfg_overlay": "the source sets it"}
+# Fields added to Preset after results were first stored (see Preset.hashable).
+LATER_FIELDS = frozenset({"model_args"})
+
+
+def check_model_args(args: dict, where: str) -> None:
+    """ValueError unless ``args`` are keyword arguments the harness leaves to the user (names and plain values)."""
+    for key, value in args.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ValueError(f"{where}: {key!r} is not a keyword argument name")
+        if key in RESERVED_MODEL_ARGS:
+            raise ValueError(f"{where}: {key} cannot be given ({RESERVED_MODEL_ARGS[key]})")
+        if not isinstance(value, (str, int, float, bool)):
+            raise ValueError(f"{where}: {key} = {value!r}: give a string, number or boolean")
+
+
+def model_args_pairs(args: dict) -> tuple[tuple[str, object], ...]:
+    """Model arguments as the sorted pairs a preset holds."""
+    return tuple(sorted(args.items()))
 
 
 # The study's stated settings (Fok 2019). Momentum 0.01 is as written in the thesis (probably meant as 0.9).

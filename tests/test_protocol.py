@@ -141,6 +141,7 @@ THESIS_FIELDS = {
     "official_splits": None, "augment_rotation": 0.0, "augment_crop_scale": 1.0, "pretrained_input": "source",
     "class_weight_mode": "weighted_mean", "feature_scale": 1.0, "svm_c_grid": (), "split_counts": (),
     "source_split_counts": (), "optimizer": "sgd", "lr_milestones": (), "lr_gamma": 0.1, "selection": "val_loss",
+    "model_args": (),
 }
 # every other preset's differences from thesis, as they were when the presets were rewritten as differences
 DIFFERENCES = {

@@ -29,6 +29,16 @@ backbone and a weights file (relative to the config file)::
     prefix = "backbone."                # optional: only keys under it, without it
     mean = [0.5, 0.5, 0.5]              # optional mean, std, interpolation: else the backbone's pretrained_cfg
     std = [0.5, 0.5, 0.5]
+    model_args = {pad_type = "same"}    # optional: keyword arguments of timm.create_model (TF-ported weights)
+
+or timm's own pretrained weights with model arguments (what ``-s timm:MODEL`` gives, without them)::
+
+    [sources.vit-in21k]
+    timm = "vit_small_patch16_224.augreg_in21k"
+    model_args = {drop_path_rate = 0.1}
+
+A top-level ``model_args = {KEY = VALUE}`` table gives the preset's backbone its model arguments (scratch,
+``random``, ``imagenet`` and the sources tlbench trains), as ``--model-arg KEY=VALUE`` does.
 
 Other keys are left to the code that reads them from :attr:`Config.table`.
 """
@@ -46,6 +56,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from benchmark.datasets import SOURCE, TARGET
+from benchmark.presets import check_model_args, model_args_pairs
 
 CONFIG_FILE = "tlbench.toml"
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -53,7 +64,9 @@ FORMATS = ("imagefolder", "csv")
 MODALITIES = ("medical", "natural")
 _DECLARATION_KEYS = {"name", "format", "path", "csv", "modality", "roles", "classes", "description", "homepage",
                      "provenance", "group_pattern"}
-_SOURCE_KEYS = {"name", "backbone", "weights", "prefix", "mean", "std", "interpolation", "description"}
+_SOURCE_KEYS = {"name", "backbone", "weights", "prefix", "mean", "std", "interpolation", "description", "model_args",
+                "timm"}
+_TIMM_SOURCE_KEYS = {"name", "timm", "model_args", "description"}
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 RESERVED_SOURCES = ("none",)  # the source of methods without one
 
@@ -92,16 +105,20 @@ class DatasetDeclaration:
 class SourceDeclaration:
     """A source declared in the config: the timm ``backbone`` and the ``weights`` file to load into it (absolute),
     keeping only the keys under ``prefix`` (without it); ``mean``, ``std`` and ``interpolation`` are the input
-    the weights want, ``None`` for the backbone's pretrained_cfg's."""
+    the weights want, ``None`` for the backbone's pretrained_cfg's; ``model_args`` the keyword arguments of
+    ``timm.create_model`` the weights need (sorted pairs). With ``timm`` set (a model name with its pretrained
+    tag), the source is timm's own pretrained weights and ``backbone`` and ``weights`` are unused."""
 
     name: str
     backbone: str
-    weights: Path
+    weights: Path | None
     prefix: str = ""
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
     interpolation: str | None = None
     description: str = ""
+    model_args: tuple[tuple[str, object], ...] = ()
+    timm: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +134,8 @@ class Config:
     broken: tuple[tuple[str, str], ...] = ()
     sources: tuple[SourceDeclaration, ...] = ()
     broken_sources: tuple[tuple[str, str], ...] = ()
+    # keyword arguments of timm.create_model for the preset's backbone (sorted pairs)
+    model_args: tuple[tuple[str, object], ...] = ()
 
 
 def find_config(cwd: Path | None = None) -> tuple[Path, dict] | None:
@@ -152,7 +171,7 @@ def load_config(cwd: Path | None = None) -> Config:
     declarations, broken = _declarations(path, _entries(path, table, "datasets"), _declaration, "dataset")
     sources, broken_sources = _declarations(path, _entries(path, table, "sources"), _source_declaration, "source")
     return Config(path, location("data_root"), location("cache_dir"), declarations, table, broken, sources,
-                  broken_sources)
+                  broken_sources, _model_args(f"{path}: model_args", table.get("model_args", {})))
 
 
 def resolve_data_root(option: Path | None, config: Config, environ=os.environ) -> Path:
@@ -279,6 +298,15 @@ def _source_declaration(path: Path, entry) -> SourceDeclaration:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: "
                           f"{', '.join(sorted(_SOURCE_KEYS))}")
+    model_args = _model_args(f"{where}: model_args", entry.get("model_args", {}))
+    if "timm" in entry:
+        extra = set(entry) - _TIMM_SOURCE_KEYS
+        if extra or not isinstance(entry["timm"], str) or not entry["timm"]:
+            raise ConfigError(f"{where}: a timm source gives timm = \"MODEL.TAG\" and optionally model_args and "
+                              f"description{'; drop ' + ', '.join(sorted(extra)) if extra else ''}")
+        return SourceDeclaration(name=name, backbone=entry["timm"].split(".")[0], weights=None,
+                                 description=str(entry.get("description", "")), model_args=model_args,
+                                 timm=entry["timm"])
     for key, what in (("backbone", "a timm model name, e.g. \"resnet50\""),
                       ("weights", "the weights file (relative to the config file, or absolute)")):
         if not isinstance(entry.get(key), str) or not entry[key]:
@@ -292,8 +320,20 @@ def _source_declaration(path: Path, entry) -> SourceDeclaration:
     return SourceDeclaration(
         name=name, backbone=entry["backbone"], weights=path.parent / Path(entry["weights"]).expanduser(),
         prefix=prefix, mean=_channels(where, entry, "mean"), std=_channels(where, entry, "std"),
-        interpolation=interpolation, description=str(entry.get("description", "")),
+        interpolation=interpolation, description=str(entry.get("description", "")), model_args=model_args,
     )
+
+
+def _model_args(where: str, value) -> tuple[tuple[str, object], ...]:
+    """A ``model_args`` table as sorted pairs; ConfigError for what timm.create_model cannot be given here."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of keyword arguments of timm.create_model, e.g. "
+                          "model_args = {pad_type = \"same\"}")
+    try:
+        check_model_args(value, where)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return model_args_pairs(value)
 
 
 def _channels(where: str, entry: dict, key: str) -> tuple[float, float, float] | None:

@@ -33,7 +33,7 @@ class RandomSource(Source):
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
         with seeded(seed):
-            return create_backbone(settings.preset.backbone, num_classes)
+            return create_backbone(settings.preset.backbone, num_classes, **settings.preset.backbone_kwargs())
 
 
 class ImageNetSource(Source):
@@ -94,7 +94,7 @@ class ImageNetSource(Source):
         if not ok:
             return f"unavailable: {reason}"
         # online without a cached file: timm downloads the weights now, and their tensors are hashed
-        model = create_backbone(settings.preset.backbone, 0, pretrained=True)
+        model = create_backbone(settings.preset.backbone, 0, pretrained=True, **settings.preset.backbone_kwargs())
         return state_dict_hash(model.state_dict())
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
@@ -105,7 +105,7 @@ class ImageNetSource(Source):
         overlay = {"file": str(path)} if path is not None else None
         with seeded(seed):  # the new head's initial weights
             return create_backbone(settings.preset.backbone, num_classes, pretrained=True,
-                                   pretrained_cfg_overlay=overlay)
+                                   pretrained_cfg_overlay=overlay, **settings.preset.backbone_kwargs())
 
     def build_with_own_head(self, settings: RunSettings) -> torch.nn.Module | None:
         """The pretrained model with its ImageNet classifier (as many classes as timm's pretrained_cfg says), or
@@ -119,7 +119,8 @@ class ImageNetSource(Source):
             return None
         path = self._local_file(settings)
         overlay = {"file": str(path)} if path is not None else None
-        return create_backbone(settings.preset.backbone, classes, pretrained=True, pretrained_cfg_overlay=overlay)
+        return create_backbone(settings.preset.backbone, classes, pretrained=True, pretrained_cfg_overlay=overlay,
+                               **settings.preset.backbone_kwargs())
 
 
 @hookimpl
