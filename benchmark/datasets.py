@@ -135,6 +135,12 @@ class Dataset:
         imageset = self.load(task, root, 16)
         return np.bincount(imageset.labels, minlength=task.num_classes), imageset.official_split is not None
 
+    def missing_classes(self, task: Task, root: Path) -> list[str]:
+        """What ``task`` needs and the data lacks: by default its classes with no image (:meth:`class_counts`);
+        a dataset whose classes pool several kinds of image overrides it to name a kind that is absent."""
+        counts, _ = self.class_counts(task, root)
+        return [name for name, count in zip(task.classes, counts, strict=True) if count == 0]
+
     def tasks(self) -> list[Task]:
         raise NotImplementedError
 

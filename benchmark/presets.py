@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields, replace
 SCORING_FIELDS = frozenset({"svm", "svm_c", "svm_c_grid", "standardize_features", "feature_scale",
                             "pretrained_input", "auc"})
 OPTIMIZERS = ("sgd", "adam")
+# how pretrained weights are fed: benchmark.engine.inputs.pretrained_input
+PRETRAINED_INPUTS = ("source", "preset", "unshifted")
 SELECTIONS = ("val_loss", "val_auc")
 # Reporting choices: both AUCs are always stored, so the reported one is no part of any result's identity.
 REPORTING_FIELDS = frozenset({"auc"})
@@ -59,8 +61,9 @@ class Preset:
     # random resized crops keeping at least this fraction of the area (1.0: off)
     augment_rotation: float = 0.0
     augment_crop_scale: float = 1.0
-    # input of pretrained weights (ImageNet): "source" (the weights' own mean, std and channel order) or
-    # "preset" (`normalize`, whatever the weights were trained with)
+    # input of pretrained weights (ImageNet): "source" (the weights' own mean, std and channel order), "preset"
+    # (`normalize`, whatever the weights were trained with) or "unshifted" (the weights' own convention without the
+    # mean subtracted: raw BGR 0-255 for Caffe-style weights, as the study fed Keras' VGG16)
     pretrained_input: str = "source"
     # class weights N / N_c: "weighted_mean" (a batch's loss divided by its summed weights: their scale does not
     # matter) or "batch_mean" (divided by the batch size: Keras' class_weight, which scales the step)
@@ -90,6 +93,8 @@ class Preset:
             raise ValueError(f"optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"selection {self.selection!r}: use one of {', '.join(SELECTIONS)}")
+        if self.pretrained_input not in PRETRAINED_INPUTS:
+            raise ValueError(f"pretrained_input {self.pretrained_input!r}: use one of {', '.join(PRETRAINED_INPUTS)}")
         check_model_args(dict(self.model_args), "the preset's model_args")
 
     def hashable(self) -> dict:
@@ -190,7 +195,10 @@ THESIS_AS_RUN = replace(
     THESIS,
     name="thesis-as-run",
     normalize="bgr255",  # OpenCV BGR, raw 0-255, no mean subtraction
-    pretrained_input="preset",  # ... also into the ImageNet weights
+    # ... also into the ImageNet weights, which (Keras' Caffe-derived VGG16) expected the ImageNet mean subtracted:
+    # an offset of the mean, which "unshifted" gives any weights in their own units (raw BGR 0-255 for weights
+    # declared with input = "caffe"; timm's VGG16 weights are other weights, see docs/protocol.md)
+    pretrained_input="unshifted",
     feature_scale=1 / 255,  # fc2 features divided by 255 before the SVC
     class_weight_mode="batch_mean",  # Keras class_weight: N / N_c not normalised
     restore_best=False,  # the last epoch's weights, not the best validation epoch's

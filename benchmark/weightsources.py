@@ -7,13 +7,14 @@ model arguments (``model_args``: ``pad_type="same"`` for TensorFlow-ported weigh
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from pathlib import Path
 
 import timm
 import torch
 
-from benchmark.engine.inputs import InputConvention, from_pretrained_cfg
+from benchmark.engine.inputs import InputConvention, from_pretrained_cfg, named, pretrained_input
 from benchmark.engine.models import create_backbone
 from benchmark.engine.weightfiles import (
     WeightsFileError,
@@ -62,11 +63,14 @@ class WeightsFileSource(Source):
                        f"[sources.{self.name}] in {self.config_path}")
 
     def input_convention(self, settings: RunSettings) -> InputConvention:
-        """The declared mean, std and interpolation, each else the backbone's pretrained_cfg's (unless the preset
-        feeds every model its own normalisation, ``pretrained_input="preset"``)."""
-        if settings.preset.pretrained_input == "preset":
-            return super().input_convention(settings)
+        """The declared input (a named convention, or mean, std and interpolation, each else the backbone's
+        pretrained_cfg's), as the preset's ``pretrained_input`` feeds pretrained weights."""
+        return pretrained_input(self._own_input(), settings.preset)
+
+    def _own_input(self) -> InputConvention:
         given = self.declaration
+        if given.input:
+            return dataclasses.replace(named(given.input), name=f"{self.name} (declared {given.input})")
         cfg = pretrained_cfg(given.backbone)  # registration made sure there is one
         origin = "declared" if given.mean and given.std else f"{given.backbone} pretrained_cfg"
         label = f"{self.name} ({origin})"
@@ -140,9 +144,7 @@ class TimmSource(Source):
                        f"pass --online to let timm download them{fetch}")
 
     def input_convention(self, settings: RunSettings) -> InputConvention:
-        if settings.preset.pretrained_input == "preset":
-            return super().input_convention(settings)
-        return from_pretrained_cfg(self.cfg, f"{self.name} pretrained_cfg")
+        return pretrained_input(from_pretrained_cfg(self.cfg, f"{self.name} pretrained_cfg"), settings.preset)
 
     def identity(self, settings: RunSettings) -> dict:
         """The model name, the weights' content digest and the input they get."""

@@ -27,7 +27,7 @@ def test_thesis_as_run_switches_on_each_quirk_of_the_studys_code():
     different = {k for k, v in THESIS_AS_RUN.hashable().items() if THESIS.hashable()[k] != v}
     assert different == {"normalize", "pretrained_input", "feature_scale", "class_weight_mode", "restore_best",
                          "split_counts", "source_split_counts"}
-    assert THESIS_AS_RUN.normalize == "bgr255" and THESIS_AS_RUN.pretrained_input == "preset"
+    assert THESIS_AS_RUN.normalize == "bgr255" and THESIS_AS_RUN.pretrained_input == "unshifted"
     assert THESIS_AS_RUN.feature_scale == pytest.approx(1 / 255)
     assert THESIS_AS_RUN.class_weight_mode == "batch_mean" and not THESIS_AS_RUN.restore_best
     assert THESIS_AS_RUN.counts_for("isic2017") == (400, 200)
@@ -146,7 +146,8 @@ THESIS_FIELDS = {
 # every other preset's differences from thesis, as they were when the presets were rewritten as differences
 DIFFERENCES = {
     "thesis-as-run": {
-        "restore_best": False, "normalize": "bgr255", "pretrained_input": "preset", "class_weight_mode": "batch_mean",
+        "restore_best": False, "normalize": "bgr255", "pretrained_input": "unshifted",
+        "class_weight_mode": "batch_mean",
         "feature_scale": 1 / 255,
         "split_counts": (("isic2017", 400, 200), ("blood_cells", 2000, 1500), ("blood_cells_pooled", 2000, 1500),
                          ("chest_xray", 900, 600)),

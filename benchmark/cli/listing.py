@@ -53,12 +53,14 @@ def plugins_command(ctx, plugin_args, as_json):
 
 
 def _catalog_listing(catalog: Catalog, settings: RunSettings) -> dict:
+    from benchmark.data.taskstatus import task_status
+
     tasks = []
     statuses = {}
     for task_name, (dataset, task) in catalog.tasks().items():
         if dataset.name not in statuses:
             statuses[dataset.name] = dataset.status(settings.data_root)
-        state = statuses[dataset.name]
+        state = task_status(dataset, task, settings.data_root, statuses[dataset.name])
         tasks.append({
             "task": task_name, "dataset": dataset.name, "modality": dataset.modality,
             "roles": sorted(task.roles), "classes": list(task.classes), "status": state.state,

@@ -31,6 +31,9 @@ backbone and a weights file (relative to the config file)::
     std = [0.5, 0.5, 0.5]
     model_args = {pad_type = "same"}    # optional: keyword arguments of timm.create_model (TF-ported weights)
 
+or, instead of mean and std, a named input: ``input = "caffe"`` for weights ported from Caffe or Keras' VGG16 (BGR,
+0-255, the ImageNet mean subtracted per channel).
+
 or timm's own pretrained weights with model arguments (what ``-s timm:MODEL`` gives, without them)::
 
     [sources.vit-in21k]
@@ -65,7 +68,8 @@ MODALITIES = ("medical", "natural")
 _DECLARATION_KEYS = {"name", "format", "path", "csv", "modality", "roles", "classes", "description", "homepage",
                      "provenance", "group_pattern"}
 _SOURCE_KEYS = {"name", "backbone", "weights", "prefix", "mean", "std", "interpolation", "description", "model_args",
-                "timm"}
+                "timm", "input"}
+SOURCE_INPUTS = ("caffe", "imagenet", "half", "unit")  # benchmark.engine.inputs.NAMED
 _TIMM_SOURCE_KEYS = {"name", "timm", "model_args", "description"}
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 RESERVED_SOURCES = ("none",)  # the source of methods without one
@@ -119,6 +123,7 @@ class SourceDeclaration:
     description: str = ""
     model_args: tuple[tuple[str, object], ...] = ()
     timm: str = ""
+    input: str = ""  # a named input convention instead of mean and std
 
 
 @dataclass(frozen=True)
@@ -314,6 +319,11 @@ def _source_declaration(path: Path, entry) -> SourceDeclaration:
     prefix = entry.get("prefix", "")
     if not isinstance(prefix, str):
         raise ConfigError(f"{where}: prefix must be a string, e.g. \"model.backbone.\"")
+    named_input = entry.get("input", "")
+    if named_input and (named_input not in SOURCE_INPUTS or "mean" in entry or "std" in entry):
+        raise ConfigError(f"{where}: input must be one of {', '.join(SOURCE_INPUTS)} (\"caffe\": BGR, 0-255, the "
+                          f"ImageNet mean subtracted, as Keras' VGG16 weights expect), and not given with mean or "
+                          f"std; got {named_input!r}")
     interpolation = entry.get("interpolation")
     if interpolation is not None and interpolation not in INTERPOLATIONS:
         raise ConfigError(f"{where}: interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
@@ -321,6 +331,7 @@ def _source_declaration(path: Path, entry) -> SourceDeclaration:
         name=name, backbone=entry["backbone"], weights=path.parent / Path(entry["weights"]).expanduser(),
         prefix=prefix, mean=_channels(where, entry, "mean"), std=_channels(where, entry, "std"),
         interpolation=interpolation, description=str(entry.get("description", "")), model_args=model_args,
+        input=named_input,
     )
 
 

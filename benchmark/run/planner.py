@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from benchmark.data.splits import split_problem, uses_official
+from benchmark.data.taskstatus import task_status
 from benchmark.hashing import config_hash
 from benchmark.registry.catalog import Catalog
 from benchmark.run.selection import compile_expression
@@ -151,12 +152,13 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
     fingerprints: dict[str, str] = {}
     split_problems: dict[str, SkipReason | None] = {}
     unreadable: dict[str, SkipReason] = {}  # task -> why its data could not be read at planning
-    target_states = {}
+    dataset_states, target_states = {}, {}
     for task_name, (dataset, task) in targets.items():
         if selection.datasets and dataset.name not in selection.datasets and task_name not in selection.datasets:
             continue
-        if dataset.name not in target_states:
-            target_states[dataset.name] = dataset.status(settings.data_root)
+        if dataset.name not in dataset_states:
+            dataset_states[dataset.name] = dataset.status(settings.data_root)
+        target_states[task_name] = task_status(dataset, task, settings.data_root, dataset_states[dataset.name])
         for method_name, method in methods.items():
             if selection.methods and method_name not in selection.methods:
                 continue
@@ -168,7 +170,7 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                     experiment = Experiment(task_name, source_name, method_name, seed)
                     if keyword and not keyword(experiment.node_id):
                         continue
-                    reason = skip_reason(dataset, source, source_name, target_states[dataset.name],
+                    reason = skip_reason(dataset, source, source_name, target_states[task_name],
                                           source_states.get(source_name))
                     target = {"dataset": dataset.name, "version": dataset.version, "task": task_name}
                     if not reason and task_name not in unreadable:

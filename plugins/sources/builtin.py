@@ -16,6 +16,7 @@ from benchmark import (
     from_pretrained_cfg,
     hookimpl,
     hub_cached_file,
+    pretrained_input,
     seeded,
     state_dict_hash,
     tensors_digest,
@@ -68,15 +69,14 @@ class ImageNetSource(Source):
         )
 
     def input_convention(self, settings: RunSettings) -> InputConvention:
-        """The weights' own mean, std and interpolation (timm's pretrained_cfg for the backbone), unless the
-        preset feeds every model its own normalisation (``pretrained_input="preset"``)."""
-        if settings.preset.pretrained_input == "preset":
-            return super().input_convention(settings)
+        """The weights' own mean, std and interpolation (timm's pretrained_cfg for the backbone), as the preset's
+        ``pretrained_input`` feeds pretrained weights."""
         cfg = timm.models.get_pretrained_cfg(settings.preset.backbone)
         if cfg is None:
             raise ValueError(f"timm has no pretrained configuration for {settings.preset.backbone!r}, so the "
                              "input its ImageNet weights expect is unknown")
-        return from_pretrained_cfg(cfg.to_dict(), f"imagenet ({settings.preset.backbone} pretrained_cfg)")
+        own = from_pretrained_cfg(cfg.to_dict(), f"imagenet ({settings.preset.backbone} pretrained_cfg)")
+        return pretrained_input(own, settings.preset)
 
     def identity(self, settings: RunSettings) -> dict:
         """The weights' content digest, however they were found, and the input they get."""
