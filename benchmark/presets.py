@@ -189,8 +189,9 @@ THESIS = Preset(
     auc="macro_curve",
 )
 
-# The study as its code ran it (THESIS-PROTOCOL.md): each quirk behind its own field. Its leaks are never
-# reproduced: splits stay grouped and official where the data needs it, and every model is built afresh.
+# The study as its code ran it (docs/protocol.md, whose table lists each quirk and its field, and the quirks no field
+# reproduces). Its leaks are never reproduced: splits stay grouped and official where the data needs it, and every
+# model is built afresh.
 THESIS_AS_RUN = replace(
     THESIS,
     name="thesis-as-run",

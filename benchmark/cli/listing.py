@@ -146,6 +146,11 @@ def presets_command(as_json):
             cells.append(f"[bold yellow]{text}[/]" if values[field] != reference[field] else text)
         table.add_row(field, *cells)
     console.print(table)
+    console.print("pretrained_input: how pretrained weights are fed. source: their own convention; unshifted: their "
+                  "own less its mean subtraction (the study's offset; raw BGR 0-255 for weights declared with input = "
+                  "\"caffe\"); preset: the preset's normalize. model_args: timm.create_model keywords for the "
+                  "preset's backbone (--model-arg). What each preset reproduces, field by field: docs/protocol.md.",
+                  soft_wrap=True)
 
 
 def _preset_value(value) -> str:
