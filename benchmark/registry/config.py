@@ -13,6 +13,7 @@ tables::
     modality = "natural"
     roles = ["source"]
     group_pattern = "^(?P<group>[^_]+)_"  # optional: a file name's patient (the group named group, or the first)
+    window = [0, 4095]          # optional: 16-bit images mapped from this fixed range (else each by its own)
 
     [datasets.lesions]
     format = "csv"              # columns path,label[,split][,group]; paths relative to `path`
@@ -66,7 +67,7 @@ NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 FORMATS = ("imagefolder", "csv")
 MODALITIES = ("medical", "natural")
 _DECLARATION_KEYS = {"name", "format", "path", "csv", "modality", "roles", "classes", "description", "homepage",
-                     "provenance", "group_pattern"}
+                     "provenance", "group_pattern", "window"}
 _SOURCE_KEYS = {"name", "backbone", "weights", "prefix", "mean", "std", "interpolation", "description", "model_args",
                 "timm", "input"}
 SOURCE_INPUTS = ("caffe", "imagenet", "half", "unit")  # benchmark.engine.inputs.NAMED
@@ -95,14 +96,16 @@ class DatasetDeclaration:
     homepage: str = ""
     provenance: frozenset[str] = frozenset()  # the image collections it comes from (see Dataset.provenance)
     group_pattern: str = ""  # imagefolder: a regex whose group ``group`` (else first) is a file name's patient
+    window: tuple[float, float] | None = None  # images of more than 8 bits mapped from this range (else their own)
 
     def as_dict(self) -> dict:
-        """What determines the dataset (its version); ``group_pattern`` only when given, so that a declaration
-        without one keeps its version."""
+        """What determines the dataset (its version); ``group_pattern`` and ``window`` only when given, so that a
+        declaration without them keeps its version."""
         return {"name": self.name, "format": self.format, "path": str(self.path),
                 "csv": str(self.csv) if self.csv else None, "modality": self.modality,
                 "roles": sorted(self.roles), "classes": list(self.classes), "provenance": sorted(self.provenance),
-                **({"group_pattern": self.group_pattern} if self.group_pattern else {})}
+                **({"group_pattern": self.group_pattern} if self.group_pattern else {}),
+                **({"window": list(self.window)} if self.window else {})}
 
 
 @dataclass(frozen=True)
@@ -283,11 +286,17 @@ def _declaration(path: Path, entry) -> DatasetDeclaration:
         if not compiled.groups:
             raise ConfigError(f"{where}: group_pattern {group_pattern!r} needs a group that captures the patient, "
                               r"e.g. '^(?P<group>\w+?)_\d+\.png$' or '^(\w+?)_'")
+    window = entry.get("window")
+    numeric = isinstance(window, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
+    if window is not None and not (numeric and len(window) == 2 and window[0] < window[1]):
+        raise ConfigError(f"{where}: window must be [low, high] with low < high, the pixel values of 16-bit images "
+                          f"mapped to black and white (e.g. window = [0, 4095]), got {window!r}")
     return DatasetDeclaration(
         name=name, format=fmt, path=Path(entry["path"]).expanduser(),
         csv=Path(entry["csv"]) if fmt == "csv" else None, modality=modality, roles=frozenset(roles),
         classes=tuple(classes), description=str(entry.get("description", "")),
         homepage=str(entry.get("homepage", "")), provenance=frozenset(provenance), group_pattern=group_pattern,
+        window=tuple(float(v) for v in window) if window is not None else None,
     )
 
 

@@ -131,9 +131,20 @@ def _split_problem(dataset, task, settings: RunSettings, problems: dict, images:
         images[task.name] = int(counts.sum())
         # a dataset that always uses its own split says so only once loaded: planning checks it as seeded
         seeded = not uses_official(settings.preset.official_splits, official, False, dataset.official_split_default)
-        problem = split_problem(task.classes, counts, seeded)
+        problem = "" if seeded else _missing_official_test(dataset, task, settings)
+        problem = problem or split_problem(task.classes, counts, seeded)
         problems[task.name] = SkipReason(TARGET, task.name, problem) if problem else None
     return problems[task.name]
+
+
+def _missing_official_test(dataset, task, settings: RunSettings) -> str:
+    """Why the official split the preset asks for cannot be used (it has no test part here), or ''."""
+    parts = dataset.official_parts(task, settings.data_root)
+    if "test" in parts:
+        return ""
+    return (f"the preset asks for official splits, but the official split of {dataset.name} under the data root has "
+            f"no test part (only {', '.join(sorted(parts))}): add that part, or pass --no-official-splits to split "
+            "it by seed")
 
 
 def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) -> Plan:
