@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         scan_class_folders,
     )
     from benchmark.datasets import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task
-    from benchmark.engine.inputs import InputConvention, from_pretrained_cfg
+    from benchmark.engine.inputs import InputConvention, from_pretrained_cfg, pretrained_input
     from benchmark.engine.knnprobe import choose_k, nearest
     from benchmark.engine.logisticprobe import LogisticProbe, fit_logistic_probe
     from benchmark.engine.metrics import macro_roc_curve
@@ -59,7 +59,7 @@ _MODULES = {
                                     "image_files", "missing_status", "scan_class_folders"),
     "benchmark.datasets": ("SOURCE", "TARGET", "Dataset", "DatasetStatus", "ImageSet", "Task"),
     "benchmark.estimators": ("Estimator", "check_inputs"),
-    "benchmark.engine.inputs": ("InputConvention", "from_pretrained_cfg"),
+    "benchmark.engine.inputs": ("InputConvention", "from_pretrained_cfg", "pretrained_input"),
     "benchmark.engine.knnprobe": ("choose_k", "nearest"),
     "benchmark.engine.logisticprobe": ("LogisticProbe", "fit_logistic_probe"),
     "benchmark.engine.metrics": ("macro_roc_curve",),
@@ -97,8 +97,8 @@ __all__ = [
     # helpers for file datasets
     "image_files", "class_folders", "scan_class_folders", "first_existing", "missing_status", "files_status",
     # models, their input, seeding and digests
-    "create_backbone", "seeded", "InputConvention", "from_pretrained_cfg", "digest_of", "file_hash", "state_dict_hash",
-    "hub_cached_file", "tensors_digest",
+    "create_backbone", "seeded", "InputConvention", "from_pretrained_cfg", "pretrained_input", "digest_of", "file_hash",
+    "state_dict_hash", "hub_cached_file", "tensors_digest",
     # probes on frozen features: logistic regression and k nearest neighbours
     "LogisticProbe", "fit_logistic_probe", "nearest", "choose_k",
     # figures: one style, and the study's ROC curve

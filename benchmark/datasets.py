@@ -135,6 +135,18 @@ class Dataset:
         imageset = self.load(task, root, 16)
         return np.bincount(imageset.labels, minlength=task.num_classes), imageset.official_split is not None
 
+    def official_parts(self, task: Task, root: Path) -> frozenset[str]:
+        """The parts of the task's official split present under ``root`` (``train``, ``val``, ``test``), empty
+        without one: planning skips a task whose preset asks for an official split it lacks the test part of. This
+        default trusts :meth:`class_counts`: all three parts when it says there is an official split."""
+        return frozenset({"train", "val", "test"}) if self.class_counts(task, root)[1] else frozenset()
+
+    def missing_classes(self, task: Task, root: Path) -> list[str]:
+        """What ``task`` needs and the data lacks: by default its classes with no image (:meth:`class_counts`);
+        a dataset whose classes pool several kinds of image overrides it to name a kind that is absent."""
+        counts, _ = self.class_counts(task, root)
+        return [name for name, count in zip(task.classes, counts, strict=True) if count == 0]
+
     def tasks(self) -> list[Task]:
         raise NotImplementedError
 

@@ -78,7 +78,8 @@ class ExperimentContext:
     def random_model(self) -> torch.nn.Module:
         """The backbone with random weights (seeded), a head for this task and the preset's input."""
         with seeded(self.seed):
-            model = create_backbone(self.settings.preset.backbone, self.num_classes)
+            preset = self.settings.preset
+            model = create_backbone(preset.backbone, self.num_classes, **preset.backbone_kwargs())
         return attach(model, named(self.settings.preset.normalize))
 
     def source_model(self) -> torch.nn.Module:

@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass, fields, replace
 SCORING_FIELDS = frozenset({"svm", "svm_c", "svm_c_grid", "standardize_features", "feature_scale",
                             "pretrained_input", "auc"})
 OPTIMIZERS = ("sgd", "adam")
-SELECTIONS = ("val_loss", "val_auc")
+# how pretrained weights are fed: benchmark.engine.inputs.pretrained_input
+PRETRAINED_INPUTS = ("source", "preset", "unshifted")
+SELECTIONS = ("val_loss", "val_auc", "last")
 # Reporting choices: both AUCs are always stored, so the reported one is no part of any result's identity.
 REPORTING_FIELDS = frozenset({"auc"})
 
@@ -59,8 +61,9 @@ class Preset:
     # random resized crops keeping at least this fraction of the area (1.0: off)
     augment_rotation: float = 0.0
     augment_crop_scale: float = 1.0
-    # input of pretrained weights (ImageNet): "source" (the weights' own mean, std and channel order) or
-    # "preset" (`normalize`, whatever the weights were trained with)
+    # input of pretrained weights (ImageNet): "source" (the weights' own mean, std and channel order), "preset"
+    # (`normalize`, whatever the weights were trained with) or "unshifted" (the weights' own convention without the
+    # mean subtracted: raw BGR 0-255 for Caffe-style weights, as the study fed Keras' VGG16)
     pretrained_input: str = "source"
     # class weights N / N_c: "weighted_mean" (a batch's loss divided by its summed weights: their scale does not
     # matter) or "batch_mean" (divided by the batch size: Keras' class_weight, which scales the step)
@@ -78,22 +81,42 @@ class Preset:
     # the lr is multiplied by lr_gamma after each of these epochs (torch's MultiStepLR); empty: constant
     lr_milestones: tuple[int, ...] = ()
     lr_gamma: float = 0.1
-    # which epoch's weights are kept (restore_best) and stop early (patience): lowest validation loss, or
-    # highest validation AUC (the preset's AUC definition)
+    # which epoch's weights are kept (restore_best) and stop early (patience): lowest validation loss, highest
+    # validation AUC (the preset's AUC definition), or "last": no early stop, the last epoch's weights
     selection: str = "val_loss"
+    # keyword arguments of timm.create_model for the backbone (sorted (key, value) pairs), e.g. drop_path_rate;
+    # the image size reaches models built for one (ViTs' img_size) from image_size, never from here
+    model_args: tuple[tuple[str, object], ...] = ()
+    # an official validation part with fewer images than this, or fewer of some class, is too small to select
+    # epochs or C on: it joins the training part, and validation is carved from that (grouped where groups exist)
+    min_val_images: int = 0
+    min_val_per_class: int = 0
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"selection {self.selection!r}: use one of {', '.join(SELECTIONS)}")
+        if self.pretrained_input not in PRETRAINED_INPUTS:
+            raise ValueError(f"pretrained_input {self.pretrained_input!r}: use one of {', '.join(PRETRAINED_INPUTS)}")
+        check_model_args(dict(self.model_args), "the preset's model_args")
 
     def hashable(self) -> dict:
-        """The settings that determine a result: not the name, the seed list (a grid axis) or the reported AUC."""
+        """The settings that determine a result: not the name, the seed list (a grid axis) or the reported AUC.
+        A field added after results were first stored enters only when it differs from its default, so that
+        those results keep their hashes."""
         settings = asdict(self)
         for name in ("name", "seeds", *REPORTING_FIELDS):
             settings.pop(name)
+        for item in fields(self):
+            if item.name in LATER_FIELDS and settings[item.name] == item.default:
+                settings.pop(item.name)
         return settings
+
+    def backbone_kwargs(self) -> dict:
+        """What :func:`benchmark.engine.models.create_backbone` takes besides the backbone's name and classes: the
+        image size and the model arguments."""
+        return {"image_size": self.image_size, **dict(self.model_args)}
 
     def training_fields(self) -> dict:
         """The settings that determine a trained model's weights (a harness-trained source's identity)."""
@@ -115,10 +138,33 @@ class Preset:
         for name in ("seeds", "svm_c_grid", "lr_milestones"):
             if name in values:
                 values[name] = tuple(values[name])
-        for name in ("split_counts", "source_split_counts"):
+        for name in ("split_counts", "source_split_counts", "model_args"):
             if name in values:
                 values[name] = tuple(tuple(entry) for entry in values[name])
         return cls(**values)
+
+
+# Keyword arguments the harness sets itself: the head, the image size and the weights.
+RESERVED_MODEL_ARGS = {"num_classes": "the task's classes set the head", "img_size": "--image-size sets it",
+                       "pretrained": "the source decides the weights", "pretrained_cfg_overlay": "the source sets it"}
+# Fields added to Preset after results were first stored (see Preset.hashable).
+LATER_FIELDS = frozenset({"model_args", "min_val_images", "min_val_per_class"})
+
+
+def check_model_args(args: dict, where: str) -> None:
+    """ValueError unless ``args`` are keyword arguments the harness leaves to the user (names and plain values)."""
+    for key, value in args.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ValueError(f"{where}: {key!r} is not a keyword argument name")
+        if key in RESERVED_MODEL_ARGS:
+            raise ValueError(f"{where}: {key} cannot be given ({RESERVED_MODEL_ARGS[key]})")
+        if not isinstance(value, (str, int, float, bool)):
+            raise ValueError(f"{where}: {key} = {value!r}: give a string, number or boolean")
+
+
+def model_args_pairs(args: dict) -> tuple[tuple[str, object], ...]:
+    """Model arguments as the sorted pairs a preset holds."""
+    return tuple(sorted(args.items()))
 
 
 # The study's stated settings (Fok 2019). Momentum 0.01 is as written in the thesis (probably meant as 0.9).
@@ -147,13 +193,17 @@ THESIS = Preset(
     auc="macro_curve",
 )
 
-# The study as its code ran it (THESIS-PROTOCOL.md): each quirk behind its own field. Its leaks are never
-# reproduced: splits stay grouped and official where the data needs it, and every model is built afresh.
+# The study as its code ran it (docs/protocol.md, whose table lists each quirk and its field, and the quirks no field
+# reproduces). Its leaks are never reproduced: splits stay grouped and official where the data needs it, and every
+# model is built afresh.
 THESIS_AS_RUN = replace(
     THESIS,
     name="thesis-as-run",
     normalize="bgr255",  # OpenCV BGR, raw 0-255, no mean subtraction
-    pretrained_input="preset",  # ... also into the ImageNet weights
+    # ... also into the ImageNet weights, which (Keras' Caffe-derived VGG16) expected the ImageNet mean subtracted:
+    # an offset of the mean, which "unshifted" gives any weights in their own units (raw BGR 0-255 for weights
+    # declared with input = "caffe"; timm's VGG16 weights are other weights, see docs/protocol.md)
+    pretrained_input="unshifted",
     feature_scale=1 / 255,  # fc2 features divided by 255 before the SVC
     class_weight_mode="batch_mean",  # Keras class_weight: N / N_c not normalised
     restore_best=False,  # the last epoch's weights, not the best validation epoch's
@@ -177,6 +227,9 @@ THESIS_AS_RUN = replace(
 #   Chang & Lin, "A practical guide to support vector classification"; Kornblith et al. 2019 tune the L2
 #   penalty of their logistic regression the same way).
 # - AUC as scikit-learn's mean of per-class one-vs-rest AUCs, the common definition (MedMNIST v2).
+# - an official validation part under 100 images or 10 of a class is not selected on (chest X-ray's has 16): a
+#   validation part carved from the official training part, grouped by patient, replaces it (tlbench's rule: a
+#   16-image part gives AUC steps of 1/64 and a best epoch chosen by noise).
 RECOMMENDED = replace(
     THESIS,
     name="recommended",
@@ -192,6 +245,9 @@ RECOMMENDED = replace(
     standardize_features=True,
     svm_c_grid=(1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0),
     auc="ovr",
+    # chest X-ray's official validation part holds 16 images: too few to select epochs and C on
+    min_val_images=100,
+    min_val_per_class=10,
 )
 
 # What a machine without a GPU runs by default: a tiny timm model at 32 px, trained with settings that learn
@@ -224,8 +280,10 @@ CPU_QUICK = replace(
 # from scratch on the official splits, Adam at lr 1e-3 for 100 epochs, the lr times 0.1 after epochs 50 and 75,
 # batch 128, plain cross-entropy, no augmentation, pixels scaled to [-1, 1] (Normalize(mean=.5, std=.5)), AUC as
 # the mean of per-class one-vs-rest AUCs (medmnist.Evaluator) and the model of the best validation AUC.
-# That code assigns `best_model = model`, a reference, so its saved "best" model is in fact the last epoch's;
-# this preset keeps the best validation epoch's weights, as the paper describes.
+# The code that produced the paper's table assigns `best_model = model`, a reference, so the "best" model it tested
+# was in fact the last epoch's (fixed in the repository in 2023, after the table). This preset keeps the best
+# validation epoch's weights, as the paper describes; `selection="last"` is the rule of the code behind the table
+# (docs/protocol.md).
 # The backbone is the paper's ResNet-18 for 28 px (benchmark.engine.medmnistnets); `--backbone
 # medmnist_resnet50_28`, or `medmnist_resnet18_224` / `medmnist_resnet50_224` with `--image-size 224`, give the
 # table's other columns (perf/medmnist_table.py).

@@ -140,7 +140,8 @@ class DatasetSource(Source):
         log.info("source %s: training its model into %s", self.name, path)
         split = data.split(self.dataset, self.task, self.TRAINING_SEED, role=SOURCE)
         with seeded(self.TRAINING_SEED):
-            model = attach(create_backbone(settings.preset.backbone, self.task.num_classes),
+            model = attach(create_backbone(settings.preset.backbone, self.task.num_classes,
+                                           **settings.preset.backbone_kwargs()),
                            self.input_convention(settings))
         history = fit(model, split, settings, self.TRAINING_SEED, on_epoch)
         scores = predict(model, split.test.images, self.input_convention(settings), settings.device,
@@ -174,6 +175,6 @@ class DatasetSource(Source):
         path = self.weights_path(settings)
         if path not in self._unsaved and not path.exists():
             raise FileNotFoundError(f"source model {path} is missing; prepare() the source first")
-        model = create_backbone(settings.preset.backbone, self.task.num_classes)
+        model = create_backbone(settings.preset.backbone, self.task.num_classes, **settings.preset.backbone_kwargs())
         model.load_state_dict(self._unsaved.get(path) or torch.load(path, map_location="cpu", weights_only=True))
         return model

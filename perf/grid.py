@@ -1,6 +1,6 @@
 """The study's full grid, in images, and its wall time from measured throughputs.
 
-Image counts are the thesis split sizes (THESIS-PROTOCOL.md): targets ISIC 2017 (three tasks from its
+Image counts are the thesis split sizes (docs/protocol.md): targets ISIC 2017 (three tasks from its
 2,000 training images: 374 melanoma, 254 seborrheic keratosis, 1,372 nevus; test 400, validation 200),
 Blood cells (12,515; 2,000 / 1,500) and Chest X-ray (5,856; 900 / 600); sources trained from scratch on
 Cats-vs-Dogs (24,946; 4,000 / 2,000; at most 40 epochs), Natural images (6,899; 1,000 / 500), Chest

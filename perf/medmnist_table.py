@@ -132,6 +132,13 @@ def main() -> None:
     console.print("AUC: mean one-vs-rest (medmnist.Evaluator); ACC: p(class 1) > 0.5 for two classes, else argmax. "
                   "The paper reports one run per cell; 'in ±2sd' asks whether it lies within our mean ± 2 sd over "
                   "seeds. 'full protocol': the mean epoch time x 100 epochs x seeds.")
+    rules = sorted({row["preset"]["selection"] for flag in flags for model in models
+                    for row in cell_rows(store, flag, model, epochs)}) or [MEDMNIST.selection]
+    console.print(f"Selection: ours {', '.join(rules)} (the epoch kept); the paper's, the last epoch (its code's "
+                  "`best_model = model` kept a reference to the model being trained; selection \"last\" is that "
+                  "rule). Input at 224 px: ours MedMNIST+'s _224.npz when present, else the 28 px images upsampled "
+                  "bilinearly; the paper's, the 28 px images upsampled with NEAREST. A 224 px cell therefore "
+                  "compares two selection rules and two inputs (docs/protocol.md).")
     if partial:
         console.print(f"[yellow]Partial: {epochs} of {MEDMNIST.max_epochs} epochs, before the lr steps down at epochs "
                       f"{', '.join(map(str, MEDMNIST.lr_milestones))}; not the paper's protocol.[/]")

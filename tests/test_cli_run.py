@@ -116,8 +116,10 @@ def test_presets_lists_every_preset_side_by_side(cli):
     shown = json.loads(cli("presets", "--json").output)
     assert set(shown) == {"thesis", "thesis-as-run", "recommended", "cpu-quick", "medmnist"}
     assert shown["thesis-as-run"]["normalize"] == "bgr255" and shown["thesis"]["momentum"] == 0.01
+    assert shown["thesis-as-run"]["pretrained_input"] == "unshifted" and shown["thesis"]["model_args"] == []
     table = cli("presets").output
     assert "class_weight_mode" in table and "batch_mean" in table and "recommended" in table
+    assert "model_args" in table and "docs/protocol.md" in " ".join(table.split())
 
 
 def test_system_exit_in_a_method_fails_that_experiment_only(cli, out):

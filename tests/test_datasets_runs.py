@@ -93,8 +93,15 @@ def test_cli_isic_and_a_declared_source_end_to_end(tmp_path, monkeypatch, cli):
     result = cli("run", "-d", "isic2017_mel_nev", "-d", "isic2017_mel_nev_sk", "-s", "none", "-m", "scratch",
                  "--seeds", "2", "--out", out, *TINY)
     assert "PASSED isic2017_mel_nev::none::scratch[seed=2]" in result.output
-    assert "FAILED isic2017_mel_nev_sk::none::scratch[seed=2]" in result.output
-    assert "no images of class 'seborrheic_keratosis'" in result.output
+    assert "isic2017_mel_nev_sk::none::scratch[seed=2]" not in result.output  # skipped at planning, not failed
+    plan = cli("run", "-d", "isic2017_mel_nev_sk", "-s", "none", "-m", "scratch", "--seeds", "2", "--out", out,
+               "--collect-only", "-v", *TINY)
+    assert "task isic2017_mel_nev_sk has no images of class seborrheic_keratosis" in " ".join(plan.output.split())
+    listed = {t["task"]: t for t in json.loads(cli("list", "--json").output)["tasks"]}
+    assert listed["isic2017_mel_nev"]["status"] == "available"
+    for name in ("isic2017_mel_nev_sk", "isic2017_melsk_nev"):
+        assert listed[name]["status"] == "incomplete"
+        assert listed[name]["message"].startswith(f"task {name} has no images of class seborrheic_keratosis")
     assert "decoded 32 images of isic2017-isic2017_mel_nev" in result.output
     declared = cli("run", "-d", "chest_xray", "-s", "tinyfolder", "-m", "fe-svm", "--seeds", "2", "--out", out, *TINY)
     assert "PASSED chest_xray::tinyfolder::fe-svm[seed=2]" in declared.output

@@ -62,6 +62,9 @@ def test_a_declared_source_is_read_with_its_file_relative_to_the_config(tmp_path
     ('backbone = "resnet18"\nweights = "w.pth"\nstd = [0.2, 0, 0.2]', "std must be three positive numbers"),
     ('backbone = "resnet18"\nweights = "w.pth"\nstd = "0.2"', "std must be three positive numbers"),
     ('backbone = "resnet18"\nweights = "w.pth"\ninterpolation = "cubic"', "interpolation must be one of nearest"),
+    ('backbone = "resnet18"\nweights = "w.pth"\nmodel_args = {num_classes = 2}', "num_classes cannot be given"),
+    ('backbone = "resnet18"\nweights = "w.pth"\nmodel_args = "same"', "model_args must be a table"),
+    ('timm = "resnet18.a1_in1k"\nweights = "w.pth"', 'a timm source gives timm = "MODEL.TAG"'),
 ])
 def test_a_bad_declaration_is_broken_alone_and_says_what_to_change(tmp_path, body, message):
     config = declare(tmp_path, f'[sources.bad]\n{body}\n\n[sources.good]\nbackbone = "resnet18"\nweights = "w.pth"\n')
@@ -220,3 +223,36 @@ def test_a_timm_source_on_the_command_line(cli, tmp_path, monkeypatch):
     assert "pending  synth_xray::timm:test_resnet.r160_in1k::fe-svm[seed=2]" in cli(*args).output
     refused = cli("run", "-s", "timm:resnet_nope", "--out", out, *TINY)
     assert refused.exit_code == 2 and "timm has no pretrained weights named 'resnet_nope'" in refused.output
+
+
+def test_a_declared_sources_model_args_build_its_backbone_and_are_part_of_its_identity(tmp_path):
+    """TensorFlow-ported weights need pad_type="same": the same tensors load either way, so only the declaration
+    can say how the network computes."""
+    torch.manual_seed(3)
+    torch.save(create_backbone("test_efficientnet", 10, pad_type="same").state_dict(), tmp_path / "tf.pth")
+    body = '[sources.tf]\nbackbone = "test_efficientnet"\nweights = "tf.pth"\n'
+    padded = declare(tmp_path, body + 'model_args = {pad_type = "same"}\n').sources[0]
+    plain = declare(tmp_path, body).sources[0]
+    assert padded.model_args == (("pad_type", "same"),)
+    run = settings(tmp_path)
+    same, default = (WeightsFileSource(d, tmp_path / "tlbench.toml") for d in (padded, plain))
+    assert type(same.build(run, 2, seed=0).conv_stem).__name__ == "Conv2dSame"
+    assert type(default.build(run, 2, seed=0).conv_stem).__name__ == "Conv2d"
+    assert same.build_with_own_head(run).classifier.out_features == 10
+    assert same.identity(run)["model_args"] == {"pad_type": "same"} and "model_args" not in default.identity(run)
+
+
+def test_a_declared_timm_source_takes_model_args(tmp_path, monkeypatch):
+    config = declare(tmp_path, '[sources.maxpooled]\ntimm = "test_resnet.r160_in1k"\n'
+                               'model_args = {global_pool = "max"}\n')
+    catalog = Catalog()
+    assert register_declared_sources(catalog, config.sources, config.path) == []
+    source, run = catalog.sources["maxpooled"], settings(tmp_path)
+    torch.manual_seed(9)
+    state = create_backbone("test_resnet", 1000).state_dict()
+    fake_hub_cache(monkeypatch, tmp_path / "hub", "test_resnet.r160_in1k", state)
+    model = source.build(run, 3, seed=0)
+    assert model.global_pool.pool_type == "max" and torch.equal(model.state_dict()["conv1.0.weight"],
+                                                                  state["conv1.0.weight"])
+    assert source.identity(run)["model_args"] == {"global_pool": "max"}
+    assert "model_args" not in TimmSource("test_resnet.r160_in1k").identity(run)

@@ -79,6 +79,23 @@ def test_adam_the_step_schedule_and_the_best_validation_auc():
     assert auc_ovr(val.labels.numpy(), probabilities) == pytest.approx(history[best]["val_auc"], abs=1e-6)
 
 
+def test_selection_last_runs_every_epoch_and_keeps_the_last_ones_weights():
+    """The rule of the code behind MedMNIST v2's table (its `best_model = model` kept the last epoch)."""
+    preset = dataclasses.replace(MEDMNIST, backbone="test_resnet", image_size=16, batch_size=16, max_epochs=4,
+                                 patience=1, lr_milestones=(), lr=0.001, selection="last")
+    model = create_backbone("test_resnet", 2)
+    train, toy = _toy(64, 0), _toy(40, 1)
+    val = LabelledImages(toy.images, 1 - toy.labels)  # labels flipped: validation gets worse as training learns
+    history = train_classifier(model, train, val, 2, preset, torch.device("cpu"), seed=3)
+    assert len(history) == 4  # patience 1 stops nothing
+    model.eval()
+    with torch.no_grad():
+        loss = torch.nn.functional.cross_entropy(model((val.images.float() / 255 - 0.5) / 0.5), val.labels)
+    losses = [h["val_loss"] for h in history]
+    assert losses == sorted(losses) and losses[0] < losses[-1]  # val_loss selection would keep the first epoch
+    assert float(loss) == pytest.approx(losses[-1], rel=1e-5)
+
+
 def test_selection_by_auc_needs_two_validation_classes():
     preset = dataclasses.replace(MEDMNIST, backbone="test_resnet", image_size=16, max_epochs=1)
     val = LabelledImages(_toy(8, 1).images, torch.zeros(8, dtype=torch.int64))

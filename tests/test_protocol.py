@@ -1,6 +1,10 @@
-"""The presets against the study's protocol (THESIS-PROTOCOL.md), and the pieces that carry them out."""
+"""The presets against the protocols docs/protocol.md describes (its tables are the expected values), and the pieces
+that carry them out."""
 
-from dataclasses import asdict
+import ast
+import re
+from dataclasses import asdict, fields
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,40 +15,7 @@ from benchmark.engine.models import create_backbone, penultimate
 from benchmark.engine.staging import StagedImages
 from benchmark.engine.svm import svm_scores
 from benchmark.engine.training import LabelledImages, _training_loss, train_classifier, validation_metrics
-from benchmark.presets import CPU_QUICK, PRESETS, RECOMMENDED, THESIS, THESIS_AS_RUN
-
-
-def test_thesis_is_the_studys_stated_protocol():
-    assert (THESIS.backbone, THESIS.image_size, THESIS.seeds) == ("vgg16", 224, (2, 5, 7))
-    assert (THESIS.test_fraction, THESIS.val_fraction) == (0.2, 0.1)
-    assert (THESIS.lr, THESIS.momentum, THESIS.nesterov, THESIS.batch_size) == (1e-3, 0.01, True, 32)
-    assert (THESIS.max_epochs, THESIS.patience, THESIS.class_weights) == (50, 10, True)
-    assert (THESIS.svm, THESIS.svm_c, THESIS.standardize_features, THESIS.auc) == ("svc", 1.0, False, "macro_curve")
-    assert THESIS.restore_best and THESIS.pretrained_input == "source" and THESIS.feature_scale == 1.0
-
-
-def test_thesis_as_run_switches_on_each_quirk_of_the_studys_code():
-    different = {k for k, v in THESIS_AS_RUN.hashable().items() if THESIS.hashable()[k] != v}
-    assert different == {"normalize", "pretrained_input", "feature_scale", "class_weight_mode", "restore_best",
-                         "split_counts", "source_split_counts"}
-    assert THESIS_AS_RUN.normalize == "bgr255" and THESIS_AS_RUN.pretrained_input == "preset"
-    assert THESIS_AS_RUN.feature_scale == pytest.approx(1 / 255)
-    assert THESIS_AS_RUN.class_weight_mode == "batch_mean" and not THESIS_AS_RUN.restore_best
-    assert THESIS_AS_RUN.counts_for("isic2017") == (400, 200)
-    assert THESIS_AS_RUN.counts_for("blood_cells") == (2000, 1500)
-    assert THESIS_AS_RUN.counts_for("chest_xray") == (900, 600)
-    assert THESIS_AS_RUN.counts_for("chest_xray", source=True) == (200, 200)
-    assert THESIS_AS_RUN.counts_for("kaggle_dr", source=True) == (4000, 4000)
-    assert THESIS_AS_RUN.counts_for("synth_xray") is None
-
-
-def test_recommended_and_the_catalogue():
-    assert RECOMMENDED.momentum == 0.9 and RECOMMENDED.weight_decay > 0 and RECOMMENDED.restore_best
-    assert RECOMMENDED.augment_flip and RECOMMENDED.augment_rotation > 0 and RECOMMENDED.augment_crop_scale < 1
-    assert RECOMMENDED.standardize_features and len(RECOMMENDED.svm_c_grid) >= 5 and RECOMMENDED.auc == "ovr"
-    assert RECOMMENDED.pretrained_input == "source" and len(RECOMMENDED.seeds) == 5
-    assert set(PRESETS) == {"thesis", "thesis-as-run", "recommended", "cpu-quick", "medmnist"}
-    assert CPU_QUICK.backbone == "test_resnet"
+from benchmark.presets import CPU_QUICK, PRESETS, RECOMMENDED, THESIS, THESIS_AS_RUN, Preset
 
 
 def test_the_bgr255_input_is_raw_pixels_in_bgr_order():
@@ -133,53 +104,56 @@ def test_the_svm_c_is_chosen_on_the_validation_split():
     assert scaled["svm_c"] == 1.0
 
 
-THESIS_FIELDS = {
-    "name": "thesis", "backbone": "vgg16", "image_size": 224, "seeds": (2, 5, 7), "test_fraction": 0.2,
-    "val_fraction": 0.1, "lr": 0.001, "momentum": 0.01, "nesterov": True, "weight_decay": 0.0, "batch_size": 32,
-    "max_epochs": 50, "patience": 10, "class_weights": True, "restore_best": True, "normalize": "unit",
-    "augment_flip": False, "svm": "svc", "svm_c": 1.0, "standardize_features": False, "auc": "macro_curve",
-    "official_splits": None, "augment_rotation": 0.0, "augment_crop_scale": 1.0, "pretrained_input": "source",
-    "class_weight_mode": "weighted_mean", "feature_scale": 1.0, "svm_c_grid": (), "split_counts": (),
-    "source_split_counts": (), "optimizer": "sgd", "lr_milestones": (), "lr_gamma": 0.1, "selection": "val_loss",
-}
-# every other preset's differences from thesis, as they were when the presets were rewritten as differences
-DIFFERENCES = {
-    "thesis-as-run": {
-        "restore_best": False, "normalize": "bgr255", "pretrained_input": "preset", "class_weight_mode": "batch_mean",
-        "feature_scale": 1 / 255,
-        "split_counts": (("isic2017", 400, 200), ("blood_cells", 2000, 1500), ("blood_cells_pooled", 2000, 1500),
-                         ("chest_xray", 900, 600)),
-        "source_split_counts": (("kaggle_dr", 4000, 4000), ("dogs_vs_cats", 4000, 2000), ("chest_xray", 200, 200),
-                                ("natural_images", 1000, 500)),
-    },
-    "recommended": {
-        "seeds": (2, 5, 7, 11, 13), "momentum": 0.9, "weight_decay": 5e-4, "normalize": "imagenet",
-        "augment_flip": True, "svm": "linearsvc", "standardize_features": True, "auc": "ovr", "official_splits": True,
-        "augment_rotation": 15.0, "augment_crop_scale": 0.5, "svm_c_grid": (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0),
-    },
-    "cpu-quick": {
-        "backbone": "test_resnet", "image_size": 32, "lr": 0.02, "momentum": 0.9, "weight_decay": 5e-4,
-        "batch_size": 64, "max_epochs": 12, "patience": 12, "normalize": "imagenet", "augment_flip": True,
-        "svm": "linearsvc", "svm_c": 0.1, "standardize_features": True,
-        "split_counts": (("synth_xray", 600, 300), ("synth_cells", 600, 200)),
-        "source_split_counts": (("synth_shapes", 400, 400),),
-    },
-    # MedMNIST v2 (Yang et al. 2023) and its experiment code, MedMNIST2D/train_and_eval_pytorch.py: Adam, lr 1e-3,
-    # milestones at 0.5 and 0.75 of 100 epochs, gamma 0.1, batch 128, CrossEntropyLoss, Normalize(.5, .5), no
-    # augmentation, official splits, the best validation AUC (medmnist.Evaluator: the mean one-vs-rest AUC)
-    "medmnist": {
-        "backbone": "medmnist_resnet18_28", "image_size": 28, "seeds": (0, 1, 2), "official_splits": True,
-        "optimizer": "adam", "lr": 1e-3, "momentum": 0.0, "nesterov": False, "lr_milestones": (50, 75),
-        "lr_gamma": 0.1, "batch_size": 128, "max_epochs": 100, "patience": 100, "selection": "val_auc",
-        "class_weights": False, "normalize": "half", "auc": "ovr",
-    },
-}
+PROTOCOL = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
+ALLOWED = (ast.Expression, ast.Constant, ast.Tuple, ast.BinOp, ast.Div, ast.UnaryOp, ast.USub, ast.Load)
 
 
-@pytest.mark.parametrize("name", sorted(DIFFERENCES))
-def test_presets_are_thesis_with_their_differences(name):
-    assert asdict(PRESETS["thesis"]) == THESIS_FIELDS
-    assert asdict(PRESETS[name]) == {**THESIS_FIELDS, "name": name, **DIFFERENCES[name]}
+def literal(text: str):
+    """A table cell's value: a Python literal, or a quotient of numbers (``1 / 255``)."""
+    tree = ast.parse(text, mode="eval")
+    if not all(isinstance(node, ALLOWED) for node in ast.walk(tree)):
+        raise ValueError(f"{PROTOCOL.name}: {text!r} is not a literal value")
+    return eval(compile(tree, PROTOCOL.name, "eval"))
+
+
+def protocol_tables() -> dict[str, dict]:
+    """Each preset's field values as docs/protocol.md's tables give them: the tables whose last column is a
+    preset's name in backticks, their rows' field (second-to-last column, `—` for none) and value."""
+    tables: dict[str, dict] = {}
+    preset = None
+    for line in PROTOCOL.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if cells is None:
+            preset = None
+        elif preset is None and re.fullmatch(r"`[a-z-]+`", cells[-1]):
+            preset = cells[-1].strip("`")
+            tables.setdefault(preset, {})
+        elif preset is not None and re.fullmatch(r"`\w+`", cells[-2]):
+            tables[preset][cells[-2].strip("`")] = literal(cells[-1].strip("`"))
+    return tables
+
+
+TABLES = protocol_tables()
+
+
+def test_the_protocol_page_gives_thesis_in_full_and_every_other_preset():
+    assert set(TABLES) == set(PRESETS)
+    assert set(TABLES["thesis"]) == {f.name for f in fields(Preset)} - {"name"}
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_preset_is_what_the_protocol_page_says(name):
+    expected = {**TABLES["thesis"], **TABLES[name], "name": name}
+    assert asdict(PRESETS[name]) == expected
+
+
+def test_every_quirk_the_page_claims_for_thesis_as_run_has_its_field():
+    """No quirk row without a field may claim a value, and thesis-as-run differs from thesis only where a quirk
+    row says so."""
+    differing = {k for k, v in asdict(THESIS_AS_RUN).items() if v != asdict(THESIS)[k]} - {"name"}
+    assert differing <= set(TABLES["thesis-as-run"])
+    assert THESIS_AS_RUN.counts_for("chest_xray", source=True) == (200, 200)
+    assert THESIS_AS_RUN.counts_for("synth_xray") is None
 
 
 def test_fit_is_train_classifier_with_the_runs_settings(tmp_path):

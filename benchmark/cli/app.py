@@ -46,19 +46,43 @@ out_option = click.option(
 
 def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, image_size=None,
               max_epochs=None, cache_dir=None, imagenet_weights=None, online=False, strict=False,
-              batch_size=None, official_splits=None) -> RunSettings:
-    """The run's settings from the command's options, the environment and the config file."""
+              batch_size=None, official_splits=None, model_args=()) -> RunSettings:
+    """The run's settings from the command's options, the environment and the config file (its ``model_args``
+    under those of ``--model-arg``)."""
+    from benchmark.presets import model_args_pairs
     from benchmark.registry.config import resolve_cache_dir, resolve_data_root
     from benchmark.settings import RunSettings
 
+    merged = {**dict(_config(ctx).model_args), **parse_model_args(model_args)}
     try:
         return RunSettings.build(
             device=device, preset=preset, data_root=resolve_data_root(data_root, _config(ctx)),
             cache_dir=resolve_cache_dir(cache_dir, _config(ctx)), imagenet_weights=imagenet_weights, online=online,
             strict=strict, backbone=backbone, image_size=image_size, max_epochs=max_epochs, batch_size=batch_size,
-            official_splits=official_splits)
+            official_splits=official_splits, model_args=model_args_pairs(merged) if merged else None)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+
+
+def parse_model_args(options: tuple[str, ...]) -> dict:
+    """``KEY=VALUE`` options as keyword arguments, each value read as a TOML value (``0.1``, ``true``,
+    ``"same"``) or else taken as the string it is (``same``)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    args = {}
+    for option in options:
+        key, sep, text = option.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--model-arg {option!r}: give KEY=VALUE, e.g. --model-arg pad_type=same")
+        try:
+            value = tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        args[key.strip()] = value
+    return args
 
 
 def _config(ctx) -> Config:

@@ -53,12 +53,14 @@ def plugins_command(ctx, plugin_args, as_json):
 
 
 def _catalog_listing(catalog: Catalog, settings: RunSettings) -> dict:
+    from benchmark.data.taskstatus import task_status
+
     tasks = []
     statuses = {}
     for task_name, (dataset, task) in catalog.tasks().items():
         if dataset.name not in statuses:
             statuses[dataset.name] = dataset.status(settings.data_root)
-        state = statuses[dataset.name]
+        state = task_status(dataset, task, settings.data_root, statuses[dataset.name])
         tasks.append({
             "task": task_name, "dataset": dataset.name, "modality": dataset.modality,
             "roles": sorted(task.roles), "classes": list(task.classes), "status": state.state,
@@ -145,6 +147,11 @@ def presets_command(as_json):
             cells.append(f"[bold yellow]{text}[/]" if values[field] != reference[field] else text)
         table.add_row(field, *cells)
     console.print(table)
+    console.print("pretrained_input: how pretrained weights are fed. source: their own convention; unshifted: their "
+                  "own less its mean subtraction (the study's offset; raw BGR 0-255 for weights declared with input = "
+                  "\"caffe\"); preset: the preset's normalize. model_args: timm.create_model keywords for the "
+                  "preset's backbone (--model-arg). What each preset reproduces, field by field: docs/protocol.md.",
+                  soft_wrap=True)
 
 
 def _preset_value(value) -> str:

@@ -184,6 +184,9 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--official-splits/--no-official-splits", default=None,
               help="Use every dataset's own train/val/test split where it has one, or none [default: the preset's; "
                    "presets that do not say use MedMNIST's official splits only].")
+@click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
+              help="Keyword argument of timm.create_model for the preset's backbone (repeatable; also model_args in "
+                   "tlbench.toml), e.g. drop_path_rate=0.1; part of every result's preset.")
 @data_root_option
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Cache for decoded images and source models [env TLBENCH_CACHE, or cache_dir in tlbench.toml; "
@@ -214,8 +217,8 @@ def _summarise_skips(plan: Plan) -> None:
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, verbose,
                 out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size,
-                official_splits, data_root, cache_dir, imagenet_weights, online, strict, max_unreadable, audit,
-                compile_model, svm_backend, threads, jobs_per_gpu, keep_models, launcher, retries, cpus_per_job,
+                official_splits, model_args, data_root, cache_dir, imagenet_weights, online, strict, max_unreadable,
+                audit, compile_model, svm_backend, threads, jobs_per_gpu, keep_models, launcher, retries, cpus_per_job,
                 ray_address, slurm_partition, slurm_time_min, slurm_gpus_per_job, array_parallelism,
                 slurm_executor):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
@@ -246,7 +249,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     settings = _settings(ctx, data_root, device, preset, backbone, image_size, max_epochs, cache_dir,
-                         imagenet_weights, online, strict, batch_size, official_splits)
+                         imagenet_weights, online, strict, batch_size, official_splits, model_args)
     try:
         settings = settings.with_speed(compile_model, svm_backend, jobs_per_gpu)
     except ValueError as error:

@@ -88,8 +88,10 @@ def _within(images: TaskImages, found: tuple, settings: RunSettings, seeds: Sequ
     i, j, distance = found
     audits = []
     for seed in seeds:
-        split = make_split(images.labels, seed, settings.preset.test_fraction, settings.preset.val_fraction,
-                           groups=images.groups, official=_official(settings, images))
+        preset = settings.preset
+        split = make_split(images.labels, seed, preset.test_fraction, preset.val_fraction, groups=images.groups,
+                           official=_official(settings, images), min_val=(preset.min_val_images,
+                                                                          preset.min_val_per_class))
         part = np.full(len(images.labels), -1)
         for number, indices in enumerate((split.train, split.val, split.test)):
             part[indices] = number

@@ -108,13 +108,16 @@ class FileDataset(Dataset):
 
     ``folder_name`` is the dataset's folder under the data root (default: ``name``); ``required_folders``
     the sub-folders that must be in it; ``layout`` says what belongs in it and ``get`` where to get it
-    (both for the ``missing`` message).
+    (both for the ``missing`` message). ``window`` is the fixed (low, high) intensity window of images of more
+    than 8 bits (None: each image by its own range, which erases its level; see
+    :func:`benchmark.data.imagecache.to_rgb`); it is part of the data's fingerprint.
     """
 
     folder_name: str = ""
     required_folders: tuple[str, ...] = ()
     layout: str = ""
     get: str = ""
+    window: tuple[float, float] | None = None
 
     def folder(self, root: Path) -> Path:
         return Path(root) / (self.folder_name or self.name)
@@ -144,15 +147,21 @@ class FileDataset(Dataset):
             stat = os.stat(path) if os.path.exists(path) else None
             name = os.path.relpath(path, files.folder)
             listing.append((name, stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1))
+        windowed = ("window", *self.window) if self.window is not None else ()
         return digest_of(self.version, listing, files.labels,
                          "none" if files.groups is None else np.asarray(files.groups),
-                         "none" if files.official_split is None else np.asarray(files.official_split))
+                         "none" if files.official_split is None else np.asarray(files.official_split), *windowed)
 
     def class_counts(self, task: Task, root: Path) -> tuple[np.ndarray, bool]:
         """Images per class of ``task`` and whether the data has an official split, from the file list."""
         files = self.files(task, root)
         counts = np.bincount(np.asarray(files.labels, dtype=np.int64), minlength=task.num_classes)
         return counts, files.official_split is not None
+
+    def official_parts(self, task: Task, root: Path) -> frozenset[str]:
+        """The official split's parts the file list holds."""
+        official = self.files(task, root).official_split
+        return frozenset() if official is None else frozenset(str(part) for part in official)
 
     def load(self, task: Task, root: Path, image_size: int) -> ImageSet:
         """The task's images at ``image_size``, decoded as the current :func:`load_options` say; unreadable
@@ -163,7 +172,8 @@ class FileDataset(Dataset):
         files = self.files(task, root)
         require_every_class(task, files.labels, str(files.folder))
         key = {"dataset": self.name, "version": self.version, "task": task.name}
-        cached = (options.cache or ImageCache(None)).load(f"{self.name}-{task.name}", key, files.paths, image_size)
+        cached = (options.cache or ImageCache(None)).load(f"{self.name}-{task.name}", key, files.paths, image_size,
+                                                          self.window)
         notes = []
         if cached.failures:
             listing = "\n  ".join(cached.failures)

@@ -38,36 +38,41 @@ CHUNK = 64
 _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image, window: tuple[float, float] | None = None) -> Image.Image:
     """An image in any PIL mode as 8-bit RGB. Grey images of 16 or 32 bits, or floats (common in medical
-    imaging), are mapped linearly from their own minimum and maximum to 0-255 (PIL alone would clip them to
-    white); a constant image becomes black."""
+    imaging), are mapped linearly to 0-255 (PIL alone would clip them to white): from the fixed ``window`` (low,
+    high; values outside it clipped), which keeps an image's level (CT in Hounsfield units, an X-ray's exposure),
+    or without one from the image's own minimum and maximum, which erases it; a constant image becomes black."""
     if image.mode in _WIDE_MODES:
         values = np.asarray(image, dtype=np.float64)
         finite = values[np.isfinite(values)]
         low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+        if window is not None:
+            low, high = window
         scaled = np.zeros_like(values) if high <= low else (np.nan_to_num(values, nan=low) - low) * (255 / (high - low))
         image = Image.fromarray(np.clip(np.round(scaled), 0, 255).astype(np.uint8))
     return image.convert("RGB")
 
 
-def decode_image(path: Path | str, size: int) -> np.ndarray:
-    """One file as uint8 (size, size, 3): grey, palette and wide images become RGB (:func:`to_rgb`), the whole
+def decode_image(path: Path | str, size: int, window: tuple[float, float] | None = None) -> np.ndarray:
+    """One file as uint8 (size, size, 3): grey, palette and wide images become RGB (:func:`to_rgb` with
+    ``window``), the whole
     image is squashed (aspect ratio not kept) with bilinear filtering, as the study did. JPEGs are decoded
     at the smallest DCT scale that still covers ``size``."""
     with Image.open(path) as image:
         image.draft("RGB", (size, size))
-        rgb = to_rgb(image).resize((size, size), Image.BILINEAR)
+        rgb = to_rgb(image, window).resize((size, size), Image.BILINEAR)
         return np.asarray(rgb, dtype=np.uint8)
 
 
-def _decode_chunk(paths: Sequence[str], size: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
+def _decode_chunk(paths: Sequence[str], size: int, window: tuple[float, float] | None = None,
+                  ) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """Decode ``paths``; failures come back as (position, reason) and leave a black image."""
     images = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
     failures = []
     for i, path in enumerate(paths):
         try:
-            images[i] = decode_image(path, size)
+            images[i] = decode_image(path, size, window)
         except Exception as error:  # any decoder error is reported by file name, not raised here
             failures.append((i, f"{path}: {type(error).__name__}: {error}"))
     return images, failures
@@ -103,19 +108,23 @@ class ImageCache:
         self.decoded = 0
         self._lock = threading.Lock()
 
-    def entry_key(self, key: dict, paths: Sequence[Path], size: int) -> str:
+    def entry_key(self, key: dict, paths: Sequence[Path], size: int,
+                  window: tuple[float, float] | None = None) -> str:
         files = []
         for path in paths:
             stat = os.stat(path) if os.path.exists(path) else None
             files.append((str(path), stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1))
-        return config_hash({"key": key, "size": size, "preprocessing": PREPROCESSING, "files": files})
+        windowed = {"window": list(window)} if window is not None else {}
+        return config_hash({"key": key, "size": size, "preprocessing": PREPROCESSING, "files": files, **windowed})
 
-    def load(self, name: str, key: dict, paths: Sequence[Path], size: int) -> CachedImages:
-        """The images of ``paths`` at ``size``, from the cache entry ``name`` when it is current."""
+    def load(self, name: str, key: dict, paths: Sequence[Path], size: int,
+             window: tuple[float, float] | None = None) -> CachedImages:
+        """The images of ``paths`` at ``size`` (wide images mapped through ``window``, see :func:`to_rgb`), from the
+        cache entry ``name`` when it is current."""
         if self.folder is None:
-            return self._decode(name, paths, size, None)
+            return self._decode(name, paths, size, None, window)
         prefix = f"{file_stem(name)}-{size}px-"
-        stem = self.folder / f"{prefix}{self.entry_key(key, paths, size)}"
+        stem = self.folder / f"{prefix}{self.entry_key(key, paths, size, window)}"
         with self._lock:
             cached = self._read(stem)
             if cached is not None:
@@ -128,15 +137,15 @@ class ImageCache:
             for leftover in remove_leftovers(self.folder):
                 log.info("image cache: removed %s, left by a process that ended", leftover)
             if not self._writable(name, len(paths) * size * size * 3):
-                return self._decode(name, paths, size, None)
+                return self._decode(name, paths, size, None, window)
             try:
-                return self._decode(name, paths, size, stem)
+                return self._decode(name, paths, size, stem, window)
             except OSError as error:  # full or read-only after all: the images are still right, in memory
                 for own in self.folder.glob(f"{stem.name}*.{os.getpid()}.partial*"):
                     own.unlink(missing_ok=True)
                 log.warning("image cache: could not write %s (%s); keeping %s in memory for this run", stem, error,
                             name)
-                return self._decode(name, paths, size, None)
+                return self._decode(name, paths, size, None, window)
 
     def _writable(self, name: str, nbytes: int) -> bool:
         """Whether an entry of ``nbytes`` can be written; a warning says why not (the run goes on in memory)."""
@@ -173,7 +182,8 @@ class ImageCache:
             return None
         return CachedImages(images, kept, failures, 0, array)
 
-    def _decode(self, name: str, paths: Sequence[Path], size: int, stem: Path | None) -> CachedImages:
+    def _decode(self, name: str, paths: Sequence[Path], size: int, stem: Path | None,
+                window: tuple[float, float] | None = None) -> CachedImages:
         started = time.perf_counter()
         shape = (len(paths), size, size, 3)
         if stem is None:
@@ -182,7 +192,7 @@ class ImageCache:
             stem.parent.mkdir(parents=True, exist_ok=True)
             partial = temporary_beside(stem, ".partial.npy")
             images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
-        failures = self._decode_into(images, [str(p) for p in paths], size)
+        failures = self._decode_into(images, [str(p) for p in paths], size, window)
         failed = {i for i, _ in failures}
         kept = np.array([i for i in range(len(paths)) if i not in failed], dtype=np.int64)
         reasons = [reason for _, reason in failures]
@@ -208,7 +218,8 @@ class ImageCache:
     def _threads(self, count: int) -> int:
         return max(1, min(self.workers, count // CHUNK))
 
-    def _decode_into(self, images: np.ndarray, paths: list[str], size: int) -> list[tuple[int, str]]:
+    def _decode_into(self, images: np.ndarray, paths: list[str], size: int,
+                     window: tuple[float, float] | None = None) -> list[tuple[int, str]]:
         """Fill ``images`` from ``paths`` chunk by chunk; return the failures as (index, reason).
 
         Threads, not processes: Pillow releases the GIL while it decodes and resizes, so threads decode in
@@ -225,9 +236,10 @@ class ImageCache:
 
         if threads == 1:
             for number, chunk in enumerate(chunks):
-                store(number, _decode_chunk(chunk, size))
+                store(number, _decode_chunk(chunk, size, window))
             return failures
         with ThreadPoolExecutor(threads, thread_name_prefix="tlbench-decode") as pool:
-            for number, result in enumerate(pool.map(_decode_chunk, chunks, [size] * len(chunks))):
+            for number, result in enumerate(pool.map(_decode_chunk, chunks, [size] * len(chunks),
+                                                     [window] * len(chunks))):
                 store(number, result)
         return failures

@@ -20,6 +20,7 @@ class Split:
     val: np.ndarray
     test: np.ndarray
     kind: str
+    note: str = ""  # how the split departs from what was asked for (a tiny official validation part replaced)
 
     @property
     def hash(self) -> str:
@@ -74,11 +75,14 @@ def make_split(
     groups: np.ndarray | None = None,
     official: np.ndarray | None = None,
     counts: tuple[int, int] | None = None,
+    min_val: tuple[int, int] = (0, 0),
 ) -> Split:
     """Split ``labels`` into train, validation and test indices.
 
     ``official`` (``train``/``val``/``test`` per sample) is used as given, except that a missing
-    validation part is carved out of the training part. Otherwise the test and validation parts are
+    validation part is carved out of the training part, and so is one too small to select on: under ``min_val`` =
+    (images, images of each class), the official validation part joins the training part before the carving, and
+    the split's ``note`` says so. Otherwise the test and validation parts are
     ``test_fraction`` and ``val_fraction`` of the whole, or about ``counts`` = (test, validation) images,
     stratified by label and, when ``groups`` are given, with no group on two sides.
 
@@ -87,13 +91,14 @@ def make_split(
     Each call gets arrays of its own.
     """
     key = digest_of(np.asarray(labels), seed, test_fraction, val_fraction, _or_empty(groups), _or_empty(official),
-                    counts)
+                    counts, min_val)
     if key not in _MEMO:
         if len(_MEMO) >= _MEMO_ENTRIES:
             del _MEMO[next(iter(_MEMO))]
-        _MEMO[key] = _make_split(np.asarray(labels), seed, test_fraction, val_fraction, groups, official, counts)
+        _MEMO[key] = _make_split(np.asarray(labels), seed, test_fraction, val_fraction, groups, official, counts,
+                                 min_val)
     kept = _MEMO[key]
-    return Split(kept.train.copy(), kept.val.copy(), kept.test.copy(), kept.kind)
+    return Split(kept.train.copy(), kept.val.copy(), kept.test.copy(), kept.kind, kept.note)
 
 
 def _or_empty(values) -> np.ndarray:
@@ -111,7 +116,7 @@ def uses_official(requested: bool | None, has_official: bool, always: bool, data
     return dataset_default if requested is None else requested
 
 
-def _make_split(labels, seed, test_fraction, val_fraction, groups, official, counts) -> Split:
+def _make_split(labels, seed, test_fraction, val_fraction, groups, official, counts, min_val=(0, 0)) -> Split:
     """:func:`make_split` itself, uncached."""
     everything = np.arange(len(labels))
     counts_per_class = np.bincount(labels) if len(labels) else np.zeros(0, dtype=np.int64)
@@ -130,13 +135,29 @@ def _make_split(labels, seed, test_fraction, val_fraction, groups, official, cou
         test = everything[official == "test"]
         val = everything[official == "val"]
         train = everything[official == "train"]
-        if len(val) == 0:
+        note = _too_small(labels[val], *min_val) if len(val) else ""
+        if note:
+            train = np.sort(np.concatenate([train, val]))
+        if len(val) == 0 or note:
             carve = counts[1] / len(train) if counts else val_fraction / (1 - test_fraction)
             train, val = _split_off(labels, groups, carve, seed, train)
-        return Split(train, val, test, "official")
+        if note:
+            how = "grouped by patient" if groups is not None else "stratified"
+            note = (f"{note}: validation is {len(val)} images of the official training part instead ({how}, seed "
+                    f"{seed})")
+        return Split(train, val, test, "official", note)
     rest, test = _split_off(labels, groups, test_fraction, seed, everything)
     train, val = _split_off(labels, groups, val_fraction / (1 - test_fraction), seed, rest)
     return Split(train, val, test, "grouped" if groups is not None else "stratified")
+
+
+def _too_small(val_labels: np.ndarray, min_images: int, min_per_class: int) -> str:
+    """Why an official validation part with these labels is too small to select epochs or C on, or ''."""
+    per_class = np.bincount(val_labels)
+    if len(val_labels) >= min_images and per_class[per_class > 0].min() >= min_per_class:
+        return ""
+    return (f"the official validation part ({len(val_labels)} images, at least {per_class[per_class > 0].min()} per "
+            f"class) is too small to select on (under {min_images} images or {min_per_class} of a class)")
 
 
 def _split_off(labels, groups, fraction, seed, indices):

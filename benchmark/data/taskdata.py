@@ -94,6 +94,7 @@ class TaskData:
             imageset.labels, seed, preset.test_fraction, preset.val_fraction,
             groups=imageset.groups, official=self._official(dataset, task, imageset),
             counts=preset.counts_for(dataset.name, source=role == SOURCE),
+            min_val=(preset.min_val_images, preset.min_val_per_class),
         )
         labels = torch.from_numpy(imageset.labels)
 

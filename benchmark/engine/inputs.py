@@ -7,6 +7,7 @@ convention (:func:`attach`), so feature extraction and fine-tuning feed every mo
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import asdict, dataclass
 
@@ -14,6 +15,8 @@ import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Caffe's ImageNet mean in BGR order and 0-255 (Keras' VGG16 preprocess_input, mode "caffe")
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _ATTRIBUTE = "tlbench_input"
 
 
@@ -69,6 +72,8 @@ NAMED = {
     "bgr255": InputConvention("bgr255", scale=1.0, bgr=True),
     # [0, 1] to [-1, 1]: torchvision's Normalize(mean=.5, std=.5), as MedMNIST's experiment code feeds its models
     "half": InputConvention("half", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    # what Caffe-derived weights (Keras' VGG16) expect: BGR, 0-255, the ImageNet mean subtracted per channel
+    "caffe": InputConvention("caffe", CAFFE_MEAN_BGR, scale=1.0, bgr=True),
 }
 
 
@@ -86,6 +91,18 @@ def from_pretrained_cfg(cfg: dict, label: str) -> InputConvention:
     if len(mean) != 3 or len(std) != 3:
         raise ValueError(f"{label}: tlbench feeds RGB images, but the weights expect {len(mean)} channels")
     return InputConvention(label, mean, std, interpolation=cfg.get("interpolation") or "bilinear")
+
+
+def pretrained_input(own: InputConvention, preset) -> InputConvention:
+    """What pretrained weights whose own convention is ``own`` are fed under ``preset.pretrained_input``: ``own``
+    ("source"), the preset's normalisation ("preset"), or ``own`` without its mean subtracted ("unshifted": for
+    Caffe-style weights raw BGR 0-255, the study's input; for other weights the same offset, the mean, in their own
+    units)."""
+    if preset.pretrained_input == "preset":
+        return named(preset.normalize)
+    if preset.pretrained_input == "unshifted":
+        return dataclasses.replace(own, name=f"{own.name}, mean not subtracted", mean=(0.0, 0.0, 0.0))
+    return own
 
 
 def attach(model: torch.nn.Module, convention: InputConvention) -> torch.nn.Module:

@@ -14,12 +14,16 @@ from benchmark.engine.inputs import InputConvention, named
 from benchmark.engine.staging import StagedImages
 
 _BACKBONE = "tlbench_backbone"
+_MODEL_ARGS = "tlbench_model_args"
+# create_model's arguments that choose weights, not the architecture
+_WEIGHT_ARGS = ("pretrained", "pretrained_cfg_overlay")
 
 
 def create_backbone(name: str, num_classes: int, image_size: int | None = None, **kwargs) -> torch.nn.Module:
     """A timm model by name with a fresh ``num_classes`` head and no dropout (as in the study), tagged with its
-    name (:func:`backbone_of`). ``image_size`` is passed on to models built for one input size (ViTs: timm's
-    ``fixed_input_size``); the others take any size as they are."""
+    name (:func:`backbone_of`) and architecture arguments (:func:`model_args_of`). ``image_size`` is passed on to
+    models built for one input size (ViTs: timm's ``fixed_input_size``); the others take any size as they are.
+    Other ``kwargs`` go to ``timm.create_model`` (``pad_type="same"`` for TensorFlow-ported weights)."""
     if image_size is not None and _fixed_input_size(name):
         kwargs["img_size"] = image_size
     try:
@@ -34,8 +38,12 @@ def create_backbone(name: str, num_classes: int, image_size: int | None = None, 
         if "img_size" in str(error):
             raise ValueError(f"backbone {name!r} is built for one input size but takes no img_size, so it cannot "
                              f"run at {image_size}px: choose --image-size to match it, or another backbone") from error
+        if "unexpected keyword argument" in str(error):
+            raise ValueError(f"backbone {name!r} does not take a model argument it was given ({error}); "
+                             "check the names in model_args or --model-arg") from error
         raise
     setattr(model, _BACKBONE, name)
+    setattr(model, _MODEL_ARGS, {k: v for k, v in kwargs.items() if k not in _WEIGHT_ARGS})
     return model
 
 
@@ -50,6 +58,12 @@ def _fixed_input_size(name: str) -> bool:
 def backbone_of(model: torch.nn.Module, default: str) -> str:
     """The timm name ``model`` was created by, else ``default`` (a model made elsewhere)."""
     return getattr(model, _BACKBONE, default)
+
+
+def model_args_of(model: torch.nn.Module) -> dict:
+    """The architecture arguments ``model`` was created with (img_size included), so that it can be built again;
+    empty for a model made elsewhere."""
+    return dict(getattr(model, _MODEL_ARGS, {}))
 
 
 def replace_head(model: torch.nn.Module, num_classes: int) -> torch.nn.Module:

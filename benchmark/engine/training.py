@@ -153,7 +153,8 @@ def train_classifier(
 ) -> list[dict]:
     """Train all layers of ``model`` in place; return the per-epoch history.
 
-    The lr steps down by ``preset.lr_gamma`` after each epoch of ``preset.lr_milestones``. Stops when the
+    The lr steps down by ``preset.lr_gamma`` after each epoch of ``preset.lr_milestones``. With ``preset.selection``
+    "last" every epoch runs and the last one's weights stay; else it stops when the
     validation criterion (``preset.selection``: loss, or AUC) has not improved for ``preset.patience`` epochs and,
     when ``preset.restore_best``, leaves the weights of the best validation epoch in ``model``. The model's input
     convention (:func:`benchmark.engine.inputs.input_of`) turns pixels into its input.
@@ -218,6 +219,8 @@ def train_classifier(
         history.append(record)
         if on_epoch is not None:
             on_epoch({**record, "max_epochs": preset.max_epochs})
+        if preset.selection == "last":  # every epoch runs and the last one's weights stay (MedMNIST's code)
+            continue
         if _criterion(record, preset) < best:
             best, stale = _criterion(record, preset), 0
             if preset.restore_best:

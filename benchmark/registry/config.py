@@ -13,6 +13,7 @@ tables::
     modality = "natural"
     roles = ["source"]
     group_pattern = "^(?P<group>[^_]+)_"  # optional: a file name's patient (the group named group, or the first)
+    window = [0, 4095]          # optional: 16-bit images mapped from this fixed range (else each by its own)
 
     [datasets.lesions]
     format = "csv"              # columns path,label[,split][,group]; paths relative to `path`
@@ -29,6 +30,19 @@ backbone and a weights file (relative to the config file)::
     prefix = "backbone."                # optional: only keys under it, without it
     mean = [0.5, 0.5, 0.5]              # optional mean, std, interpolation: else the backbone's pretrained_cfg
     std = [0.5, 0.5, 0.5]
+    model_args = {pad_type = "same"}    # optional: keyword arguments of timm.create_model (TF-ported weights)
+
+or, instead of mean and std, a named input: ``input = "caffe"`` for weights ported from Caffe or Keras' VGG16 (BGR,
+0-255, the ImageNet mean subtracted per channel).
+
+or timm's own pretrained weights with model arguments (what ``-s timm:MODEL`` gives, without them)::
+
+    [sources.vit-in21k]
+    timm = "vit_small_patch16_224.augreg_in21k"
+    model_args = {drop_path_rate = 0.1}
+
+A top-level ``model_args = {KEY = VALUE}`` table gives the preset's backbone its model arguments (scratch,
+``random``, ``imagenet`` and the sources tlbench trains), as ``--model-arg KEY=VALUE`` does.
 
 Other keys are left to the code that reads them from :attr:`Config.table`.
 """
@@ -47,14 +61,18 @@ except ModuleNotFoundError:  # Python 3.10
 
 from benchmark.datasets import SOURCE, TARGET
 from benchmark.names import MAX_LENGTH, name_problem
+from benchmark.presets import check_model_args, model_args_pairs
 
 CONFIG_FILE = "tlbench.toml"
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 FORMATS = ("imagefolder", "csv")
 MODALITIES = ("medical", "natural")
 _DECLARATION_KEYS = {"name", "format", "path", "csv", "modality", "roles", "classes", "description", "homepage",
-                     "provenance", "group_pattern"}
-_SOURCE_KEYS = {"name", "backbone", "weights", "prefix", "mean", "std", "interpolation", "description"}
+                     "provenance", "group_pattern", "window"}
+_SOURCE_KEYS = {"name", "backbone", "weights", "prefix", "mean", "std", "interpolation", "description", "model_args",
+                "timm", "input"}
+SOURCE_INPUTS = ("caffe", "imagenet", "half", "unit")  # benchmark.engine.inputs.NAMED
+_TIMM_SOURCE_KEYS = {"name", "timm", "model_args", "description"}
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 RESERVED_SOURCES = ("none",)  # the source of methods without one
 
@@ -79,30 +97,37 @@ class DatasetDeclaration:
     homepage: str = ""
     provenance: frozenset[str] = frozenset()  # the image collections it comes from (see Dataset.provenance)
     group_pattern: str = ""  # imagefolder: a regex whose group ``group`` (else first) is a file name's patient
+    window: tuple[float, float] | None = None  # images of more than 8 bits mapped from this range (else their own)
 
     def as_dict(self) -> dict:
-        """What determines the dataset (its version); ``group_pattern`` only when given, so that a declaration
-        without one keeps its version."""
+        """What determines the dataset (its version); ``group_pattern`` and ``window`` only when given, so that a
+        declaration without them keeps its version."""
         return {"name": self.name, "format": self.format, "path": str(self.path),
                 "csv": str(self.csv) if self.csv else None, "modality": self.modality,
                 "roles": sorted(self.roles), "classes": list(self.classes), "provenance": sorted(self.provenance),
-                **({"group_pattern": self.group_pattern} if self.group_pattern else {})}
+                **({"group_pattern": self.group_pattern} if self.group_pattern else {}),
+                **({"window": list(self.window)} if self.window else {})}
 
 
 @dataclass(frozen=True)
 class SourceDeclaration:
     """A source declared in the config: the timm ``backbone`` and the ``weights`` file to load into it (absolute),
     keeping only the keys under ``prefix`` (without it); ``mean``, ``std`` and ``interpolation`` are the input
-    the weights want, ``None`` for the backbone's pretrained_cfg's."""
+    the weights want, ``None`` for the backbone's pretrained_cfg's; ``model_args`` the keyword arguments of
+    ``timm.create_model`` the weights need (sorted pairs). With ``timm`` set (a model name with its pretrained
+    tag), the source is timm's own pretrained weights and ``backbone`` and ``weights`` are unused."""
 
     name: str
     backbone: str
-    weights: Path
+    weights: Path | None
     prefix: str = ""
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
     interpolation: str | None = None
     description: str = ""
+    model_args: tuple[tuple[str, object], ...] = ()
+    timm: str = ""
+    input: str = ""  # a named input convention instead of mean and std
 
 
 @dataclass(frozen=True)
@@ -118,6 +143,8 @@ class Config:
     broken: tuple[tuple[str, str], ...] = ()
     sources: tuple[SourceDeclaration, ...] = ()
     broken_sources: tuple[tuple[str, str], ...] = ()
+    # keyword arguments of timm.create_model for the preset's backbone (sorted pairs)
+    model_args: tuple[tuple[str, object], ...] = ()
 
 
 def find_config(cwd: Path | None = None) -> tuple[Path, dict] | None:
@@ -153,7 +180,7 @@ def load_config(cwd: Path | None = None) -> Config:
     declarations, broken = _declarations(path, _entries(path, table, "datasets"), _declaration, "dataset")
     sources, broken_sources = _declarations(path, _entries(path, table, "sources"), _source_declaration, "source")
     return Config(path, location("data_root"), location("cache_dir"), declarations, table, broken, sources,
-                  broken_sources)
+                  broken_sources, _model_args(f"{path}: model_args", table.get("model_args", {})))
 
 
 def resolve_data_root(option: Path | None, config: Config, environ=os.environ) -> Path:
@@ -264,11 +291,17 @@ def _declaration(path: Path, entry) -> DatasetDeclaration:
         if not compiled.groups:
             raise ConfigError(f"{where}: group_pattern {group_pattern!r} needs a group that captures the patient, "
                               r"e.g. '^(?P<group>\w+?)_\d+\.png$' or '^(\w+?)_'")
+    window = entry.get("window")
+    numeric = isinstance(window, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
+    if window is not None and not (numeric and len(window) == 2 and window[0] < window[1]):
+        raise ConfigError(f"{where}: window must be [low, high] with low < high, the pixel values of 16-bit images "
+                          f"mapped to black and white (e.g. window = [0, 4095]), got {window!r}")
     return DatasetDeclaration(
         name=name, format=fmt, path=Path(entry["path"]).expanduser(),
         csv=Path(entry["csv"]) if fmt == "csv" else None, modality=modality, roles=frozenset(roles),
         classes=tuple(classes), description=str(entry.get("description", "")),
         homepage=str(entry.get("homepage", "")), provenance=frozenset(provenance), group_pattern=group_pattern,
+        window=tuple(float(v) for v in window) if window is not None else None,
     )
 
 
@@ -284,6 +317,15 @@ def _source_declaration(path: Path, entry) -> SourceDeclaration:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: "
                           f"{', '.join(sorted(_SOURCE_KEYS))}")
+    model_args = _model_args(f"{where}: model_args", entry.get("model_args", {}))
+    if "timm" in entry:
+        extra = set(entry) - _TIMM_SOURCE_KEYS
+        if extra or not isinstance(entry["timm"], str) or not entry["timm"]:
+            raise ConfigError(f"{where}: a timm source gives timm = \"MODEL.TAG\" and optionally model_args and "
+                              f"description{'; drop ' + ', '.join(sorted(extra)) if extra else ''}")
+        return SourceDeclaration(name=name, backbone=entry["timm"].split(".")[0], weights=None,
+                                 description=str(entry.get("description", "")), model_args=model_args,
+                                 timm=entry["timm"])
     for key, what in (("backbone", "a timm model name, e.g. \"resnet50\""),
                       ("weights", "the weights file (relative to the config file, or absolute)")):
         if not isinstance(entry.get(key), str) or not entry[key]:
@@ -291,14 +333,32 @@ def _source_declaration(path: Path, entry) -> SourceDeclaration:
     prefix = entry.get("prefix", "")
     if not isinstance(prefix, str):
         raise ConfigError(f"{where}: prefix must be a string, e.g. \"model.backbone.\"")
+    named_input = entry.get("input", "")
+    if named_input and (named_input not in SOURCE_INPUTS or "mean" in entry or "std" in entry):
+        raise ConfigError(f"{where}: input must be one of {', '.join(SOURCE_INPUTS)} (\"caffe\": BGR, 0-255, the "
+                          f"ImageNet mean subtracted, as Keras' VGG16 weights expect), and not given with mean or "
+                          f"std; got {named_input!r}")
     interpolation = entry.get("interpolation")
     if interpolation is not None and interpolation not in INTERPOLATIONS:
         raise ConfigError(f"{where}: interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
     return SourceDeclaration(
         name=name, backbone=entry["backbone"], weights=path.parent / Path(entry["weights"]).expanduser(),
         prefix=prefix, mean=_channels(where, entry, "mean"), std=_channels(where, entry, "std"),
-        interpolation=interpolation, description=str(entry.get("description", "")),
+        interpolation=interpolation, description=str(entry.get("description", "")), model_args=model_args,
+        input=named_input,
     )
+
+
+def _model_args(where: str, value) -> tuple[tuple[str, object], ...]:
+    """A ``model_args`` table as sorted pairs; ConfigError for what timm.create_model cannot be given here."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of keyword arguments of timm.create_model, e.g. "
+                          "model_args = {pad_type = \"same\"}")
+    try:
+        check_model_args(value, where)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return model_args_pairs(value)
 
 
 def _channels(where: str, entry: dict, key: str) -> tuple[float, float, float] | None:

@@ -37,6 +37,7 @@ class DeclaredDataset(FileDataset):
         self.version = config_hash(declaration.as_dict())[:8]
         self.homepage = declaration.homepage
         self.provenance = declaration.provenance
+        self.window = declaration.window
         self.description = declaration.description or f"{declaration.format} dataset declared in the config"
         self.classes = declaration.classes or self.discover_classes()
 

@@ -10,6 +10,7 @@ import timm
 
 from benchmark.registry.catalog import Catalog, PluginInfo
 from benchmark.registry.config import SourceDeclaration
+from benchmark.sources import Source
 from benchmark.weightsources import TIMM_PREFIX, TimmSource, WeightsFileSource, pretrained_cfg
 
 
@@ -22,7 +23,12 @@ def register_declared_sources(catalog: Catalog, declarations: Iterable[SourceDec
     info = info or PluginInfo(config_path.name, str(config_path), "config")
     broken = []
     for declaration in declarations:
-        if not timm.is_model(declaration.backbone) or pretrained_cfg(declaration.backbone) is None:
+        try:
+            source = _declared_source(declaration, config_path)
+        except ValueError as error:
+            broken.append((declaration.name, f"source {declaration.name!r}: {error}"))
+            continue
+        if source is None:
             broken.append((declaration.name, f"source {declaration.name!r}: timm has no model "
                                              f"{declaration.backbone!r} (timm.list_models() names them, "
                                              "timm.list_pretrained() their tags)"))
@@ -31,7 +37,7 @@ def register_declared_sources(catalog: Catalog, declarations: Iterable[SourceDec
             broken.append((declaration.name, f"source {declaration.name!r} declared in the config clashes with the "
                                              "source tlbench trains on that task; rename the declaration"))
             continue
-        owner = catalog.add("sources", WeightsFileSource(declaration, config_path), info.name)
+        owner = catalog.add("sources", source, info.name)
         if owner is not None:
             broken.append((declaration.name, f"source {declaration.name!r} declared in the config clashes with a "
                                              f"source of plugin {owner!r}; rename the declaration"))
@@ -40,6 +46,16 @@ def register_declared_sources(catalog: Catalog, declarations: Iterable[SourceDec
     if info.provides and info not in catalog.plugins:
         catalog.plugins.append(info)
     return broken
+
+
+def _declared_source(declaration: SourceDeclaration, config_path: Path) -> Source | None:
+    """The source a declaration describes, or None when timm does not know its backbone; ValueError for timm weights
+    that do not exist."""
+    if declaration.timm:
+        return TimmSource(declaration.timm, declaration.name, declaration.model_args, declaration.description)
+    if not timm.is_model(declaration.backbone) or pretrained_cfg(declaration.backbone) is None:
+        return None
+    return WeightsFileSource(declaration, config_path)
 
 
 def add_timm_sources(catalog: Catalog, names: Iterable[str]) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 
 from benchmark.data.filedatasets import status_allowing
 from benchmark.data.taskdata import TaskData
+from benchmark.data.taskstatus import task_status
 from benchmark.engine.featurecache import FeatureCache
 from benchmark.engine.inputs import attach
 from benchmark.engine.models import predict
@@ -60,8 +61,9 @@ class Estimation:
         """The sources (``wanted``, or all) that may be estimated on ``target``, and the others with the reason the
         planner would skip their experiments for: missing data or weights, or a leak (a source sharing images
         with the target)."""
-        dataset, _ = self.catalog.tasks()[target]
-        target_state = status_allowing(dataset, self.settings.data_root, self.settings.max_unreadable)
+        dataset, task = self.catalog.tasks()[target]
+        target_state = task_status(dataset, task, self.settings.data_root,
+                                   status_allowing(dataset, self.settings.data_root, self.settings.max_unreadable))
         usable, skipped = [], []
         for name in wanted or self.sources:
             source = self.sources[name]

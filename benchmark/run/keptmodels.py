@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from benchmark.engine.inputs import InputConvention, attach
-from benchmark.engine.models import create_backbone
+from benchmark.engine.models import create_backbone, model_args_of
 from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
 from benchmark.run.keeppolicy import model_bytes
 
@@ -25,8 +25,8 @@ def kept_path(run_dir: Path, config_hash: str) -> Path:
 def save_model(run_dir: Path, config_hash: str, model: torch.nn.Module, backbone: str, num_classes: int,
                convention: InputConvention, about: dict, image_size: int | None = None) -> Path:
     """Write ``model``'s weights (on the CPU) with what rebuilds it (``image_size``: the size a ViT was built
-    for), as the cache writes its files (a temporary file flushed and renamed, so a reader never sees half a
-    file; OSError when the disk lacks the room)."""
+    for; the model arguments it was created with), as the cache writes its files (a temporary file flushed and
+    renamed, so a reader never sees half a file; OSError when the disk lacks the room)."""
     path = kept_path(run_dir, config_hash)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not has_room(path.parent, model_bytes(model)):
@@ -34,7 +34,7 @@ def save_model(run_dir: Path, config_hash: str, model: torch.nn.Module, backbone
     remove_leftovers(path.parent)
     payload = {
         "format": _FORMAT, "backbone": backbone, "num_classes": num_classes, "image_size": image_size,
-        "input": convention.as_dict(), "about": about,
+        "input": convention.as_dict(), "about": about, "model_args": model_args_of(model),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     partial = temporary_beside(path)
@@ -68,7 +68,8 @@ def load_model(path: Path) -> tuple[torch.nn.Module, dict]:
         raise KeptModelError(f"{path}: kept by another tlbench version (format {found}); rerun the experiment with "
                              "--rerun all to keep it again")
     try:
-        model = create_backbone(payload["backbone"], payload["num_classes"], payload.get("image_size"))
+        args = {"image_size": payload.get("image_size"), **payload.get("model_args", {})}
+        model = create_backbone(payload["backbone"], payload["num_classes"], **args)
         model.load_state_dict(payload["state_dict"])
         convention = payload["input"]
         convention = InputConvention(**{**convention, "mean": tuple(convention["mean"]),

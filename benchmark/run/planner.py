@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from benchmark.data.filedatasets import status_allowing
 from benchmark.data.splits import split_problem, uses_official
+from benchmark.data.taskstatus import task_status
 from benchmark.hashing import config_hash
 from benchmark.registry.catalog import Catalog
 from benchmark.run.selection import compile_expression
@@ -146,9 +147,20 @@ def _split_problem(dataset, task, settings: RunSettings, problems: dict, images:
         images[task.name] = int(counts.sum())
         # a dataset that always uses its own split says so only once loaded: planning checks it as seeded
         seeded = not uses_official(settings.preset.official_splits, official, False, dataset.official_split_default)
-        problem = split_problem(task.classes, counts, seeded)
+        problem = "" if seeded else _missing_official_test(dataset, task, settings)
+        problem = problem or split_problem(task.classes, counts, seeded)
         problems[task.name] = SkipReason(TARGET, task.name, problem) if problem else None
     return problems[task.name]
+
+
+def _missing_official_test(dataset, task, settings: RunSettings) -> str:
+    """Why the official split the preset asks for cannot be used (it has no test part here), or ''."""
+    parts = dataset.official_parts(task, settings.data_root)
+    if "test" in parts:
+        return ""
+    return (f"the preset asks for official splits, but the official split of {dataset.name} under the data root has "
+            f"no test part (only {', '.join(sorted(parts))}): add that part, or pass --no-official-splits to split "
+            "it by seed")
 
 
 def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) -> Plan:
@@ -167,12 +179,13 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
     fingerprints: dict[str, str] = {}
     split_problems: dict[str, SkipReason | None] = {}
     unreadable: dict[str, SkipReason] = {}  # task -> why its data could not be read at planning
-    target_states = {}
+    dataset_states, target_states = {}, {}
     for task_name, (dataset, task) in targets.items():
         if selection.datasets and dataset.name not in selection.datasets and task_name not in selection.datasets:
             continue
-        if dataset.name not in target_states:
-            target_states[dataset.name] = status_allowing(dataset, settings.data_root, settings.max_unreadable)
+        if dataset.name not in dataset_states:
+            dataset_states[dataset.name] = status_allowing(dataset, settings.data_root, settings.max_unreadable)
+        target_states[task_name] = task_status(dataset, task, settings.data_root, dataset_states[dataset.name])
         for method_name, method in methods.items():
             if selection.methods and method_name not in selection.methods:
                 continue
@@ -184,7 +197,7 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                     experiment = Experiment(task_name, source_name, method_name, seed)
                     if keyword and not keyword(experiment.node_id):
                         continue
-                    reason = skip_reason(dataset, source, source_name, target_states[dataset.name],
+                    reason = skip_reason(dataset, source, source_name, target_states[task_name],
                                           source_states.get(source_name))
                     target = {"dataset": dataset.name, "version": dataset.version, "task": task_name}
                     if not reason and task_name not in unreadable:

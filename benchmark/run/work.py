@@ -262,7 +262,8 @@ class Worker:
                        "groups": None if split.test_groups is None else [str(g) for g in split.test_groups]},
             "history": result.history, "durations": durations,
             # on the CPU the thread count changes a training's float sums, so its result: each result says it
-            "versions": {**self.versions, "threads": torch.get_num_threads(), **ctx.info, **result.info},
+            "versions": {**self.versions, "threads": torch.get_num_threads(), **ctx.info, **result.info,
+                         **({"split_note": split.split.note} if split.split.note else {})},
         }
         return JobResult("passed", fields, detail=f"auc={metrics['auc']:.3f}")
 

@@ -130,6 +130,12 @@ class Isic2017(FileDataset):
             official_split=np.array([split for split, _, _ in rows]),
         )
 
+    def missing_classes(self, task: Task, root: Path) -> list[str]:
+        """The diagnoses the task is made of that no image has (melanoma_or_keratosis needs keratoses too)."""
+        label_of = next(t for t in TASKS if t.name == task.name).label_of
+        present = {found for _, _, found in self.rows(root)}
+        return [name for name in label_of if name not in present]
+
     def augment_train(self, task: Task, imageset: ImageSet, train: np.ndarray, seed: int):
         return balancing_rotations(imageset.images[train], imageset.labels[train], seed)
 

@@ -16,6 +16,7 @@ from benchmark import (
     from_pretrained_cfg,
     hookimpl,
     hub_cached_file,
+    pretrained_input,
     seeded,
     state_dict_hash,
     tensors_digest,
@@ -37,7 +38,7 @@ class RandomSource(Source):
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
         with seeded(seed):
-            return create_backbone(settings.preset.backbone, num_classes)
+            return create_backbone(settings.preset.backbone, num_classes, **settings.preset.backbone_kwargs())
 
 
 class ImageNetSource(Source):
@@ -72,15 +73,14 @@ class ImageNetSource(Source):
         )
 
     def input_convention(self, settings: RunSettings) -> InputConvention:
-        """The weights' own mean, std and interpolation (timm's pretrained_cfg for the backbone), unless the
-        preset feeds every model its own normalisation (``pretrained_input="preset"``)."""
-        if settings.preset.pretrained_input == "preset":
-            return super().input_convention(settings)
+        """The weights' own mean, std and interpolation (timm's pretrained_cfg for the backbone), as the preset's
+        ``pretrained_input`` feeds pretrained weights."""
         cfg = timm.models.get_pretrained_cfg(settings.preset.backbone)
         if cfg is None:
             raise ValueError(f"timm has no pretrained configuration for {settings.preset.backbone!r}, so the "
                              "input its ImageNet weights expect is unknown")
-        return from_pretrained_cfg(cfg.to_dict(), f"imagenet ({settings.preset.backbone} pretrained_cfg)")
+        own = from_pretrained_cfg(cfg.to_dict(), f"imagenet ({settings.preset.backbone} pretrained_cfg)")
+        return pretrained_input(own, settings.preset)
 
     def identity(self, settings: RunSettings) -> dict:
         """The weights' content digest, however they were found, and the input they get."""
@@ -98,7 +98,7 @@ class ImageNetSource(Source):
         if not ok:
             return f"unavailable: {reason}"
         # online without a cached file: timm downloads the weights now, and their tensors are hashed
-        model = create_backbone(settings.preset.backbone, 0, pretrained=True)
+        model = create_backbone(settings.preset.backbone, 0, pretrained=True, **settings.preset.backbone_kwargs())
         return state_dict_hash(model.state_dict())
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
@@ -109,7 +109,7 @@ class ImageNetSource(Source):
         overlay = {"file": str(path)} if path is not None else None
         with seeded(seed):  # the new head's initial weights
             return create_backbone(settings.preset.backbone, num_classes, pretrained=True,
-                                   pretrained_cfg_overlay=overlay)
+                                   pretrained_cfg_overlay=overlay, **settings.preset.backbone_kwargs())
 
     def build_with_own_head(self, settings: RunSettings) -> torch.nn.Module | None:
         """The pretrained model with its ImageNet classifier (as many classes as timm's pretrained_cfg says), or
@@ -123,7 +123,8 @@ class ImageNetSource(Source):
             return None
         path = self._local_file(settings)
         overlay = {"file": str(path)} if path is not None else None
-        return create_backbone(settings.preset.backbone, classes, pretrained=True, pretrained_cfg_overlay=overlay)
+        return create_backbone(settings.preset.backbone, classes, pretrained=True, pretrained_cfg_overlay=overlay,
+                               **settings.preset.backbone_kwargs())
 
 
 @hookimpl
