@@ -12,18 +12,22 @@ TEST_PLUGINS = TESTS / "plugins"
 TINY = ["--backbone", "test_resnet", "--image-size", "16", "--max-epochs", "2", "--preset", "cpu-quick"]
 
 
+def isolate(patch: pytest.MonkeyPatch, folder: Path) -> None:
+    """A cache under ``folder``, no plugins from the environment, only tlbench's own entry points, no hub."""
+    patch.setenv("TLBENCH_CACHE", str(folder / "cache"))
+    patch.delenv("TLBENCH_PLUGINS", raising=False)
+    patch.setenv("TLBENCH_DISTRIBUTIONS", "tlbench")
+    patch.delenv("TLBENCH_IMAGENET_WEIGHTS", raising=False)
+    patch.setenv("HF_HUB_OFFLINE", "1")
+    # an empty Hugging Face cache, whatever this machine has cached
+    patch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(folder / "hf-hub"))
+    patch.syspath_prepend(str(TEST_PLUGINS))
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """Every test gets its own cache, no plugins from the environment, and only tlbench's own entry points (a
-    test about installed plugins deletes TLBENCH_DISTRIBUTIONS)."""
-    monkeypatch.setenv("TLBENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("TLBENCH_PLUGINS", raising=False)
-    monkeypatch.setenv("TLBENCH_DISTRIBUTIONS", "tlbench")
-    monkeypatch.delenv("TLBENCH_IMAGENET_WEIGHTS", raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    # an empty Hugging Face cache, whatever this machine has cached
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub"))
-    monkeypatch.syspath_prepend(str(TEST_PLUGINS))
+    """Every test is isolated (:func:`isolate`; a test about installed plugins deletes TLBENCH_DISTRIBUTIONS)."""
+    isolate(monkeypatch, tmp_path)
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)  # `run` sets them for the whole process

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
-from conftest import TEST_PLUGINS, TINY
+from conftest import TINY, isolate
 
 from benchmark.run.rowcheck import MAX_DEPTH, BadRow, decode_experiment
 
@@ -36,11 +36,7 @@ def intact(tmp_path_factory):
     """A run folder of 8 passed experiments (2 targets x 2 columns x 2 seeds), run once for the module."""
     folder = tmp_path_factory.mktemp("intact")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TLBENCH_CACHE", str(folder / "cache"))
-        patch.setenv("TLBENCH_DISTRIBUTIONS", "tlbench")
-        patch.delenv("TLBENCH_PLUGINS", raising=False)
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.syspath_prepend(str(TEST_PLUGINS))
+        isolate(patch, folder)
         result = invoke(*GRID, "--out", folder / "runs")
     assert result.exit_code == 0, result.output
     return folder

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import TEST_PLUGINS, TINY
+from conftest import TEST_PLUGINS, TINY, isolate
 from fakedata import no_builtin_datasets
 
 from benchmark.data.imagecache import ImageCache
@@ -41,11 +41,7 @@ def run(tmp_path_factory) -> Path:
     """The hostile target under the corner method (no source) and FE from the hostile source; its report."""
     folder = tmp_path_factory.mktemp("hostile")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TLBENCH_CACHE", str(folder / "cache"))
-        patch.setenv("TLBENCH_DISTRIBUTIONS", "tlbench")
-        patch.delenv("TLBENCH_PLUGINS", raising=False)
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.syspath_prepend(str(TEST_PLUGINS))
+        isolate(patch, folder)
         result = invoke(*HOSTILE, "run", "-d", hostile.TARGET_NAME, "-s", "none", "-s", hostile.SOURCE_NAME,
                         "-m", hostile.METHOD_NAME, "-m", "fe-svm", "--seeds", "2", "--out", folder / "runs", *TINY)
         assert result.exit_code == 0 and "Traceback" not in result.output, result.output
