@@ -1,5 +1,6 @@
 """The leak audit: near-duplicates planted across splits and between a source and a target are found,
-unrelated images are not, a warm cache decodes nothing, and ``tlbench audit`` reports and exits."""
+augmented copies (flips, turns, rotations, crops, shifts, inversion) included, unrelated images are not,
+a warm cache decodes nothing, and ``tlbench audit`` reports and exits."""
 
 import json
 import logging
@@ -10,15 +11,19 @@ import numpy as np
 import pytest
 import torch
 from fakedata import SHARED_DATA, no_builtin_datasets
-from PIL import Image
+from PIL import Image, ImageOps
 
 import benchmark.data.audit
 import benchmark.data.audithashes
 from benchmark import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task
 from benchmark.data.audit import THRESHOLD, audit_catalog, audit_pairs
+from benchmark.data.audithashes import HashCache
+from benchmark.data.perceptualhash import near_duplicates_within
 from benchmark.data.splits import make_split
 from benchmark.presets import CPU_QUICK
 from benchmark.registry.catalog import Catalog
+from benchmark.registry.config import DatasetDeclaration
+from benchmark.registry.declared import declared_dataset
 from benchmark.registry.pluginmanager import load_catalog
 from benchmark.settings import RunSettings
 
@@ -97,6 +102,47 @@ def test_duplicates_planted_across_splits_are_found(tmp_path, catalog):
         assert all(e["a_part"] != e["b_part"] and e["distance"] <= THRESHOLD for e in audit.examples)
         crossing += expected
     assert [a.seed for a in report.pairs] == list(CPU_QUICK.seeds) and crossing > 0
+
+
+AUGMENTATIONS = {  # each applied to a 128 px training image; the copy goes to the test part
+    "flip-h": lambda im: im.transpose(Image.FLIP_LEFT_RIGHT),
+    "flip-v": lambda im: im.transpose(Image.FLIP_TOP_BOTTOM),
+    "rot90": lambda im: im.transpose(Image.ROTATE_90),
+    "rot180": lambda im: im.transpose(Image.ROTATE_180),
+    "rot270": lambda im: im.transpose(Image.ROTATE_270),
+    "transpose": lambda im: im.transpose(Image.TRANSPOSE),
+    "rot10": lambda im: im.rotate(10, Image.BILINEAR),
+    "crop-centre": lambda im: im.crop((13, 13, 115, 115)),  # 80%
+    "crop-off-centre": lambda im: im.crop((9, 17, 111, 119)),  # 80%, off the 2.5% grid of window offsets
+    "shift": lambda im: im.transform(im.size, Image.AFFINE, (1, 0, -10, 0, 1, 0), Image.BILINEAR),  # 10 px right
+    "invert": lambda im: ImageOps.invert(im),
+}
+
+
+def test_every_augmented_copy_in_the_test_part_is_found_and_nothing_else(tmp_path):
+    train = {f"train/{'ab'[k % 2]}/{k:03d}.png": texture(500 + k, 128, 128) for k in range(len(AUGMENTATIONS) + 6)}
+    test = {f"test/{'ab'[k % 2]}/other{k}.png": texture(900 + k, 128, 128) for k in range(8)}
+    planted = {}
+    for k, (name, augment) in enumerate(AUGMENTATIONS.items()):
+        original = f"train/{'ab'[k % 2]}/{k:03d}.png"
+        test[f"test/{'ab'[k % 2]}/{name}.png"] = augment(train[original])
+        planted[f"{name}.png"] = f"{k:03d}.png"
+    write(tmp_path, "planted", {**train, **test})
+    catalog = Catalog()
+    dataset = declared_dataset(DatasetDeclaration("planted", "imagefolder", Path("planted"),
+                                                  roles=frozenset({TARGET})), tmp_path)
+    catalog.add("datasets", dataset, "tlbench.toml")
+    official = RunSettings(CPU_QUICK.with_overrides(official_splits=True), torch.device("cpu"), tmp_path,
+                           tmp_path / "cache")
+    report = audit_pairs(catalog, official, [("planted", None)])
+
+    for audit in report.pairs:  # the official split: every seed sees the same test part
+        assert (audit.kind, audit.near_duplicates, audit.images) == ("within", len(planted), len(planted))
+        assert all(e["a_part"] in ("train", "val") and e["b_part"] == "test" for e in audit.examples)
+    images = HashCache(tmp_path / "cache").task_images(dataset, dataset.tasks()[0], tmp_path)
+    i, j, distance, _ = near_duplicates_within(images.hashes, THRESHOLD)
+    found = {frozenset((Path(images.names[a]).name, Path(images.names[b]).name)) for a, b in zip(i, j, strict=True)}
+    assert found == {frozenset(pair) for pair in planted.items()}  # each copy with its original, nothing else
 
 
 def test_duplicates_planted_between_a_source_and_a_target_are_found(tmp_path, catalog):

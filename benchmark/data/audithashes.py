@@ -87,14 +87,15 @@ class HashCache:
         return self._array_task(dataset, task, root)
 
     def pairs(self, kind: str, a: TaskImages, b: TaskImages, threshold: int, find) -> tuple[np.ndarray, ...]:
-        """``find(a.hashes, b.hashes, threshold)``'s (i, j, distance), from the cache when it has them."""
+        """``find(a.hashes, b.hashes, threshold)``'s (i, j, distance, how), from the cache when it has them."""
         path = self.folder / "pairs" / f"{kind}-{a.key}-{b.key}-t{threshold}.npz"
+        names = ("i", "j", "distance", "how")
         cached = self._read(path)
-        if cached is not None and {"i", "j", "distance"} <= set(cached):
-            return cached["i"], cached["j"], cached["distance"]
-        i, j, distance = find(a.hashes, b.hashes, threshold)
-        self._write(path, {"i": i, "j": j, "distance": distance})
-        return i, j, distance
+        if cached is not None and set(names) <= set(cached):
+            return tuple(cached[name] for name in names)
+        found = find(a.hashes, b.hashes, threshold)
+        self._write(path, dict(zip(names, found, strict=True)))
+        return found
 
     def _file_task(self, dataset: FileDataset, task: Task, root: Path) -> TaskImages:
         files = dataset.files(task, root)
