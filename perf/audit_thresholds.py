@@ -4,18 +4,20 @@
 
 Recall: ``--sample`` real images of each modality get each transform of :data:`TRANSFORMS` (the study's
 leaks were augmented copies); a copy is found when the audit's distance (:func:`near_duplicates_within`
-on the original and the copy) is at most the threshold. Off-centre crops and shifts are drawn at random
-positions. Shifts move the content by 10 px of a 224 px image (4.5% of the side), whatever the size.
+on the original and the copy, hashed less the modality's centre) is at most the threshold. Off-centre
+crops and shifts are drawn at random positions. Shifts move the content by 10 px of a 224 px image
+(4.5% of the side), whatever the size.
 
 False positives: unrelated images of one modality searched against each other as the ``within`` audit
-does (every comparison but ``aspect``), counted per pair and per image (the share of images with any
-match). X-ray: chest_xray, pairs of different patients only. Cells: the 367 original BCCD smears
-(blood_cells/dataset-master; TRAIN and TEST are augmented copies of a few hundred cells, so their matches
-are true leaks, counted separately). Natural: cifar10 and natural_images. Fundus and dermoscopy: there is
-no such real image here and none can be downloaded, so both are *synthetic stand-ins* drawn by
-:func:`synthetic_fundus` and :func:`synthetic_dermoscopy` (a shared round frame and black border, the
-feature that made two real fundus photos of different patients match the old hash); their rates say how
-the hash treats that framing, not how it treats real fundus or skin photographs.
+does (every comparison but ``aspect``, hashes centred on the modality's mean; plain hashes too, for
+comparison), counted per pair and per image (the share of images with any match). X-ray: chest_xray,
+pairs of different patients only. Cells: the 367 original BCCD smears (blood_cells/dataset-master; TRAIN
+and TEST are augmented copies of a few hundred cells, so their matches are true leaks, counted
+separately). Natural: cifar10 and natural_images. Fundus and dermoscopy: there is no such real image here
+and none can be downloaded, so both are *synthetic stand-ins* drawn by :func:`synthetic_fundus` and
+:func:`synthetic_dermoscopy` (a shared round frame and black border, the feature that made two real
+fundus photos of different patients match the old hash); their rates say how the hash treats that
+framing, not how it treats real fundus or skin photographs.
 
 Also printed: each chest_xray image against its PneumoniaMNIST counterpart (the ``aspect`` comparison,
 between datasets), as the threshold was first measured.
@@ -36,7 +38,9 @@ from benchmark.data.perceptualhash import (
     BITS,
     MATCHES,
     THRESHOLD,
-    grey_image_hashes,
+    block_hashes,
+    dataset_centre,
+    grey_image_blocks,
     near_duplicates,
     near_duplicates_within,
 )
@@ -173,27 +177,34 @@ def _open(item) -> Image.Image:
         return image.convert("RGB")
 
 
-def _hash(image: Image.Image) -> np.ndarray:
-    return grey_image_hashes(image.convert("L"))
+def _blocks(image: Image.Image) -> np.ndarray:
+    return grey_image_blocks(image.convert("L"))
 
 
-def recall(images: list, count: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """The audit's distance from each of ``count`` images to each transform of it (BITS + 1: none found)."""
+def centre_of(images: list) -> np.ndarray:
+    """The modality's centre, as the audit takes a dataset's: from up to 256 of its images, evenly spaced."""
+    picked = np.unique(np.linspace(0, len(images) - 1, min(len(images), 256)).round().astype(int))
+    return dataset_centre(np.stack([_blocks(_open(images[k]))[0] for k in picked]))
+
+
+def recall(images: list, count: int, rng: np.random.Generator, centre: np.ndarray) -> dict[str, np.ndarray]:
+    """The audit's distance (hashes less the modality's ``centre``, as within a dataset) from each of
+    ``count`` images to each transform of it (BITS + 1: none found)."""
     distances = {name: [] for name in TRANSFORMS}
     for item in images[:count]:
         original = _open(item)
-        hashes = _hash(original)
+        hashes = block_hashes(_blocks(original), centre)
         for name, transform in TRANSFORMS.items():
-            pair = np.stack([hashes, _hash(transform(original, rng))])
+            pair = np.stack([hashes, block_hashes(_blocks(transform(original, rng)), centre)])
             _, _, distance, _ = near_duplicates_within(pair, BITS)
             distances[name].append(distance[0] if len(distance) else BITS + 1)
     return {name: np.array(values) for name, values in distances.items()}
 
 
-def false_positives(images: list, groups) -> tuple[np.ndarray, np.ndarray, int, list]:
-    """Pairs and images with a match at each threshold among unrelated images, the pairs compared, and
-    the comparisons that matched at THRESHOLD."""
-    hashes = np.stack([_hash(_open(item)) for item in images])
+def false_positives(images: list, groups, centre: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int, list]:
+    """Pairs and images with a match at each threshold among unrelated images (hashed less ``centre``),
+    the pairs compared, and the comparisons that matched at THRESHOLD."""
+    hashes = np.stack([block_hashes(_blocks(_open(item)), centre) for item in images])
     i, j, distance, how = near_duplicates_within(hashes, LOOSEST)
     total = len(images) * (len(images) - 1) // 2
     if groups is not None:
@@ -234,21 +245,24 @@ def main():
           "in brackets the median distance):")
     print("| transform | " + " | ".join(sets) + " |")
     print("|---|" + "---|" * len(sets))
-    found = {name: recall(spec["images"], args.sample, rng) for name, spec in sets.items()}
+    centres = {name: centre_of(spec["images"]) for name, spec in sets.items()}
+    found = {name: recall(spec["images"], args.sample, rng, centres[name]) for name, spec in sets.items()}
     for transform in TRANSFORMS:
         cells = [f"{(found[m][transform] <= THRESHOLD).mean():.2f} ({np.median(found[m][transform]):.0f})"
                  for m in sets]
         print(f"| {transform.strip()} | " + " | ".join(cells) + " |")
 
-    print("\nFalse positives among unrelated images (per pair / share of images with a match):")
+    print("\nFalse positives among unrelated images (per pair / share of images with a match), hashes "
+          "centred on the modality as within a dataset, then plain (no centring: the hash before centring):")
     columns = " | ".join(f"t={t}" for t in THRESHOLDS)
-    print(f"| modality | images | pairs | {columns} | matched by at t={THRESHOLD} |")
-    print("|---|---|---|" + "---|" * len(THRESHOLDS) + "---|")
+    print(f"| modality | hashes | images | pairs | {columns} | matched by at t={THRESHOLD} |")
+    print("|---|---|---|---|" + "---|" * len(THRESHOLDS) + "---|")
     for name, spec in sets.items():
-        pairs, per_image, total, matched = false_positives(spec["images"], spec["groups"])
-        cells = [f"{p / total:.1e} / {f:.1e}" if p else "0" for p, f in zip(pairs, per_image, strict=True)]
-        print(f"| {name} | {len(spec['images'])} | {total:.3g} | " + " | ".join(cells) +
-              f" | {', '.join(matched) or '-'} |")
+        for label, centre in (("centred", centres[name]), ("plain", None)):
+            pairs, per_image, total, matched = false_positives(spec["images"], spec["groups"], centre)
+            cells = [f"{p / total:.1e} / {f:.1e}" if p else "0" for p, f in zip(pairs, per_image, strict=True)]
+            print(f"| {name} | {label} | {len(spec['images'])} | {total:.3g} | " + " | ".join(cells) +
+                  f" | {', '.join(matched) or '-'} |")
     if not args.skip_counterparts:
         chest_counterparts(args.data_root, Path(tempfile.mkdtemp()))
 

@@ -140,7 +140,7 @@ def test_every_augmented_copy_in_the_test_part_is_found_and_nothing_else(tmp_pat
         assert (audit.kind, audit.near_duplicates, audit.images) == ("within", len(planted), len(planted))
         assert all(e["a_part"] in ("train", "val") and e["b_part"] == "test" for e in audit.examples)
     images = HashCache(tmp_path / "cache").task_images(dataset, dataset.tasks()[0], tmp_path)
-    i, j, distance, _ = near_duplicates_within(images.hashes, THRESHOLD)
+    i, j, distance, _ = near_duplicates_within(images.centred, THRESHOLD)
     found = {frozenset((Path(images.names[a]).name, Path(images.names[b]).name)) for a, b in zip(i, j, strict=True)}
     assert found == {frozenset(pair) for pair in planted.items()}  # each copy with its original, nothing else
 
@@ -214,7 +214,7 @@ def test_in_memory_datasets_and_a_warm_cache_that_decodes_nothing(tmp_path, monk
     def must_not_run(*args, **kwargs):
         raise AssertionError("a warm audit decoded or compared images")
 
-    for module, name in ((benchmark.data.audithashes, "file_hashes"), (benchmark.data.audithashes, "array_hashes"),
+    for module, name in ((benchmark.data.audithashes, "file_blocks"), (benchmark.data.audithashes, "array_blocks"),
                          (benchmark.data.audit, "near_duplicates"), (benchmark.data.audit, "near_duplicates_within")):
         monkeypatch.setattr(module, name, must_not_run)
     second = audit_catalog(in_memory, settings(tmp_path))

@@ -144,7 +144,7 @@ def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], cross
         target = images(name)
         if target is None:
             continue
-        found = cache.pairs(WITHIN, target, target, threshold, lambda a, _, t: near_duplicates_within(a, t))
+        found = cache.pairs(WITHIN, target, target, threshold, lambda a, _, t: near_duplicates_within(a.centred, t))
         try:
             report.pairs += _within(target, found, settings, seeds or settings.preset.seeds)
         except ValueError as error:
@@ -152,7 +152,8 @@ def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], cross
     for source_name, target_name in dict.fromkeys(crossed):
         source, target = images(source_name), images(target_name)
         if source is not None and target is not None:
-            found = cache.pairs(SOURCE_TARGET, source, target, threshold, near_duplicates)
+            found = cache.pairs(SOURCE_TARGET, source, target, threshold,
+                                lambda a, b, t: near_duplicates(a.hashes, b.hashes, t))
             report.pairs.append(_source_target(source, target, found))
     return report
 

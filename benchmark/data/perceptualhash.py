@@ -12,7 +12,7 @@ out by the ``*_ROWS`` ranges below), and a pair's distance is the smallest over 
 
 - ``dihedral``: the whole image squashed to 32x32 under the 8 flips and right-angle turns, against the
   other's whole image;
-- ``inverted``: the whole image's complement (an inverted copy negates every coefficient);
+- ``inverted``: the whole image negated (an inverted copy negates every coefficient);
 - ``crop``: the whole image against windows of 80% of the other's side at every offset of a grid
   (:data:`GRID_STEPS` px of its 40 px view), so an 80% crop anywhere is found;
 - ``shift``: the centre 80% window against the same grid, so a shifted copy is found;
@@ -20,6 +20,11 @@ out by the ``*_ROWS`` ranges below), and a pair's distance is the smallest over 
 - ``aspect`` (between datasets only): centre crops of 50% to 97.5% of the width or height, stretched back
   to square, against the other's whole image: a copy squashed from a wider original (Kermany's chest
   X-rays squashed to 224x224 against PneumoniaMNIST's centre squares).
+
+Images of one dataset often share a frame (a fundus photo's black border and round field, an X-ray's
+layout) that dominates the low frequencies, so different images hash alike. Within one dataset the bits
+are therefore taken from the coefficients less the dataset's mean (:func:`dataset_centre`, made
+invariant to the 8 flips and turns so that they stay exact); the plain hashes serve between datasets.
 """
 
 from __future__ import annotations
@@ -48,13 +53,13 @@ GRID_ROWS = range(ASPECT_ROWS.stop, ASPECT_ROWS.stop + len(GRID_STEPS) ** 2)
 CENTRE_ROW = GRID_ROWS.start + GRID_STEPS.index(CENTRE) * len(GRID_STEPS) + GRID_STEPS.index(CENTRE)
 TURNED_ROWS = range(GRID_ROWS.stop, GRID_ROWS.stop + len(ANGLES))  # the whole image turned
 TURNED_CENTRE_ROWS = range(TURNED_ROWS.stop, TURNED_ROWS.stop + len(ANGLES))  # its centre window turned
-VARIANTS = TURNED_CENTRE_ROWS.stop
-INVERTED = -1  # anchor row marker: row 0's complement
+INVERTED_ROWS = range(TURNED_CENTRE_ROWS.stop, TURNED_CENTRE_ROWS.stop + 1)  # the whole image negated
+VARIANTS = INVERTED_ROWS.stop
 
 # (name, anchor rows of one image, reference rows of the other); "aspect" only between two datasets
 COMPARISONS = (
     ("dihedral", DIHEDRAL_ROWS, range(0, 1)),
-    ("inverted", (INVERTED,), range(0, 1)),
+    ("inverted", INVERTED_ROWS, range(0, 1)),
     ("crop", range(0, 1), GRID_ROWS),
     ("shift", range(CENTRE_ROW, CENTRE_ROW + 1), GRID_ROWS),
     ("rotation", range(0, 1), TURNED_ROWS),
@@ -63,7 +68,7 @@ COMPARISONS = (
 )
 MATCHES = tuple(dict.fromkeys(name for name, _, _ in COMPARISONS))  # a pair's ``how`` indexes this
 # Bump when anything above changes: cached hashes are then recomputed.
-HASH_VERSION = "dct32-block12-median-dihedral-grid40-turns-v2"
+HASH_VERSION = "dct32-block12-median-dihedral-grid40-turns-centred-v3"
 _CHUNK_ELEMENTS = 1 << 22  # hash pairs compared at once (32 MiB of XOR)
 
 
@@ -86,18 +91,40 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
     return np.concatenate([packed, padding], axis=-1).view("<u8")
 
 
-_INVERT_MASK = pack_bits(np.ones(BITS, bool))
-
-
-def dct_hashes(thumbnails: np.ndarray, workers: int = 1) -> np.ndarray:
-    """Hashes of grey (..., HASH_SIDE, HASH_SIDE) thumbnails as uint64 (..., WORDS), the transforms
-    spread over ``workers`` threads."""
+def dct_blocks(thumbnails: np.ndarray, workers: int = 1) -> np.ndarray:
+    """The float32 (..., BITS) low-frequency blocks of grey (..., HASH_SIDE, HASH_SIDE) thumbnails'
+    DCTs, the transforms spread over ``workers`` threads."""
     from scipy.fft import dctn  # here: scipy takes 0.4 s to import, which `tlbench audit --help` need not wait
 
     spectrum = dctn(np.asarray(thumbnails, dtype=np.float32), type=2, norm="ortho", axes=(-2, -1), workers=workers)
-    low = spectrum[..., 1:BLOCK + 1, 1:BLOCK + 1].reshape(*spectrum.shape[:-2], BITS)
+    return spectrum[..., 1:BLOCK + 1, 1:BLOCK + 1].reshape(*spectrum.shape[:-2], BITS)
+
+
+def block_hashes(blocks: np.ndarray, centre: np.ndarray | None = None) -> np.ndarray:
+    """uint64 (..., WORDS) hashes of (..., BITS) blocks less ``centre``: each bit, whether its coefficient
+    is above the block's median."""
+    low = blocks if centre is None else blocks - centre
     middle = np.partition(low, (BITS // 2 - 1, BITS // 2), axis=-1)[..., BITS // 2 - 1:BITS // 2 + 1]
     return pack_bits(low > middle.mean(axis=-1, keepdims=True))  # np.median's value, without its overhead
+
+
+def _dihedral_maps(block: np.ndarray) -> list[np.ndarray]:
+    """The 8 images of a (BLOCK, BLOCK) coefficient block under the flips and turns of its picture: a
+    flip negates the odd frequencies across it, a transpose swaps the axes."""
+    odd = (-1.0) ** np.arange(1, BLOCK + 1)
+    out = []
+    for transposed in (block, block.T):
+        for vertical in (np.ones(BLOCK), odd):
+            for horizontal in (np.ones(BLOCK), odd):
+                out.append(transposed * vertical[:, None] * horizontal[None, :])
+    return out
+
+
+def dataset_centre(whole_blocks: np.ndarray) -> np.ndarray:
+    """The float32 (BITS,) centre of a dataset: the mean of its images' whole-image blocks (n, BITS),
+    averaged over the 8 flips and turns so that centring keeps a flipped copy at distance 0."""
+    mean = np.asarray(whole_blocks, dtype=np.float64).mean(axis=0).reshape(BLOCK, BLOCK)
+    return np.mean(_dihedral_maps(mean), axis=0).reshape(BITS).astype(np.float32)
 
 
 def _dihedral(thumbnail: np.ndarray) -> list[np.ndarray]:
@@ -147,7 +174,7 @@ def view_thumbnails(views: np.ndarray, aspect: float) -> np.ndarray:
 
 
 def thumbnails(grey: Image.Image) -> np.ndarray:
-    """The (VARIANTS - 7, HASH_SIDE, HASH_SIDE) thumbnails of one grey image: whole, aspect crops, views."""
+    """The (VARIANTS - 8, HASH_SIDE, HASH_SIDE) thumbnails of one grey image: whole, aspect crops, views."""
     size = (HASH_SIDE, HASH_SIDE)
     whole = [np.asarray(grey.resize(size, Image.BILINEAR), dtype=np.float32)]
     aspect = [np.asarray(grey.resize(size, Image.BILINEAR, box=box), dtype=np.float32)
@@ -156,35 +183,48 @@ def thumbnails(grey: Image.Image) -> np.ndarray:
     return np.concatenate([np.stack(whole + aspect), view_thumbnails(view[None], grey.width / grey.height)[0]])
 
 
-def _hash_rows(thumbs: np.ndarray, workers: int = 1) -> np.ndarray:
-    """(N, VARIANTS - 7, side, side) thumbnails (whole image first) as (N, VARIANTS, WORDS) hashes."""
+def _blocks(thumbs: np.ndarray, workers: int = 1) -> np.ndarray:
+    """(N, VARIANTS - 8, side, side) thumbnails (whole image first) as (N, VARIANTS, BITS) blocks."""
     whole = thumbs[:, 0]
     stacked = np.concatenate([np.stack(_dihedral(whole), axis=1), thumbs[:, 1:]], axis=1)
-    return dct_hashes(stacked, workers)
+    blocks = dct_blocks(stacked, workers)
+    return np.concatenate([blocks, -blocks[:, :1]], axis=1)  # a negated picture negates every coefficient
 
 
-def grey_image_hashes(grey: Image.Image) -> np.ndarray:
-    """The (VARIANTS, WORDS) hashes of one grey PIL image, rows as laid out above."""
-    return _hash_rows(thumbnails(grey)[None])[0]
+def grey_image_blocks(grey: Image.Image) -> np.ndarray:
+    """The (VARIANTS, BITS) coefficient blocks of one grey PIL image, rows as laid out above."""
+    return _blocks(thumbnails(grey)[None])[0]
 
 
-def file_hashes(path: Path | str) -> np.ndarray:
-    """:func:`grey_image_hashes` of an image file; JPEGs are decoded at the smallest DCT scale that
+def grey_image_hashes(grey: Image.Image, centre: np.ndarray | None = None) -> np.ndarray:
+    """The (VARIANTS, WORDS) hashes of one grey PIL image, less a dataset's ``centre`` if given."""
+    return block_hashes(grey_image_blocks(grey), centre)
+
+
+def file_blocks(path: Path | str) -> np.ndarray:
+    """:func:`grey_image_blocks` of an image file; JPEGs are decoded at the smallest DCT scale that
     keeps half the short side at :data:`VIEW_SIDE` or more."""
     with Image.open(path) as image:
         image.draft("L", (2 * VIEW_SIDE, 2 * VIEW_SIDE))
-        return grey_image_hashes(image.convert("L"))
+        return grey_image_blocks(image.convert("L"))
 
 
-def array_hashes(images: np.ndarray, workers: int = 1) -> np.ndarray:
-    """Hashes of uint8 (N, H, W, 3) images as (N, VARIANTS, WORDS), equal to :func:`grey_image_hashes` of
-    each image; ``workers`` threads share the transforms."""
-    hashes = np.empty((len(images), VARIANTS, WORDS), dtype=np.uint64)
+def array_blocks(images: np.ndarray, workers: int = 1) -> np.ndarray:
+    """:func:`grey_image_blocks` of each uint8 (N, H, W, 3) image, as (N, VARIANTS, BITS); ``workers``
+    threads share the transforms."""
+    thumbs = np.stack([thumbnails(Image.fromarray(image).convert("L")) for image in images])
+    return _blocks(thumbs, workers)
+
+
+def array_hashes(images: np.ndarray, centre: np.ndarray, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`grey_image_hashes` of each uint8 (N, H, W, 3) image as (N, VARIANTS, WORDS), plain and less
+    ``centre``, a batch at a time (the blocks of all images at once need not fit in memory)."""
+    plain, centred = (np.empty((len(images), VARIANTS, WORDS), dtype=np.uint64) for _ in range(2))
     for start in range(0, len(images), _BATCH_IMAGES):
-        batch = images[start:start + _BATCH_IMAGES]
-        thumbs = np.stack([thumbnails(Image.fromarray(image).convert("L")) for image in batch])
-        hashes[start:start + len(batch)] = _hash_rows(thumbs, workers)
-    return hashes
+        blocks = array_blocks(images[start:start + _BATCH_IMAGES], workers)
+        plain[start:start + len(blocks)], centred[start:start + len(blocks)] = (block_hashes(blocks),
+                                                                                block_hashes(blocks, centre))
+    return plain, centred
 
 
 _BATCH_IMAGES = 256
@@ -212,15 +252,10 @@ def near_pairs(a: np.ndarray, b: np.ndarray, threshold: int) -> tuple[np.ndarray
     return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
 
 
-def _rows(hashes: np.ndarray, rows) -> np.ndarray:
-    """(n, len(rows), WORDS): the rows of each image, INVERTED giving row 0's complement."""
-    return np.stack([hashes[:, 0] ^ _INVERT_MASK if row == INVERTED else hashes[:, row] for row in rows], axis=1)
-
-
-def _compare(a: np.ndarray, b: np.ndarray, anchors, references, threshold: int):
+def _compare(a: np.ndarray, b: np.ndarray, anchors: range, references: range, threshold: int):
     """(i, j, distance) of the images whose ``anchors`` rows (of ``a``) come within ``threshold`` of one
     of the ``references`` rows (of ``b``)."""
-    left, right = _rows(a, anchors), _rows(b, references)
+    left, right = a[:, anchors.start:anchors.stop], b[:, references.start:references.stop]
     i, j, distance = near_pairs(left.reshape(-1, WORDS), right.reshape(-1, WORDS), threshold)
     return i // len(anchors), j // len(references), distance
 
