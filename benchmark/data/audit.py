@@ -144,7 +144,8 @@ def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], cross
         target = images(name)
         if target is None:
             continue
-        found = cache.pairs(WITHIN, target, target, threshold, lambda a, _, t: near_duplicates_within(a.centred, t))
+        found = cache.pairs(WITHIN, target, target, threshold,
+                            lambda a, _, t: near_duplicates_within(a.centred, t, a.hashes))
         try:
             report.pairs += _within(target, found, settings, seeds or settings.preset.seeds)
         except ValueError as error:

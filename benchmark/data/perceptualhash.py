@@ -74,7 +74,7 @@ COMPARISONS = (
 )
 MATCHES = tuple(dict.fromkeys(name for name, *_ in COMPARISONS))  # a pair's ``how`` indexes this
 # Bump when anything above changes: cached hashes are then recomputed.
-HASH_VERSION = "dct32-block12-median-dihedral-grid40-turns-centred-margin5-v4"
+HASH_VERSION = "dct32-block12-median-dihedral-grid40-turns-centred-both-margin5-v5"
 _CHUNK_ELEMENTS = 1 << 22  # hash pairs compared at once (32 MiB of XOR)
 
 
@@ -258,11 +258,19 @@ def near_pairs(a: np.ndarray, b: np.ndarray, threshold: int) -> tuple[np.ndarray
     return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
 
 
-def _compare(a: np.ndarray, b: np.ndarray, anchors: range, references: range, threshold: int):
+def _compare(a: np.ndarray, b: np.ndarray, anchors: range, references: range, threshold: int, also=None):
     """(i, j, distance) of the images whose ``anchors`` rows (of ``a``) come within ``threshold`` of one
-    of the ``references`` rows (of ``b``)."""
-    left, right = a[:, anchors.start:anchors.stop], b[:, references.start:references.stop]
-    i, j, distance = near_pairs(left.reshape(-1, WORDS), right.reshape(-1, WORDS), threshold)
+    of the ``references`` rows (of ``b``); with ``also`` (a second hashing of the same images, as
+    ``(a, b)``), the same rows there too, at the larger of the two distances."""
+    def rows(hashes, picked):
+        return hashes[:, picked.start:picked.stop].reshape(-1, WORDS)
+
+    left, right = rows(a, anchors), rows(b, references)
+    i, j, distance = near_pairs(left, right, threshold)
+    if also is not None:
+        distance = np.maximum(distance, hamming(rows(also[0], anchors)[i], rows(also[1], references)[j]))
+        keep = distance <= threshold
+        i, j, distance = i[keep], j[keep], distance[keep]
     return i // len(anchors), j // len(references), distance
 
 
@@ -275,13 +283,13 @@ def _closest_per_pair(i, j, distance, how):
     return i[first], j[first], distance[first], how[first]
 
 
-def _search(a: np.ndarray, b: np.ndarray, threshold: int, aspect: bool, both_ways: bool):
+def _search(a: np.ndarray, b: np.ndarray, threshold: int, aspect: bool, both_ways: bool, also=None):
     parts = []
     for name, anchors, references, margin in COMPARISONS:
         if (name == "aspect" and not aspect) or threshold < margin:
             continue
         how = MATCHES.index(name)
-        i, j, distance = _compare(a, b, anchors, references, threshold - margin)
+        i, j, distance = _compare(a, b, anchors, references, threshold - margin, also)
         parts.append((i, j, distance, np.full(len(i), how)))
         if both_ways and name not in ("copy", "dihedral", "inverted"):  # those are symmetric
             j, i, distance = _compare(b, a, anchors, references, threshold - margin)
@@ -296,10 +304,14 @@ def near_duplicates(a: np.ndarray, b: np.ndarray, threshold: int) -> tuple[np.nd
     return _closest_per_pair(*_search(a, b, threshold, aspect=True, both_ways=True))
 
 
-def near_duplicates_within(hashes: np.ndarray, threshold: int) -> tuple[np.ndarray, ...]:
+def near_duplicates_within(hashes: np.ndarray, threshold: int,
+                           plain: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """The (i, j, distance, how), i < j, of the near-duplicate pairs among one set of images, by every
-    comparison but ``aspect`` (one dataset's images share one preprocessing)."""
-    i, j, distance, how = _search(hashes, hashes, threshold, aspect=False, both_ways=False)
+    comparison but ``aspect`` (one dataset's images share one preprocessing). Given the ``plain`` hashes of
+    centred ``hashes``, a pair must match in both, at the larger distance: centring takes a shared frame
+    out, but may bring two images that differ elsewhere closer."""
+    also = None if plain is None else (plain, plain)
+    i, j, distance, how = _search(hashes, hashes, threshold, aspect=False, both_ways=False, also=also)
     keep = i != j
     low, high = np.minimum(i, j)[keep], np.maximum(i, j)[keep]
     return _closest_per_pair(low, high, distance[keep], how[keep])
