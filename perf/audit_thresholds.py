@@ -9,11 +9,11 @@ crops and shifts are drawn at random positions. Shifts move the content by 10 px
 (4.5% of the side), whatever the size.
 
 False positives: unrelated images of one modality searched against each other as the ``within`` audit
-does (every comparison but ``aspect``, hashes centred on the modality's mean; plain hashes too, for
+does (every comparison but ``aspect``; centred on the modality's mean and plain both matching; plain alone too, for
 comparison), counted per pair and per image (the share of images with any match). X-ray: chest_xray,
 pairs of different patients only. Cells: the 367 original BCCD smears (blood_cells/dataset-master; TRAIN
-and TEST are augmented copies of a few hundred cells, so their matches are true leaks, counted
-separately). Natural: cifar10 and natural_images. Fundus and dermoscopy: there is no such real image here
+and TEST are augmented copies of a few hundred cells, so their matches are true leaks; not used
+here). Natural: cifar10 and natural_images. Fundus and dermoscopy: there is no such real image here
 and none can be downloaded, so both are *synthetic stand-ins* drawn by :func:`synthetic_fundus` and
 :func:`synthetic_dermoscopy` (a shared round frame and black border, the feature that made two real
 fundus photos of different patients match the old hash); their rates say how the hash treats that
