@@ -25,7 +25,8 @@ out by the ``*_ROWS`` ranges below), and a pair's distance is the smallest over 
 Images of one dataset often share a frame (a fundus photo's black border and round field, an X-ray's
 layout) that dominates the low frequencies, so different images hash alike. Within one dataset the bits
 are therefore taken from the coefficients less the dataset's mean (:func:`dataset_centre`, made
-invariant to the 8 flips and turns so that they stay exact); the plain hashes serve between datasets.
+invariant to the 8 flips and turns so that they stay exact), and a pair must match in the plain hashes
+too; the plain hashes alone serve between datasets.
 """
 
 from __future__ import annotations
