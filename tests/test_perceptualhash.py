@@ -4,14 +4,20 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from benchmark.data.perceptualhash import (
+    BITS,
     DIHEDRAL_ROWS,
+    EXACT_MARGIN,
     HASH_SIDE,
+    MATCHES,
+    THRESHOLD,
     VARIANTS,
     array_blocks,
     array_hashes,
     dataset_centre,
     grey_image_hashes,
     hamming,
+    near_duplicates_within,
+    pack_bits,
 )
 
 
@@ -51,3 +57,35 @@ def test_centring_keeps_flipped_and_turned_copies_exact():
     for copy in copies:  # PIL resamples rows, then columns, rounding between: a turn may move a bit or two
         whole = grey_image_hashes(copy, centre)[0]
         assert min(hamming(whole, hashes[row]) for row in DIHEDRAL_ROWS) <= 4
+
+
+def random_hashes(count, seed):
+    bits = np.random.default_rng(seed).random((count, VARIANTS, BITS)) < 0.5
+    return pack_bits(bits), bits
+
+
+def with_flips(bits, count, seed):
+    """``bits`` (BITS,) with ``count`` of them flipped, packed."""
+    flipped = bits.copy()
+    flipped[np.random.default_rng(seed).choice(BITS, count, replace=False)] ^= True
+    return pack_bits(flipped)
+
+
+def test_a_flipped_view_must_come_closer_than_a_plain_copy():
+    hashes, bits = random_hashes(2, 0)
+    hashes[1, 1] = with_flips(bits[0, 0], THRESHOLD - 3, 1)  # image 1 mirrored is 14 bits from image 0
+    assert len(near_duplicates_within(hashes, THRESHOLD)[0]) == 0
+    assert [MATCHES[h] for h in near_duplicates_within(hashes, THRESHOLD + EXACT_MARGIN)[3]] == ["dihedral"]
+    hashes[1, 0] = with_flips(bits[0, 0], THRESHOLD - 3, 2)  # as it is, 14 bits: a copy
+    i, j, distance, how = near_duplicates_within(hashes, THRESHOLD)
+    assert (list(i), list(j), list(distance), [MATCHES[h] for h in how]) == ([0], [1], [THRESHOLD - 3], ["copy"])
+
+
+def test_within_a_dataset_centred_and_plain_hashes_must_both_match():
+    centred, bits = random_hashes(2, 3)
+    plain, plain_bits = random_hashes(2, 4)
+    centred[1, 0] = with_flips(bits[0, 0], 6, 5)
+    assert len(near_duplicates_within(centred, THRESHOLD)[0]) == 1
+    assert len(near_duplicates_within(centred, THRESHOLD, plain)[0]) == 0  # the plain hashes are far apart
+    plain[1, 0] = with_flips(plain_bits[0, 0], 12, 6)
+    assert list(near_duplicates_within(centred, THRESHOLD, plain)[2]) == [12]  # the larger distance
