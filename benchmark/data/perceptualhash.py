@@ -62,7 +62,7 @@ EXACT_MARGIN = 5  # how much closer than the threshold a flipped, turned or inve
 # (name, anchor rows of one image, reference rows of the other, margin below the threshold); "aspect" only
 # between two datasets. A flip, turn or inversion is exact, so such a copy differs only by its re-encoding
 # (0 to 4 bits on the real data), while each of the 8 extra views is another chance for two unrelated
-# images to meet: on the synthetic 32 px datasets two did at 16 bits, both mirrored.
+# images to meet: a synth_shapes image mirrored met a synth_cells one at 16 bits.
 COMPARISONS = (
     ("copy", range(0, 1), range(0, 1), 0),
     ("dihedral", range(1, 8), range(0, 1), EXACT_MARGIN),
