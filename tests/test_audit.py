@@ -266,15 +266,21 @@ def test_unavailable_tasks_are_skipped_with_a_line(tmp_path, cli, json_clean):
 
 @pytest.mark.skipif(not (SHARED_DATA / "chest_xray").exists() or not (SHARED_DATA / "medmnist").exists(),
                     reason=f"real data copy {SHARED_DATA} is absent (it is not part of the repository)")
-def test_real_chest_xray_is_in_pneumoniamnist_and_its_grouped_split_does_not_leak(tmp_path):
+def test_real_chest_xray_is_in_pneumoniamnist_and_its_grouped_split_leaks_only_two_known_false_pairs(tmp_path):
     catalog = load_catalog()
     report = audit_pairs(catalog, RunSettings(CPU_QUICK, torch.device("cpu"), SHARED_DATA, tmp_path),
                          [("pneumoniamnist", "chest_xray"), ("chest_xray", None)])
     audits = {(a.kind, a.source, a.target, a.seed): a for a in report.pairs}
     crossed = audits["source-target", "chest_xray", "pneumoniamnist", None]
     assert crossed.near_duplicates > 4500 and crossed.images > 4500  # of 5,200 chest images
+    # two known false matches, each of two patients' similar X-rays (pixels correlate 0.82 and 0.88 at best
+    # alignment, so not copies; docs/audit.md), found by `shift` at 16 bits; any other pair is a regression
+    known = [{"IM-0460-0001.jpeg", "NORMAL2-IM-0604-0001.jpeg"},
+             {"NORMAL2-IM-0892-0001.jpeg", "NORMAL2-IM-0390-0001.jpeg"}]
     for seed in CPU_QUICK.seeds:
-        assert audits["within", None, "chest_xray", seed].near_duplicates == 0
+        within = audits["within", None, "chest_xray", seed]
+        assert within.near_duplicates <= 2
+        assert all({Path(e["a"]).name, Path(e["b"]).name} in known for e in within.examples)
 
 
 def test_run_audits_the_pairs_it_runs_warning_and_noting_or_skipping_under_strict(tmp_path, cli, json_clean):
