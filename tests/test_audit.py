@@ -1,5 +1,6 @@
 """The leak audit: near-duplicates planted across splits and between a source and a target are found,
-unrelated images are not, a warm cache decodes nothing, and ``tlbench audit`` reports and exits."""
+augmented copies (flips, turns, rotations, crops, shifts, inversion) included, unrelated images are not,
+a warm cache decodes nothing, and ``tlbench audit`` reports and exits."""
 
 import json
 import logging
@@ -10,15 +11,19 @@ import numpy as np
 import pytest
 import torch
 from fakedata import SHARED_DATA, no_builtin_datasets
-from PIL import Image
+from PIL import Image, ImageOps
 
 import benchmark.data.audit
 import benchmark.data.audithashes
 from benchmark import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task
 from benchmark.data.audit import THRESHOLD, audit_catalog, audit_pairs
+from benchmark.data.audithashes import HashCache
+from benchmark.data.perceptualhash import near_duplicates_within
 from benchmark.data.splits import make_split
 from benchmark.presets import CPU_QUICK
 from benchmark.registry.catalog import Catalog
+from benchmark.registry.config import DatasetDeclaration
+from benchmark.registry.declared import declared_dataset
 from benchmark.registry.pluginmanager import load_catalog
 from benchmark.settings import RunSettings
 
@@ -99,6 +104,47 @@ def test_duplicates_planted_across_splits_are_found(tmp_path, catalog):
     assert [a.seed for a in report.pairs] == list(CPU_QUICK.seeds) and crossing > 0
 
 
+AUGMENTATIONS = {  # each applied to a 128 px training image; the copy goes to the test part
+    "flip-h": lambda im: im.transpose(Image.FLIP_LEFT_RIGHT),
+    "flip-v": lambda im: im.transpose(Image.FLIP_TOP_BOTTOM),
+    "rot90": lambda im: im.transpose(Image.ROTATE_90),
+    "rot180": lambda im: im.transpose(Image.ROTATE_180),
+    "rot270": lambda im: im.transpose(Image.ROTATE_270),
+    "transpose": lambda im: im.transpose(Image.TRANSPOSE),
+    "rot10": lambda im: im.rotate(10, Image.BILINEAR),
+    "crop-centre": lambda im: im.crop((13, 13, 115, 115)),  # 80%
+    "crop-off-centre": lambda im: im.crop((9, 17, 111, 119)),  # 80%, off the 2.5% grid of window offsets
+    "shift": lambda im: im.transform(im.size, Image.AFFINE, (1, 0, -10, 0, 1, 0), Image.BILINEAR),  # 10 px right
+    "invert": lambda im: ImageOps.invert(im),
+}
+
+
+def test_every_augmented_copy_in_the_test_part_is_found_and_nothing_else(tmp_path):
+    train = {f"train/{'ab'[k % 2]}/{k:03d}.png": texture(500 + k, 128, 128) for k in range(len(AUGMENTATIONS) + 6)}
+    test = {f"test/{'ab'[k % 2]}/other{k}.png": texture(900 + k, 128, 128) for k in range(8)}
+    planted = {}
+    for k, (name, augment) in enumerate(AUGMENTATIONS.items()):
+        original = f"train/{'ab'[k % 2]}/{k:03d}.png"
+        test[f"test/{'ab'[k % 2]}/{name}.png"] = augment(train[original])
+        planted[f"{name}.png"] = f"{k:03d}.png"
+    write(tmp_path, "planted", {**train, **test})
+    catalog = Catalog()
+    dataset = declared_dataset(DatasetDeclaration("planted", "imagefolder", Path("planted"),
+                                                  roles=frozenset({TARGET})), tmp_path)
+    catalog.add("datasets", dataset, "tlbench.toml")
+    official = RunSettings(CPU_QUICK.with_overrides(official_splits=True), torch.device("cpu"), tmp_path,
+                           tmp_path / "cache")
+    report = audit_pairs(catalog, official, [("planted", None)])
+
+    for audit in report.pairs:  # the official split: every seed sees the same test part
+        assert (audit.kind, audit.near_duplicates, audit.images) == ("within", len(planted), len(planted))
+        assert all(e["a_part"] in ("train", "val") and e["b_part"] == "test" for e in audit.examples)
+    images = HashCache(tmp_path / "cache").task_images(dataset, dataset.tasks()[0], tmp_path)
+    i, j, distance, _ = near_duplicates_within(images.centred, THRESHOLD)
+    found = {frozenset((Path(images.names[a]).name, Path(images.names[b]).name)) for a, b in zip(i, j, strict=True)}
+    assert found == {frozenset(pair) for pair in planted.items()}  # each copy with its original, nothing else
+
+
 def test_duplicates_planted_between_a_source_and_a_target_are_found(tmp_path, catalog):
     source, target = unrelated(2), unrelated(3)
     wide = texture(77, 96, 60)
@@ -168,7 +214,7 @@ def test_in_memory_datasets_and_a_warm_cache_that_decodes_nothing(tmp_path, monk
     def must_not_run(*args, **kwargs):
         raise AssertionError("a warm audit decoded or compared images")
 
-    for module, name in ((benchmark.data.audithashes, "file_hashes"), (benchmark.data.audithashes, "array_hashes"),
+    for module, name in ((benchmark.data.audithashes, "file_blocks"), (benchmark.data.audithashes, "array_blocks"),
                          (benchmark.data.audit, "near_duplicates"), (benchmark.data.audit, "near_duplicates_within")):
         monkeypatch.setattr(module, name, must_not_run)
     second = audit_catalog(in_memory, settings(tmp_path))
@@ -220,15 +266,21 @@ def test_unavailable_tasks_are_skipped_with_a_line(tmp_path, cli, json_clean):
 
 @pytest.mark.skipif(not (SHARED_DATA / "chest_xray").exists() or not (SHARED_DATA / "medmnist").exists(),
                     reason=f"real data copy {SHARED_DATA} is absent (it is not part of the repository)")
-def test_real_chest_xray_is_in_pneumoniamnist_and_its_grouped_split_does_not_leak(tmp_path):
+def test_real_chest_xray_is_in_pneumoniamnist_and_its_grouped_split_leaks_only_two_known_false_pairs(tmp_path):
     catalog = load_catalog()
     report = audit_pairs(catalog, RunSettings(CPU_QUICK, torch.device("cpu"), SHARED_DATA, tmp_path),
                          [("pneumoniamnist", "chest_xray"), ("chest_xray", None)])
     audits = {(a.kind, a.source, a.target, a.seed): a for a in report.pairs}
     crossed = audits["source-target", "chest_xray", "pneumoniamnist", None]
     assert crossed.near_duplicates > 4500 and crossed.images > 4500  # of 5,200 chest images
+    # two known false matches, each of two patients' similar X-rays (pixels correlate 0.82 and 0.88 at best
+    # alignment, so not copies; docs/audit.md), found by `shift` at 16 bits; any other pair is a regression
+    known = [{"IM-0460-0001.jpeg", "NORMAL2-IM-0604-0001.jpeg"},
+             {"NORMAL2-IM-0892-0001.jpeg", "NORMAL2-IM-0390-0001.jpeg"}]
     for seed in CPU_QUICK.seeds:
-        assert audits["within", None, "chest_xray", seed].near_duplicates == 0
+        within = audits["within", None, "chest_xray", seed]
+        assert within.near_duplicates <= 2
+        assert all({Path(e["a"]).name, Path(e["b"]).name} in known for e in within.examples)
 
 
 def test_run_audits_the_pairs_it_runs_warning_and_noting_or_skipping_under_strict(tmp_path, cli, json_clean):

@@ -214,7 +214,7 @@ def audit_command(ctx, plugin_args, datasets, preset, threshold, as_json, offici
             for example in pair.examples[:3]:
                 parts = f" ({example['a_part']} / {example['b_part']})" if "a_part" in example else ""
                 console.print(f"  {escape(example['a'])} ~ {escape(example['b'])}{parts}, "
-                              f"distance {example['distance']}")
+                              f"distance {example['distance']} ({example['match']})")
         console.print(f"{len(report.leaks)} of {len(report.pairs)} audited pairs share near-duplicate images")
     if report.leaks:
         sys.exit(EXIT_FAILED)

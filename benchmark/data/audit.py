@@ -1,6 +1,7 @@
 """Leak audit: near-duplicate images found by content where a benchmark must not have them.
 
-Two kinds of pair are compared, by the perceptual hashes of :mod:`benchmark.data.perceptualhash`:
+Two kinds of pair are compared, by the perceptual hashes of :mod:`benchmark.data.perceptualhash`, which
+also find flipped, turned, rotated, cropped, shifted and inverted copies:
 
 - ``within``: a target task's images across the train, validation and test parts of the split each
   of the preset's seeds gives it (as the runs make it: grouped, stratified or official);
@@ -9,7 +10,8 @@ Two kinds of pair are compared, by the perceptual hashes of :mod:`benchmark.data
   against a target of its own dataset, which the planner never pairs.
 
 Two images at a Hamming distance of :data:`THRESHOLD` or less are near-duplicates (the threshold is
-measured on the real data: README, "Leak audit").
+measured on the real data: docs/audit.md). Each example names the comparison that matched (``match``:
+one of :data:`~benchmark.data.perceptualhash.MATCHES`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from benchmark.data.audithashes import HashCache, TaskImages
 from benchmark.data.filedatasets import status_allowing
-from benchmark.data.perceptualhash import HASH_VERSION, THRESHOLD, near_duplicates, near_duplicates_within
+from benchmark.data.perceptualhash import HASH_VERSION, MATCHES, THRESHOLD, near_duplicates, near_duplicates_within
 from benchmark.data.splits import make_split, uses_official
 from benchmark.registry.catalog import Catalog
 from benchmark.settings import RunSettings
@@ -85,7 +87,7 @@ def _official(settings: RunSettings, images: TaskImages) -> np.ndarray | None:
 
 
 def _within(images: TaskImages, found: tuple, settings: RunSettings, seeds: Sequence[int]) -> list[PairAudit]:
-    i, j, distance = found
+    i, j, distance, how = found
     audits = []
     for seed in seeds:
         preset = settings.preset
@@ -98,25 +100,25 @@ def _within(images: TaskImages, found: tuple, settings: RunSettings, seeds: Sequ
         crossing = (part[i] != part[j]) & (part[i] >= 0) & (part[j] >= 0)
         early = np.where(part[i] <= part[j], i, j)[crossing]
         late = np.where(part[i] <= part[j], j, i)[crossing]
-        close = distance[crossing]
         examples = [{"a": images.names[a], "a_part": PARTS[part[a]], "b": images.names[b], "b_part": PARTS[part[b]],
-                     "distance": int(d)} for a, b, d in _closest(early, late, close)]
+                     "distance": int(d), "match": MATCHES[m]}
+                    for a, b, d, m in _closest(early, late, distance[crossing], how[crossing])]
         audits.append(PairAudit(WITHIN, images.task, None, seed, int(crossing.sum()), len(np.unique(late)),
                                 examples))
     return audits
 
 
 def _source_target(source: TaskImages, target: TaskImages, found: tuple) -> PairAudit:
-    i, j, distance = found
-    examples = [{"a": source.names[a], "b": target.names[b], "distance": int(d)}
-                for a, b, d in _closest(i, j, distance)]
+    i, j, distance, how = found
+    examples = [{"a": source.names[a], "b": target.names[b], "distance": int(d), "match": MATCHES[m]}
+                for a, b, d, m in _closest(i, j, distance, how)]
     return PairAudit(SOURCE_TARGET, target.task, source.task, None, len(i), len(np.unique(j)), examples)
 
 
-def _closest(a: np.ndarray, b: np.ndarray, distance: np.ndarray):
-    """The :data:`EXAMPLES` closest of the pairs (a, b, distance)."""
+def _closest(a: np.ndarray, b: np.ndarray, distance: np.ndarray, how: np.ndarray):
+    """The :data:`EXAMPLES` closest of the pairs (a, b, distance, how)."""
     order = np.argsort(distance, kind="stable")[:EXAMPLES]
-    return zip(a[order], b[order], distance[order], strict=True)
+    return zip(a[order], b[order], distance[order], how[order], strict=True)
 
 
 def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], crossed: Iterable[tuple[str, str]],
@@ -145,7 +147,8 @@ def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], cross
         target = images(name)
         if target is None:
             continue
-        found = cache.pairs(WITHIN, target, target, threshold, lambda a, _, t: near_duplicates_within(a, t))
+        found = cache.pairs(WITHIN, target, target, threshold,
+                            lambda a, _, t: near_duplicates_within(a.centred, t, a.hashes))
         try:
             report.pairs += _within(target, found, settings, seeds or settings.preset.seeds)
         except ValueError as error:
@@ -153,7 +156,8 @@ def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], cross
     for source_name, target_name in dict.fromkeys(crossed):
         source, target = images(source_name), images(target_name)
         if source is not None and target is not None:
-            found = cache.pairs(SOURCE_TARGET, source, target, threshold, near_duplicates)
+            found = cache.pairs(SOURCE_TARGET, source, target, threshold,
+                                lambda a, b, t: near_duplicates(a.hashes, b.hashes, t))
             report.pairs.append(_source_target(source, target, found))
     return report
 

@@ -6,6 +6,10 @@ hashed again. A dataset without files is loaded at :data:`~benchmark.data.percep
 (the size the hash works at) and keyed by its name, version and task. The near-duplicate pairs found
 between two entries are kept too, keyed by both entries and the threshold, so an audit on a warm cache
 neither decodes nor compares. Every write is atomic; an unreadable entry is recomputed.
+
+Each task keeps two sets of hashes: plain ones (compared with other datasets) and ones centred on the
+task's own mean (:func:`~benchmark.data.perceptualhash.dataset_centre`, from up to :data:`CENTRE_SAMPLE`
+of its images, evenly spaced), compared within the task.
 """
 
 from __future__ import annotations
@@ -23,7 +27,17 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.filedatasets import FileDataset
-from benchmark.data.perceptualhash import HASH_SIDE, HASH_VERSION, VARIANTS, WORDS, array_hashes, file_hashes
+from benchmark.data.perceptualhash import (
+    HASH_SIDE,
+    HASH_VERSION,
+    VARIANTS,
+    WORDS,
+    array_blocks,
+    array_hashes,
+    block_hashes,
+    dataset_centre,
+    file_blocks,
+)
 from benchmark.datasets import Dataset, Task
 from benchmark.engine.threads import usable_cores
 from benchmark.hashing import config_hash
@@ -33,6 +47,7 @@ from benchmark.run.cachefiles import has_room, publish, remove_leftovers, tempor
 log = logging.getLogger(__name__)
 
 CHUNK = 64  # files per task sent to a worker process
+CENTRE_SAMPLE = 256  # images a task's centre is the mean of
 
 
 @dataclass
@@ -43,7 +58,8 @@ class TaskImages:
     task: str
     key: str
     names: list[str]
-    hashes: np.ndarray  # (N, VARIANTS, WORDS) uint64
+    hashes: np.ndarray  # (N, VARIANTS, WORDS) uint64, plain: compared with other tasks
+    centred: np.ndarray  # the same, less the task's centre: compared within the task
     labels: np.ndarray
     groups: np.ndarray | None = None
     official_split: np.ndarray | None = None
@@ -51,22 +67,39 @@ class TaskImages:
     official_split_default: bool = False  # the dataset's (Dataset.official_split_default)
 
 
-def _hash_chunk(paths: Sequence[str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Hash ``paths``; failures come back as (position, reason)."""
-    hashes = np.zeros((len(paths), VARIANTS, WORDS), dtype=np.uint64)
+def _whole_blocks(paths: Sequence[str]) -> np.ndarray:
+    """The whole-image blocks of the readable ``paths`` (what a centre is the mean of)."""
+    blocks = []
+    for path in paths:
+        try:
+            blocks.append(file_blocks(path)[0])
+        except Exception:  # an unreadable file is reported when the hashes are made
+            continue
+    return np.array(blocks, dtype=np.float32).reshape(len(blocks), -1)
+
+
+def _hash_chunk(paths: Sequence[str], centre: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
+    """Plain and centred hashes of ``paths``; failures come back as (position, reason)."""
+    hashes = np.zeros((2, len(paths), VARIANTS, WORDS), dtype=np.uint64)
     failures = []
     for i, path in enumerate(paths):
         try:
-            hashes[i] = file_hashes(path)
+            blocks = file_blocks(path)
         except Exception as error:  # any decoder error is reported by file name, not raised
             failures.append((i, f"{path}: {type(error).__name__}: {error}"))
-    return hashes, failures
+            continue
+        hashes[0, i], hashes[1, i] = block_hashes(blocks), block_hashes(blocks, centre)
+    return hashes[0], hashes[1], failures
 
 
 def _usable(entry: dict | None, *names: str) -> bool:
-    """Whether a read entry has its hashes, of the current shape, and ``names``."""
-    return (entry is not None and {"hashes", *names} <= set(entry)
-            and entry["hashes"].shape[1:] == (VARIANTS, WORDS))
+    """Whether a read entry has both sets of hashes, of the current shape, and ``names``."""
+    return (entry is not None and {"hashes", "centred", *names} <= set(entry)
+            and entry["hashes"].shape[1:] == (VARIANTS, WORDS) and entry["centred"].shape == entry["hashes"].shape)
+
+
+def _evenly_spaced(count: int) -> np.ndarray:
+    return np.unique(np.linspace(0, count - 1, min(count, CENTRE_SAMPLE)).round().astype(np.int64))
 
 
 def _entry_prefix(dataset: Dataset, task: Task) -> str:
@@ -93,14 +126,15 @@ class HashCache:
         return self._array_task(dataset, task, root)
 
     def pairs(self, kind: str, a: TaskImages, b: TaskImages, threshold: int, find) -> tuple[np.ndarray, ...]:
-        """``find(a.hashes, b.hashes, threshold)``'s (i, j, distance), from the cache when it has them."""
+        """``find(a, b, threshold)``'s (i, j, distance, how), from the cache when it has them."""
         path = self.folder / "pairs" / f"{kind}-{a.key}-{b.key}-t{threshold}.npz"
+        names = ("i", "j", "distance", "how")
         cached = self._read(path)
-        if cached is not None and {"i", "j", "distance"} <= set(cached):
-            return cached["i"], cached["j"], cached["distance"]
-        i, j, distance = find(a.hashes, b.hashes, threshold)
-        self._write(path, {"i": i, "j": j, "distance": distance})
-        return i, j, distance
+        if cached is not None and set(names) <= set(cached):
+            return tuple(cached[name] for name in names)
+        found = find(a, b, threshold)
+        self._write(path, dict(zip(names, found, strict=True)))
+        return found
 
     def _file_task(self, dataset: FileDataset, task: Task, root: Path) -> TaskImages:
         files = dataset.files(task, root)
@@ -120,23 +154,28 @@ class HashCache:
         def pick(values):
             return None if values is None else np.asarray(values)[kept]
 
-        return TaskImages(task.name, key, [str(files.paths[i]) for i in kept], entry["hashes"], files.labels[kept],
-                          pick(files.groups), pick(files.official_split), files.official_by_default,
-                          dataset.official_split_default)
+        return TaskImages(task.name, key, [str(files.paths[i]) for i in kept], entry["hashes"], entry["centred"],
+                          files.labels[kept], pick(files.groups), pick(files.official_split),
+                          files.official_by_default, dataset.official_split_default)
 
     def _hash_files(self, paths: list[str], name: str) -> dict:
-        hashes = np.empty((len(paths), VARIANTS, WORDS), dtype=np.uint64)
-        chunks = [paths[start:start + CHUNK] for start in range(0, len(paths), CHUNK)]
+        hashes = np.empty((2, len(paths), VARIANTS, WORDS), dtype=np.uint64)
+        sample = [paths[i] for i in _evenly_spaced(len(paths))]
         processes = max(1, min(self.workers, len(paths) // CHUNK))
         if processes == 1:
-            results = [_hash_chunk(chunk) for chunk in chunks]
+            centre = dataset_centre(_whole_blocks(sample))
+            results = [_hash_chunk(paths[start:start + CHUNK], centre) for start in range(0, len(paths), CHUNK)]
         else:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
             with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method)) as pool:
-                results = list(pool.map(_hash_chunk, chunks))
+                share = -(-len(sample) // processes)
+                parts = pool.map(_whole_blocks, [sample[k:k + share] for k in range(0, len(sample), share)])
+                centre = dataset_centre(np.concatenate(list(parts)))
+                chunks = [paths[start:start + CHUNK] for start in range(0, len(paths), CHUNK)]
+                results = list(pool.map(_hash_chunk, chunks, [centre] * len(chunks)))
         failures = []
-        for number, (chunk_hashes, chunk_failures) in enumerate(results):
-            hashes[number * CHUNK:number * CHUNK + len(chunk_hashes)] = chunk_hashes
+        for number, (plain, centred, chunk_failures) in enumerate(results):
+            hashes[:, number * CHUNK:number * CHUNK + len(plain)] = plain, centred
             failures += [(number * CHUNK + i, reason) for i, reason in chunk_failures]
         self.decoded += len(paths)
         failed = {i for i, _ in failures}
@@ -145,7 +184,7 @@ class HashCache:
                         "\n  ".join(reason for _, reason in failures))
         log.info("audit: hashed %d images of %s (%d processes)", len(paths), name, processes)
         kept = np.array([i for i in range(len(paths)) if i not in failed], dtype=np.int64)
-        return {"hashes": hashes[kept], "kept": kept}
+        return {"hashes": hashes[0, kept], "centred": hashes[1, kept], "kept": kept}
 
     def _array_task(self, dataset: Dataset, task: Task, root: Path) -> TaskImages:
         key = config_hash({"dataset": dataset.name, "version": dataset.version, "task": task.name,
@@ -154,7 +193,10 @@ class HashCache:
         entry = self._read(path)
         if not _usable(entry, "labels", "official_by_default"):
             imageset = dataset.load(task, root, HASH_SIDE)
-            entry = {"hashes": array_hashes(imageset.images, self.workers), "labels": imageset.labels,
+            sample = imageset.images[_evenly_spaced(len(imageset.images))]
+            centre = dataset_centre(array_blocks(sample, self.workers)[:, 0])
+            plain, centred = array_hashes(imageset.images, centre, self.workers)
+            entry = {"hashes": plain, "centred": centred, "labels": imageset.labels,
                      "official_by_default": np.array(imageset.official_by_default)}
             for name in ("groups", "official_split"):
                 if getattr(imageset, name) is not None:
@@ -165,7 +207,8 @@ class HashCache:
             log.info("audit: hashed %d images of %s", len(imageset.labels), task.name)
             self._replace(path, entry, _entry_prefix(dataset, task))
         names = [f"{task.name}[{i}]" for i in range(len(entry["labels"]))]
-        return TaskImages(task.name, key, names, entry["hashes"], entry["labels"], _optional(entry, "groups"),
+        return TaskImages(task.name, key, names, entry["hashes"], entry["centred"], entry["labels"],
+                          _optional(entry, "groups"),
                           _optional(entry, "official_split"), bool(entry["official_by_default"]),
                           dataset.official_split_default)
 
