@@ -286,7 +286,8 @@ CPU_QUICK = replace(
 # (docs/protocol.md).
 # The backbone is the paper's ResNet-18 for 28 px (benchmark.engine.medmnistnets); `--backbone
 # medmnist_resnet50_28`, or `medmnist_resnet18_224` / `medmnist_resnet50_224` with `--image-size 224`, give the
-# table's other columns (perf/medmnist_table.py).
+# table's other columns (perf/medmnist_table.py); the paper's input at 224 px, its 28 px images upsampled with
+# NEAREST, is the dataset `<flag>`, MedMNIST+'s native files `<flag>_plus` (docs/inputs.md).
 MEDMNIST = replace(
     THESIS,
     name="medmnist",

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from benchmark.presets import MEDMNIST
 from benchmark.run.store import Store
+from tlbench_plugins.datasets.medmnist import MedMnist
 
 TLBENCH = [sys.executable, "-c", "import sys; from benchmark.cli import main; sys.exit(main())"]
 # The table's columns: backbone and input size
@@ -44,6 +45,16 @@ PAPER = {
 }
 
 
+def input_of(model: str) -> str:
+    """What a column's images are, ours and the paper's: the table runs `<flag>`, the 28 px file (not `<flag>_plus`,
+    MedMNIST+'s native files)."""
+    size = MODELS[model][1]
+    if size == 28:
+        return "ours and the paper's, the 28 px images as published"
+    return (f"ours and the paper's, the 28 px images upsampled to {size} px with NEAREST (dataset <flag>, not "
+            f"<flag>_plus's MedMNIST+ {size} px files)")
+
+
 def run_cell(flag: str, model: str, seeds: str, epochs: int | None, args) -> float:
     """Run one cell into ``args.out``; its wall time in seconds."""
     backbone, size = MODELS[model]
@@ -59,12 +70,20 @@ def run_cell(flag: str, model: str, seeds: str, epochs: int | None, args) -> flo
     return time.perf_counter() - started
 
 
-def cell_rows(store: Store, flag: str, model: str, epochs: int) -> list[dict]:
-    """The passed results of one cell: scratch on ``flag`` with the model's backbone and size, ``epochs`` long."""
+def paper_input(flag: str, data_root: Path) -> str:
+    """The data fingerprint of ``flag`` as the paper ran it (the 28 px file): rows of other inputs are left out."""
+    dataset = MedMnist(flag)
+    return dataset.fingerprint(dataset.tasks()[0], data_root)
+
+
+def cell_rows(store: Store, flag: str, model: str, epochs: int, data: str) -> list[dict]:
+    """The passed results of one cell: scratch on ``flag`` with the model's backbone and size, ``epochs`` long, on
+    the data whose fingerprint is ``data``."""
     backbone, size = MODELS[model]
     return [row for row in store.rows("passed")
             if row["target"] == flag and row["method"] == "scratch" and row["preset"]["backbone"] == backbone
-            and row["preset"]["image_size"] == size and row["preset"]["max_epochs"] == epochs]
+            and row["preset"]["image_size"] == size and row["preset"]["max_epochs"] == epochs
+            and row["config"]["target"].get("data") == data]
 
 
 def spread(values: list[float]) -> tuple[float, float]:
@@ -103,6 +122,7 @@ def main() -> None:
                 walls[flag, model] = run_cell(flag, model, args.seeds, args.epochs, args)
 
     store = Store(args.out)
+    data = {flag: paper_input(flag, args.data_root) for flag in flags}
     partial = epochs < MEDMNIST.max_epochs
     title = "MedMNIST v2 Table 3 (Yang et al. 2023) and tlbench's medmnist preset, test split"
     if partial:
@@ -113,7 +133,7 @@ def main() -> None:
         table.add_column(column, justify="left" if column in ("flag", "model") else "right")
     for flag in flags:
         for model in models:
-            rows = cell_rows(store, flag, model, epochs)
+            rows = cell_rows(store, flag, model, epochs, data[flag])
             if not rows:
                 table.add_row(flag, model, "0", *[""] * 12)
                 continue
@@ -133,12 +153,12 @@ def main() -> None:
                   "The paper reports one run per cell; 'in ±2sd' asks whether it lies within our mean ± 2 sd over "
                   "seeds. 'full protocol': the mean epoch time x 100 epochs x seeds.")
     rules = sorted({row["preset"]["selection"] for flag in flags for model in models
-                    for row in cell_rows(store, flag, model, epochs)}) or [MEDMNIST.selection]
+                    for row in cell_rows(store, flag, model, epochs, data[flag])}) or [MEDMNIST.selection]
     console.print(f"Selection: ours {', '.join(rules)} (the epoch kept); the paper's, the last epoch (its code's "
                   "`best_model = model` kept a reference to the model being trained; selection \"last\" is that "
-                  "rule). Input at 224 px: ours MedMNIST+'s _224.npz when present, else the 28 px images upsampled "
-                  "bilinearly; the paper's, the 28 px images upsampled with NEAREST. A 224 px cell therefore "
-                  "compares two selection rules and two inputs (docs/protocol.md).")
+                  "rule). A cell kept by another rule compares two selection rules (docs/protocol.md).")
+    for model in models:
+        console.print(f"Input of {model}: {input_of(model)}")
     if partial:
         console.print(f"[yellow]Partial: {epochs} of {MEDMNIST.max_epochs} epochs, before the lr steps down at epochs "
                       f"{', '.join(map(str, MEDMNIST.lr_milestones))}; not the paper's protocol.[/]")

@@ -30,7 +30,7 @@ from tlbench_plugins.datasets.chest_xray import ChestXray, patient_id
 from tlbench_plugins.datasets.dogs_vs_cats import DogsVsCats
 from tlbench_plugins.datasets.isic2017 import Isic2017, balancing_rotations
 from tlbench_plugins.datasets.kaggle_dr import KaggleDR
-from tlbench_plugins.datasets.medmnist import MedMnist
+from tlbench_plugins.datasets.medmnist import NATIVE, MedMnist
 from tlbench_plugins.datasets.natural_images import NaturalImages
 from tlbench_plugins.datasets.synthetic import SyntheticShapes
 
@@ -220,8 +220,8 @@ def test_natural_images_eight_classes(tmp_path):
 def test_medmnist_reads_the_closest_file_from_above(tmp_path, sizes, image_size, native):
     for size in sizes:
         make_medmnist(tmp_path, size=size)
-    dataset = MedMnist("pneumoniamnist")
-    assert dataset.status(tmp_path).available
+    dataset = MedMnist("pneumoniamnist", NATIVE)
+    assert dataset.name == "pneumoniamnist_plus" and dataset.status(tmp_path).available
     imageset = dataset.load(task(dataset), tmp_path, image_size)
     assert imageset.images.shape == (12, image_size, image_size, 3)
     assert imageset.official_split.tolist() == ["train"] * 6 + ["val"] * 2 + ["test"] * 4
@@ -230,6 +230,37 @@ def test_medmnist_reads_the_closest_file_from_above(tmp_path, sizes, image_size,
     expected = imageset.labels * 100 + np.array([split_number[s] for s in imageset.official_split])
     assert (imageset.images[:, 3, 3, 1] == expected).all()
     assert f"{native}px" in imageset.notes[0]
+
+
+def test_medmnist_is_the_papers_input_by_default_and_medmnist_plus_by_name(tmp_path):
+    """At 56 px the paper's input is the 28 px image with each pixel repeated 2 x 2 (NEAREST), even beside a
+    MedMNIST+ file; ``<flag>_plus`` reads that native file instead, and the two digest differently."""
+    make_medmnist(tmp_path)
+    path = tmp_path / "medmnist" / "pneumoniamnist.npz"
+    with np.load(path) as data:
+        arrays = dict(data)
+    small = np.random.default_rng(0).integers(0, 256, arrays["train_images"].shape, dtype=np.uint8)
+    arrays["train_images"] = small
+    np.savez(path, **arrays)
+    make_medmnist(tmp_path, size=64)
+    paper, native = MedMnist("pneumoniamnist"), MedMnist("pneumoniamnist", NATIVE)
+    assert paper.name == "pneumoniamnist" and native.name == "pneumoniamnist_plus"
+    upsampled = paper.load(task(paper), tmp_path, 56)
+    blocks = np.repeat(np.repeat(small, 2, axis=1), 2, axis=2)
+    assert (upsampled.images[:6] == blocks[..., None]).all()
+    assert "NEAREST" in upsampled.notes[0]
+    read = native.load(task(native), tmp_path, 56)
+    assert "pneumoniamnist_64.npz" in read.notes[0] and not (read.images[:6] == blocks[..., None]).all()
+    assert paper.fingerprint(task(paper), tmp_path) != native.fingerprint(task(native), tmp_path)
+    make_medmnist(tmp_path, size=224)
+    assert "pneumoniamnist_224.npz" in native.load(task(native), tmp_path, 224).notes[0]
+    assert "pneumoniamnist.npz" in paper.load(task(paper), tmp_path, 224).notes[0]
+
+
+def test_medmnist_plus_without_files_is_missing_and_says_which(tmp_path):
+    make_medmnist(tmp_path / "none")
+    status = MedMnist("breastmnist", NATIVE).status(tmp_path)
+    assert status.state == "missing" and "breastmnist_{64,128,224}.npz" in status.message
 
 
 def test_medmnist_corrupt_file(tmp_path):

@@ -1,10 +1,15 @@
-"""MedMNIST v2 (Yang et al. 2023), every 2D single-label flag as a dataset of its own:
-``medmnist/<flag>.npz`` (28 px) or ``medmnist/<flag>_{64,128,224}.npz`` (MedMNIST+), with the
-official ``train``/``val``/``test`` splits, used unless the preset or ``--no-official-splits`` says otherwise:
-every published MedMNIST result is on the official test set.
+"""MedMNIST v2 (Yang et al. 2023), every 2D single-label flag as two datasets, with the official
+``train``/``val``/``test`` splits, used unless the preset or ``--no-official-splits`` says otherwise: every
+published MedMNIST result is on the official test set.
 
-The file closest to the requested size from above is read and resized (bilinear squash). ChestMNIST
-is multi-label and left out.
+- ``<flag>`` is the paper's input: ``medmnist/<flag>.npz`` (28 px), enlarged with NEAREST as the paper's code
+  did for its 224 px columns (``transforms.Resize(..., PIL.Image.NEAREST)``), so at 56 px each pixel is a 2 x 2
+  block; reduced bilinearly below 28 px (which the paper never ran).
+- ``<flag>_plus`` reads MedMNIST+'s native files (``medmnist/<flag>_{64,128,224}.npz``, or the 28 px one): the
+  file closest to the requested size from above, squashed bilinearly.
+
+The rule is part of each dataset's fingerprint, so results of the two never mix. ChestMNIST is multi-label and
+left out.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ PROVENANCE = {
     "organcmnist": {"lits2017"},
     "organsmnist": {"lits2017"},
 }
+# How a flag's images reach the requested size: the paper's (the 28 px file, NEAREST above 28 px) or MedMNIST+'s
+UPSAMPLED_28, NATIVE = "upsampled-28", "native"
 KEYS = tuple(f"{split}_{kind}.npy" for split in SPLITS for kind in ("images", "labels"))
 
 
@@ -60,12 +67,12 @@ def file_name(flag: str, size: int) -> str:
     return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
 
 
-def squash(images: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (N, h, w) or (N, h, w, 3) to (N, size, size, 3), bilinear."""
+def squash(images: np.ndarray, size: int, resample: int = Image.BILINEAR) -> np.ndarray:
+    """uint8 (N, h, w) or (N, h, w, 3) to (N, size, size, 3), with PIL's ``resample`` filter."""
     rgb = images if images.ndim == 4 else np.repeat(images[..., None], 3, axis=3)
     if rgb.shape[1:3] == (size, size):
         return np.ascontiguousarray(rgb, dtype=np.uint8)
-    return np.stack([np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR)) for image in rgb])
+    return np.stack([np.asarray(Image.fromarray(image).resize((size, size), resample)) for image in rgb])
 
 
 class MedMnist(Dataset):
@@ -74,11 +81,16 @@ class MedMnist(Dataset):
     version = "2"
     official_split_default = True
 
-    def __init__(self, flag: str):
-        self.name = flag
+    def __init__(self, flag: str, input_rule: str = UPSAMPLED_28):
+        if input_rule not in (UPSAMPLED_28, NATIVE):
+            raise ValueError(f"input_rule {input_rule!r}: use {UPSAMPLED_28!r} or {NATIVE!r}")
+        self.flag, self.input_rule = flag, input_rule
+        self.name = flag if input_rule == UPSAMPLED_28 else f"{flag}_plus"
         self.classes = FLAGS[flag]
         self.provenance = frozenset(PROVENANCE[flag])
-        self.description = f"MedMNIST v2 {flag}: {len(self.classes)} classes"
+        self.description = (f"MedMNIST v2 {flag}: {len(self.classes)} classes, " +
+                            ("the 28 px images (NEAREST above 28 px, as the paper)" if input_rule == UPSAMPLED_28
+                             else "MedMNIST+'s native files (the closest size from above)"))
 
     def tasks(self) -> list[Task]:
         return [Task(self.name, self.classes, frozenset({TARGET}), self.description)]
@@ -87,21 +99,23 @@ class MedMnist(Dataset):
         return Path(root) / "medmnist"
 
     def present(self, root: Path) -> dict[int, Path]:
-        """The files of this flag under the data root, by image size."""
-        files = {size: self.folder(root) / file_name(self.name, size) for size in SIZES}
+        """The files of this flag under the data root that this dataset reads, by image size."""
+        sizes = (28,) if self.input_rule == UPSAMPLED_28 else SIZES
+        files = {size: self.folder(root) / file_name(self.flag, size) for size in sizes}
         return {size: path for size, path in files.items() if path.is_file()}
 
     def fingerprint(self, task: Task, root: Path) -> str:
-        """The version and each present file's name, size and modification time."""
+        """The version, the input rule and each file read's name, size and modification time."""
         present = self.present(root)
-        return digest_of(self.version, [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in present.values()])
+        return digest_of(self.version, self.input_rule,
+                         [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in present.values()])
 
     def status(self, root: Path) -> DatasetStatus:
         present = self.present(root)
         if not present:
-            expected = self.folder(root) / file_name(self.name, 28)
-            return DatasetStatus("missing", f"expected {expected} (or {self.name}_{{64,128,224}}.npz beside it); "
-                                 f"get it from {HOMEPAGE}", expected)
+            expected = self.folder(root) / file_name(self.flag, 28)
+            others = "" if self.input_rule == UPSAMPLED_28 else f" (or {self.flag}_{{64,128,224}}.npz beside it)"
+            return DatasetStatus("missing", f"expected {expected}{others}; get it from {HOMEPAGE}", expected)
         bad = []
         for path in present.values():
             try:
@@ -127,15 +141,19 @@ class MedMnist(Dataset):
     def load(self, task: Task, root: Path, image_size: int) -> ImageSet:
         present = self.present(root)
         native = min((s for s in present if s >= image_size), default=max(present))
+        nearest = self.input_rule == UPSAMPLED_28 and image_size > native
+        resample = Image.NEAREST if nearest else Image.BILINEAR
         with np.load(present[native]) as data:
-            images = [squash(data[f"{split}_images"], image_size) for split in SPLITS]
+            images = [squash(data[f"{split}_images"], image_size, resample) for split in SPLITS]
             labels = [np.asarray(data[f"{split}_labels"]).reshape(-1) for split in SPLITS]
         official = np.concatenate([np.full(len(part), split) for split, part in zip(SPLITS, labels, strict=True)])
+        how = "upsampled with NEAREST" if nearest else "squashed bilinearly"
         return ImageSet(np.concatenate(images), np.concatenate(labels), self.classes, official_split=official,
-                        notes=[f"read {present[native].name}, {native}px squashed to {image_size}px"])
+                        notes=[f"read {present[native].name}, {native}px {how} to {image_size}px"])
 
 
 @hookimpl
 def tlbench_register_datasets(register):
     for flag in FLAGS:
         register(MedMnist(flag))
+        register(MedMnist(flag, NATIVE))
