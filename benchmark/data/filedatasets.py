@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.imagecache import ImageCache
+from benchmark.data.imagecache import ImageCache, PercentileWindow, Window, window_identity
 from benchmark.datasets import Dataset, DatasetStatus, ImageSet, Task, require_every_class
 from benchmark.hashing import digest_of
 
@@ -108,8 +108,9 @@ class FileDataset(Dataset):
 
     ``folder_name`` is the dataset's folder under the data root (default: ``name``); ``required_folders``
     the sub-folders that must be in it; ``layout`` says what belongs in it and ``get`` where to get it
-    (both for the ``missing`` message). ``window`` is the fixed (low, high) intensity window of images of more
-    than 8 bits (None: each image by its own range, which erases its level; see
+    (both for the ``missing`` message). ``window`` is the intensity window of images of more than 8 bits: a
+    fixed (low, high), a :class:`~benchmark.data.imagecache.PercentileWindow` computed once from the dataset's
+    own files, or None: each image by its own range, which erases its level (see
     :func:`benchmark.data.imagecache.to_rgb`); it is part of the data's fingerprint.
     """
 
@@ -117,7 +118,7 @@ class FileDataset(Dataset):
     required_folders: tuple[str, ...] = ()
     layout: str = ""
     get: str = ""
-    window: tuple[float, float] | None = None
+    window: Window | None = None
 
     def folder(self, root: Path) -> Path:
         return Path(root) / (self.folder_name or self.name)
@@ -147,10 +148,10 @@ class FileDataset(Dataset):
             stat = os.stat(path) if os.path.exists(path) else None
             name = os.path.relpath(path, files.folder)
             listing.append((name, stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1))
-        windowed = ("window", *self.window) if self.window is not None else ()
         return digest_of(self.version, listing, files.labels,
                          "none" if files.groups is None else np.asarray(files.groups),
-                         "none" if files.official_split is None else np.asarray(files.official_split), *windowed)
+                         "none" if files.official_split is None else np.asarray(files.official_split),
+                         *window_identity(self.window))
 
     def class_counts(self, task: Task, root: Path) -> tuple[np.ndarray, bool]:
         """Images per class of ``task`` and whether the data has an official split, from the file list."""
@@ -172,8 +173,12 @@ class FileDataset(Dataset):
         files = self.files(task, root)
         require_every_class(task, files.labels, str(files.folder))
         key = {"dataset": self.name, "version": self.version, "task": task.name}
-        cached = (options.cache or ImageCache(None)).load(f"{self.name}-{task.name}", key, files.paths, image_size,
-                                                          self.window)
+        cache = options.cache or ImageCache(None)
+        window = self.window
+        if isinstance(window, PercentileWindow):
+            everyone = list(dict.fromkeys(path for each in self.tasks() for path in self.files(each, root).paths))
+            window = cache.percentile_window(self.name, everyone, window)
+        cached = cache.load(f"{self.name}-{task.name}", key, files.paths, image_size, window)
         notes = []
         if cached.failures:
             listing = "\n  ".join(cached.failures)

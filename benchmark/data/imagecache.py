@@ -38,6 +38,56 @@ CHUNK = 64
 _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
+@dataclass(frozen=True)
+class PercentileWindow:
+    """A window from the dataset's own pixel values: its ``low`` and ``high`` percentiles over every file of the
+    dataset (all parts, the test part included: the split is not known when images are decoded), from a grid of
+    at most :data:`PERCENTILE_GRID` x :data:`PERCENTILE_GRID` pixels of each image of more than 8 bits."""
+
+    low: float = 0.5
+    high: float = 99.5
+    kind = "dataset-percentiles"
+
+    def __post_init__(self):
+        if not 0 <= self.low < self.high <= 100:
+            raise ValueError(f"window percentiles must be 0 <= low < high <= 100, got [{self.low}, {self.high}]")
+
+
+PERCENTILE_GRID = 64
+Window = tuple[float, float] | PercentileWindow
+
+
+def window_identity(window: Window | None) -> tuple:
+    """What a window adds to a data fingerprint (nothing for per-image scaling)."""
+    if window is None:
+        return ()
+    if isinstance(window, PercentileWindow):
+        return ("window", window.kind, window.low, window.high)
+    return ("window", *window)
+
+
+def dataset_percentiles(paths: Sequence[Path | str], window: PercentileWindow) -> tuple[float, float] | None:
+    """``window``'s percentiles of the pixel values of the images of more than 8 bits among ``paths`` (None when
+    there are none); unreadable files are left to the decoder to report."""
+    samples = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                if image.mode not in _WIDE_MODES:
+                    continue
+                values = np.asarray(image, dtype=np.float64)
+        except Exception:  # any decoder error: reported by file name when the images are decoded
+            continue
+        steps = [max(1, side // PERCENTILE_GRID) for side in values.shape[:2]]
+        grid = values[::steps[0], ::steps[1]].ravel()
+        samples.append(grid[np.isfinite(grid)])
+    pooled = np.concatenate(samples) if samples else np.empty(0)
+    if not pooled.size:
+        return None
+    low, high = np.percentile(pooled, [window.low, window.high])
+    return float(low), float(high)
+
+
 def to_rgb(image: Image.Image, window: tuple[float, float] | None = None) -> Image.Image:
     """An image in any PIL mode as 8-bit RGB. Grey images of 16 or 32 bits, or floats (common in medical
     imaging), are mapped linearly to 0-255 (PIL alone would clip them to white): from the fixed ``window`` (low,
@@ -78,6 +128,20 @@ def _decode_chunk(paths: Sequence[str], size: int, window: tuple[float, float] |
     return images, failures
 
 
+def _listing(paths: Sequence[Path]) -> list[tuple[str, int, int]]:
+    """Each file's path, size and modification time (-1 for a missing file)."""
+    files = []
+    for path in paths:
+        stat = os.stat(path) if os.path.exists(path) else None
+        files.append((str(path), stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1))
+    return files
+
+
+def _window_of(stored: dict) -> tuple[float, float] | None:
+    values = stored["window"]
+    return None if values is None else (float(values[0]), float(values[1]))
+
+
 def _beside(stem: Path, suffix: str) -> Path:
     """``stem`` with ``suffix`` appended (names may hold dots, so not ``with_suffix``)."""
     return stem.parent / f"{stem.name}{suffix}"
@@ -110,12 +174,34 @@ class ImageCache:
 
     def entry_key(self, key: dict, paths: Sequence[Path], size: int,
                   window: tuple[float, float] | None = None) -> str:
-        files = []
-        for path in paths:
-            stat = os.stat(path) if os.path.exists(path) else None
-            files.append((str(path), stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1))
         windowed = {"window": list(window)} if window is not None else {}
-        return config_hash({"key": key, "size": size, "preprocessing": PREPROCESSING, "files": files, **windowed})
+        return config_hash({"key": key, "size": size, "preprocessing": PREPROCESSING, "files": _listing(paths),
+                            **windowed})
+
+    def percentile_window(self, name: str, paths: Sequence[Path], window: PercentileWindow,
+                          ) -> tuple[float, float] | None:
+        """:func:`dataset_percentiles` of ``paths``, computed once: kept beside the cache's entries, keyed by the
+        files (path, size, modification time) and the percentiles."""
+        if self.folder is None:
+            return dataset_percentiles(paths, window)
+        key = config_hash({"files": _listing(paths), "window": window_identity(window), "grid": PERCENTILE_GRID})
+        prefix = f"{file_stem(name)}-window-"
+        path = self.folder / f"{prefix}{key}.json"
+        try:
+            return _window_of(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+        values = dataset_percentiles(paths, window)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for stale in self.folder.glob(f"{prefix}*.json"):
+                stale.unlink(missing_ok=True)
+            temporary = temporary_beside(path)
+            temporary.write_text(json.dumps({"window": values}))
+            publish(temporary, path)
+        except OSError as error:  # the window is still right; it is computed again next time
+            log.warning("image cache: could not keep the window of %s in %s (%s)", name, self.folder, error)
+        return values
 
     def load(self, name: str, key: dict, paths: Sequence[Path], size: int,
              window: tuple[float, float] | None = None) -> CachedImages:

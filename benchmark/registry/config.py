@@ -13,7 +13,9 @@ tables::
     modality = "natural"
     roles = ["source"]
     group_pattern = "^(?P<group>[^_]+)_"  # optional: a file name's patient (the group named group, or the first)
-    window = [0, 4095]          # optional: 16-bit images mapped from this fixed range (else each by its own)
+    window = [0, 4095]          # optional: 16-bit images mapped from this fixed range (else each by its own),
+                                # or "dataset-percentiles": the dataset's own 0.5th and 99.5th percentiles
+                                # (window_percentiles = [1, 99] for others)
 
     [datasets.lesions]
     format = "csv"              # columns path,label[,split][,group]; paths relative to `path`
@@ -59,6 +61,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from benchmark.data.imagecache import PercentileWindow, Window
 from benchmark.datasets import SOURCE, TARGET
 from benchmark.names import MAX_LENGTH, name_problem
 from benchmark.presets import check_model_args, model_args_pairs
@@ -68,7 +71,7 @@ NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 FORMATS = ("imagefolder", "csv")
 MODALITIES = ("medical", "natural")
 _DECLARATION_KEYS = {"name", "format", "path", "csv", "modality", "roles", "classes", "description", "homepage",
-                     "provenance", "group_pattern", "window"}
+                     "provenance", "group_pattern", "window", "window_percentiles"}
 _SOURCE_KEYS = {"name", "backbone", "weights", "prefix", "mean", "std", "interpolation", "description", "model_args",
                 "timm", "input"}
 SOURCE_INPUTS = ("caffe", "imagenet", "half", "unit")  # benchmark.engine.inputs.NAMED
@@ -97,7 +100,7 @@ class DatasetDeclaration:
     homepage: str = ""
     provenance: frozenset[str] = frozenset()  # the image collections it comes from (see Dataset.provenance)
     group_pattern: str = ""  # imagefolder: a regex whose group ``group`` (else first) is a file name's patient
-    window: tuple[float, float] | None = None  # images of more than 8 bits mapped from this range (else their own)
+    window: Window | None = None  # images of more than 8 bits mapped from this window (else their own range)
 
     def as_dict(self) -> dict:
         """What determines the dataset (its version); ``group_pattern`` and ``window`` only when given, so that a
@@ -106,7 +109,13 @@ class DatasetDeclaration:
                 "csv": str(self.csv) if self.csv else None, "modality": self.modality,
                 "roles": sorted(self.roles), "classes": list(self.classes), "provenance": sorted(self.provenance),
                 **({"group_pattern": self.group_pattern} if self.group_pattern else {}),
-                **({"window": list(self.window)} if self.window else {})}
+                **_window_dict(self.window)}
+
+
+def _window_dict(window: Window | None) -> dict:
+    if isinstance(window, PercentileWindow):
+        return {"window": window.kind, "window_percentiles": [window.low, window.high]}
+    return {"window": list(window)} if window else {}
 
 
 @dataclass(frozen=True)
@@ -291,18 +300,39 @@ def _declaration(path: Path, entry) -> DatasetDeclaration:
         if not compiled.groups:
             raise ConfigError(f"{where}: group_pattern {group_pattern!r} needs a group that captures the patient, "
                               r"e.g. '^(?P<group>\w+?)_\d+\.png$' or '^(\w+?)_'")
-    window = entry.get("window")
-    numeric = isinstance(window, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
-    if window is not None and not (numeric and len(window) == 2 and window[0] < window[1]):
-        raise ConfigError(f"{where}: window must be [low, high] with low < high, the pixel values of 16-bit images "
-                          f"mapped to black and white (e.g. window = [0, 4095]), got {window!r}")
+    window = _window(entry, where)
     return DatasetDeclaration(
         name=name, format=fmt, path=Path(entry["path"]).expanduser(),
         csv=Path(entry["csv"]) if fmt == "csv" else None, modality=modality, roles=frozenset(roles),
         classes=tuple(classes), description=str(entry.get("description", "")),
         homepage=str(entry.get("homepage", "")), provenance=frozenset(provenance), group_pattern=group_pattern,
-        window=tuple(float(v) for v in window) if window is not None else None,
+        window=window,
     )
+
+
+def _pair(value) -> bool:
+    """Whether ``value`` is a list of two increasing numbers."""
+    numeric = isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    return numeric and len(value) == 2 and value[0] < value[1]
+
+
+def _window(entry: dict, where: str) -> Window | None:
+    """A declaration's ``window``: [low, high], "dataset-percentiles" (with ``window_percentiles``) or none."""
+    window, percentiles = entry.get("window"), entry.get("window_percentiles")
+    if window == PercentileWindow.kind:
+        if percentiles is None:
+            return PercentileWindow()
+        if not (_pair(percentiles) and 0 <= percentiles[0] and percentiles[1] <= 100):
+            raise ConfigError(f"{where}: window_percentiles must be [low, high] with 0 <= low < high <= 100 (e.g. "
+                              f"[0.5, 99.5]), got {percentiles!r}")
+        return PercentileWindow(float(percentiles[0]), float(percentiles[1]))
+    if percentiles is not None:
+        raise ConfigError(f"{where}: window_percentiles goes with window = \"{PercentileWindow.kind}\"")
+    if window is not None and not _pair(window):
+        raise ConfigError(f"{where}: window must be [low, high] with low < high, the pixel values of 16-bit images "
+                          f"mapped to black and white (e.g. window = [0, 4095]), or \"{PercentileWindow.kind}\" for "
+                          f"the dataset's own percentiles, got {window!r}")
+    return tuple(float(v) for v in window) if window is not None else None
 
 
 def _source_declaration(path: Path, entry) -> SourceDeclaration:
