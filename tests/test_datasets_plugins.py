@@ -216,7 +216,7 @@ def test_natural_images_eight_classes(tmp_path):
     assert (label_of_pixels(imageset, 8) == imageset.labels).all()
 
 
-@pytest.mark.parametrize("sizes, image_size, native", [((28,), 16, 28), ((28, 64), 32, 64), ((28, 64), 128, 64)])
+@pytest.mark.parametrize("sizes, image_size, native", [((28, 64), 16, 28), ((28, 64), 32, 64), ((28, 64), 128, 64)])
 def test_medmnist_reads_the_closest_file_from_above(tmp_path, sizes, image_size, native):
     for size in sizes:
         make_medmnist(tmp_path, size=size)
@@ -257,10 +257,13 @@ def test_medmnist_is_the_papers_input_by_default_and_medmnist_plus_by_name(tmp_p
     assert "pneumoniamnist.npz" in paper.load(task(paper), tmp_path, 224).notes[0]
 
 
-def test_medmnist_plus_without_files_is_missing_and_says_which(tmp_path):
-    make_medmnist(tmp_path / "none")
+def test_medmnist_plus_without_its_larger_files_is_missing_and_says_which(tmp_path):
+    make_medmnist(tmp_path, flag="breastmnist")
+    assert MedMnist("breastmnist").status(tmp_path).available
     status = MedMnist("breastmnist", NATIVE).status(tmp_path)
     assert status.state == "missing" and "breastmnist_{64,128,224}.npz" in status.message
+    make_medmnist(tmp_path, flag="breastmnist", size=128)
+    assert MedMnist("breastmnist", NATIVE).status(tmp_path).available
 
 
 def test_medmnist_corrupt_file(tmp_path):

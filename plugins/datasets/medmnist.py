@@ -5,8 +5,8 @@ published MedMNIST result is on the official test set.
 - ``<flag>`` is the paper's input: ``medmnist/<flag>.npz`` (28 px), enlarged with NEAREST as the paper's code
   did for its 224 px columns (``transforms.Resize(..., PIL.Image.NEAREST)``), so at 56 px each pixel is a 2 x 2
   block; reduced bilinearly below 28 px (which the paper never ran).
-- ``<flag>_plus`` reads MedMNIST+'s native files (``medmnist/<flag>_{64,128,224}.npz``, or the 28 px one): the
-  file closest to the requested size from above, squashed bilinearly.
+- ``<flag>_plus`` reads MedMNIST+'s native files (``medmnist/<flag>_{64,128,224}.npz``, one of which it needs,
+  and the 28 px one): the file closest to the requested size from above, squashed bilinearly.
 
 The rule is part of each dataset's fingerprint, so results of the two never mix. ChestMNIST is multi-label and
 left out.
@@ -111,11 +111,16 @@ class MedMnist(Dataset):
                          [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in present.values()])
 
     def status(self, root: Path) -> DatasetStatus:
+        """``missing`` without the 28 px file (``<flag>``) or without any of MedMNIST+'s larger files
+        (``<flag>_plus``, which would otherwise be the 28 px images upsampled bilinearly)."""
         present = self.present(root)
+        if self.input_rule == NATIVE and max(present, default=0) <= 28:
+            expected = self.folder(root) / f"{self.flag}_{{64,128,224}}.npz"
+            return DatasetStatus("missing", f"expected {expected} (MedMNIST+; {self.flag} reads the 28 px file); "
+                                 f"get it from {HOMEPAGE}", expected)
         if not present:
             expected = self.folder(root) / file_name(self.flag, 28)
-            others = "" if self.input_rule == UPSAMPLED_28 else f" (or {self.flag}_{{64,128,224}}.npz beside it)"
-            return DatasetStatus("missing", f"expected {expected}{others}; get it from {HOMEPAGE}", expected)
+            return DatasetStatus("missing", f"expected {expected}; get it from {HOMEPAGE}", expected)
         bad = []
         for path in present.values():
             try:
