@@ -11,6 +11,8 @@ from benchmark.hashing import digest_of
 
 SOURCE = "source"
 TARGET = "target"
+# What a dataset's images look like, for the leak audit's threshold (benchmark.data.perceptualhash.IMAGING_THRESHOLDS)
+IMAGING = ("xray", "cells", "dermoscopy", "fundus", "natural", "other")
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,8 @@ class ImageSet:
 class Dataset:
     """Base class of dataset plugins.
 
-    Subclasses set ``name``, ``modality`` (``medical`` or ``natural``), ``version`` (bump it when the plugin
+    Subclasses set ``name``, ``modality`` (``medical`` or ``natural``), ``imaging`` (one of :data:`IMAGING`,
+    the kind of picture, which sets the leak audit's threshold), ``version`` (bump it when the plugin
     changes what it loads: results and source models of the old version are then redone), ``homepage`` and
     ``provenance``, and implement :meth:`tasks`, :meth:`status` and :meth:`load`. ``status`` must never
     download.
@@ -105,6 +108,7 @@ class Dataset:
 
     name: str = ""
     modality: str = "medical"
+    imaging: str = "other"
     version: str = "1"
     homepage: str = ""
     description: str = ""

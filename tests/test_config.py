@@ -36,6 +36,20 @@ def test_tlbench_toml_paths_are_relative_to_the_file(tmp_path):
     assert config.table["datasets_ignored"] == [{"x": 1}]
 
 
+def test_a_declared_imaging_kind_reaches_the_dataset_and_leaves_its_version(tmp_path):
+    make_imagefolder(tmp_path / "data" / "tinyfolder")
+    (tmp_path / "tlbench.toml").write_text(CIFAR_LIKE.replace('roles =', 'imaging = "fundus"\nroles ='))
+    config = load_config(tmp_path)
+    (declaration,) = config.datasets
+    catalog = Catalog()
+    assert register_declared(catalog, config.datasets, config.data_root, config.path) == []
+    assert declaration.imaging == catalog.datasets["tinyfolder"].imaging == "fundus"
+    (tmp_path / "tlbench.toml").write_text(CIFAR_LIKE)
+    (undeclared,) = load_config(tmp_path).datasets
+    assert undeclared.imaging == "other"
+    assert undeclared.as_dict() == declaration.as_dict()  # it sets the audit's threshold, not the images
+
+
 def test_pyproject_tool_table_and_array_of_tables(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\n\n[tool.tlbench]\ndata_root = "/data"\n\n'
@@ -88,6 +102,8 @@ GOOD = '[datasets.good]\npath = "g"\n'
     ('[datasets.a]\nformat = "imagefolder"', "a", "give path"),
     ('[datasets.a]\nformat = "csv"\npath = "x"', "a", "needs csv"),
     ('[datasets.a]\npath = "x"\nroles = ["teacher"]', "a", "roles must be"),
+    ('[datasets.a]\npath = "x"\nimaging = "retina"', "a",
+     "imaging must be one of xray, cells, dermoscopy, fundus, natural, other"),
     ('[[datasets]]\nname = "good"\npath = "y"', "good", "more than once"),
     ('[datasets.a]\npath = "x"\ngroup_pattern = "^[^_]+_"', "a", "needs a group that captures the patient"),
     ('[datasets.a]\npath = "x"\ngroup_pattern = "(["', "a", "not a regular expression"),

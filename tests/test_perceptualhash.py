@@ -8,6 +8,7 @@ from benchmark.data.perceptualhash import (
     DIHEDRAL_ROWS,
     EXACT_MARGIN,
     HASH_SIDE,
+    IMAGING_THRESHOLDS,
     MATCHES,
     THRESHOLD,
     VARIANTS,
@@ -16,9 +17,11 @@ from benchmark.data.perceptualhash import (
     dataset_centre,
     grey_image_hashes,
     hamming,
+    imaging_threshold,
     near_duplicates_within,
     pack_bits,
 )
+from benchmark.datasets import IMAGING
 
 
 def one_by_one(images, centre=None):
@@ -89,3 +92,11 @@ def test_within_a_dataset_centred_and_plain_hashes_must_both_match():
     assert len(near_duplicates_within(centred, THRESHOLD, plain)[0]) == 0  # the plain hashes are far apart
     plain[1, 0] = with_flips(plain_bits[0, 0], 12, 6)
     assert list(near_duplicates_within(centred, THRESHOLD, plain)[2]) == [12]  # the larger distance
+
+
+def test_each_imaging_kind_has_a_threshold_and_two_kinds_take_the_lower():
+    assert set(IMAGING_THRESHOLDS) <= set(IMAGING)
+    assert {kind: imaging_threshold(kind) for kind in IMAGING if kind != "fundus"} == dict.fromkeys(
+        set(IMAGING) - {"fundus"}, THRESHOLD)
+    assert imaging_threshold("xray", "fundus") == imaging_threshold("fundus", "natural") == IMAGING_THRESHOLDS["fundus"]
+    assert imaging_threshold("xray", "cells") == THRESHOLD > IMAGING_THRESHOLDS["fundus"]

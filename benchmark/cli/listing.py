@@ -22,7 +22,7 @@ from benchmark.cli.app import (
     main,
     plugin_option,
 )
-from benchmark.data.perceptualhash import BITS, THRESHOLD
+from benchmark.data.perceptualhash import BITS, IMAGING_THRESHOLDS, THRESHOLD
 from benchmark.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -170,8 +170,10 @@ def _preset_value(value) -> str:
               help="Audit only the pairs involving this dataset or task (repeatable).")
 @click.option("--preset", default="auto", show_default=True,
               help=f"Protocol preset whose seeded splits are audited: auto or one of {', '.join(PRESETS)}.")
-@click.option("--threshold", type=click.IntRange(0, BITS), default=THRESHOLD, show_default=True,
-              help=f"Largest Hamming distance (of {BITS} bits) at which two images are near-duplicates.")
+@click.option("--threshold", type=click.IntRange(0, BITS), default=None,
+              help=f"Largest Hamming distance (of {BITS} bits) at which two images are near-duplicates "
+                   f"[default: by the datasets' imaging kind, {THRESHOLD}; " +
+                   ", ".join(f"{kind} {t}" for kind, t in IMAGING_THRESHOLDS.items()) + "; the lower of two].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--official-splits/--no-official-splits", default=None,
               help="Audit the splits a run with this flag makes [default: the preset's].")
@@ -199,15 +201,16 @@ def audit_command(ctx, plugin_args, datasets, preset, threshold, as_json, offici
     else:
         for line in report.skipped:
             console.print(f"[yellow]skipped[/] {escape(line)}")
-        table = Table(title=f"Near-duplicate images (Hamming distance <= {threshold} of {BITS} bits)",
+        table = Table(title=f"Near-duplicate images (Hamming distance <= threshold, of {BITS} bits)",
                       title_justify="left")
-        for column in ("pair", "kind"):
+        for column in ("pair", "kind", "threshold"):
             table.add_column(column)
         for column in ("near-duplicate pairs", "images involved"):
             table.add_column(column, justify="right")
         for pair in report.pairs:
             style = "red" if pair.near_duplicates else "green"
-            table.add_row(escape(pair.name), pair.kind, f"[{style}]{pair.near_duplicates}[/]", str(pair.images))
+            table.add_row(escape(pair.name), pair.kind, str(pair.threshold), f"[{style}]{pair.near_duplicates}[/]",
+                          str(pair.images))
         console.print(table)
         for pair in report.leaks:
             console.print(f"[red]{escape(pair.name)}[/]:")

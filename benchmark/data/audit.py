@@ -9,8 +9,10 @@ also find flipped, turned, rotated, cropped, shifted and inverted copies:
   learns from against every image of a target (the test part changes with the seed), except a source
   against a target of its own dataset, which the planner never pairs.
 
-Two images at a Hamming distance of :data:`THRESHOLD` or less are near-duplicates (the threshold is
-measured on the real data: docs/audit.md). Each example names the comparison that matched (``match``:
+Two images at a Hamming distance of the threshold or less are near-duplicates: unless one is given, the
+threshold of the datasets' imaging kind (:func:`~benchmark.data.perceptualhash.imaging_threshold`:
+:data:`~benchmark.data.perceptualhash.THRESHOLD` but for fundus), the lower of the two between datasets
+of two kinds (measured: docs/audit.md). Each example names the comparison that matched (``match``:
 one of :data:`~benchmark.data.perceptualhash.MATCHES`).
 """
 
@@ -24,7 +26,13 @@ import numpy as np
 
 from benchmark.data.audithashes import HashCache, TaskImages
 from benchmark.data.filedatasets import status_allowing
-from benchmark.data.perceptualhash import HASH_VERSION, MATCHES, THRESHOLD, near_duplicates, near_duplicates_within
+from benchmark.data.perceptualhash import (
+    HASH_VERSION,
+    MATCHES,
+    imaging_threshold,
+    near_duplicates,
+    near_duplicates_within,
+)
 from benchmark.data.splits import make_split, uses_official
 from benchmark.registry.catalog import Catalog
 from benchmark.settings import RunSettings
@@ -37,12 +45,13 @@ PARTS = ("train", "val", "test")
 
 @dataclass
 class PairAudit:
-    """The near-duplicates of one compared pair: ``near_duplicates`` image pairs, ``images`` distinct
-    target images among them (for ``within``: held-out images with a copy in an earlier part), and up
-    to :data:`EXAMPLES` of the closest pairs."""
+    """The near-duplicates of one compared pair at ``threshold``: ``near_duplicates`` image pairs, ``images``
+    distinct target images among them (for ``within``: held-out images with a copy in an earlier part), and
+    up to :data:`EXAMPLES` of the closest pairs."""
 
     kind: str
     target: str
+    threshold: int
     source: str | None = None
     seed: int | None = None
     near_duplicates: int = 0
@@ -56,9 +65,10 @@ class PairAudit:
 
 @dataclass
 class AuditReport:
-    """Every compared pair, the tasks left out and why, and the threshold used."""
+    """Every compared pair, the tasks left out and why, and the threshold given for all pairs (None: each
+    pair's imaging kinds chose theirs)."""
 
-    threshold: int
+    threshold: int | None
     pairs: list[PairAudit] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -86,7 +96,8 @@ def _official(settings: RunSettings, images: TaskImages) -> np.ndarray | None:
     return official
 
 
-def _within(images: TaskImages, found: tuple, settings: RunSettings, seeds: Sequence[int]) -> list[PairAudit]:
+def _within(images: TaskImages, found: tuple, threshold: int, settings: RunSettings,
+            seeds: Sequence[int]) -> list[PairAudit]:
     i, j, distance, how = found
     audits = []
     for seed in seeds:
@@ -103,16 +114,16 @@ def _within(images: TaskImages, found: tuple, settings: RunSettings, seeds: Sequ
         examples = [{"a": images.names[a], "a_part": PARTS[part[a]], "b": images.names[b], "b_part": PARTS[part[b]],
                      "distance": int(d), "match": MATCHES[m]}
                     for a, b, d, m in _closest(early, late, distance[crossing], how[crossing])]
-        audits.append(PairAudit(WITHIN, images.task, None, seed, int(crossing.sum()), len(np.unique(late)),
-                                examples))
+        audits.append(PairAudit(WITHIN, images.task, threshold, None, seed, int(crossing.sum()),
+                                len(np.unique(late)), examples))
     return audits
 
 
-def _source_target(source: TaskImages, target: TaskImages, found: tuple) -> PairAudit:
+def _source_target(source: TaskImages, target: TaskImages, found: tuple, threshold: int) -> PairAudit:
     i, j, distance, how = found
     examples = [{"a": source.names[a], "b": target.names[b], "distance": int(d), "match": MATCHES[m]}
                 for a, b, d, m in _closest(i, j, distance, how)]
-    return PairAudit(SOURCE_TARGET, target.task, source.task, None, len(i), len(np.unique(j)), examples)
+    return PairAudit(SOURCE_TARGET, target.task, threshold, source.task, None, len(i), len(np.unique(j)), examples)
 
 
 def _closest(a: np.ndarray, b: np.ndarray, distance: np.ndarray, how: np.ndarray):
@@ -122,12 +133,16 @@ def _closest(a: np.ndarray, b: np.ndarray, distance: np.ndarray, how: np.ndarray
 
 
 def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], crossed: Iterable[tuple[str, str]],
-           threshold: int, seeds: Sequence[int] | None) -> AuditReport:
-    """Audit ``within`` each of these target tasks and each (source task, target task) of ``crossed``."""
+           threshold: int | None, seeds: Sequence[int] | None) -> AuditReport:
+    """Audit ``within`` each of these target tasks and each (source task, target task) of ``crossed``, at
+    ``threshold`` or, if None, at the threshold of the tasks' datasets' imaging kinds."""
     tasks = catalog.tasks()
     cache = HashCache(settings.cache_dir)
     report = AuditReport(threshold)
-    states, loaded = {}, {}
+    states, loaded, kinds = {}, {}, {}
+
+    def threshold_of(*names: str) -> int:
+        return threshold if threshold is not None else imaging_threshold(*(kinds[name] for name in names))
 
     def images(name: str) -> TaskImages | None:
         dataset, task = tasks[name]
@@ -140,6 +155,7 @@ def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], cross
                 report.skipped.append(line)
             return None
         if name not in loaded:
+            kinds[name] = dataset.imaging
             loaded[name] = cache.task_images(dataset, task, settings.data_root)
         return loaded[name]
 
@@ -147,18 +163,20 @@ def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], cross
         target = images(name)
         if target is None:
             continue
-        found = cache.pairs(WITHIN, target, target, threshold,
+        chosen = threshold_of(name)
+        found = cache.pairs(WITHIN, target, target, chosen,
                             lambda a, _, t: near_duplicates_within(a.centred, t, a.hashes))
         try:
-            report.pairs += _within(target, found, settings, seeds or settings.preset.seeds)
+            report.pairs += _within(target, found, chosen, settings, seeds or settings.preset.seeds)
         except ValueError as error:
             report.skipped.append(f"{name} (within): its split fails: {error}")
     for source_name, target_name in dict.fromkeys(crossed):
         source, target = images(source_name), images(target_name)
         if source is not None and target is not None:
-            found = cache.pairs(SOURCE_TARGET, source, target, threshold,
+            chosen = threshold_of(source_name, target_name)
+            found = cache.pairs(SOURCE_TARGET, source, target, chosen,
                                 lambda a, b, t: near_duplicates(a.hashes, b.hashes, t))
-            report.pairs.append(_source_target(source, target, found))
+            report.pairs.append(_source_target(source, target, found, chosen))
     return report
 
 
@@ -171,10 +189,11 @@ def _crossed(catalog: Catalog, target: str, sources: Iterable[str]) -> list[tupl
 
 
 def audit_pairs(catalog: Catalog, settings: RunSettings, pairs: Iterable[tuple[str, str | None]],
-                threshold: int = THRESHOLD, seeds: Sequence[int] | None = None) -> AuditReport:
+                threshold: int | None = None, seeds: Sequence[int] | None = None) -> AuditReport:
     """The audit of the experiments about to run, given as (target task, source name or None): within
     each target (for ``seeds``, default the preset's) and between each harness-trained source and its
-    targets; other sources (random, imagenet, none) add nothing. Cheap on a warm cache."""
+    targets; other sources (random, imagenet, none) add nothing; ``threshold`` None: per imaging kind.
+    Cheap on a warm cache."""
     pairs = list(pairs)
     tasks = catalog.tasks()
     unknown = sorted({target for target, _ in pairs if target not in tasks})
@@ -185,9 +204,10 @@ def audit_pairs(catalog: Catalog, settings: RunSettings, pairs: Iterable[tuple[s
 
 
 def audit_catalog(catalog: Catalog, settings: RunSettings, selected: Sequence[str] = (),
-                  threshold: int = THRESHOLD) -> AuditReport:
+                  threshold: int | None = None) -> AuditReport:
     """The audit of every target task and harness-trained source, or of those pairs that involve one of
-    the ``selected`` tasks or datasets; unavailable tasks are listed in ``skipped``."""
+    the ``selected`` tasks or datasets, at ``threshold`` (None: per imaging kind); unavailable tasks are
+    listed in ``skipped``."""
     tasks = catalog.tasks()
     known = set(tasks) | {dataset.name for dataset, _ in tasks.values()}
     unknown = [name for name in selected if name not in known]

@@ -11,6 +11,8 @@ tables::
     format = "imagefolder"      # class-per-folder, optionally under train/ val/ test/ folders
     path = "cifar10"            # relative to the data root
     modality = "natural"
+    imaging = "natural"         # optional: xray, cells, dermoscopy, fundus, natural or other (default); sets the
+                                # leak audit's threshold
     roles = ["source"]
     group_pattern = "^(?P<group>[^_]+)_"  # optional: a file name's patient (the group named group, or the first)
     window = [0, 4095]          # optional: 16-bit images mapped from this fixed range (else each by its own),
@@ -62,7 +64,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from benchmark.data.imagecache import PercentileWindow, Window
-from benchmark.datasets import SOURCE, TARGET
+from benchmark.datasets import IMAGING, SOURCE, TARGET
 from benchmark.names import MAX_LENGTH, name_problem
 from benchmark.presets import check_model_args, model_args_pairs
 
@@ -70,8 +72,8 @@ CONFIG_FILE = "tlbench.toml"
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 FORMATS = ("imagefolder", "csv")
 MODALITIES = ("medical", "natural")
-_DECLARATION_KEYS = {"name", "format", "path", "csv", "modality", "roles", "classes", "description", "homepage",
-                     "provenance", "group_pattern", "window", "window_percentiles"}
+_DECLARATION_KEYS = {"name", "format", "path", "csv", "modality", "imaging", "roles", "classes", "description",
+                     "homepage", "provenance", "group_pattern", "window", "window_percentiles"}
 _SOURCE_KEYS = {"name", "backbone", "weights", "prefix", "mean", "std", "interpolation", "description", "model_args",
                 "timm", "input"}
 SOURCE_INPUTS = ("caffe", "imagenet", "half", "unit")  # benchmark.engine.inputs.NAMED
@@ -94,6 +96,7 @@ class DatasetDeclaration:
     path: Path
     csv: Path | None = None
     modality: str = "medical"
+    imaging: str = "other"  # the kind of picture (benchmark.datasets.IMAGING): sets the leak audit's threshold
     roles: frozenset[str] = frozenset({TARGET})
     classes: tuple[str, ...] = ()
     description: str = ""
@@ -104,7 +107,7 @@ class DatasetDeclaration:
 
     def as_dict(self) -> dict:
         """What determines the dataset (its version); ``group_pattern`` and ``window`` only when given, so that a
-        declaration without them keeps its version."""
+        declaration without them keeps its version. ``imaging`` changes no image, only the audit's threshold."""
         return {"name": self.name, "format": self.format, "path": str(self.path),
                 "csv": str(self.csv) if self.csv else None, "modality": self.modality,
                 "roles": sorted(self.roles), "classes": list(self.classes), "provenance": sorted(self.provenance),
@@ -271,6 +274,10 @@ def _declaration(path: Path, entry) -> DatasetDeclaration:
     modality = entry.get("modality", "medical")
     if modality not in MODALITIES:
         raise ConfigError(f"{where}: modality must be one of {', '.join(MODALITIES)}, got {modality!r}")
+    imaging = entry.get("imaging", "other")
+    if imaging not in IMAGING:
+        raise ConfigError(f"{where}: imaging must be one of {', '.join(IMAGING)} (the kind of picture, which sets "
+                          f"the leak audit's threshold; other when none fits), got {imaging!r}")
     roles = entry.get("roles", [TARGET])
     roles = [roles] if isinstance(roles, str) else roles
     if not roles or not set(roles) <= {SOURCE, TARGET}:
@@ -303,7 +310,7 @@ def _declaration(path: Path, entry) -> DatasetDeclaration:
     window = _window(entry, where)
     return DatasetDeclaration(
         name=name, format=fmt, path=Path(entry["path"]).expanduser(),
-        csv=Path(entry["csv"]) if fmt == "csv" else None, modality=modality, roles=frozenset(roles),
+        csv=Path(entry["csv"]) if fmt == "csv" else None, modality=modality, imaging=imaging, roles=frozenset(roles),
         classes=tuple(classes), description=str(entry.get("description", "")),
         homepage=str(entry.get("homepage", "")), provenance=frozenset(provenance), group_pattern=group_pattern,
         window=window,

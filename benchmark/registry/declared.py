@@ -34,6 +34,7 @@ class DeclaredDataset(FileDataset):
         self.declaration, self.path = declaration, folder
         self.name = declaration.name
         self.modality = declaration.modality
+        self.imaging = declaration.imaging
         self.version = config_hash(declaration.as_dict())[:8]
         self.homepage = declaration.homepage
         self.provenance = declaration.provenance

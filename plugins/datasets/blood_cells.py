@@ -44,6 +44,7 @@ class BloodCells(FileDataset):
     folder split."""
 
     modality = "medical"
+    imaging = "cells"
     homepage = "https://www.kaggle.com/datasets/paultimothymooney/blood-cells"
     provenance = frozenset({"bccd"})
     version = "2"  # 2: grouped by source cell

@@ -41,6 +41,7 @@ def patient_id(filename: str) -> str:
 class ChestXray(FileDataset):
     name = "chest_xray"
     modality = "medical"
+    imaging = "xray"
     homepage = "https://data.mendeley.com/datasets/rscbjbr9sj/2"
     provenance = frozenset({"kermany2018-chest-xray"})
     description = "Chest X-ray pneumonia (Kermany 2018): normal vs pneumonia, split by patient"

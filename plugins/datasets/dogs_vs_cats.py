@@ -22,6 +22,7 @@ CLASSES = ("cat", "dog")
 class DogsVsCats(FileDataset):
     name = "dogs_vs_cats"
     modality = "natural"
+    imaging = "natural"
     homepage = "https://www.kaggle.com/c/dogs-vs-cats"
     provenance = frozenset({"asirra"})
     description = "Dogs vs. Cats (Kaggle): cat vs dog photographs"

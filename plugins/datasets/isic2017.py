@@ -83,6 +83,7 @@ def balancing_rotations(images: np.ndarray, labels: np.ndarray, seed: int) -> tu
 class Isic2017(FileDataset):
     name = "isic2017"
     modality = "medical"
+    imaging = "dermoscopy"
     homepage = HOMEPAGE
     description = "ISIC 2017 skin lesion classification"
     provenance = frozenset({"isic-archive"})

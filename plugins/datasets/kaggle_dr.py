@@ -32,6 +32,7 @@ KAGGLE = "Kaggle: kaggle competitions download -c diabetic-retinopathy-detection
 class KaggleDR(FileDataset):
     name = "kaggle_dr"
     modality = "medical"
+    imaging = "fundus"
     homepage = "https://www.kaggle.com/c/diabetic-retinopathy-detection"
     provenance = frozenset({"eyepacs"})
     description = "Kaggle Diabetic Retinopathy: fundus photographs"

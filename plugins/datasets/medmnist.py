@@ -60,6 +60,8 @@ PROVENANCE = {
 }
 # How a flag's images reach the requested size: the paper's (the 28 px file, NEAREST above 28 px) or MedMNIST+'s
 UPSAMPLED_28, NATIVE = "upsampled-28", "native"
+# The imaging kind (benchmark.datasets.IMAGING) where one fits; the rest are "other".
+IMAGING = {"pneumoniamnist": "xray", "bloodmnist": "cells", "dermamnist": "dermoscopy", "retinamnist": "fundus"}
 KEYS = tuple(f"{split}_{kind}.npy" for split in SPLITS for kind in ("images", "labels"))
 
 
@@ -88,6 +90,7 @@ class MedMnist(Dataset):
         self.name = flag if input_rule == UPSAMPLED_28 else f"{flag}_plus"
         self.classes = FLAGS[flag]
         self.provenance = frozenset(PROVENANCE[flag])
+        self.imaging = IMAGING.get(flag, "other")
         self.description = (f"MedMNIST v2 {flag}: {len(self.classes)} classes, " +
                             ("the 28 px images (NEAREST above 28 px, as the paper)" if input_rule == UPSAMPLED_28
                              else "MedMNIST+'s native files (the closest size from above)"))

@@ -21,6 +21,7 @@ CLASSES = ("airplane", "car", "cat", "dog", "flower", "fruit", "motorbike", "per
 class NaturalImages(FileDataset):
     name = "natural_images"
     modality = "natural"
+    imaging = "natural"
     homepage = "https://github.com/prasunroy/natural-images"
     # its cat and dog images were taken from Kaggle's Dogs vs Cats (Asirra), per the dataset's README
     provenance = frozenset({"natural-images", "asirra"})

@@ -103,6 +103,7 @@ class SyntheticDataset(Dataset):
 
 class SyntheticShapes(SyntheticDataset):
     name = "synth_shapes"
+    imaging = "natural"
     modality = "natural"
     description = "Synthetic natural-like images: six coloured shapes on textured backgrounds"
     roles = frozenset({SOURCE})
@@ -148,6 +149,7 @@ class SyntheticShapes(SyntheticDataset):
 
 class SyntheticXray(SyntheticDataset):
     name = "synth_xray"
+    imaging = "xray"
     description = "Synthetic chest radiographs: normal vs a diffuse lung opacity (grouped by patient)"
     classes = ("normal", "opacity")
     n_images = 1200
@@ -197,6 +199,7 @@ class SyntheticXray(SyntheticDataset):
 
 class SyntheticCells(SyntheticDataset):
     name = "synth_cells"
+    imaging = "cells"
     description = "Synthetic stained blood smears: four white-cell types told apart by nucleus shape"
     classes = ("eosinophil", "lymphocyte", "monocyte", "neutrophil")
     n_images = 1100
