@@ -1,10 +1,11 @@
-"""Leak-audit threshold: recall of augmented copies per transform and false positives per modality.
+"""Leak-audit thresholds: recall of augmented copies per transform and false positives per modality, each
+modality at its imaging kind's threshold (:func:`imaging_threshold`).
 
     python perf/audit_thresholds.py --data-root ../shared/data [--sample 100] [--unrelated 1500]
 
 Recall: ``--sample`` real images of each modality get each transform of :data:`TRANSFORMS` (the study's
 leaks were augmented copies); a copy is found when the audit's distance (:func:`near_duplicates_within`
-on the original and the copy, hashed less the modality's centre) is at most the threshold. Off-centre
+on the original and the copy, hashed less the modality's centre) is at most the modality's threshold. Off-centre
 crops and shifts are drawn at random positions. Shifts move the content by 10 px of a 224 px image
 (4.5% of the side), whatever the size.
 
@@ -18,6 +19,10 @@ and none can be downloaded, so both are *synthetic stand-ins* drawn by :func:`sy
 :func:`synthetic_dermoscopy` (a shared round frame and black border, the feature that made two real
 fundus photos of different patients match the old hash); their rates say how the hash treats that
 framing, not how it treats real fundus or skin photographs.
+
+A last column, not what the audit does, measures the alternative to fundus's lower threshold: the same
+fundus stand-ins cut to the inscribed square of their round field (:func:`inscribed_square`, after any
+transform), at the default threshold.
 
 Also printed: each chest_xray image against its PneumoniaMNIST counterpart (the ``aspect`` comparison,
 between datasets), as the threshold was first measured.
@@ -41,6 +46,7 @@ from benchmark.data.perceptualhash import (
     block_hashes,
     dataset_centre,
     grey_image_blocks,
+    imaging_threshold,
     near_duplicates,
     near_duplicates_within,
 )
@@ -136,13 +142,21 @@ def synthetic_dermoscopy(rng: np.random.Generator, side: int = 256) -> Image.Ima
     return picture
 
 
+def inscribed_square(image: Image.Image) -> Image.Image:
+    """The square inside :func:`synthetic_fundus`'s round field (radius 0.46 of the side, centred)."""
+    w, h = image.size
+    half = 0.46 / np.sqrt(2)
+    return image.crop((round((0.5 - half) * w), round((0.5 - half) * h), round((0.5 + half) * w),
+                       round((0.5 + half) * h)))
+
+
 def _files(root: Path, pattern: str) -> list[Path]:
     return sorted(root.glob(pattern))
 
 
 def modalities(root: Path, rng: np.random.Generator, unrelated: int) -> dict[str, dict]:
-    """For each modality: image loaders (``images``), their groups (same group: may truly match), and
-    where the images come from."""
+    """For each modality: image loaders (``images``), their groups (same group: may truly match), its
+    imaging kind, and ``prepare``, applied to each image (after any transform) before hashing."""
     chest = _files(root, "chest_xray/train/*/*.jpeg")
     patients = {row.split(",")[0]: row.split(",")[2] for row in
                 (root / "chest_xray" / "manifest.csv").read_text().splitlines()[1:]}
@@ -155,12 +169,16 @@ def modalities(root: Path, rng: np.random.Generator, unrelated: int) -> dict[str
     synthetic = {name: [draw(np.random.default_rng(seed)) for seed in range(min(unrelated, 400))]
                  for name, draw in (("fundus", synthetic_fundus), ("dermoscopy", synthetic_dermoscopy))}
     return {
-        "X-ray (chest_xray)": {"images": chest, "groups": [_patient(p, patients) for p in chest]},
+        "X-ray (chest_xray)": {"images": chest, "groups": [_patient(p, patients) for p in chest], "imaging": "xray"},
         "cells (BCCD originals)": {"images": _files(root, "blood_cells/dataset-master/JPEGImages/*.jpg"),
-                                   "groups": None},
-        "natural (cifar10, natural_images)": {"images": sample(natural, unrelated), "groups": None},
-        "fundus (synthetic stand-in)": {"images": synthetic["fundus"], "groups": None},
-        "dermoscopy (synthetic stand-in)": {"images": synthetic["dermoscopy"], "groups": None},
+                                   "groups": None, "imaging": "cells"},
+        "natural (cifar10, natural_images)": {"images": sample(natural, unrelated), "groups": None,
+                                              "imaging": "natural"},
+        "fundus (synthetic stand-in)": {"images": synthetic["fundus"], "groups": None, "imaging": "fundus"},
+        "dermoscopy (synthetic stand-in)": {"images": synthetic["dermoscopy"], "groups": None,
+                                            "imaging": "dermoscopy"},
+        "fundus stand-in, field's inscribed square (alternative)": {
+            "images": synthetic["fundus"], "groups": None, "imaging": "other", "prepare": inscribed_square},
     }
 
 
@@ -176,52 +194,53 @@ def _open(item) -> Image.Image:
         return image.convert("RGB")
 
 
-def _blocks(image: Image.Image) -> np.ndarray:
-    return grey_image_blocks(image.convert("L"))
+def _blocks(image: Image.Image, prepare=None) -> np.ndarray:
+    return grey_image_blocks((prepare(image) if prepare else image).convert("L"))
 
 
-def centre_of(images: list) -> np.ndarray:
+def centre_of(images: list, prepare=None) -> np.ndarray:
     """The modality's centre, as the audit takes a dataset's: from up to 256 of its images, evenly spaced."""
     picked = np.unique(np.linspace(0, len(images) - 1, min(len(images), 256)).round().astype(int))
-    return dataset_centre(np.stack([_blocks(_open(images[k]))[0] for k in picked]))
+    return dataset_centre(np.stack([_blocks(_open(images[k]), prepare)[0] for k in picked]))
 
 
-def recall(images: list, count: int, rng: np.random.Generator,
-           centre: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def recall(images: list, count: int, rng: np.random.Generator, centre: np.ndarray, threshold: int,
+           prepare=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """For each transform: whether the audit (hashes less the modality's ``centre`` and plain ones, as
-    within a dataset) finds each of ``count`` images' copy at THRESHOLD, and the copy's distance (the
+    within a dataset) finds each of ``count`` images' copy at ``threshold``, and the copy's distance (the
     smallest over every comparison; BITS + 1: none)."""
     results = {name: ([], []) for name in TRANSFORMS}
     for item in images[:count]:
-        original = _blocks(_open(item))
+        original = _blocks(_open(item), prepare)
         for name, transform in TRANSFORMS.items():
-            blocks = np.stack([original, _blocks(transform(_open(item), rng))])
+            blocks = np.stack([original, _blocks(transform(_open(item), rng), prepare)])
             pair, plain = block_hashes(blocks, centre), block_hashes(blocks)
             _, _, distance, _ = near_duplicates_within(pair, BITS, plain)
-            results[name][0].append(len(near_duplicates_within(pair, THRESHOLD, plain)[0]) > 0)
+            results[name][0].append(len(near_duplicates_within(pair, threshold, plain)[0]) > 0)
             results[name][1].append(distance[0] if len(distance) else BITS + 1)
     return {name: (np.array(found), np.array(distance)) for name, (found, distance) in results.items()}
 
 
-def false_positives(images: list, groups, centre: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int, list]:
-    """Pairs and images the audit matches at each threshold among unrelated images (hashed less
-    ``centre`` and plain, or plain only if None), the pairs compared, and the comparisons that matched at
-    THRESHOLD."""
-    blocks = [_blocks(_open(item)) for item in images]
+def false_positives(images: list, groups, centre: np.ndarray | None, threshold: int,
+                    prepare=None) -> tuple[np.ndarray, np.ndarray, int, list]:
+    """Pairs and images the audit matches at each of THRESHOLDS and at ``threshold`` (last) among unrelated
+    images (hashed less ``centre`` and plain, or plain only if None), the pairs compared, and the
+    comparisons that matched at ``threshold``."""
+    blocks = [_blocks(_open(item), prepare) for item in images]
     hashes = np.stack([block_hashes(b, centre) for b in blocks])
     plain = None if centre is None else np.stack([block_hashes(b) for b in blocks])
     groups = None if groups is None else np.asarray(groups)
     sizes = np.unique(groups, return_counts=True)[1] if groups is not None else np.ones(len(images), int)
     total = int((len(images) ** 2 - (sizes ** 2).sum()) // 2)
     pairs, flagged, matched = [], [], []
-    for threshold in THRESHOLDS:
-        i, j, _, how = near_duplicates_within(hashes, threshold, plain)
+    for tried in (*THRESHOLDS, threshold):
+        i, j, _, how = near_duplicates_within(hashes, tried, plain)
         if groups is not None:
             keep = groups[i] != groups[j]
             i, j, how = i[keep], j[keep], how[keep]
         pairs.append(len(i))
         flagged.append(len(np.unique(np.concatenate([i, j]))))
-        if threshold == THRESHOLD:
+        if tried == threshold:
             matched = sorted({MATCHES[m] for m in how})
     return np.array(pairs), np.array(flagged) / len(images), total, matched
 
@@ -245,12 +264,14 @@ def main():
     rng = np.random.default_rng(0)
     sets = modalities(args.data_root, rng, args.unrelated)
 
-    print(f"Recall at threshold {THRESHOLD} of {BITS} bits ({args.sample} images per modality; "
-          "in brackets the median distance, the smallest over every comparison):")
-    print("| transform | " + " | ".join(sets) + " |")
+    thresholds = {name: imaging_threshold(spec["imaging"]) for name, spec in sets.items()}
+    print(f"Recall at each modality's threshold (of {BITS} bits: its imaging kind's, in the header; "
+          f"{args.sample} images per modality; in brackets the median distance, the smallest over every comparison):")
+    print("| transform | " + " | ".join(f"{name}, t={thresholds[name]}" for name in sets) + " |")
     print("|---|" + "---|" * len(sets))
-    centres = {name: centre_of(spec["images"]) for name, spec in sets.items()}
-    found = {name: recall(spec["images"], args.sample, rng, centres[name]) for name, spec in sets.items()}
+    centres = {name: centre_of(spec["images"], spec.get("prepare")) for name, spec in sets.items()}
+    found = {name: recall(spec["images"], args.sample, rng, centres[name], thresholds[name], spec.get("prepare"))
+             for name, spec in sets.items()}
     for transform in TRANSFORMS:
         cells = [f"{found[m][transform][0].mean():.2f} ({np.median(found[m][transform][1]):.0f})" for m in sets]
         print(f"| {transform.strip()} | " + " | ".join(cells) + " |")
@@ -259,14 +280,15 @@ def main():
           "centred on the modality and plain, both within the threshold, as the audit decides within a dataset; "
           "then plain alone:")
     columns = " | ".join(f"t={t}" for t in THRESHOLDS)
-    print(f"| modality | hashes | images | pairs | {columns} | matched by at t={THRESHOLD} |")
-    print("|---|---|---|---|" + "---|" * len(THRESHOLDS) + "---|")
+    print(f"| modality | hashes | images | pairs | {columns} | at its threshold | matched by there |")
+    print("|---|---|---|---|" + "---|" * len(THRESHOLDS) + "---|---|")
     for name, spec in sets.items():
         for label, centre in (("centred and plain", centres[name]), ("plain", None)):
-            pairs, per_image, total, matched = false_positives(spec["images"], spec["groups"], centre)
+            pairs, per_image, total, matched = false_positives(spec["images"], spec["groups"], centre,
+                                                               thresholds[name], spec.get("prepare"))
             cells = [f"{p / total:.1e} / {f:.1e}" if p else "0" for p, f in zip(pairs, per_image, strict=True)]
-            print(f"| {name} | {label} | {len(spec['images'])} | {total:.3g} | " + " | ".join(cells) +
-                  f" | {', '.join(matched) or '-'} |")
+            print(f"| {name} | {label} | {len(spec['images'])} | {total:.3g} | " + " | ".join(cells[:-1]) +
+                  f" | t={thresholds[name]}: {cells[-1]} | {', '.join(matched) or '-'} |")
     if not args.skip_counterparts:
         chest_counterparts(args.data_root, Path(tempfile.mkdtemp()))
 
