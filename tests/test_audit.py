@@ -203,6 +203,9 @@ def test_between_datasets_of_two_kinds_the_lower_threshold_holds(tmp_path, catal
     assert thresholds == {("within", None): THRESHOLD, ("source-target", "audit_src"): IMAGING_THRESHOLDS["fundus"]}
     assert audit_catalog(catalog, settings(tmp_path), threshold=5).as_dict()["threshold"] == 5
     assert {pair.threshold for pair in audit_catalog(catalog, settings(tmp_path), threshold=5).pairs} == {5}
+    monkeypatch.setattr(catalog.datasets["audit_src"], "imaging", "retina", raising=False)
+    with pytest.raises(ValueError, match="audit_src: imaging must be one of xray, cells, dermoscopy, fundus"):
+        audit_catalog(catalog, settings(tmp_path))
 
 
 def test_duplicates_planted_between_a_source_and_a_target_are_found(tmp_path, catalog):

@@ -34,6 +34,7 @@ from benchmark.data.perceptualhash import (
     near_duplicates_within,
 )
 from benchmark.data.splits import make_split, uses_official
+from benchmark.datasets import IMAGING
 from benchmark.registry.catalog import Catalog
 from benchmark.settings import RunSettings
 from benchmark.sources import DatasetSource
@@ -155,6 +156,9 @@ def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], cross
                 report.skipped.append(line)
             return None
         if name not in loaded:
+            if dataset.imaging not in IMAGING:
+                raise ValueError(f"dataset {dataset.name}: imaging must be one of {', '.join(IMAGING)} (the kind of "
+                                 f"picture, which sets the audit's threshold), got {dataset.imaging!r}")
             kinds[name] = dataset.imaging
             loaded[name] = cache.task_images(dataset, task, settings.data_root)
         return loaded[name]
