@@ -1,8 +1,8 @@
 """A method that raises for seed 5: to test that failures are recorded and the grid goes on."""
 
-import numpy as np
+from corner_scores import corner_scores
 
-from benchmark import Method, MethodResult, hookimpl
+from benchmark import Method, hookimpl
 
 
 class Flaky(Method):
@@ -13,11 +13,7 @@ class Flaky(Method):
     def run(self, ctx):
         if ctx.seed == 5:
             raise RuntimeError("flaky method fails on seed 5")
-        images = ctx.data.test.images.float()
-        half = images.shape[-1] // 2
-        corners = [images[:, :, y * half:(y + 1) * half, x * half:(x + 1) * half].mean(dim=(1, 2, 3))
-                   for y in (0, 1) for x in (0, 1)]
-        return MethodResult(np.stack([c.numpy() for c in corners], axis=1)[:, : ctx.num_classes])
+        return corner_scores(ctx)
 
 
 class Quitter(Flaky):

@@ -9,9 +9,9 @@ import os
 import signal
 import time
 
-import numpy as np
+from corner_scores import corner_scores
 
-from benchmark import Method, MethodResult, hookimpl
+from benchmark import Method, hookimpl
 
 
 class Steady(Method):
@@ -29,11 +29,7 @@ class Steady(Method):
             os.kill(os.getpid(), signal.SIGKILL)
         if os.environ.get("TLBENCH_TEST_FAIL"):
             raise RuntimeError("steady fails: TLBENCH_TEST_FAIL is set")
-        images = ctx.data.test.images.float()
-        half = images.shape[-1] // 2
-        corners = [images[:, :, y * half:(y + 1) * half, x * half:(x + 1) * half].mean(dim=(1, 2, 3))
-                   for y in (0, 1) for x in (0, 1)]
-        return MethodResult(np.stack([c.numpy() for c in corners], axis=1)[:, : ctx.num_classes])
+        return corner_scores(ctx)
 
 
 @hookimpl

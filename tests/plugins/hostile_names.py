@@ -3,10 +3,10 @@ formulas, HTML, rich markup, Markdown table syntax, LaTeX commands, path separat
 
 from __future__ import annotations
 
-import numpy as np
+from corner_scores import corner_scores
 from tiny_plugin import TinyDataset
 
-from benchmark import SOURCE, Method, MethodResult, hookimpl
+from benchmark import SOURCE, Method, hookimpl
 
 TARGET_NAME = '=HYPERLINK("http://x")|<img src=x onerror=alert(1)>[/]\\input{/etc/passwd}%'
 SOURCE_NAME = "@src/../[bold]x*_|"
@@ -42,11 +42,7 @@ class Corners(Method):
         return METHOD_LABEL
 
     def run(self, ctx):
-        images = ctx.data.test.images.float()
-        half = images.shape[-1] // 2
-        corners = [images[:, :, y * half:(y + 1) * half, x * half:(x + 1) * half].mean(dim=(1, 2, 3))
-                   for y in (0, 1) for x in (0, 1)]
-        return MethodResult(np.stack([c.numpy() for c in corners], axis=1)[:, : ctx.num_classes])
+        return corner_scores(ctx)
 
 
 @hookimpl
