@@ -30,7 +30,7 @@ from tlbench_plugins.datasets.chest_xray import ChestXray, patient_id
 from tlbench_plugins.datasets.dogs_vs_cats import DogsVsCats
 from tlbench_plugins.datasets.isic2017 import Isic2017, balancing_rotations
 from tlbench_plugins.datasets.kaggle_dr import KaggleDR
-from tlbench_plugins.datasets.medmnist import NATIVE, MedMnist
+from tlbench_plugins.datasets.medmnist import NATIVE, MedMnist, squash
 from tlbench_plugins.datasets.natural_images import NaturalImages
 from tlbench_plugins.datasets.synthetic import SyntheticShapes
 
@@ -255,6 +255,10 @@ def test_medmnist_is_the_papers_input_by_default_and_medmnist_plus_by_name(tmp_p
     make_medmnist(tmp_path, size=224)
     assert "pneumoniamnist_224.npz" in native.load(task(native), tmp_path, 224).notes[0]
     assert "pneumoniamnist.npz" in paper.load(task(paper), tmp_path, 224).notes[0]
+    # 32 px is no whole multiple of 28: NEAREST would repeat rows unevenly, so the images are squashed bilinearly
+    at_32 = paper.load(task(paper), tmp_path, 32)
+    assert "squashed bilinearly" in at_32.notes[0]
+    assert (at_32.images[:6, ..., 0] == squash(small[:6], 32)[..., 0]).all()
 
 
 def test_medmnist_plus_without_its_larger_files_is_missing_and_says_which(tmp_path):
