@@ -18,11 +18,11 @@ from benchmark.engine.inputs import InputConvention, attach, named
 from benchmark.engine.models import create_backbone, predict, replace_head
 from benchmark.engine.seeding import seeded
 from benchmark.engine.training import EpochCallback, fit
+from benchmark.files.cachefiles import has_room, publish, remove_leftovers, temporary_beside
+from benchmark.files.locks import exclusive
 from benchmark.hashing import config_hash
 from benchmark.names import file_stem
-from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
 from benchmark.run.keeppolicy import model_bytes
-from benchmark.run.locks import exclusive
 from benchmark.settings import RunSettings
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from fakedata import write_image
 
 from benchmark.data import imagecache
 from benchmark.data.imagecache import ImageCache
-from benchmark.run import cachefiles
+from benchmark.files import cachefiles
 
 
 def files(tmp_path, n=5):

@@ -40,9 +40,9 @@ from benchmark.data.perceptualhash import (
 )
 from benchmark.datasets import Dataset, Task
 from benchmark.engine.threads import usable_cores
+from benchmark.files.cachefiles import has_room, publish, remove_leftovers, temporary_beside
 from benchmark.hashing import config_hash
 from benchmark.names import file_stem
-from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ import numpy as np
 from PIL import Image
 
 from benchmark.engine.threads import usable_cores
+from benchmark.files.cachefiles import has_room, publish, remove_leftovers, temporary_beside, writer_of
 from benchmark.hashing import config_hash
 from benchmark.names import file_stem
-from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside, writer_of
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.files.cachefiles import has_room, publish, remove_leftovers
 from benchmark.hashing import config_hash
-from benchmark.run.cachefiles import has_room, publish, remove_leftovers
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import torch
 
 from benchmark.engine.inputs import InputConvention, attach
 from benchmark.engine.models import create_backbone, model_args_of
-from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
+from benchmark.files.cachefiles import has_room, publish, remove_leftovers, temporary_beside
 from benchmark.run.keeppolicy import model_bytes
 
 MODELS_DIR = "models"
