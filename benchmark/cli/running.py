@@ -105,7 +105,7 @@ def _print_dry_run(plan: Plan, catalog: Catalog, settings: RunSettings, store, c
 def _audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, strict: bool) -> None:
     """Audit the pending experiments' images; a leak is a warning and a note stored with each experiment it
     touches, or under ``strict`` a skip."""
-    from benchmark.data.audit import WITHIN, audit_pairs
+    from benchmark.run.audit import WITHIN, audit_pairs
     from benchmark.run.planner import NO_SOURCE, PENDING, SKIPPED
     from benchmark.run.skips import LEAK_AUDIT, SkipReason
 
