@@ -89,7 +89,7 @@ def _print_dry_run(plan: Plan, catalog: Catalog, settings: RunSettings, store, c
 
     jobs, basis = build_jobs(plan, catalog, settings, store)
     jobs = dispatch_order(jobs)
-    console.print(f"dry run: nothing runs, nothing is written; costs estimated from {escape(str(basis))}")
+    console.print(f"dry run: nothing runs, nothing is written; costs forecast from {escape(str(basis))}")
     for line in chosen.describe(jobs, spec, launch):
         console.print(escape(line), soft_wrap=True)
     for name, launcher in catalog.launchers.items():
@@ -299,8 +299,8 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     try:
         with RunProgress(console, len(pending), _sources_to_train(plan, catalog, settings)) as progress:
             runner = Runner(catalog, settings, store, progress, chosen, launch, spec, retries)
-            outcome = runner.run(plan, exitfirst, on_estimate=lambda seconds, slots, basis: console.print(
-                f"launcher {chosen.name}: {slots} slot{'s' if slots > 1 else ''}; estimated wall time "
+            outcome = runner.run(plan, exitfirst, on_forecast=lambda seconds, slots, basis: console.print(
+                f"launcher {chosen.name}: {slots} slot{'s' if slots > 1 else ''}; forecast wall time "
                 f"{_duration(seconds)} (from {basis})"))
     except KeyboardInterrupt:
         console.print(f"[red]interrupted[/]: finished results, and the passed results that unfinished reruns would "
@@ -317,7 +317,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     console.print(f"results: {escape(str(store.path))}")
     if outcome.wall:
         busy = ", ".join(f"{device} {share:.0%}" for device, share in sorted(outcome.busy.items()))
-        console.print(f"wall time {_duration(outcome.wall)} (estimated {_duration(outcome.estimated)}); busy: "
+        console.print(f"wall time {_duration(outcome.wall)} (forecast {_duration(outcome.forecast)}); busy: "
                       f"{busy or '-'}" + (f"; {outcome.retried} attempt(s) retried" if outcome.retried else ""))
     if outcome.elsewhere:
         console.print(f"{outcome.elsewhere} experiment(s) left to another tlbench process running on "

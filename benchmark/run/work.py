@@ -76,7 +76,7 @@ class WorkSpec:
 @dataclass(frozen=True)
 class Job:
     """One unit of work. ``id``: the experiment's config hash, or ``source:<weights file>``; ``cost``: its
-    estimated seconds (the scheduler's); ``needs``: the source job it waits for; ``source_digest``: the sha256
+    forecast seconds (the scheduler's); ``needs``: the source job it waits for; ``source_digest``: the sha256
     of the source model file the experiment must find (filled in when the source job ends)."""
 
     kind: str
