@@ -43,11 +43,11 @@ if TYPE_CHECKING:
     from benchmark.presets import PRESETS, Preset
     from benchmark.report.estimates import compare, weighted_tau
     from benchmark.report.figures import VisualizerContext
-    from benchmark.report.filtersets import ModelFilters, filter_pairs, model_filters
+    from benchmark.report.filters.filtersets import ModelFilters, filter_pairs, model_filters
+    from benchmark.report.filters.taxonomy import CLASSES, STRUCTURAL, classify_many
+    from benchmark.report.filters.taxonomyfigures import share_bars, share_scatter
+    from benchmark.report.filters.transfer import class_shares, filter_change, spearman, structural_share
     from benchmark.report.style import DPI, GREY, colour_of, column_line, method_colour, save, styled
-    from benchmark.report.taxonomy import CLASSES, STRUCTURAL, classify_many
-    from benchmark.report.taxonomyfigures import share_bars, share_scatter
-    from benchmark.report.transfer import class_shares, filter_change, spearman, structural_share
     from benchmark.run.schedule import simulate
     from benchmark.run.work import Job, JobResult, WorkSpec, execute
     from benchmark.settings import RunSettings
@@ -73,11 +73,11 @@ _MODULES = {
     "benchmark.presets": ("PRESETS", "Preset"),
     "benchmark.report.estimates": ("compare", "weighted_tau"),
     "benchmark.report.figures": ("VisualizerContext",),
-    "benchmark.report.filtersets": ("ModelFilters", "model_filters", "filter_pairs"),
+    "benchmark.report.filters.filtersets": ("ModelFilters", "model_filters", "filter_pairs"),
     "benchmark.report.style": ("styled", "save", "colour_of", "method_colour", "column_line", "GREY", "DPI"),
-    "benchmark.report.taxonomy": ("CLASSES", "STRUCTURAL", "classify_many"),
-    "benchmark.report.taxonomyfigures": ("share_bars", "share_scatter"),
-    "benchmark.report.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
+    "benchmark.report.filters.taxonomy": ("CLASSES", "STRUCTURAL", "classify_many"),
+    "benchmark.report.filters.taxonomyfigures": ("share_bars", "share_scatter"),
+    "benchmark.report.filters.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
     "benchmark.run.schedule": ("simulate",),
     "benchmark.run.work": ("Job", "JobResult", "WorkSpec", "execute"),
     "benchmark.settings": ("RunSettings",),
