@@ -48,8 +48,8 @@ if TYPE_CHECKING:
     from benchmark.report.filters.taxonomyfigures import share_bars, share_scatter
     from benchmark.report.filters.transfer import class_shares, filter_change, spearman, structural_share
     from benchmark.report.style import DPI, GREY, colour_of, column_line, method_colour, save, styled
+    from benchmark.run.jobs import Job, JobResult, WorkSpec, execute
     from benchmark.run.schedule import simulate
-    from benchmark.run.work import Job, JobResult, WorkSpec, execute
     from benchmark.settings import RunSettings
     from benchmark.sources import Source
     from benchmark.visualizers import BoardVisualizer, Figure, Visualizer
@@ -79,7 +79,7 @@ _MODULES = {
     "benchmark.report.filters.taxonomyfigures": ("share_bars", "share_scatter"),
     "benchmark.report.filters.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
     "benchmark.run.schedule": ("simulate",),
-    "benchmark.run.work": ("Job", "JobResult", "WorkSpec", "execute"),
+    "benchmark.run.jobs": ("Job", "JobResult", "WorkSpec", "execute"),
     "benchmark.settings": ("RunSettings",),
     "benchmark.sources": ("Source",),
     "benchmark.visualizers": ("Visualizer", "BoardVisualizer", "Figure"),

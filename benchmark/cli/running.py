@@ -224,12 +224,12 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     from benchmark.registry.declaredsources import add_timm_sources
     from benchmark.report import leaderboard, render
+    from benchmark.run.jobs import WorkSpec
     from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED, Selection, build_plan
     from benchmark.run.progress import RunProgress
     from benchmark.run.resume import mark_recorded
     from benchmark.run.runner import Runner
     from benchmark.run.store import Store
-    from benchmark.run.work import WorkSpec
 
     if not (select_all or datasets or sources or methods or keyword or seeds or collect_only):
         raise click.UsageError("nothing selected: pass --all, or filters such as -d, -s, -m, -k")

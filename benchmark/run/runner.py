@@ -12,11 +12,11 @@ from enum import Enum
 
 from benchmark.launchers import WORKER_LOST, Launcher, LaunchOptions, WorkerLost
 from benchmark.registry.catalog import Catalog
+from benchmark.run.jobs import EXPERIMENT_JOB, SOURCE_JOB, Job, JobResult, WorkSpec, adopt, as_row_fields
 from benchmark.run.planner import FAILED, PENDING, Plan, PlannedExperiment
 from benchmark.run.progress import RunProgress
 from benchmark.run.schedule import CostModel, Scheduler, image_passes, simulate
 from benchmark.run.store import Store
-from benchmark.run.work import EXPERIMENT_JOB, SOURCE_JOB, Job, JobResult, WorkSpec, adopt, as_row_fields
 from benchmark.settings import RunSettings
 from benchmark.sources import DatasetSource
 

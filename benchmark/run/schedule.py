@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from benchmark.run.work import SOURCE_JOB, Job
+from benchmark.run.jobs import SOURCE_JOB, Job
 
 # seconds per image passed through the backbone once (forward and backward in training), at 224 px, until the
 # store holds an earlier result of the same backbone, image size and device kind to learn from. Until then they
