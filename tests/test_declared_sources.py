@@ -12,6 +12,7 @@ from conftest import TINY
 from safetensors.torch import save_file
 
 from benchmark.engine.models import create_backbone
+from benchmark.engine.pretrainedsource import TimmSource, WeightsFileSource
 from benchmark.engine.weightfiles import WeightsFileError, tensors_digest
 from benchmark.presets import CPU_QUICK
 from benchmark.registry.catalog import Catalog
@@ -19,7 +20,6 @@ from benchmark.registry.config import load_config
 from benchmark.registry.declaredsources import add_timm_sources, register_declared_sources
 from benchmark.run.keptmodels import load_model
 from benchmark.settings import RunSettings
-from benchmark.weightsources import TimmSource, WeightsFileSource
 
 PRESET = CPU_QUICK.with_overrides(image_size=16, max_epochs=2)
 TEST_RESNET_CFG = timm.models.get_pretrained_cfg("test_resnet").to_dict()

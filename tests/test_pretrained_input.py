@@ -9,10 +9,10 @@ import timm
 import torch
 
 from benchmark.engine.inputs import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, named, pretrained_input
+from benchmark.engine.pretrainedsource import WeightsFileSource
 from benchmark.presets import THESIS, THESIS_AS_RUN
 from benchmark.registry.config import load_config
 from benchmark.settings import RunSettings
-from benchmark.weightsources import WeightsFileSource
 from tlbench_plugins.sources.builtin import ImageNetSource
 
 PIXELS = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))  # RGB in [0, 1]

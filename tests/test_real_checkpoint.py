@@ -12,10 +12,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from benchmark.engine.models import predict, to_images_tensor
+from benchmark.engine.pretrainedsource import WeightsFileSource
 from benchmark.presets import CPU_QUICK
 from benchmark.registry.config import load_config
 from benchmark.settings import RunSettings
-from benchmark.weightsources import WeightsFileSource
 from tlbench_plugins.sources.builtin import RandomSource
 
 CHECKPOINT = SHARED_DATA.parent / "weights" / "mobilenetv2_100_in1k_tfslimqat.pth"

@@ -10,8 +10,8 @@ from benchmark.engine.inputs import named
 from benchmark.engine.models import create_backbone
 from benchmark.hashing import state_dict_hash
 from benchmark.presets import CPU_QUICK
+from benchmark.registry.trainedsources import DatasetSource
 from benchmark.settings import RunSettings
-from benchmark.sources import DatasetSource
 from tlbench_plugins.sources.builtin import ImageNetSource, RandomSource
 
 TINY_PRESET = CPU_QUICK.with_overrides(image_size=16, max_epochs=2)
@@ -62,7 +62,7 @@ def test_a_dataset_source_is_trained_once_and_reused(tmp_path):
     run = settings(tmp_path)
     data = TaskData(run)
     source.prepare(run, data)
-    path = source.weights_path(run)
+    path = source.trained_model_path(run)
     stamp = path.stat().st_mtime_ns
     source.prepare(run, data)
     assert path.stat().st_mtime_ns == stamp
@@ -71,7 +71,7 @@ def test_a_dataset_source_is_trained_once_and_reused(tmp_path):
     body = [k for k in saved if not k.startswith("fc.")]
     assert all(torch.equal(model.state_dict()[k], saved[k]) for k in body)
     other = RunSettings(TINY_PRESET.with_overrides(lr=0.5), run.device, run.data_root, run.cache_dir)
-    assert source.weights_path(other) != path
+    assert source.trained_model_path(other) != path
 
 
 def test_imagenet_from_the_hugging_face_cache(tmp_path, monkeypatch):
@@ -127,6 +127,6 @@ def test_own_heads_are_the_weights_as_trained(tmp_path):
     dataset = TinySource()
     source = DatasetSource(dataset, dataset.tasks()[0])
     source.prepare(run, TaskData(run))
-    saved = torch.load(source.weights_path(run), weights_only=True)
+    saved = torch.load(source.trained_model_path(run), weights_only=True)
     own = source.build_with_own_head(run).state_dict()
     assert own["fc.weight"].shape[0] == 4 and all(torch.equal(own[k], v) for k, v in saved.items())

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import timm
 
+from benchmark.engine.pretrainedsource import TIMM_PREFIX, TimmSource, WeightsFileSource, pretrained_cfg
 from benchmark.registry.catalog import Catalog, PluginInfo
 from benchmark.registry.config import SourceDeclaration
 from benchmark.sources import Source
-from benchmark.weightsources import TIMM_PREFIX, TimmSource, WeightsFileSource, pretrained_cfg
 
 
 def register_declared_sources(catalog: Catalog, declarations: Iterable[SourceDeclaration],

@@ -1,4 +1,4 @@
-"""Sources of backbone weights, and the source models the harness trains on source datasets."""
+"""The source models the harness trains on source datasets: trained once, locked while training, cached."""
 
 from __future__ import annotations
 
@@ -14,59 +14,21 @@ import torch
 
 from benchmark.data.filedatasets import status_allowing
 from benchmark.datasets import SOURCE, Dataset, Task
-from benchmark.engine.inputs import InputConvention, attach, named
+from benchmark.engine.inputs import attach
 from benchmark.engine.models import create_backbone, predict, replace_head
 from benchmark.engine.seeding import seeded
 from benchmark.engine.training import EpochCallback, fit
 from benchmark.hashing import config_hash
 from benchmark.names import file_stem
 from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
-from benchmark.run.keeppolicy import model_bytes
 from benchmark.run.locks import exclusive
 from benchmark.settings import RunSettings
+from benchmark.sources import Source
 
 if TYPE_CHECKING:
     from benchmark.data.taskdata import TaskData
 
 log = logging.getLogger(__name__)
-
-
-class Source:
-    """Base class of weight sources.
-
-    ``status`` says whether the weights can be had (without downloading unless the run is online),
-    ``identity`` is what determines them (it enters every experiment's config hash), ``prepare`` does
-    any one-off work, ``build`` returns a fresh model carrying them with a new head, and
-    ``input_convention`` is how the weights want their pixels (the preset's normalisation unless the
-    weights were trained with another). ``fine_tunable`` is False for weights that are themselves a random
-    initialisation: training from them is training from scratch (the ``none::scratch`` column), so the grid pairs
-    such a source only with methods that do not train.
-    """
-
-    name: str = ""
-    description: str = ""
-    fine_tunable: bool = True
-
-    def status(self, settings: RunSettings) -> tuple[bool, str]:
-        return True, ""
-
-    def identity(self, settings: RunSettings) -> dict:
-        raise NotImplementedError
-
-    def prepare(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None = None) -> None:
-        """One-off work before the first experiment that uses this source."""
-
-    def input_convention(self, settings: RunSettings) -> InputConvention:
-        return named(settings.preset.normalize)
-
-    def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
-        raise NotImplementedError
-
-    def build_with_own_head(self, settings: RunSettings) -> torch.nn.Module | None:
-        """A fresh model carrying the weights with the classifier they were trained with (over the source's
-        own classes), or ``None`` when the weights have no such head (random weights, a headless backbone):
-        what estimators that read the source's predictions (LEEP, NCE) need."""
-        return None
 
 
 class DatasetSource(Source):
@@ -82,9 +44,17 @@ class DatasetSource(Source):
         self._identities: dict[RunSettings, dict] = {}
         self._unsaved: dict[Path, dict] = {}  # weights that could not be written to the cache, by their path
 
+    @property
+    def trained_on(self) -> tuple[Dataset, Task]:
+        return self.dataset, self.task
+
     def status(self, settings: RunSettings) -> tuple[bool, str]:
         state = status_allowing(self.dataset, settings.data_root, settings.max_unreadable)
         return state.available, state.message
+
+    def refresh(self) -> None:
+        """Forget the identities worked out so far: the next one fingerprints the data as it is now."""
+        self._identities.clear()
 
     def identity(self, settings: RunSettings) -> dict:
         """What determines the trained weights: the source task and its data, the training settings (none of
@@ -103,14 +73,14 @@ class DatasetSource(Source):
             }
         return self._identities[settings]
 
-    def weights_path(self, settings: RunSettings) -> Path:
+    def trained_model_path(self, settings: RunSettings) -> Path:
         digest = config_hash(self.identity(settings))
         return settings.cache_dir / "sources" / f"{file_stem(self.name)}-{digest}.pt"
 
     def prepare(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None = None) -> None:
         """Train the source model unless it is cached. One process trains it at a time (a lock file beside it):
         another that needs it meanwhile waits, then finds it cached."""
-        path = self.weights_path(settings)
+        path = self.trained_model_path(settings)
         if path in self._unsaved or self._usable(path):
             return
         waiting = functools.partial(log.info, "source %s: waiting for another process training it", self.name)
@@ -150,7 +120,7 @@ class DatasetSource(Source):
         state = model.cpu().state_dict()
         meta = {"identity": self.identity(settings), "history": history, "test_accuracy": accuracy,
                 "classes": list(self.task.classes), "input": self.input_convention(settings).as_dict()}
-        nbytes = model_bytes(model)
+        nbytes = sum(t.numel() * t.element_size() for t in state.values())
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not has_room(path.parent, nbytes):
@@ -172,7 +142,7 @@ class DatasetSource(Source):
 
     def build_with_own_head(self, settings: RunSettings) -> torch.nn.Module:
         """The trained model as it was trained, with its classifier over the source task's classes."""
-        path = self.weights_path(settings)
+        path = self.trained_model_path(settings)
         if path not in self._unsaved and not path.exists():
             raise FileNotFoundError(f"source model {path} is missing; prepare() the source first")
         model = create_backbone(settings.preset.backbone, self.task.num_classes, **settings.preset.backbone_kwargs())
