@@ -187,8 +187,12 @@ def _crossed(catalog: Catalog, target: str, sources: Iterable[str]) -> list[tupl
     """(source task, target) for the harness-trained ``sources``, less a source of the target's dataset."""
     known = catalog.all_sources()
     dataset = catalog.tasks()[target][0]
-    trained = {name: known[name].trained_on for name in sources if name in known}
-    return [(on[1].name, target) for on in trained.values() if on is not None and on[0].name != dataset.name]
+    pairs = []
+    for name in sources:
+        trained = known[name].trained_on if name in known else None
+        if trained is not None and trained[0].name != dataset.name:
+            pairs.append((trained[1].name, target))
+    return pairs
 
 
 def audit_pairs(catalog: Catalog, settings: RunSettings, pairs: Iterable[tuple[str, str | None]],
