@@ -1,7 +1,7 @@
 """The contract of a weight source: what a backbone's weights are, whether they can be had, and a model carrying
 them. Implementations live with what they need: timm, hub-cache and file weights in
 :mod:`benchmark.engine.pretrainedsource`, the models the harness trains on a source task in
-:mod:`benchmark.run.trainedsources`, random weights among the built-in plugins."""
+:mod:`benchmark.registry.trainedsources`, random weights among the built-in plugins."""
 
 from __future__ import annotations
 
