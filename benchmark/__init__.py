@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from benchmark.engine.logisticprobe import LogisticProbe, fit_logistic_probe
     from benchmark.engine.metrics import macro_roc_curve
     from benchmark.engine.models import create_backbone
+    from benchmark.engine.pretrainedsource import PretrainedSource
     from benchmark.engine.seeding import seeded
     from benchmark.engine.weightfiles import hub_cached_file, tensors_digest
     from benchmark.estimators import Estimator, check_inputs
@@ -64,6 +65,7 @@ _MODULES = {
     "benchmark.engine.logisticprobe": ("LogisticProbe", "fit_logistic_probe"),
     "benchmark.engine.metrics": ("macro_roc_curve",),
     "benchmark.engine.models": ("create_backbone",),
+    "benchmark.engine.pretrainedsource": ("PretrainedSource",),
     "benchmark.engine.seeding": ("seeded",),
     "benchmark.engine.weightfiles": ("hub_cached_file", "tensors_digest"),
     "benchmark.hashing": ("digest_of", "file_hash", "state_dict_hash"),
@@ -99,6 +101,8 @@ __all__ = [
     # models, their input, seeding and digests
     "create_backbone", "seeded", "InputConvention", "from_pretrained_cfg", "pretrained_input", "digest_of", "file_hash",
     "state_dict_hash", "hub_cached_file", "tensors_digest",
+    # pretrained weights from timm, the Hugging Face cache or a file (subclass it for weights chosen per run)
+    "PretrainedSource",
     # probes on frozen features: logistic regression and k nearest neighbours
     "LogisticProbe", "fit_logistic_probe", "nearest", "choose_k",
     # figures: one style, and the study's ROC curve

@@ -41,11 +41,11 @@ if TYPE_CHECKING:
 def _sources_to_train(plan: Plan, catalog: Catalog, settings: RunSettings) -> list[str]:
     """The harness-trained sources of the pending experiments whose models are not cached yet."""
     from benchmark.run.planner import PENDING
-    from benchmark.sources import DatasetSource
 
     sources = catalog.all_sources()
     return sorted(name for name in {p.experiment.source for p in plan.by_state(PENDING)}
-                  if isinstance(sources.get(name), DatasetSource) and not sources[name].weights_path(settings).exists())
+                  if name in sources and sources[name].trained_on is not None
+                  and not sources[name].trained_model_path(settings).exists())
 
 
 def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings, verbose: bool) -> None:
@@ -53,16 +53,15 @@ def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings, verbose: bo
     under ``verbose``, else one line per reason with how many it skips."""
     from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED
     from benchmark.run.skips import count_by_reason
-    from benchmark.sources import DatasetSource
 
     styles = {PENDING: "cyan", DONE: "green", SKIPPED: "yellow", FAILED: "red"}
     sources = catalog.all_sources()
     to_train = _sources_to_train(plan, catalog, settings)
     for name in sorted({p.experiment.source for p in plan.by_state(PENDING)}):
-        if isinstance(sources.get(name), DatasetSource):
+        if name in sources and sources[name].trained_on is not None:
             state = "to train" if name in to_train else "cached"
             console.print(f"[magenta]source  [/] {escape(name)}: model {state} "
-                          f"({escape(str(sources[name].weights_path(settings)))})")
+                          f"({escape(str(sources[name].trained_model_path(settings)))})")
     for planned in plan.experiments:
         if planned.state == SKIPPED and not verbose:
             continue

@@ -18,7 +18,7 @@ from benchmark.run.progress import RunProgress
 from benchmark.run.schedule import CostModel, Scheduler, image_passes, simulate
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
-from benchmark.sources import DatasetSource
+from benchmark.sources import Source
 
 
 class Ended(Enum):
@@ -81,9 +81,9 @@ def build_jobs(plan: Plan, catalog: Catalog, settings: RunSettings, store: Store
         exp = planned.experiment
         source = sources.get(exp.source)
         needs = ""
-        if isinstance(source, DatasetSource):
+        if source is not None and source.trained_on is not None:
             if exp.source not in source_jobs:
-                path = source.weights_path(settings)
+                path = source.trained_model_path(settings)
                 cost = 0.0 if path.exists() else model.seconds(True, image_passes(
                     True, _image_count(source, settings), preset.max_epochs))
                 source_jobs[exp.source] = Job(SOURCE_JOB, f"source:{path.name}", f"source {exp.source}", exp.source,
@@ -96,8 +96,10 @@ def build_jobs(plan: Plan, catalog: Catalog, settings: RunSettings, store: Store
     return [*source_jobs.values(), *jobs], model.basis
 
 
-def _image_count(source: DatasetSource, settings: RunSettings) -> int:
-    counts, _ = source.dataset.class_counts(source.task, settings.data_root)
+def _image_count(source: Source, settings: RunSettings) -> int:
+    """How many images the harness trains ``source`` on."""
+    dataset, task = source.trained_on
+    counts, _ = dataset.class_counts(task, settings.data_root)
     return int(counts.sum())
 
 
