@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from benchmark.hashing import digest_of, file_hash, state_dict_hash
     from benchmark.hookspecs import hookimpl
     from benchmark.launchers import Launcher, LaunchError, LaunchOptions, Session, WorkerLost
-    from benchmark.methods import ExperimentContext, Method, MethodResult
+    from benchmark.methods import Method, MethodResult
     from benchmark.presets import PRESETS, Preset
     from benchmark.report.estimates import compare, weighted_tau
     from benchmark.report.figures import VisualizerContext
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from benchmark.report.taxonomy import CLASSES, STRUCTURAL, classify_many
     from benchmark.report.taxonomyfigures import share_bars, share_scatter
     from benchmark.report.transfer import class_shares, filter_change, spearman, structural_share
+    from benchmark.run.context import ExperimentContext
     from benchmark.run.schedule import simulate
     from benchmark.run.work import Job, JobResult, WorkSpec, execute
     from benchmark.settings import RunSettings
@@ -69,7 +70,7 @@ _MODULES = {
     "benchmark.hashing": ("digest_of", "file_hash", "state_dict_hash"),
     "benchmark.hookspecs": ("hookimpl",),
     "benchmark.launchers": ("Launcher", "Session", "LaunchOptions", "WorkerLost", "LaunchError"),
-    "benchmark.methods": ("ExperimentContext", "Method", "MethodResult"),
+    "benchmark.methods": ("Method", "MethodResult"),
     "benchmark.presets": ("PRESETS", "Preset"),
     "benchmark.report.estimates": ("compare", "weighted_tau"),
     "benchmark.report.figures": ("VisualizerContext",),
@@ -78,6 +79,7 @@ _MODULES = {
     "benchmark.report.taxonomy": ("CLASSES", "STRUCTURAL", "classify_many"),
     "benchmark.report.taxonomyfigures": ("share_bars", "share_scatter"),
     "benchmark.report.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
+    "benchmark.run.context": ("ExperimentContext",),
     "benchmark.run.schedule": ("simulate",),
     "benchmark.run.work": ("Job", "JobResult", "WorkSpec", "execute"),
     "benchmark.settings": ("RunSettings",),

@@ -15,8 +15,8 @@ from benchmark.engine.featurecache import FeatureCache, weights_fingerprint
 from benchmark.engine.models import create_backbone, predict
 from benchmark.engine.staging import StagedImages
 from benchmark.engine.training import LabelledImages, train_classifier
-from benchmark.methods import ExperimentContext
 from benchmark.presets import CPU_QUICK
+from benchmark.run.context import ExperimentContext
 from benchmark.settings import RunSettings
 
 CPU = torch.device("cpu")
