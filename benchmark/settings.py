@@ -5,16 +5,36 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from benchmark.engine.acceleration import Acceleration
-from benchmark.engine.svmbackend import resolve_svm_backend
+from benchmark.acceleration import Acceleration
 from benchmark.presets import Preset, resolve_preset
+
+if TYPE_CHECKING:
+    import torch
+
+SVM_BACKENDS = ("auto", "sklearn", "torch")
+
+
+def resolve_svm_backend(choice: str, device: torch.device) -> str:
+    """``sklearn`` or ``torch`` for ``--svm choice``.
+
+    ``auto`` is torch on CUDA and scikit-learn elsewhere: the torch solvers fit the same models as
+    ``LinearSVC`` and ``SVC(kernel="linear")`` (see :mod:`benchmark.engine.torchsvm`), but scikit-learn is the
+    reference and is faster on a CPU.
+    """
+    if choice not in SVM_BACKENDS:
+        raise ValueError(f"unknown --svm {choice!r}: use one of {', '.join(SVM_BACKENDS)}")
+    if choice == "auto":
+        return "torch" if device.type == "cuda" else "sklearn"
+    return choice
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` is the first CUDA device when there is one, else the CPU."""
+    """``auto`` is the first CUDA device when there is one, else the CPU (torch is imported here, not at load:
+    commands that only read settings never need it)."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -41,7 +61,7 @@ class RunSettings:
     strict: bool = False  # an unreadable image fails the run instead of being skipped with a warning
     max_unreadable: float = 0.01  # the share of a dataset's files that may be unreadable before it fails
     compile: bool = False  # run forward passes through torch.compile
-    svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see benchmark.engine.svm.resolve_svm_backend)
+    svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see resolve_svm_backend)
     svm_auto: bool = False  # the backend was chosen by --svm auto, so torch may fall back to sklearn
     jobs_per_gpu: int = 1  # experiments run side by side on one GPU (threads)
     keep_models: str = "auto"  # which trained models stay under the run folder (benchmark.run.keptmodels)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmark.engine.acceleration import Acceleration
+from benchmark.acceleration import Acceleration
 from benchmark.engine.inputs import IMAGENET_MEAN, IMAGENET_STD, named
 from benchmark.engine.models import create_backbone, forward_pass, predict, to_unit
 from benchmark.engine.svm import svm_scores

@@ -6,10 +6,10 @@ import pytest
 import torch
 from fakedata import red_or_blue
 
+from benchmark.acceleration import Acceleration
 from benchmark.data.splits import Split
 from benchmark.data.taskdata import SplitData
 from benchmark.datasets import Task
-from benchmark.engine.acceleration import Acceleration
 from benchmark.engine.augment import Augmentation
 from benchmark.engine.featurecache import FeatureCache, weights_fingerprint
 from benchmark.engine.models import create_backbone, predict

@@ -25,12 +25,12 @@ from benchmark.cli.app import (
     plugin_option,
 )
 from benchmark.cli.launching import launcher_options, resolve_launch
-from benchmark.engine.svmbackend import SVM_BACKENDS
 from benchmark.engine.threads import set_threads
 from benchmark.presets import PRESETS
 from benchmark.run.keeppolicy import KEEP_POLICIES
 from benchmark.run.selection import ExpressionError
 from benchmark.run.store import STORE_FILE, StoreError
+from benchmark.settings import SVM_BACKENDS
 
 if TYPE_CHECKING:
     from benchmark.registry.catalog import Catalog

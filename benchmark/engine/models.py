@@ -9,7 +9,7 @@ import timm
 import torch
 
 import benchmark.engine.medmnistnets  # noqa: F401 (registers MedMNIST's ResNets with timm)
-from benchmark.engine.acceleration import Acceleration
+from benchmark.acceleration import Acceleration
 from benchmark.engine.inputs import InputConvention, named
 from benchmark.engine.staging import StagedImages
 

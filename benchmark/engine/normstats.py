@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from benchmark.engine.acceleration import Acceleration
+from benchmark.acceleration import Acceleration
 from benchmark.engine.inputs import InputConvention
 from benchmark.engine.models import to_unit
 from benchmark.engine.staging import StagedImages

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import torch
 
-from benchmark.engine.acceleration import Acceleration
+from benchmark.acceleration import Acceleration
 from benchmark.engine.augment import Augmentation
 from benchmark.engine.inputs import InputConvention, input_of
 from benchmark.engine.metrics import auc_of
