@@ -21,16 +21,10 @@ import numpy as np
 
 from benchmark.hashing import config_hash
 from benchmark.methods import Method
+from benchmark.report.metricnames import METRICS
 from benchmark.report.stats import bootstrap_scores, interval_of_mean, observed_metric, too_few_per_class
 from benchmark.run.planner import NO_SOURCE
 
-METRICS = ("auc", "auc_macro_curve", "auc_ovr", "accuracy", "balanced_accuracy")
-METRIC_NAMES = {
-    "auc_macro_curve": "ROC AUC (the study's: area under the macro-averaged ROC curve)",
-    "auc_ovr": "ROC AUC (scikit-learn's: mean of per-class one-vs-rest AUCs)",
-    "accuracy": "accuracy",
-    "balanced_accuracy": "balanced accuracy",
-}
 REPLICATES = 2000  # bootstrap resamples per cell and per comparison
 
 
