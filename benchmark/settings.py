@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import dataclasses
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +19,7 @@ if TYPE_CHECKING:
 SVM_BACKENDS = ("auto", "sklearn", "torch")
 
 
-def resolve_svm_backend(choice: str, device: torch.device) -> str:
+def resolve_svm_backend(choice: str, device: torch.device | Device) -> str:
     """``sklearn`` or ``torch`` for ``--svm choice``.
 
     ``auto`` is torch on CUDA and scikit-learn elsewhere: the torch solvers fit the same models as
@@ -30,22 +33,50 @@ def resolve_svm_backend(choice: str, device: torch.device) -> str:
     return choice
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is the first CUDA device when there is one, else the CPU (torch is imported here, not at load:
-    commands that only read settings never need it)."""
+class Device(str):
+    """A device name (``cpu``, ``cuda``, ``cuda:1``) that reads like a ``torch.device`` (``.type``, ``.index``) and
+    that torch takes wherever it takes a device, so that settings are made, hashed and compared without torch."""
+
+    @property
+    def type(self) -> str:
+        return self.partition(":")[0]
+
+    @property
+    def index(self) -> int | None:
+        _, _, index = self.partition(":")
+        return int(index) if index else None
+
+
+_DEVICE_NAME = re.compile(r"(?P<type>[a-z_]+)(?::(?P<index>\d+))?")
+# torch's other device types: a device, just not one tlbench runs on
+_OTHER_TORCH_DEVICES = frozenset({"mps", "xpu", "hip", "meta", "xla", "hpu", "mtia", "maia", "ipu", "lazy", "vulkan",
+                                  "ve", "fpga", "mkldnn", "ideep", "opengl", "opencl", "privateuseone"})
+_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl")
+
+
+def _cuda_visible() -> bool:
+    """Whether torch sees a CUDA device; torch is asked only where an NVIDIA driver is installed, so that a machine
+    without one resolves ``auto`` without loading torch (seconds a command that only reads would wait)."""
+    if not (any(os.path.exists(path) for path in _DRIVER_FILES) or ctypes.util.find_library("cuda")
+            or ctypes.util.find_library("nvcuda")):
+        return False
     import torch
 
+    return torch.cuda.is_available()
+
+
+def resolve_device(name: str) -> Device:
+    """``auto`` is the first CUDA device when there is one, else the CPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"--device {name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
-    if device.type not in ("cpu", "cuda"):
+        return Device("cuda" if _cuda_visible() else "cpu")
+    match = _DEVICE_NAME.fullmatch(name)
+    if match is None or match["type"] not in {"cpu", "cuda", *_OTHER_TORCH_DEVICES}:
+        raise ValueError(f"--device {name!r} is not a device: use auto, cpu, cuda or cuda:N")
+    if match["type"] not in ("cpu", "cuda"):
         raise ValueError(f"--device {name!r}: tlbench runs on cpu or cuda")
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if match["type"] == "cuda" and not _cuda_visible():
         raise ValueError(f"--device {name}: no CUDA device is visible; use --device cpu or auto")
-    return device
+    return Device(name)
 
 
 @dataclass(frozen=True)
@@ -53,7 +84,7 @@ class RunSettings:
     """What every experiment of one run shares."""
 
     preset: Preset
-    device: torch.device
+    device: torch.device | Device  # built from a name: a Device
     data_root: Path
     cache_dir: Path
     imagenet_weights: Path | None = None
