@@ -99,7 +99,8 @@ def show_command(ctx, out_dir, fmt, metric):
                 else f"`tlbench doctor --out {out_dir}` checks its rows")
         click.echo(f"no passed result in {out_dir}: {_counted(rows)}; {hint}", err=True)
         sys.exit(EXIT_NOTHING_RAN)
-    boards = leaderboard.build_boards(rows, metric, methods=load_catalog(ctx.obj.get("plugins", ())).methods)
+    boards = leaderboard.build_boards(rows, metric, methods=load_catalog(ctx.obj.get("plugins", ())).methods,
+                                      run_dir=out_dir)
     if fmt == "json":
         click.echo(render.render_json(rows, boards, store.attempts()))
     elif fmt == "table":

@@ -311,7 +311,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                          "are lost with it; run again")
     selected = {p.config_hash for p in plan.experiments}
     rows = [r for r in store.rows() if r["config_hash"] in selected]
-    boards = leaderboard.build_boards(rows, methods=catalog.methods)
+    boards = leaderboard.build_boards(rows, methods=catalog.methods, run_dir=out_dir)
     if boards:
         console.print(render.render_rich(boards))
     console.print(f"results: {escape(str(store.path))}")

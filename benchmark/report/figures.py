@@ -45,7 +45,7 @@ class VisualizerContext:
         if key not in self.memo:
             from benchmark.report.leaderboard import build_boards
 
-            self.memo[key] = build_boards(self.rows(), metric, methods=self.catalog.methods)
+            self.memo[key] = build_boards(self.rows(), metric, methods=self.catalog.methods, run_dir=self.run_dir)
         return self.memo[key]
 
     def board_rows(self, board) -> list[dict]:
