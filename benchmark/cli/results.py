@@ -177,6 +177,7 @@ def report_command(ctx, plugin_args, out_dir, to_dir, visualizer_names, style, m
     from benchmark.report.build import build_report
     from benchmark.report.figures import VisualizerContext
     from benchmark.report.folder import ReportFolderError, staged
+    from benchmark.report.progress import ReportProgress
     from benchmark.run.store import Store
 
     catalog = _catalog(ctx, plugin_args, data_root)
@@ -189,8 +190,8 @@ def report_command(ctx, plugin_args, out_dir, to_dir, visualizer_names, style, m
     folder = to_dir or out_dir / "report"
     chosen = [catalog.visualizers[n] for n in dict.fromkeys(visualizer_names or catalog.visualizers)]
     try:
-        with staged(folder) as staging:
-            vctx = VisualizerContext(store, catalog, settings, staging, style=style, metric=metric)
+        with staged(folder) as staging, ReportProgress(console) as progress:
+            vctx = VisualizerContext(store, catalog, settings, staging, style=style, metric=metric, progress=progress)
             written, failures = build_report(vctx, chosen)
             shown = [(_shown(path, staging), path.stat().st_size) for path in written]
     except ReportFolderError as error:

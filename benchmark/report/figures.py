@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchmark.presets import Preset
 from benchmark.registry.catalog import Catalog
+from benchmark.report.progress import Item, ReportProgress, untracked
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
 
@@ -26,10 +28,17 @@ class VisualizerContext:
     metric: str = "auc"  # the boards' metric (``tlbench report --metric``)
     memo: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # what a visualiser left out and why, one line each
+    progress: ReportProgress | None = None  # the live display of `tlbench report`; None: draw silently
 
     @property
     def run_dir(self) -> Path:
         return self.store.run_dir
+
+    def track(self, items: Iterable[Item], description: str, label: Callable[[Item], str] | None = None
+              ) -> Iterator[Item]:
+        """Yield ``items``; under ``tlbench report``, a progress line ``description`` counts them, names the one in
+        hand (``label(item)``) and estimates the time left: for a visualiser's slow loops (models it draws)."""
+        return (self.progress.track if self.progress is not None else untracked)(items, description, label)
 
     def rows(self) -> list[dict]:
         """The passed experiments' rows."""
