@@ -27,10 +27,9 @@ from benchmark.cli.app import (
 from benchmark.cli.launching import launcher_options, resolve_launch
 from benchmark.engine.threads import set_threads
 from benchmark.presets import PRESETS
-from benchmark.run.keeppolicy import KEEP_POLICIES
 from benchmark.run.selection import ExpressionError
 from benchmark.run.store import STORE_FILE, StoreError
-from benchmark.settings import SVM_BACKENDS
+from benchmark.settings import KEEP_POLICIES, SVM_BACKENDS
 
 if TYPE_CHECKING:
     from benchmark.registry.catalog import Catalog
