@@ -120,6 +120,21 @@ def test_the_window_ignores_validation_and_test_images_and_follows_training_imag
     assert split_of(dataset, tmp_path).window[1] > before.window[1]
 
 
+def test_a_datasets_augmentation_sees_the_images_through_the_splits_window(tmp_path):
+    level_only_pngs(tmp_path / "levels")
+    dataset = declare(tmp_path, 'window = "dataset-percentiles"\n')
+    seen = []
+    dataset.augment_train = lambda task, imageset, train, seed: seen.append(imageset)
+    split = split_of(dataset, tmp_path)
+    (imageset,) = seen
+    assert imageset.wide is None
+    assert np.array_equal(imageset.images[split.split.train], split.train.images.permute(0, 2, 3, 1).numpy())
+    (task,) = dataset.tasks()
+    with load_options(LoadOptions(ImageCache(None))):
+        own_range = dataset.load(task, tmp_path, 16)
+    assert own_range.wide is not None and not np.array_equal(own_range.images, imageset.images)
+
+
 def test_the_cache_keeps_the_values_of_images_of_more_than_8_bits_beside_the_others(tmp_path):
     rng = np.random.default_rng(1)
     wide_values = [rng.integers(0, 4096, size=(12, 12)).astype(np.uint16) for _ in range(2)]
