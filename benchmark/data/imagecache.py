@@ -11,6 +11,7 @@ depth, float32 grey, in a ``.levels.npy`` array beside the entry.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,9 +27,9 @@ from PIL import Image
 
 from benchmark.data.windows import PercentileWindow, Window, own_range, to_uint8
 from benchmark.engine.threads import usable_cores
+from benchmark.files.cachefiles import write_atomically, writer_of
 from benchmark.hashing import config_hash
 from benchmark.names import file_stem
-from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside, writer_of
 
 log = logging.getLogger(__name__)
 
@@ -177,21 +178,17 @@ class ImageCache:
             for stale in self.folder.glob(f"{prefix}*"):
                 if writer_of(stale.name) is None:  # another process's entry being written is left to it
                     stale.unlink(missing_ok=True)
-            for leftover in remove_leftovers(self.folder):
-                log.info("image cache: removed %s, left by a process that ended", leftover)
-            if not self._writable(name, len(paths) * size * size * (3 + keep_levels * LEVELS_DTYPE().itemsize)):
+            if not self._writable(name):
                 return self._decode(name, paths, size, None, window)
             try:
                 return self._decode(name, paths, size, stem, window)
-            except OSError as error:  # full or read-only after all: the images are still right, in memory
-                for own in self.folder.glob(f"{stem.name}*.{os.getpid()}.partial*"):
-                    own.unlink(missing_ok=True)
+            except OSError as error:  # full or read-only: the images are still right, in memory
                 log.warning("image cache: could not write %s (%s); keeping %s in memory for this run", stem, error,
                             name)
                 return self._decode(name, paths, size, None, window)
 
-    def _writable(self, name: str, nbytes: int) -> bool:
-        """Whether an entry of ``nbytes`` can be written; a warning says why not (the run goes on in memory)."""
+    def _writable(self, name: str) -> bool:
+        """Whether the cache folder can be written; a warning says why not (the run goes on in memory)."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -200,10 +197,6 @@ class ImageCache:
             return False
         if not os.access(self.folder, os.W_OK):
             log.warning("image cache: %s is read-only; keeping %s in memory for this run", self.folder, name)
-            return False
-        if not has_room(self.folder, nbytes):
-            log.warning("image cache: not enough free space under %s for %d MB; keeping %s in memory for this run",
-                        self.folder, nbytes >> 20, name)
             return False
         return True
 
@@ -235,57 +228,66 @@ class ImageCache:
 
     def _decode(self, name: str, paths: Sequence[Path], size: int, stem: Path | None,
                 window: Window | None = None) -> CachedImages:
-        started = time.perf_counter()
+        """Decode ``paths`` into memory (``stem`` None) or into the cache entry ``stem``, published when whole (with
+        its levels under a :class:`PercentileWindow`)."""
         keep_levels = isinstance(window, PercentileWindow)
         shape = (len(paths), size, size, 3)
-        levels = None
         if stem is None:
             images = np.empty(shape, dtype=np.uint8)
-            if keep_levels:
-                levels = np.empty(shape[:3], dtype=LEVELS_DTYPE)
-        else:
-            stem.parent.mkdir(parents=True, exist_ok=True)
-            partial = temporary_beside(stem, ".partial.npy")
+            levels = np.empty(shape[:3], dtype=LEVELS_DTYPE) if keep_levels else None
+            kept, reasons, rows = self._decode_logged(images, levels, name, paths, size, window)
+            if keep_levels and len(rows) < len(paths):
+                levels = levels[kept[rows]]
+            return CachedImages(images[kept] if reasons else images, kept, reasons, len(paths), None, rows, levels)
+        levels_bytes = len(paths) * size * size * np.dtype(LEVELS_DTYPE).itemsize
+        levels_entry = (write_atomically(_beside(stem, ".levels.npy"), levels_bytes) if keep_levels
+                        else contextlib.nullcontext())
+        with write_atomically(_beside(stem, ".npy"), len(paths) * size * size * 3) as partial, \
+                levels_entry as levels_partial:  # published in reverse: the levels, then the images
             images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
+            levels = None
             if keep_levels:
-                levels_partial = temporary_beside(_beside(stem, ".levels"), ".partial.npy")
                 levels = np.lib.format.open_memmap(levels_partial, mode="w+", dtype=LEVELS_DTYPE, shape=shape[:3])
+            kept, reasons, rows = self._decode_logged(images, levels, name, paths, size, window)
+            if reasons:
+                kept_images = np.asarray(images)[kept]
+                del images
+                with open(partial, "wb") as handle:
+                    np.save(handle, kept_images)  # rewrite without the unreadable files' rows
+            else:
+                images.flush()
+                del images
+            if keep_levels and len(rows) < len(paths):
+                kept_levels = np.asarray(levels)[kept[rows]]
+                del levels
+                with open(levels_partial, "wb") as handle:
+                    np.save(handle, kept_levels)  # only the kept files of more than 8 bits
+            elif keep_levels:
+                levels.flush()
+                del levels
+            with write_atomically(_beside(stem, ".json")) as meta:  # published first: the array appears last
+                meta.write_text(json.dumps({"kept": kept.tolist(), "failures": reasons,
+                                            **({"wide_rows": rows.tolist()} if keep_levels else {})}))
+        cached = self._read(stem, keep_levels)
+        cached.decoded = len(paths)
+        return cached
+
+    def _decode_logged(self, images: np.ndarray, levels: np.ndarray | None, name: str, paths: Sequence[Path],
+                       size: int, window: Window | None) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+        """Fill ``images`` (and ``levels``, see :func:`_decode_chunk`); return the kept files' positions, the
+        unreadable files' reasons and, with ``levels``, the positions among the kept files of those of more than 8
+        bits."""
+        started = time.perf_counter()
         wide = np.zeros(len(paths), dtype=bool)
         failures = self._decode_into(images, levels, wide, [str(p) for p in paths], size, window)
         failed = {i for i, _ in failures}
         kept = np.array([i for i in range(len(paths)) if i not in failed], dtype=np.int64)
-        reasons = [reason for _, reason in failures]
-        rows = np.flatnonzero(wide[kept]) if keep_levels else None  # positions among the kept images
-        whole_levels = rows is not None and len(rows) == len(paths)  # every file wide and readable
         self.decoded += len(paths)
         seconds = time.perf_counter() - started
         log.info("image cache: decoded %d images of %s at %dpx in %.1fs (%.0f images/s, %d threads)",
                  len(paths), name, size, seconds, len(paths) / max(seconds, 1e-9), self._threads(len(paths)))
-        if stem is None:
-            if keep_levels and not whole_levels:
-                levels = levels[kept[rows]]
-            return CachedImages(images[kept] if failed else images, kept, reasons, len(paths), None, rows, levels)
-        if failed:
-            np.save(partial, np.asarray(images)[kept])  # rewrite without the unreadable files' rows
-        else:
-            images.flush()
-        del images
-        if keep_levels:
-            if whole_levels:
-                levels.flush()
-            else:  # rewrite with the rows of the kept files of more than 8 bits only
-                np.save(levels_partial, np.asarray(levels)[kept[rows]])
-            del levels
-        meta = temporary_beside(_beside(stem, ".json"))
-        meta.write_text(json.dumps({"kept": kept.tolist(), "failures": reasons,
-                                    **({"wide_rows": rows.tolist()} if keep_levels else {})}))
-        publish(meta, _beside(stem, ".json"))
-        if keep_levels:
-            publish(levels_partial, _beside(stem, ".levels.npy"))
-        publish(partial, _beside(stem, ".npy"))  # the array appears only when complete
-        cached = self._read(stem, keep_levels)
-        cached.decoded = len(paths)
-        return cached
+        rows = np.flatnonzero(wide[kept]) if levels is not None else None
+        return kept, [reason for _, reason in failures], rows
 
     def _threads(self, count: int) -> int:
         return max(1, min(self.workers, count // CHUNK))
