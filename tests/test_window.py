@@ -152,11 +152,13 @@ def test_the_cache_keeps_the_values_of_images_of_more_than_8_bits_beside_the_oth
     assert np.array_equal(in_memory.levels, first.levels) and np.array_equal(in_memory.images, first.images)
     again = ImageCache(tmp_path / "cache").load("mixed", {}, paths, 6, PercentileWindow())
     assert again.decoded == 0 and np.array_equal(again.levels, first.levels)
-    assert ImageCache(tmp_path / "cache").load("mixed", {}, paths, 6).levels is None  # an entry of its own
-    for levels in (tmp_path / "cache" / "images").glob("mixed-6px-*.levels.npy"):
-        levels.unlink()
-    rebuilt = ImageCache(tmp_path / "cache").load("mixed", {}, paths, 6, PercentileWindow())
-    assert rebuilt.decoded == 4 and np.array_equal(rebuilt.levels, first.levels)
+    for damage in (Path.unlink, lambda levels: np.save(levels, np.zeros((3, 6, 6), np.float32))):
+        (levels,) = (tmp_path / "cache" / "images").glob("mixed-6px-*.levels.npy")
+        damage(levels)
+        rebuilt = ImageCache(tmp_path / "cache").load("mixed", {}, paths, 6, PercentileWindow())
+        assert rebuilt.decoded == 4 and np.array_equal(rebuilt.levels, first.levels)
+    plain = ImageCache(tmp_path / "cache").load("mixed", {}, paths, 6)  # another entry: no levels
+    assert plain.levels is None and plain.decoded == 4
 
 
 def test_fixed_and_per_image_windows_are_applied_when_decoding(tmp_path):
