@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         scan_class_folders,
     )
     from benchmark.datasets import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task
-    from benchmark.engine.inputs import InputConvention, from_pretrained_cfg, pretrained_input
+    from benchmark.engine.inputs import from_pretrained_cfg, pretrained_input
     from benchmark.engine.knnprobe import choose_k, nearest
     from benchmark.engine.logisticprobe import LogisticProbe, fit_logistic_probe
     from benchmark.engine.metrics import macro_roc_curve
@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from benchmark.estimators import Estimator, check_inputs
     from benchmark.hashing import digest_of, file_hash, state_dict_hash
     from benchmark.hookspecs import hookimpl
+    from benchmark.inputs import InputConvention
     from benchmark.launchers import Launcher, LaunchError, LaunchOptions, Session, WorkerLost
-    from benchmark.methods import ExperimentContext, Method, MethodResult
+    from benchmark.methods import Method, MethodResult
     from benchmark.presets import PRESETS, Preset
     from benchmark.report.estimates import compare, weighted_tau
     from benchmark.report.figures import VisualizerContext
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from benchmark.report.filters.taxonomyfigures import share_bars, share_scatter
     from benchmark.report.filters.transfer import class_shares, filter_change, spearman, structural_share
     from benchmark.report.style import DPI, GREY, colour_of, column_line, method_colour, save, styled
+    from benchmark.run.context import ExperimentContext
     from benchmark.run.jobs import Job, JobResult, WorkSpec, execute
     from benchmark.run.schedule import simulate
     from benchmark.settings import RunSettings
@@ -71,7 +73,7 @@ _MODULES = {
     "benchmark.hashing": ("digest_of", "file_hash", "state_dict_hash"),
     "benchmark.hookspecs": ("hookimpl",),
     "benchmark.launchers": ("Launcher", "Session", "LaunchOptions", "WorkerLost", "LaunchError"),
-    "benchmark.methods": ("ExperimentContext", "Method", "MethodResult"),
+    "benchmark.methods": ("Method", "MethodResult"),
     "benchmark.presets": ("PRESETS", "Preset"),
     "benchmark.report.estimates": ("compare", "weighted_tau"),
     "benchmark.report.figures": ("VisualizerContext",),
@@ -80,6 +82,7 @@ _MODULES = {
     "benchmark.report.filters.taxonomy": ("CLASSES", "STRUCTURAL", "classify_many"),
     "benchmark.report.filters.taxonomyfigures": ("share_bars", "share_scatter"),
     "benchmark.report.filters.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
+    "benchmark.run.context": ("ExperimentContext",),
     "benchmark.run.schedule": ("simulate",),
     "benchmark.run.jobs": ("Job", "JobResult", "WorkSpec", "execute"),
     "benchmark.settings": ("RunSettings",),

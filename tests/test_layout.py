@@ -17,41 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # bottom-up: a module may import from its own layer or a lower one
 LAYERS = ("contracts", "files", "engine", "data", "registry", "run", "report", "cli")
 # the top-level modules of the contracts layer: light, no torch import at module load
-CONTRACTS = frozenset({"hashing", "names", "presets", "settings", "datasets", "methods", "sources", "weightsources",
-                       "estimators", "visualizers", "launchers", "hookspecs"})
+CONTRACTS = frozenset({"hashing", "names", "presets", "settings", "datasets", "methods", "sources",
+                       "estimators", "visualizers", "launchers", "hookspecs", "acceleration", "inputs"})
 FACADES = frozenset({"benchmark", "benchmark.testing"})  # on top of every layer: they may import anything
 
-# Up-imports that remain only until another helper's move lands (issues 24 and 26, this session); the lead empties
-# this list at the merge. An entry that no longer matches an import fails test_layers_hold, so none outlives its move.
-PENDING_MOVES = {
-    # lazy (26.3): ExperimentContext moves from methods.py to run/context.py with these imports
-    ("benchmark.methods", "benchmark.data.taskdata"),
-    ("benchmark.methods", "benchmark.engine.featurecache"),
-    ("benchmark.methods", "benchmark.engine.inputs"),
-    ("benchmark.methods", "benchmark.engine.logisticprobe"),
-    ("benchmark.methods", "benchmark.engine.models"),
-    ("benchmark.methods", "benchmark.engine.normstats"),
-    ("benchmark.methods", "benchmark.engine.seeding"),
-    ("benchmark.methods", "benchmark.engine.svm"),
-    ("benchmark.methods", "benchmark.engine.training"),
-    # lazy (26.3): settings.py stops importing the engine
-    ("benchmark.settings", "benchmark.engine.acceleration"),
-    ("benchmark.settings", "benchmark.engine.svmbackend"),
-    # sources (24.1): DatasetSource moves to run/, the weight sources leave the contracts
-    ("benchmark.sources", "benchmark.data.filedatasets"),
-    ("benchmark.sources", "benchmark.data.taskdata"),
-    ("benchmark.sources", "benchmark.engine.inputs"),
-    ("benchmark.sources", "benchmark.engine.models"),
-    ("benchmark.sources", "benchmark.engine.seeding"),
-    ("benchmark.sources", "benchmark.engine.training"),
-    ("benchmark.sources", "benchmark.files.cachefiles"),
-    ("benchmark.sources", "benchmark.files.locks"),
-    ("benchmark.sources", "benchmark.run.keeppolicy"),
-    ("benchmark.weightsources", "benchmark.engine.inputs"),
-    ("benchmark.weightsources", "benchmark.engine.models"),
-    ("benchmark.weightsources", "benchmark.engine.weightfiles"),
-    ("benchmark.weightsources", "benchmark.registry.config"),
-}
+PENDING_MOVES: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -246,7 +216,7 @@ def test_help_imports_no_heavy_module():
         "print(benchmark.Method.__module__, 'torch' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert result.stdout.splitlines() == ["[]", "benchmark.methods True"]
+    assert result.stdout.splitlines() == ["[]", "benchmark.methods False"]
 
 
 def test_the_lazy_facade_lists_and_resolves_every_public_name():

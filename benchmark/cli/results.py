@@ -67,9 +67,9 @@ def doctor_command(out_dir, quarantine):
 
 
 def _metric(name: str) -> str:
-    """``--metric``, checked here rather than by a click.Choice, whose choices would import the leaderboard
-    (and torch) for every command."""
-    from benchmark.report.leaderboard import METRICS
+    """``--metric``, checked against the light list of metric names (the leaderboard's statistics load only when a
+    board is built)."""
+    from benchmark.report.metricnames import METRICS
 
     if name not in METRICS:
         raise click.BadParameter(f"{name!r}: use one of {', '.join(METRICS)}")
@@ -98,7 +98,7 @@ def show_command(ctx, out_dir, fmt, metric):
                 else f"`tlbench doctor --out {out_dir}` checks its rows")
         click.echo(f"no passed result in {out_dir}: {_counted(rows)}; {hint}", err=True)
         sys.exit(EXIT_NOTHING_RAN)
-    boards = leaderboard.build_boards(rows, metric, methods=_catalog(ctx, ()).methods)
+    boards = leaderboard.build_boards(rows, metric, methods=_catalog(ctx, ()).methods, run_dir=out_dir)
     if fmt == "json":
         click.echo(render.render_json(rows, boards, store.attempts()))
     elif fmt == "table":
@@ -175,6 +175,7 @@ def report_command(ctx, plugin_args, out_dir, to_dir, visualizer_names, style, m
     from benchmark.report.build import build_report
     from benchmark.report.figures import VisualizerContext
     from benchmark.report.folder import ReportFolderError, staged
+    from benchmark.report.progress import ReportProgress
     from benchmark.run.store import STORE_FILE, Store
 
     catalog = _catalog(ctx, plugin_args, data_root)
@@ -187,8 +188,8 @@ def report_command(ctx, plugin_args, out_dir, to_dir, visualizer_names, style, m
     folder = to_dir or out_dir / "report"
     chosen = [catalog.visualizers[n] for n in dict.fromkeys(visualizer_names or catalog.visualizers)]
     try:
-        with staged(folder) as staging:
-            vctx = VisualizerContext(store, catalog, settings, staging, style=style, metric=metric)
+        with staged(folder) as staging, ReportProgress(console) as progress:
+            vctx = VisualizerContext(store, catalog, settings, staging, style=style, metric=metric, progress=progress)
             written, failures = build_report(vctx, chosen)
             shown = [(_shown(path, staging), path.stat().st_size) for path in written]
     except ReportFolderError as error:

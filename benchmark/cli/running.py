@@ -25,12 +25,12 @@ from benchmark.cli.app import (
     plugin_option,
 )
 from benchmark.cli.launching import launcher_options, resolve_launch
-from benchmark.engine.svmbackend import SVM_BACKENDS
 from benchmark.engine.threads import set_threads
 from benchmark.presets import PRESETS
 from benchmark.run.keeppolicy import KEEP_POLICIES
 from benchmark.run.selection import ExpressionError
 from benchmark.run.store import STORE_FILE, StoreError
+from benchmark.settings import SVM_BACKENDS
 
 if TYPE_CHECKING:
     from benchmark.registry.catalog import Catalog
@@ -310,7 +310,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                          "are lost with it; run again")
     selected = {p.config_hash for p in plan.experiments}
     rows = [r for r in store.rows() if r["config_hash"] in selected]
-    boards = leaderboard.build_boards(rows, methods=catalog.methods)
+    boards = leaderboard.build_boards(rows, methods=catalog.methods, run_dir=out_dir)
     if boards:
         console.print(render.render_rich(boards))
     console.print(f"results: {escape(str(store.path))}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import timm
 import torch
 
-from benchmark.engine.inputs import InputConvention, from_pretrained_cfg, named, pretrained_input
+from benchmark.engine.inputs import from_pretrained_cfg, pretrained_input
 from benchmark.engine.models import create_backbone
 from benchmark.engine.seeding import seeded
 from benchmark.engine.weightfiles import (
@@ -29,6 +29,7 @@ from benchmark.engine.weightfiles import (
     timm_layout,
 )
 from benchmark.hashing import state_dict_hash
+from benchmark.inputs import InputConvention, named
 from benchmark.settings import RunSettings
 from benchmark.sources import Source
 

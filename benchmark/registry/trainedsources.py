@@ -18,10 +18,10 @@ from benchmark.engine.inputs import attach
 from benchmark.engine.models import create_backbone, predict, replace_head
 from benchmark.engine.seeding import seeded
 from benchmark.engine.training import EpochCallback, fit
-from benchmark.hashing import config_hash
-from benchmark.names import file_stem
 from benchmark.files.cachefiles import has_room, publish, remove_leftovers, temporary_beside
 from benchmark.files.locks import exclusive
+from benchmark.hashing import config_hash
+from benchmark.names import file_stem
 from benchmark.settings import RunSettings
 from benchmark.sources import Source
 

@@ -32,8 +32,8 @@ from benchmark.engine.metrics import compute_metrics
 from benchmark.engine.models import backbone_of
 from benchmark.hashing import config_hash
 from benchmark.launchers import EventHandler
-from benchmark.methods import ExperimentContext
 from benchmark.registry.catalog import Catalog
+from benchmark.run.context import ExperimentContext
 from benchmark.run.keeppolicy import should_keep
 from benchmark.run.keptmodels import save_model
 from benchmark.run.planner import Experiment
