@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from benchmark.estimators import Estimator, check_inputs
     from benchmark.hashing import digest_of, file_hash, state_dict_hash
     from benchmark.hookspecs import hookimpl
-    from benchmark.launchers import Launcher, LaunchError, LaunchOptions, Session, WorkerLost
+    from benchmark.launchers import Launcher, LauncherOption, LaunchError, LaunchOptions, Session, WorkerLost
     from benchmark.methods import ExperimentContext, Method, MethodResult
     from benchmark.presets import PRESETS, Preset
     from benchmark.report.estimates import compare, weighted_tau
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from benchmark.report.taxonomy import CLASSES, STRUCTURAL, classify_many
     from benchmark.report.taxonomyfigures import share_bars, share_scatter
     from benchmark.report.transfer import class_shares, filter_change, spearman, structural_share
+    from benchmark.run.grid import GridResult, run_grid
     from benchmark.run.schedule import simulate
     from benchmark.run.work import Job, JobResult, WorkSpec, execute
     from benchmark.settings import RunSettings
@@ -68,7 +69,7 @@ _MODULES = {
     "benchmark.engine.weightfiles": ("hub_cached_file", "tensors_digest"),
     "benchmark.hashing": ("digest_of", "file_hash", "state_dict_hash"),
     "benchmark.hookspecs": ("hookimpl",),
-    "benchmark.launchers": ("Launcher", "Session", "LaunchOptions", "WorkerLost", "LaunchError"),
+    "benchmark.launchers": ("Launcher", "LauncherOption", "Session", "LaunchOptions", "WorkerLost", "LaunchError"),
     "benchmark.methods": ("ExperimentContext", "Method", "MethodResult"),
     "benchmark.presets": ("PRESETS", "Preset"),
     "benchmark.report.estimates": ("compare", "weighted_tau"),
@@ -78,6 +79,7 @@ _MODULES = {
     "benchmark.report.taxonomy": ("CLASSES", "STRUCTURAL", "classify_many"),
     "benchmark.report.taxonomyfigures": ("share_bars", "share_scatter"),
     "benchmark.report.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
+    "benchmark.run.grid": ("run_grid", "GridResult"),
     "benchmark.run.schedule": ("simulate",),
     "benchmark.run.work": ("Job", "JobResult", "WorkSpec", "execute"),
     "benchmark.settings": ("RunSettings",),
@@ -87,10 +89,13 @@ _MODULES = {
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
+    # running a grid from Python
+    "run_grid", "GridResult",
     # plugin kinds and their registration
     "hookimpl", "Dataset", "FileDataset", "Source", "Method", "Visualizer", "BoardVisualizer", "Figure", "Estimator",
     "check_inputs", "Launcher", "Session", "LaunchOptions", "WorkerLost", "LaunchError", "Job", "JobResult",
     "WorkSpec", "execute", "simulate",
+    "LauncherOption",
     # what plugins receive and return
     "SOURCE", "TARGET", "Task", "DatasetStatus", "ImageSet", "ImageFiles", "ExperimentContext", "MethodResult",
     "VisualizerContext", "RunSettings", "Preset", "PRESETS",
