@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from benchmark.report.taxonomy import CLASSES, STRUCTURAL, classify_many
     from benchmark.report.taxonomyfigures import share_bars, share_scatter
     from benchmark.report.transfer import class_shares, filter_change, spearman, structural_share
-    from benchmark.run.grid import GridResult, run_grid
+    from benchmark.run.grid import GridError, GridResult, run_grid
     from benchmark.run.schedule import simulate
     from benchmark.run.work import Job, JobResult, WorkSpec, execute
     from benchmark.settings import RunSettings
@@ -79,7 +79,7 @@ _MODULES = {
     "benchmark.report.taxonomy": ("CLASSES", "STRUCTURAL", "classify_many"),
     "benchmark.report.taxonomyfigures": ("share_bars", "share_scatter"),
     "benchmark.report.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
-    "benchmark.run.grid": ("run_grid", "GridResult"),
+    "benchmark.run.grid": ("run_grid", "GridResult", "GridError"),
     "benchmark.run.schedule": ("simulate",),
     "benchmark.run.work": ("Job", "JobResult", "WorkSpec", "execute"),
     "benchmark.settings": ("RunSettings",),
@@ -90,7 +90,7 @@ _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     # running a grid from Python
-    "run_grid", "GridResult",
+    "run_grid", "GridResult", "GridError",
     # plugin kinds and their registration
     "hookimpl", "Dataset", "FileDataset", "Source", "Method", "Visualizer", "BoardVisualizer", "Figure", "Estimator",
     "check_inputs", "Launcher", "Session", "LaunchOptions", "WorkerLost", "LaunchError", "Job", "JobResult",
