@@ -3,6 +3,7 @@
 own (tests/plugins/option_launcher.py)."""
 
 import importlib
+import json
 
 import pytest
 from conftest import TINY
@@ -118,3 +119,12 @@ def test_run_grid_passes_launcher_options_to_the_launcher(tmp_path, pool):
     with pytest.raises(GridError, match="no such launcher"):
         run_grid("cpu-quick", datasets=["tiny_tgt"], plugins=["tiny_plugin"], launcher="kubernetes",
                  store=tmp_path / "runs", config=tmp_path)
+
+
+def test_tlbench_list_prints_each_launchers_options(cli):
+    listing = json.loads(cli("-p", "option_launcher", "list", "--json").output)
+    options = {launcher["name"]: launcher["options"] for launcher in listing["launchers"]}
+    assert options["pool"] == ["threads=int: jobs at once [default: 1]", "tag=str: a name for the run [default: "
+                                                                           "untagged]"]
+    assert "time_min=int: each job's time limit, minutes [default: 240]" in options["submitit"]
+    assert options["local"] == [] and len(options["ray"]) == 1
