@@ -25,7 +25,7 @@ from benchmark.cli.launching import launcher_options, parse_launcher_options
 from benchmark.cli.sections import SectionedCommand
 from benchmark.engine.svmbackend import SVM_BACKENDS
 from benchmark.presets import PRESETS
-from benchmark.run.grid import duration
+from benchmark.run.grid import RERUN, duration
 from benchmark.run.keeppolicy import KEEP_POLICIES
 from benchmark.run.store import STORE_FILE
 
@@ -129,7 +129,7 @@ RUN_HELP_SECTIONS = {
               "and how many are skipped for each reason.")
 @click.option("-v", "--verbose", is_flag=True, help="With --collect-only, list every skipped experiment too.")
 @out_option
-@click.option("--rerun", type=click.Choice(["failed", "all"]), default=None, help="Run again what is recorded.")
+@click.option("--rerun", type=click.Choice(RERUN), default=None, help="Run again what is recorded.")
 @click.option("-x", "--exitfirst", is_flag=True, help="Stop at the first failed experiment.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--preset", default="auto", show_default=True,

@@ -1,6 +1,7 @@
 """``run_grid``: plan and run a grid of experiments from Python, as ``tlbench run`` does, and get its results.
 
-``tlbench run`` parses its options into one call of :func:`run_grid` and prints what it returns.
+``tlbench run`` parses its options into one call of :func:`run_grid` and prints what it returns. The modules
+that import torch are imported inside the functions, so that ``tlbench --help`` does not wait for them.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from benchmark.registry.config import Config, load_config
 from benchmark.run.launching import LaunchRequest, launcher_table, options_for, resolve_launch
-from benchmark.run.planner import PENDING, SKIPPED, Plan
 from benchmark.run.store import STORE_FILE, StoreError
 
 if TYPE_CHECKING:
     from benchmark.registry.catalog import Catalog
+    from benchmark.registry.config import Config
     from benchmark.run.launching import Launch
+    from benchmark.run.planner import Plan
     from benchmark.run.runner import RunOutcome
     from benchmark.settings import RunSettings
 
@@ -67,6 +68,8 @@ class GridResult:
     def summary(self) -> dict[str, int]:
         """How many of the selected experiments have passed and failed (as stored), were skipped, and are not run
         (left to another process, stopped early by ``exitfirst``, or not run at all: ``collect_only``)."""
+        from benchmark.run.planner import SKIPPED
+
         status = {row["config_hash"]: row["status"] for row in self.rows}
         counts = {"selected": len(self.plan.experiments), "passed": 0, "failed": 0, "skipped": 0, "not run": 0}
         for planned in self.plan.experiments:
@@ -80,6 +83,8 @@ class GridResult:
 
 
 def _config(config: Config | str | Path | None) -> Config:
+    from benchmark.registry.config import Config, load_config
+
     return config if isinstance(config, Config) else load_config(None if config is None else Path(config))
 
 
@@ -220,6 +225,7 @@ def _execute(plan: Plan, result: GridResult, store, launch: Launch, spec, exitfi
              console: Console) -> RunOutcome:
     """Run the pending experiments with a progress display on ``console``; KeyboardInterrupt goes through (what
     finished is stored)."""
+    from benchmark.run.planner import PENDING
     from benchmark.run.progress import RunProgress
     from benchmark.run.runner import Runner
 
