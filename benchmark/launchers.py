@@ -53,6 +53,7 @@ class LaunchOptions:
 
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+_WANTED = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}  # the types, as asked for
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,15 @@ class LauncherOption:
     choices: tuple = ()
     minimum: float | None = None
 
+    def __post_init__(self):
+        if self.type not in _WANTED:
+            raise TypeError(f"launcher option {self.name}: type {self.type!r}; use str, int, float or bool")
+
     def convert(self, value: Any) -> Any:
         """``value`` as this option's type; ValueError saying what to give."""
         if isinstance(value, str) and self.type is not str:
             value = self._parse(value)
-        wanted = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}[self.type]
+        wanted = _WANTED[self.type]
         if self.minimum is not None:
             wanted += f" of at least {self.minimum:g}"
         fits = isinstance(value, self.type) and not (self.type is int and isinstance(value, bool))

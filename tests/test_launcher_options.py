@@ -42,6 +42,8 @@ def test_an_option_converts_text_to_its_type_and_refuses_what_does_not_fit():
     with pytest.raises(ValueError, match="use one of slurm, local"):
         executor.convert("pbs")
     assert LauncherOption("rate", float).convert("0.5") == 0.5 and LauncherOption("rate", float).convert(2) == 2.0
+    with pytest.raises(TypeError, match="launcher option paths: type <class 'list'>; use str, int, float or bool"):
+        LauncherOption("paths", list)
 
 
 def test_a_launcher_checks_its_options_fills_the_defaults_and_names_its_options_for_an_unknown_key():
