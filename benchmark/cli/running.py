@@ -23,11 +23,11 @@ from benchmark.cli.app import (
 )
 from benchmark.cli.launching import launcher_options, parse_launcher_options
 from benchmark.cli.sections import SectionedCommand
-from benchmark.engine.svmbackend import SVM_BACKENDS
 from benchmark.presets import PRESETS
 from benchmark.run.grid import RERUN, duration
 from benchmark.run.keeppolicy import KEEP_POLICIES
 from benchmark.run.store import STORE_FILE
+from benchmark.settings import SVM_BACKENDS
 
 if TYPE_CHECKING:
     from benchmark.run.grid import DryRun, GridResult
@@ -38,16 +38,15 @@ def _print_plan(result: GridResult, verbose: bool) -> None:
     under ``verbose``, else one line per reason with how many it skips."""
     from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED
     from benchmark.run.skips import count_by_reason
-    from benchmark.sources import DatasetSource
 
     plan, settings = result.plan, result.settings
     styles = {PENDING: "cyan", DONE: "green", SKIPPED: "yellow", FAILED: "red"}
     sources = result.catalog.all_sources()
     for name in sorted({p.experiment.source for p in plan.by_state(PENDING)}):
-        if isinstance(sources.get(name), DatasetSource):
+        if name in sources and sources[name].trained_on is not None:
             state = "to train" if name in result.to_train else "cached"
             console.print(f"[magenta]source  [/] {escape(name)}: model {state} "
-                          f"({escape(str(sources[name].weights_path(settings)))})")
+                          f"({escape(str(sources[name].trained_model_path(settings)))})")
     for planned in plan.experiments:
         if planned.state == SKIPPED and not verbose:
             continue
@@ -63,7 +62,7 @@ def _print_plan(result: GridResult, verbose: bool) -> None:
 
 def _print_dry_run(dry_run: DryRun) -> None:
     """The jobs in the order they would be handed out, then what each launcher would run them as."""
-    console.print(f"dry run: nothing runs, nothing is written; costs estimated from {escape(dry_run.basis)}")
+    console.print(f"dry run: nothing runs, nothing is written; costs forecast from {escape(dry_run.basis)}")
     for line in dry_run.lines:
         console.print(escape(line), soft_wrap=True)
     for name, lines in dry_run.launchers.items():
@@ -79,13 +78,13 @@ def _print_outcome(result: GridResult, out_dir: Path) -> None:
     from benchmark.run.planner import DONE, FAILED
 
     outcome, plan = result.outcome, result.plan
-    boards = leaderboard.build_boards(result.rows, methods=result.catalog.methods)
+    boards = leaderboard.build_boards(result.rows, methods=result.catalog.methods, run_dir=out_dir)
     if boards:
         console.print(render.render_rich(boards))
     console.print(f"results: {escape(str(out_dir / STORE_FILE))}")
     if outcome.wall:
         busy = ", ".join(f"{device} {share:.0%}" for device, share in sorted(outcome.busy.items()))
-        console.print(f"wall time {duration(outcome.wall)} (estimated {duration(outcome.estimated)}); busy: "
+        console.print(f"wall time {duration(outcome.wall)} (forecast {duration(outcome.forecast)}); busy: "
                       f"{busy or '-'}" + (f"; {outcome.retried} attempt(s) retried" if outcome.retried else ""))
     if outcome.elsewhere:
         console.print(f"{outcome.elsewhere} experiment(s) left to another tlbench process running on "

@@ -37,7 +37,7 @@ class GridError(ValueError):
 
 @dataclass(frozen=True)
 class DryRun:
-    """What a run under a launcher that only describes (``dry-run``) would do: the estimate's ``basis``, the
+    """What a run under a launcher that only describes (``dry-run``) would do: the forecast's ``basis``, the
     chosen launcher's lines (the jobs in the order handed out) and each executing launcher's description of
     them (or why it is unavailable)."""
 
@@ -129,12 +129,12 @@ def run_grid(settings: str | RunSettings = "auto", *, overrides: Mapping[str, An
     from benchmark.registry.assemble import assemble_catalog
     from benchmark.registry.config import ConfigError
     from benchmark.run.gridsettings import grid_settings
+    from benchmark.run.jobs import WorkSpec
     from benchmark.run.planner import Selection, build_plan
     from benchmark.run.preflight import announce, audit_plan, sources_to_train
     from benchmark.run.resume import mark_recorded
     from benchmark.run.selection import ExpressionError
     from benchmark.run.store import Store
-    from benchmark.run.work import WorkSpec
 
     console = console or Console(quiet=True)
     seeds = _seeds(seeds)
@@ -229,14 +229,14 @@ def _execute(plan: Plan, result: GridResult, store, launch: Launch, spec, exitfi
     from benchmark.run.progress import RunProgress
     from benchmark.run.runner import Runner
 
-    def estimate(seconds, slots, basis):
-        console.print(f"launcher {launch.launcher.name}: {slots} slot{'s' if slots > 1 else ''}; estimated wall "
+    def forecast(seconds, slots, basis):
+        console.print(f"launcher {launch.launcher.name}: {slots} slot{'s' if slots > 1 else ''}; forecast wall "
                       f"time {duration(seconds)} (from {basis})")
 
     with RunProgress(console, len(plan.by_state(PENDING)), result.to_train) as progress:
         runner = Runner(result.catalog, result.settings, store, progress, launch.launcher, launch.options, spec,
                         launch.retries)
-        outcome = runner.run(plan, exitfirst, on_estimate=estimate)
+        outcome = runner.run(plan, exitfirst, on_forecast=forecast)
     if not store.still_there():
         raise StoreError(f"{store.path} was deleted or replaced while this run went on: the results of this run "
                          "are lost with it; run again")

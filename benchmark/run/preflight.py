@@ -17,17 +17,16 @@ if TYPE_CHECKING:
 
 def sources_to_train(plan: Plan, catalog: Catalog, settings: RunSettings) -> list[str]:
     """The harness-trained sources of the pending experiments whose models are not cached yet."""
-    from benchmark.sources import DatasetSource
-
     sources = catalog.all_sources()
     return sorted(name for name in {p.experiment.source for p in plan.by_state(PENDING)}
-                  if isinstance(sources.get(name), DatasetSource) and not sources[name].weights_path(settings).exists())
+                  if name in sources and sources[name].trained_on is not None
+                  and not sources[name].trained_model_path(settings).exists())
 
 
 def audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, console: Console) -> None:
     """Audit the pending experiments' images; a leak is a warning and a note stored with each experiment it
     touches, or under ``settings.strict`` a skip."""
-    from benchmark.data.audit import WITHIN, audit_pairs
+    from benchmark.run.audit import WITHIN, audit_pairs
 
     pending = plan.by_state(PENDING)
     if not pending:
