@@ -85,3 +85,15 @@ def test_arguments_that_cannot_be_used_are_grid_errors_that_say_what_to_change(t
     with pytest.raises(GridError, match=message):
         run_grid(arguments.pop("settings"), **arguments)
     assert not (tmp_path / "runs").exists()
+
+
+def test_model_args_of_the_config_file_lie_under_the_overrides_and_none_given_keeps_them(tmp_path):
+    from benchmark.registry.config import load_config
+    from benchmark.run.gridsettings import grid_settings
+
+    (tmp_path / "tlbench.toml").write_text("model_args = {drop_rate = 0.1, drop_path_rate = 0.05}\n")
+    config = load_config(tmp_path)
+    built = grid_settings("cpu-quick", {"device": "cpu", "model_args": {"drop_rate": 0.2}}, config)
+    assert built.preset.model_args == (("drop_path_rate", 0.05), ("drop_rate", 0.2))
+    assert grid_settings(built, {"model_args": {}}, config).preset.model_args == built.preset.model_args
+    assert grid_settings(built, {"model_args": {"drop_rate": 0.3}}, config).preset.model_args == (("drop_rate", 0.3),)

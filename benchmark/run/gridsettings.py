@@ -29,6 +29,8 @@ def grid_settings(settings: str | RunSettings, overrides: Mapping[str, Any], con
         raise ValueError(f"overrides: unknown key(s) {', '.join(unknown)}; known: the preset's "
                          f"{', '.join(PRESET_OVERRIDES)} and the run's {', '.join(RUN_OVERRIDES)}")
     given = {key: value for key, value in overrides.items() if value is not None}
+    if not given.get("model_args", True):  # no model arguments given: the preset's (and config's) stay
+        del given["model_args"]
     given.update({key: Path(given[key]) for key in _PATHS if key in given})
     preset_fields = {key: given.pop(key) for key in PRESET_OVERRIDES if key in given}
     if isinstance(settings, str):
