@@ -1,5 +1,5 @@
 """Filter images of every model of a run folder, by activation maximisation (see
-:mod:`benchmark.engine.activationmax` for the two styles): one grid per model and stage with every channel,
+:mod:`benchmark.report.filters.activationmax` for the two styles): one grid per model and stage with every channel,
 and one grid of the first convolution's kernels per model.
 """
 

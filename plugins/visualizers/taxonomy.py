@@ -1,5 +1,5 @@
 """The study's filter analysis, automated: every filter image classed as complex, direction, colour or noise
-(``benchmark.report.taxonomy``), each model's share of structural filters per stage, that share against the
+(``benchmark.report.filters.taxonomy``), each model's share of structural filters per stage, that share against the
 AUC its source reached, and how much fine-tuning changed each stage's filters."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import benchmark  # the analysis and its numerics load when a figure is drawn, through the facade
 from benchmark import Figure, Visualizer, hookimpl, save, styled
 
-CRITERION = ("Classes by the documented rule of `benchmark.report.taxonomy` (colour: flat or smooth; noise: no "
+CRITERION = ("Classes by the documented rule of `benchmark.report.filters.taxonomy` (colour: flat or smooth; noise: no "
              "spectral peaks; direction: most energy in one 45° span of orientations; complex: the rest), which "
              "agrees with hand labels of this project's filters within each drawing style beyond what the style "
              "alone tells (kappa 0.56 regularised, 0.36 thesis; docs/taxonomy.md) and calls fewer filters direction "

@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from benchmark.engine.activationmax import forward_until, maximise
 from benchmark.engine.featurecache import weights_fingerprint
 from benchmark.engine.inputs import InputConvention, attach, input_of
 from benchmark.engine.seeding import seeded
 from benchmark.presets import Preset
+from benchmark.report.filters.activationmax import forward_until, maximise
 from benchmark.run.keptmodels import KeptModelError, load_model
 
 STAGES = 3
