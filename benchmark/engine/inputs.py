@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -56,6 +58,8 @@ class InputConvention:
             mean, std = _stats(self.mean, self.std, x.device)
             x = (x - mean) / std
         if channels_last:
+            import torch  # a convention is also a source's identity: naming one must not load torch
+
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
@@ -63,6 +67,8 @@ class InputConvention:
 @functools.lru_cache(maxsize=16)
 def _stats(mean: tuple, std: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std on ``device``, made once so that no batch waits for a host copy."""
+    import torch
+
     return (torch.tensor(mean, device=device).view(1, 3, 1, 1), torch.tensor(std, device=device).view(1, 3, 1, 1))
 
 
