@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         scan_class_folders,
     )
     from benchmark.datasets import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task
-    from benchmark.engine.inputs import InputConvention, from_pretrained_cfg, pretrained_input
+    from benchmark.engine.inputs import from_pretrained_cfg, pretrained_input
     from benchmark.engine.knnprobe import choose_k, nearest
     from benchmark.engine.logisticprobe import LogisticProbe, fit_logistic_probe
     from benchmark.engine.metrics import macro_roc_curve
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from benchmark.estimators import Estimator, check_inputs
     from benchmark.hashing import digest_of, file_hash, state_dict_hash
     from benchmark.hookspecs import hookimpl
+    from benchmark.inputs import InputConvention
     from benchmark.launchers import Launcher, LaunchError, LaunchOptions, Session, WorkerLost
     from benchmark.methods import Method, MethodResult
     from benchmark.presets import PRESETS, Preset

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from benchmark.inputs import named
+
 if TYPE_CHECKING:
     from pathlib import Path
 
     import torch
 
     from benchmark.datasets import Dataset, Task
-    from benchmark.engine.inputs import InputConvention
+    from benchmark.inputs import InputConvention
     from benchmark.settings import RunSettings
 
 
@@ -58,8 +60,6 @@ class Source:
 
     def input_convention(self, settings: RunSettings) -> InputConvention:
         """The preset's normalisation, unless the weights want another."""
-        from benchmark.engine.inputs import named  # at first use: the contract stays light
-
         return named(settings.preset.normalize)
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:

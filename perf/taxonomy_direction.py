@@ -19,7 +19,7 @@ from collections import Counter
 import numpy as np
 import torch
 
-from benchmark.engine.inputs import named
+from benchmark.inputs import named
 from benchmark.report.filters.activationmax import STYLES, maximise
 from benchmark.report.filters.taxonomy import classify_many
 

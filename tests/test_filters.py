@@ -10,9 +10,10 @@ from fakedata import no_builtin_datasets
 from PIL import Image
 
 import benchmark.report.filters.activationmax as activationmax
-from benchmark.engine.inputs import attach, named
+from benchmark.engine.inputs import attach
 from benchmark.engine.models import create_backbone
 from benchmark.engine.seeding import seeded
+from benchmark.inputs import named
 from benchmark.presets import Preset
 from benchmark.registry.pluginmanager import load_catalog
 from benchmark.report.figures import VisualizerContext

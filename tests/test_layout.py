@@ -17,16 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # bottom-up: a module may import from its own layer or a lower one
 LAYERS = ("contracts", "files", "engine", "data", "registry", "run", "report", "cli")
 # the top-level modules of the contracts layer: light, no torch import at module load
-CONTRACTS = frozenset({"hashing", "names", "presets", "settings", "acceleration", "datasets", "methods", "sources",
-                       "weightsources", "estimators", "visualizers", "launchers", "hookspecs"})
+CONTRACTS = frozenset({"hashing", "names", "presets", "settings", "datasets", "methods", "sources",
+                       "estimators", "visualizers", "launchers", "hookspecs", "acceleration", "inputs"})
 FACADES = frozenset({"benchmark", "benchmark.testing"})  # on top of every layer: they may import anything
 
-# Up-imports that remain only until another helper's move lands (issues 24 and 26, this session); the lead empties
-# this list at the merge. An entry that no longer matches an import fails test_layers_hold, so none outlives its move.
-PENDING_MOVES = {
-    # sources (24.1): DatasetSource moves to run/, the weight sources leave the contracts
-    ("benchmark.sources", "benchmark.engine.inputs"),
-}
+PENDING_MOVES: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:

@@ -8,7 +8,8 @@ import pytest
 import timm
 import torch
 
-from benchmark.engine.inputs import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, named, pretrained_input
+from benchmark.engine.inputs import pretrained_input
+from benchmark.inputs import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, named
 from benchmark.presets import THESIS, THESIS_AS_RUN
 from benchmark.registry.config import load_config
 from benchmark.registry.declaredsources import declared_source

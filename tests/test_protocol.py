@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.engine.inputs import named
 from benchmark.engine.models import create_backbone, penultimate
 from benchmark.engine.staging import StagedImages
 from benchmark.engine.svm import svm_scores
 from benchmark.engine.training import LabelledImages, _training_loss, train_classifier, validation_metrics
+from benchmark.inputs import named
 from benchmark.presets import CPU_QUICK, PRESETS, RECOMMENDED, THESIS, THESIS_AS_RUN, Preset
 
 

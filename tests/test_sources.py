@@ -7,10 +7,10 @@ import torch
 
 from benchmark.data.taskdata import TaskData
 from benchmark.datasets import DatasetStatus
-from benchmark.engine.inputs import named
 from benchmark.engine.models import create_backbone
 from benchmark.engine.pretrainedsource import PretrainedSource
 from benchmark.hashing import state_dict_hash
+from benchmark.inputs import named
 from benchmark.presets import CPU_QUICK
 from benchmark.registry.catalog import Catalog
 from benchmark.registry.trainedsources import DatasetSource

@@ -10,8 +10,8 @@ import torch
 
 import benchmark.engine.medmnistnets  # noqa: F401 (registers MedMNIST's ResNets with timm)
 from benchmark.acceleration import Acceleration
-from benchmark.engine.inputs import InputConvention, named
 from benchmark.engine.staging import StagedImages
+from benchmark.inputs import InputConvention, named
 
 _BACKBONE = "tlbench_backbone"
 _MODEL_ARGS = "tlbench_model_args"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 
 from benchmark.acceleration import Acceleration
-from benchmark.engine.inputs import InputConvention
 from benchmark.engine.models import to_unit
 from benchmark.engine.staging import StagedImages
+from benchmark.inputs import InputConvention
 
 
 @torch.no_grad()

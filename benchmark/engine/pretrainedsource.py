@@ -14,7 +14,7 @@ import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmark.engine.inputs import InputConvention, from_pretrained_cfg, named, pretrained_input
+from benchmark.engine.inputs import from_pretrained_cfg, pretrained_input
 from benchmark.engine.weightfiles import (
     WeightsFileError,
     file_tensors,
@@ -25,6 +25,7 @@ from benchmark.engine.weightfiles import (
     timm_layout,
 )
 from benchmark.hashing import state_dict_hash
+from benchmark.inputs import InputConvention, named
 from benchmark.settings import RunSettings
 from benchmark.sources import Source
 

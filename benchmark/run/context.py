@@ -14,7 +14,7 @@ import torch
 
 from benchmark.data.taskdata import SplitData
 from benchmark.engine.featurecache import FeatureCache, weights_fingerprint
-from benchmark.engine.inputs import attach, input_of, named
+from benchmark.engine.inputs import attach, input_of
 from benchmark.engine.logisticprobe import LogisticProbe, fit_logistic_probe
 from benchmark.engine.models import backbone_of, create_backbone, predict
 from benchmark.engine.normstats import recalibrate_norm_statistics
@@ -22,6 +22,7 @@ from benchmark.engine.seeding import seeded
 from benchmark.engine.svm import svm_scores
 from benchmark.engine.training import EpochCallback, fit
 from benchmark.hashing import config_hash, state_dict_hash
+from benchmark.inputs import named
 from benchmark.settings import RunSettings
 
 if TYPE_CHECKING:

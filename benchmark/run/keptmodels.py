@@ -8,9 +8,10 @@ from pathlib import Path
 
 import torch
 
-from benchmark.engine.inputs import InputConvention, attach
+from benchmark.engine.inputs import attach
 from benchmark.engine.models import create_backbone, model_args_of
 from benchmark.files.cachefiles import write_atomically
+from benchmark.inputs import InputConvention
 from benchmark.run.keeppolicy import model_bytes
 
 MODELS_DIR = "models"

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmark.engine.inputs import InputConvention
+from benchmark.inputs import InputConvention
 
 STYLES = ("regularised", "thesis")
 STEPS, LR, THESIS_STEPS, THESIS_STEP_SIZE = 64, 0.05, 20, 1.0

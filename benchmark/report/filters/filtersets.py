@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from benchmark.engine.featurecache import weights_fingerprint
-from benchmark.engine.inputs import InputConvention, attach, input_of
+from benchmark.engine.inputs import attach, input_of
 from benchmark.engine.seeding import seeded
+from benchmark.inputs import InputConvention
 from benchmark.presets import Preset
 from benchmark.report.filters.activationmax import forward_until, maximise
 from benchmark.run.keptmodels import KeptModelError, load_model
