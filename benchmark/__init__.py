@@ -36,13 +36,14 @@ if TYPE_CHECKING:
     from benchmark.hashing import digest_of, state_dict_hash
     from benchmark.hookspecs import hookimpl
     from benchmark.inputs import InputConvention
-    from benchmark.launchers import Launcher, LaunchError, LaunchOptions, Session, WorkerLost
+    from benchmark.launchers import Launcher, LauncherOption, LaunchError, LaunchOptions, Session, WorkerLost
     from benchmark.methods import Method, MethodResult
     from benchmark.report import filters as filter_analysis
     from benchmark.report.estimates import compare
     from benchmark.report.figures import VisualizerContext
     from benchmark.report.style import DPI, GREY, colour_of, column_line, method_colour, save, styled
     from benchmark.run.context import ExperimentContext
+    from benchmark.run.grid import GridError, GridResult, run_grid
     from benchmark.run.jobs import Job, WorkSpec, execute
     from benchmark.run.schedule import simulate
     from benchmark.settings import RunSettings
@@ -62,12 +63,13 @@ _MODULES = {
     "benchmark.hashing": ("digest_of", "state_dict_hash"),
     "benchmark.hookspecs": ("hookimpl",),
     "benchmark.inputs": ("InputConvention",),
-    "benchmark.launchers": ("Launcher", "Session", "LaunchOptions", "WorkerLost", "LaunchError"),
+    "benchmark.launchers": ("Launcher", "LauncherOption", "Session", "LaunchOptions", "WorkerLost", "LaunchError"),
     "benchmark.methods": ("Method", "MethodResult"),
     "benchmark.report.estimates": ("compare",),
     "benchmark.report.figures": ("VisualizerContext",),
     "benchmark.report.style": ("styled", "save", "colour_of", "method_colour", "column_line", "GREY", "DPI"),
     "benchmark.run.context": ("ExperimentContext",),
+    "benchmark.run.grid": ("run_grid", "GridResult", "GridError"),
     "benchmark.run.schedule": ("simulate",),
     "benchmark.run.jobs": ("Job", "WorkSpec", "execute"),
     "benchmark.settings": ("RunSettings",),
@@ -82,7 +84,9 @@ _PACKAGES = {"filter_analysis": "benchmark.report.filters"}
 __all__ = [
     # plugins: the hook marker and the kinds a plugin registers
     "hookimpl", "Dataset", "FileDataset", "Source", "PretrainedSource", "Method", "Visualizer", "BoardVisualizer",
-    "Estimator", "Launcher",
+    "Estimator", "Launcher", "LauncherOption",
+    # running a grid from Python
+    "run_grid", "GridResult", "GridError",
     # what plugins are given and return
     "SOURCE", "TARGET", "Task", "DatasetStatus", "ImageSet", "ImageFiles", "ExperimentContext", "MethodResult",
     "VisualizerContext", "Figure", "RunSettings", "InputConvention",

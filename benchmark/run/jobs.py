@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from benchmark.hashing import config_hash
 from benchmark.launchers import EventHandler
 from benchmark.registry.catalog import Catalog
-from benchmark.run.keeppolicy import should_keep
+from benchmark.run.keptmodels import should_keep
 from benchmark.run.planner import Experiment
 from benchmark.settings import RunSettings
 
