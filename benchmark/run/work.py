@@ -1,7 +1,9 @@
 """The unit of work: a job's whole configuration in, its result out, in whatever process a launcher runs it.
 
-A :class:`Job` is either a harness-trained source (its model trained once into the cache folder, the file's
-digest returned) or one experiment (its config and config hash, the digest of the source model it must find).
+A :class:`Job` is a harness-trained source (its model trained once into the cache folder, the file's digest
+returned), a shared training (the network that the methods naming one :attr:`Method.shared_training` score, trained
+once for a target, source and seed into the cache folder, the file's digest returned) or one experiment (its
+config and config hash, the digests of the source model and of the shared training it must find).
 :func:`execute` runs a job in this process, building the plugins' catalog and the run's data once per process
 from the :class:`WorkSpec` (so a worker process, a Ray task or a SLURM job needs nothing but the spec); the
 driver alone writes the store.
@@ -32,15 +34,16 @@ from benchmark.engine.metrics import compute_metrics
 from benchmark.engine.models import backbone_of
 from benchmark.hashing import config_hash
 from benchmark.launchers import EventHandler
-from benchmark.methods import ExperimentContext
+from benchmark.methods import SHARED_TRAININGS, ExperimentContext
 from benchmark.registry.catalog import Catalog
 from benchmark.run.keeppolicy import should_keep
-from benchmark.run.keptmodels import save_model
+from benchmark.run.keptmodels import kept_path, save_model
 from benchmark.run.planner import Experiment
+from benchmark.run.trainings import TrainedNetworks, training_identity
 from benchmark.settings import RunSettings
 from benchmark.sources import DatasetSource
 
-SOURCE_JOB, EXPERIMENT_JOB = "source", "experiment"
+SOURCE_JOB, TRAINING_JOB, EXPERIMENT_JOB = "source", "training", "experiment"
 # the environment that decides which plugins load: a worker on another machine gets the driver's
 _PLUGIN_ENVIRON = ("TLBENCH_PLUGINS", "TLBENCH_DISTRIBUTIONS")
 
@@ -75,9 +78,14 @@ class WorkSpec:
 
 @dataclass(frozen=True)
 class Job:
-    """One unit of work. ``id``: the experiment's config hash, or ``source:<weights file>``; ``cost``: its
-    estimated seconds (the scheduler's); ``needs``: the source job it waits for; ``source_digest``: the sha256
-    of the source model file the experiment must find (filled in when the source job ends)."""
+    """One unit of work. ``id``: the experiment's config hash, ``source:<weights file>`` or ``training:<key>``;
+    ``cost``: its estimated seconds (the scheduler's); ``needs``: the job it waits for (a source job, or an
+    experiment's shared training job); ``source_digest``: the sha256 of the source model file it must find (filled
+    in when the source job ends); ``training``: the key of the shared training a training job trains or an
+    experiment scores (:mod:`benchmark.run.trainings`), with ``training_digest`` the sha256 of its weights file
+    (filled in when the training job ends); ``trains``: whether the job trains a network (a source or shared
+    training not cached yet, an experiment whose method trains its own). A training job's ``experiment`` and
+    ``config`` are those of the first experiment that scores it."""
 
     kind: str
     id: str
@@ -89,6 +97,9 @@ class Job:
     needs: str = ""
     source_digest: str | None = None
     cost: float = 0.0
+    training: str = ""
+    training_digest: str | None = None
+    trains: bool = False
 
 
 @dataclass
@@ -148,6 +159,7 @@ class Worker:
         # backend that actually fitted it) override these run-wide ones in its row
         self.versions = {**library_versions(), "svm_backend": settings.svm_backend, "compile": settings.compile}
         self.features = FeatureCache(settings.cache_dir / "features")
+        self.trainings = TrainedNetworks(settings.cache_dir)
         self.label = f"{socket.gethostname()}:{os.getpid()}:{os.environ.get('CUDA_VISIBLE_DEVICES') or settings.device}"
 
     def execute(self, job: Job, on_event: EventHandler | None = None) -> JobResult:
@@ -159,6 +171,8 @@ class Worker:
             with self._job_stream():
                 if job.kind == SOURCE_JOB:
                     result = self._prepare_source(job.source, on_epoch, again=True)
+                elif job.kind == TRAINING_JOB:
+                    result = self._shared_training(job, on_epoch)
                 else:
                     result = self._experiment(job, on_epoch)
         except KeyboardInterrupt:
@@ -226,6 +240,62 @@ class Worker:
             raise RuntimeError(f"source model {path} changed after its job ended (sha256 {found[:12]}, expected "
                                f"{job.source_digest[:12]}): something else writes this cache folder; run again")
 
+    def _check_training(self, job: Job) -> None:
+        """The shared training this process will score is the one its job made (by digest), on a shared cache."""
+        if job.training_digest is None:
+            return
+        path = self.trainings.weights_path(job.training)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"trained network {path} is not visible to this worker ({self.label}): the cache folder must be "
+                "shared by every worker; set --cache-dir (or TLBENCH_CACHE) to a folder on a shared file system")
+        found = self._digest(path)
+        if found != job.training_digest:
+            raise RuntimeError(f"trained network {path} changed after its job ended (sha256 {found[:12]}, expected "
+                               f"{job.training_digest[:12]}): something else writes this cache folder; run again")
+
+    def _context(self, exp: Experiment, on_epoch) -> tuple[ExperimentContext, object]:
+        """The context of experiment ``exp`` (its source already prepared) and its task."""
+        dataset, task = self.catalog.tasks()[exp.target]
+        with self._data_lock:
+            split = self.data.split(dataset, task, exp.seed)
+        return ExperimentContext(split, self.settings, exp.seed, self.sources.get(exp.source), on_epoch,
+                                 self.features), task
+
+    def _shared_training(self, job: Job, on_epoch) -> JobResult:
+        """Train the network of ``job``'s shared training unless it is cached (under its lock across processes),
+        and keep it under the run folder as ``--keep-models`` says; the result carries its weights file's digest."""
+        shared = SHARED_TRAININGS[self.catalog.methods[job.experiment.method].shared_training]
+        if job.experiment.source in self.sources:
+            self._check_source(job)
+            self._prepare_source(job.experiment.source, on_epoch)
+        ctx, task = self._context(job.experiment, on_epoch)
+
+        def train() -> tuple[torch.nn.Module, dict]:
+            model = shared.start(ctx)
+            history = ctx.train(model)
+            return model, {"identity": training_identity(job.config, shared.name, self.settings),
+                           "history": history, "info": ctx.info, "seconds": ctx.timings["training"]}
+
+        trained = self.trainings.ensure(job.training, train)
+        kept = self._keep_shared(job, ctx, task, shared)
+        path = self.trainings.weights_path(job.training)
+        digest = self._digest(path) if path.exists() else None
+        detail = ("trained" if trained else "found in the cache") + (f"; {kept}" if kept else "")
+        return JobResult("passed", detail=detail, digest=digest)
+
+    def _scored_network(self, job: Job, ctx: ExperimentContext) -> tuple[torch.nn.Module, dict]:
+        """The network of ``job``'s shared training, rebuilt as its training built it and given its trained
+        weights, and the training's record."""
+        self._check_training(job)
+        state, record = self.trainings.load(job.training)
+        model = SHARED_TRAININGS[self.catalog.methods[job.experiment.method].shared_training].start(ctx)
+        model.load_state_dict(state)
+        ctx.adopt_trained(model)
+        ctx.info.update(record["info"])
+        ctx.info["training"] = job.training
+        return model, record
+
     def _experiment(self, job: Job, on_epoch) -> JobResult:
         exp = job.experiment
         durations: dict[str, float] = {}
@@ -237,13 +307,19 @@ class Worker:
                 self._prepare_source(exp.source, on_epoch)
                 durations["source"] = time.perf_counter() - started
                 started = time.perf_counter()
-            dataset, task = self.catalog.tasks()[exp.target]
-            with self._data_lock:
-                split = self.data.split(dataset, task, exp.seed)
-            ctx = ExperimentContext(split, self.settings, exp.seed, source, on_epoch, self.features)
+            ctx, task = self._context(exp, on_epoch)
+            split = ctx.data
+            method = self.catalog.methods[exp.method]
             method_started = time.perf_counter()
-            result = self.catalog.methods[exp.method].run(ctx)
-            durations["method"] = time.perf_counter() - method_started
+            if job.training:
+                model, training = self._scored_network(job, ctx)
+                result = method.score(ctx, model)
+                result.history = result.history or training["history"]
+                # the shared training's seconds, spent once for all the methods that score it, count in each
+                shared_seconds = ctx.timings["training"] = training["seconds"]
+            else:
+                result, shared_seconds = method.run(ctx), 0.0
+            durations["method"] = time.perf_counter() - method_started + shared_seconds
             durations.update(ctx.timings)
             labels = split.test.labels.numpy()
             metrics = compute_metrics(labels, result.scores, task.classes, self.settings.preset.auc)
@@ -253,7 +329,7 @@ class Worker:
         except BaseException as error:
             durations["total"] = time.perf_counter() - started
             raise _Timed(traceback.format_exc(), f"{type(error).__name__}: {error}", durations) from error
-        durations["total"] = time.perf_counter() - started
+        durations["total"] = time.perf_counter() - started + shared_seconds
         self._keep(job, ctx, task)
         fields = {
             "split_hash": split.split.hash, "metrics": metrics,
@@ -273,6 +349,10 @@ class Worker:
         model = ctx.trained_model
         if model is None or not should_keep(self.settings.keep_models, model):
             return
+        if job.training:  # kept once, by its training job
+            if kept_path(self.run_dir, job.training).exists():
+                ctx.info["kept_model"] = str(kept_path(self.run_dir, job.training).relative_to(self.run_dir))
+            return
         exp = job.experiment
         about = {"node_id": exp.node_id, "target": exp.target, "source": exp.source, "method": exp.method,
                  "seed": exp.seed, "config_hash": job.id}
@@ -284,6 +364,28 @@ class Worker:
             ctx.info["kept_model"] = f"not kept: {error}"
             return
         ctx.info["kept_model"] = str(path.relative_to(self.run_dir))
+
+
+    def _keep_shared(self, job: Job, ctx: ExperimentContext, task, shared) -> str:
+        """Keep the network of ``job``'s shared training under the run folder (``models/<training key>.pt``) as
+        ``--keep-models`` says, unless it is there; '' or why it could not be kept."""
+        path = kept_path(self.run_dir, job.training)
+        if self.settings.keep_models == "none" or path.exists():
+            return ""
+        state, record = self.trainings.load(job.training)
+        model = shared.start(ctx)
+        model.load_state_dict(state)
+        if not should_keep(self.settings.keep_models, model):
+            return ""
+        exp = job.experiment
+        about = {"training": job.training, "target": exp.target, "source": exp.source, "seed": exp.seed,
+                 "shared_training": shared.name, "history": record["history"]}
+        try:
+            save_model(self.run_dir, job.training, model, backbone_of(model, self.settings.preset.backbone),
+                       task.num_classes, input_of(model, self.settings.preset), about, self.settings.preset.image_size)
+        except OSError as error:  # its experiments are stored without it, saying why
+            return f"not kept: {error}"
+        return ""
 
 
 class _Timed(Exception):
