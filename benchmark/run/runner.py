@@ -107,7 +107,7 @@ def build_jobs(plan: Plan, catalog: Catalog, settings: RunSettings, store: Store
         key = training_key(planned.config, method.shared_training, settings) if method.shared_training else ""
         if key:
             if key not in training_jobs:
-                cached = trainings.has(key)
+                cached = trainings.weights_path(key).exists()
                 training_jobs[key] = Job(
                     TRAINING_JOB, f"training:{key}", f"{exp.target}::{exp.source}::{method.shared_training}"
                     f"[seed={exp.seed}]", exp.source, exp, planned.config, needs=needs,

@@ -350,8 +350,9 @@ class Worker:
         if model is None or not should_keep(self.settings.keep_models, model):
             return
         if job.training:  # kept once, by its training job
-            if kept_path(self.run_dir, job.training).exists():
-                ctx.info["kept_model"] = str(kept_path(self.run_dir, job.training).relative_to(self.run_dir))
+            path = kept_path(self.run_dir, job.training)
+            ctx.info["kept_model"] = str(path.relative_to(self.run_dir)) if path.exists() else \
+                "not kept: its training job could not write it (its line in the run's output says why)"
             return
         exp = job.experiment
         about = {"node_id": exp.node_id, "target": exp.target, "source": exp.source, "method": exp.method,
