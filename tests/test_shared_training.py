@@ -18,6 +18,7 @@ from benchmark.run.planner import Experiment, Selection, build_plan
 from benchmark.run.runner import _stranded, build_jobs
 from benchmark.run.schedule import Scheduler
 from benchmark.run.store import Store
+from benchmark.run.trainings import TrainedNetworks
 from benchmark.run.work import EXPERIMENT_JOB, SOURCE_JOB, TRAINING_JOB, Job
 from benchmark.settings import RunSettings
 from benchmark.sources import DatasetSource
@@ -80,6 +81,17 @@ def test_the_embedded_defaults_grid_trains_each_fine_tuned_network_once(tmp_path
     # the grid before: a training per source and per experiment whose method trains, ft and ft-svm each their own
     before = len(sources) + sum(catalog.methods[job.experiment.method].trains for job in experiments)
     assert sum(job.trains for job in jobs) == before - len(pairs)
+
+
+def test_on_the_embedded_default_ft_and_ft_svm_of_a_seed_train_one_network(cli, tmp_path, trainings):
+    result = cli("run", "-d", "synth_xray", "-s", "synth_shapes", "-m", "ft", "-m", "ft-svm", "--seeds", "2,5",
+                 "--no-audit", "--out", tmp_path / "run", *TINY)
+    assert result.exit_code == 0, result.output
+    assert trainings == {"experiment": 2, "source": 1}  # before: 4 fine-tunings, one per experiment
+    rows = _rows(tmp_path / "run")
+    assert len(rows) == 4 and {row["status"] for row in rows.values()} == {"passed"}
+    assert all(rows[("ft", seed)]["versions"]["training"] == rows[("ft-svm", seed)]["versions"]["training"]
+               for seed in (2, 5))
 
 
 def test_ft_ft_svm_and_a_plugin_method_share_one_training_per_seed_and_score_as_if_trained_alone(cli, tmp_path,
@@ -219,3 +231,25 @@ def test_ray_tasks_score_the_network_another_task_trained(cli, tmp_path, ray_ins
         assert found[key]["status"] == "passed" and found[key]["metrics"]["auc"] == pytest.approx(
             row["metrics"]["auc"], abs=1e-6)
     assert len(list((tmp_path / "c2" / "trained").glob("*.pt"))) == 1
+
+
+def test_the_cache_trains_a_network_once_retrains_a_damaged_one_and_keeps_an_unwritable_one_in_memory(tmp_path,
+                                                                                                        caplog):
+    calls = []
+
+    def train():
+        calls.append(1)
+        return torch.nn.Linear(3, 2), {"history": [{"epoch": 1}], "info": {}, "seconds": 0.5}
+
+    networks = TrainedNetworks(tmp_path / "cache")
+    assert networks.ensure("ab12", train) and not networks.ensure("ab12", train) and len(calls) == 1
+    state, record = networks.load("ab12")
+    assert set(state) == {"weight", "bias"} and record["history"] == [{"epoch": 1}]
+    networks.weights_path("ab12").write_bytes(b"torn")
+    assert TrainedNetworks(tmp_path / "cache").ensure("ab12", train) and len(calls) == 2
+    assert "is damaged" in caplog.text
+    (tmp_path / "file").write_text("")  # a cache folder that cannot be made: kept in this process's memory
+    unwritable = TrainedNetworks(tmp_path / "file")
+    assert unwritable.ensure("cd34", train) and unwritable.load("cd34")[1]["seconds"] == 0.5
+    with pytest.raises(FileNotFoundError, match="its training job must run first"):
+        TrainedNetworks(tmp_path / "file").load("cd34")
