@@ -10,18 +10,19 @@ import torch
 from conftest import TINY
 from fakedata import no_builtin_datasets
 
-from benchmark import ExperimentContext, testing
+from benchmark import testing
 from benchmark.data.taskdata import TaskData
 from benchmark.presets import Preset
+from benchmark.registry.trainedsources import DatasetSource
+from benchmark.run.context import ExperimentContext
+from benchmark.run.jobs import EXPERIMENT_JOB, SOURCE_JOB, TRAINING_JOB, Job
 from benchmark.run.keptmodels import load_model, row_kept_path
 from benchmark.run.planner import Experiment, Selection, build_plan
 from benchmark.run.runner import _stranded, build_jobs
 from benchmark.run.schedule import Scheduler
 from benchmark.run.store import Store
 from benchmark.run.trainings import TrainedNetworks
-from benchmark.run.work import EXPERIMENT_JOB, SOURCE_JOB, TRAINING_JOB, Job
 from benchmark.settings import RunSettings
-from benchmark.sources import DatasetSource
 
 BASE = ["-p", "tiny_plugin", "-p", "shared_plugin", *(arg for flag in no_builtin_datasets() for arg in ("-p", flag))]
 GRID = ["-d", "tiny_tgt", "-s", "tiny_src", "-m", "ft", "-m", "ft-svm", "-m", "ft-probe", *TINY, "--threads", "1",

@@ -12,7 +12,6 @@ them): another that needs the same training meanwhile waits, then finds it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import json
 import logging
@@ -21,10 +20,10 @@ from pathlib import Path
 
 import torch
 
+from benchmark.files.cachefiles import write_atomically
+from benchmark.files.locks import exclusive
 from benchmark.hashing import config_hash
-from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
 from benchmark.run.keeppolicy import model_bytes
-from benchmark.run.locks import exclusive
 from benchmark.settings import RunSettings
 
 log = logging.getLogger(__name__)
@@ -110,15 +109,10 @@ class TrainedNetworks:
         state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
         path = self.weights_path(key)
         try:
-            if not has_room(self.folder, model_bytes(model)):
-                raise OSError(errno.ENOSPC, "not enough free space")
-            remove_leftovers(self.folder)
-            partial = temporary_beside(path, ".tmp")
-            torch.save(state, partial)
-            record_partial = temporary_beside(path.with_suffix(".json"), ".tmp")
-            record_partial.write_text(json.dumps(record, indent=1))
-            publish(record_partial, path.with_suffix(".json"))
-            publish(partial, path)  # the weights appear only when complete, after their record
+            with write_atomically(path, model_bytes(model)) as partial:
+                with write_atomically(path.with_suffix(".json")) as record_partial:  # published first
+                    record_partial.write_text(json.dumps(record, indent=1))
+                torch.save(state, partial)
         except OSError as error:  # the network is right, only not kept for other processes and later runs
             log.warning("training %s: could not write its network to %s (%s); keeping it in memory for this run",
                         key[:12], path, error)
