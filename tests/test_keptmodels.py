@@ -39,7 +39,7 @@ def test_trained_models_are_kept_and_rebuild_the_stored_scores_and_time_is_split
         str(row_kept_path(tmp_path / "run", row).relative_to(tmp_path / "run"))
     model, about = load_model(row_kept_path(tmp_path / "run", row))
     assert about["training"] == row["versions"]["training"] and about["seed"] == 2
-    assert about["history"] == row["history"]
+    assert about["record"]["history"] == row["history"]
     # the kept scratch model scores the test split as stored: the very weights, input convention included
     from tiny_plugin import TinyTarget
 

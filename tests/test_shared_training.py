@@ -2,6 +2,7 @@
 ``shared_training``) share a training job per target, source and seed, on every launcher; a resumed run and a run
 into another folder find it in the cache instead of training it again."""
 
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -161,7 +162,14 @@ def test_a_killed_run_resumes_without_retraining_and_another_run_reuses_the_cach
     row = _rows(other)[("ft-svm", 2)]
     assert row["versions"]["kept_model"] == f"models/{row['versions']['training']}.pt"
     assert row["metrics"]["auc"] == rows[("ft-svm", 2)]["metrics"]["auc"]
-    assert load_model(row_kept_path(other, row))[1]["history"] == rows[("ft-svm", 2)]["history"]
+    assert load_model(row_kept_path(other, row))[1]["record"]["history"] == rows[("ft-svm", 2)]["history"]
+
+    # the cache cleared: a rerun restores the training from the model its run folder keeps, trained by no one
+    shutil.rmtree(tmp_path / "cache" / "trained")
+    rerun = cli(*BASE, "run", *GRID, "--seeds", "2", "--out", other, "--rerun", "all")
+    assert rerun.exit_code == 0, rerun.output
+    assert trainings == {"experiment": 1, "source": 1} and "restored from its kept model" in rerun.output
+    assert _rows(other)[("ft-svm", 2)]["scores"] == row["scores"]
 
 
 def test_the_dry_run_shows_one_training_job_that_its_scoring_jobs_wait_for(cli, tmp_path):
@@ -240,7 +248,7 @@ def test_the_cache_trains_a_network_once_retrains_a_damaged_one_and_keeps_an_unw
 
     def train():
         calls.append(1)
-        return torch.nn.Linear(3, 2), {"history": [{"epoch": 1}], "info": {}, "seconds": 0.5}
+        return torch.nn.Linear(3, 2).state_dict(), {"history": [{"epoch": 1}], "info": {}, "seconds": 0.5}
 
     networks = TrainedNetworks(tmp_path / "cache")
     assert networks.ensure("ab12", train) and not networks.ensure("ab12", train) and len(calls) == 1

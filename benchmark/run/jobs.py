@@ -271,19 +271,36 @@ class Worker:
             self._check_source(job)
             self._prepare_source(job.experiment.source, on_epoch)
         ctx, task = self._context(job.experiment, on_epoch)
+        how = "found in the cache"
 
-        def train() -> tuple[torch.nn.Module, dict]:
-            model = shared.start(ctx)
+        def train() -> tuple[dict, dict]:
+            nonlocal how
+            kept = self._kept_training(job)
+            if kept is not None:
+                how = "restored from its kept model"
+                return kept
+            how, model = "trained", shared.start(ctx)
             history = ctx.train(model)
-            return model, {"identity": training_identity(job.config, shared.name, self.settings),
-                           "history": history, "info": ctx.info, "seconds": ctx.timings["training"]}
+            return model.state_dict(), {"identity": training_identity(job.config, shared.name, self.settings),
+                                        "history": history, "info": ctx.info, "seconds": ctx.timings["training"]}
 
-        trained = self.trainings.ensure(job.training, train)
+        self.trainings.ensure(job.training, train)
         kept = self._keep_shared(job, ctx, task, shared)
         path = self.trainings.weights_path(job.training)
         digest = self._digest(path) if path.exists() else None
-        detail = ("trained" if trained else "found in the cache") + (f"; {kept}" if kept else "")
-        return JobResult("passed", detail=detail, digest=digest)
+        return JobResult("passed", detail=how + (f"; {kept}" if kept else ""), digest=digest)
+
+    def _kept_training(self, job: Job) -> tuple[dict, dict] | None:
+        """The weights and record of ``job``'s training from the model the run folder keeps of it (a run resumed
+        with another cache folder, or after the cache was cleared), or None where there is none to read."""
+        path = kept_path(self.run_dir, job.training)
+        if not path.is_file():
+            return None
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            return payload["state_dict"], payload["about"]["record"]
+        except Exception:  # unreadable, or kept by a tlbench that did not record the training: train it again
+            return None
 
     def _scored_network(self, job: Job, ctx: ExperimentContext) -> tuple[torch.nn.Module, dict]:
         """The network of ``job``'s shared training, rebuilt as its training built it and given its trained
@@ -381,7 +398,7 @@ class Worker:
             return ""
         exp = job.experiment
         about = {"training": job.training, "target": exp.target, "source": exp.source, "seed": exp.seed,
-                 "shared_training": shared.name, "history": record["history"]}
+                 "shared_training": shared.name, "record": record}
         try:
             save_model(self.run_dir, job.training, model, backbone_of(model, self.settings.preset.backbone),
                        task.num_classes, input_of(model, self.settings.preset), about, self.settings.preset.image_size)

@@ -23,7 +23,6 @@ import torch
 from benchmark.files.cachefiles import write_atomically
 from benchmark.files.locks import exclusive
 from benchmark.hashing import config_hash
-from benchmark.run.keeppolicy import model_bytes
 from benchmark.settings import RunSettings
 
 log = logging.getLogger(__name__)
@@ -59,9 +58,9 @@ class TrainedNetworks:
     def has(self, key: str) -> bool:
         return key in self._unsaved or self._usable(key)
 
-    def ensure(self, key: str, train: Callable[[], tuple[torch.nn.Module, dict]]) -> bool:
-        """Make sure training ``key`` is cached: unless it already is, ``train()`` (the model and its record: a JSON
-        object) runs under the training's lock. Returns whether it trained here."""
+    def ensure(self, key: str, train: Callable[[], tuple[dict, dict]]) -> bool:
+        """Make sure training ``key`` is cached: unless it already is, ``train()`` (the network's state dict and its
+        record: a JSON object) runs under the training's lock. Returns whether ``train`` ran here."""
         if self.has(key):
             return False
         path = self.weights_path(key)
@@ -74,8 +73,8 @@ class TrainedNetworks:
                 log.warning("training %s: cannot use the cache folder %s (%s)", key[:12], self.folder, error)
             if self.has(key):
                 return False
-            model, record = train()
-            self._write(key, model, record)
+            state, record = train()
+            self._write(key, state, record)
             return True
 
     def load(self, key: str) -> tuple[dict, dict]:
@@ -105,11 +104,11 @@ class TrainedNetworks:
             return False
         return True
 
-    def _write(self, key: str, model: torch.nn.Module, record: dict) -> None:
-        state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    def _write(self, key: str, state: dict, record: dict) -> None:
+        state = {name: tensor.detach().cpu() for name, tensor in state.items()}
         path = self.weights_path(key)
         try:
-            with write_atomically(path, model_bytes(model)) as partial:
+            with write_atomically(path, sum(t.numel() * t.element_size() for t in state.values())) as partial:
                 with write_atomically(path.with_suffix(".json")) as record_partial:  # published first
                     record_partial.write_text(json.dumps(record, indent=1))
                 torch.save(state, partial)
