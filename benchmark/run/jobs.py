@@ -37,8 +37,7 @@ from benchmark.launchers import EventHandler
 from benchmark.methods import SHARED_TRAININGS
 from benchmark.registry.catalog import Catalog
 from benchmark.run.context import ExperimentContext
-from benchmark.run.keeppolicy import should_keep
-from benchmark.run.keptmodels import kept_path, save_model
+from benchmark.run.keptmodels import kept_path, save_model, should_keep
 from benchmark.run.planner import Experiment
 from benchmark.run.trainings import TrainedNetworks, training_identity
 from benchmark.settings import RunSettings
