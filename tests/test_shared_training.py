@@ -217,7 +217,7 @@ def test_submitits_processes_score_the_network_another_process_trained(cli, tmp_
     local = cli(*BASE, "run", *grid, "--threads", "1", "--out", tmp_path / "local", "--cache-dir", tmp_path / "c1")
     assert local.exit_code == 0, local.output
     slurm = cli(*BASE, "run", *grid, "--out", tmp_path / "slurm", "--cache-dir", tmp_path / "c2", "--launcher",
-                "submitit", "--slurm-executor", "local", "--cpus-per-job", "1")
+                "submitit", "--launcher-option", "executor=local", "--cpus-per-job", "1")
     assert slurm.exit_code == 0, slurm.output
     expected, found = _rows(tmp_path / "local"), _rows(tmp_path / "slurm")
     assert set(found) == set(expected) == {("ft", 2), ("ft-svm", 2)}
