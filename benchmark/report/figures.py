@@ -10,7 +10,6 @@ from pathlib import Path
 from benchmark.presets import Preset
 from benchmark.registry.catalog import Catalog
 from benchmark.report.progress import Item, ReportProgress, untracked
-from benchmark.run.keptmodels import kept_path
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
 
@@ -70,7 +69,9 @@ class VisualizerContext:
 
     def kept_models(self) -> list[tuple[dict, Path]]:
         """The passed rows whose trained model was kept (``--keep-models``), with the model's file."""
-        return [(row, path) for row in self.rows() if (path := kept_path(self.run_dir, row["config_hash"])).exists()]
+        from benchmark.run.keptmodels import row_kept_path
+
+        return [(row, path) for row in self.rows() if (path := row_kept_path(self.run_dir, row)).exists()]
 
     def used_sources(self) -> list[tuple[str, RunSettings]]:
         """Each source that passed experiments in the store used, with the settings of those runs

@@ -10,6 +10,7 @@ keeps every one, ``none`` none.
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,16 @@ def should_keep(policy: str, model: torch.nn.Module) -> bool:
 
 
 def kept_path(run_dir: Path, config_hash: str) -> Path:
+    """Where an experiment's model is kept; a shared training's, by its key, for every experiment that scored it."""
     return Path(run_dir) / MODELS_DIR / f"{config_hash}.pt"
+
+
+def row_kept_path(run_dir: Path, row: dict) -> Path:
+    """Where the model of a stored row would be kept: its shared training's (``versions["training"]``, the key
+    that :mod:`benchmark.run.trainings` gives), else its own by config hash."""
+    training = (row.get("versions") or {}).get("training")
+    return kept_path(run_dir, training if isinstance(training, str) and re.fullmatch(r"[0-9a-f]+", training)
+                     else row["config_hash"])
 
 
 def save_model(run_dir: Path, config_hash: str, model: torch.nn.Module, backbone: str, num_classes: int,
