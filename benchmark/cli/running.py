@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -134,6 +135,10 @@ def _audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, strict: boo
                 f"{leak.name} shares {leak.images} near-duplicate image(s)" for leak in found))
 
 
+def _silent(*_, **__) -> None:
+    """Print nothing: what ``--quiet`` leaves out."""
+
+
 def _summarise_skips(plan: Plan) -> None:
     """One line for everything skipped for missing data or weights, one per other reason."""
     from benchmark.run.planner import SKIPPED
@@ -169,6 +174,8 @@ def _summarise_skips(plan: Plan) -> None:
 @click.option("--collect-only", is_flag=True, help="Print the plan and exit: each experiment to run, done or failed, "
               "and how many are skipped for each reason.")
 @click.option("-v", "--verbose", is_flag=True, help="With --collect-only, list every skipped experiment too.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only warnings, failures, the leaderboard and where the "
+              "results are: no header, plan counts, progress, passed experiments or timings.")
 @out_option
 @click.option("--rerun", type=click.Choice(["failed", "all"]), default=None, help="Run again what is recorded.")
 @click.option("-x", "--exitfirst", is_flag=True, help="Stop at the first failed experiment.")
@@ -216,7 +223,7 @@ def _summarise_skips(plan: Plan) -> None:
 @launcher_options
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, verbose,
-                out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size,
+                quiet, out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size,
                 official_splits, model_args, data_root, cache_dir, imagenet_weights, online, strict, max_unreadable,
                 audit, compile_model, svm_backend, threads, jobs_per_gpu, keep_models, launcher, retries, cpus_per_job,
                 ray_address, slurm_partition, slurm_time_min, slurm_gpus_per_job, array_parallelism,
@@ -259,12 +266,14 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                                              cpus_per_job, ray_address, slurm_partition, slurm_time_min,
                                              slurm_gpus_per_job, array_parallelism, slurm_executor)
     _log_to(console)
+    logging.getLogger("benchmark").setLevel(logging.WARNING if quiet else logging.INFO)
     for plugin in catalog.plugins:
         if plugin.status == "broken":
             console.print(f"[red]broken plugin {escape(plugin.name)}:[/] {escape(plugin.error)}")
     note = "" if settings.device.type == "cuda" or preset != "auto" else \
         " (no GPU: a small backbone; --preset thesis runs VGG16 at 224)"
-    console.print(f"tlbench {version('tlbench')} · device {settings.device} · preset {settings.preset.name}: "
+    say = console.print if not quiet else _silent  # what -q leaves out
+    say(f"tlbench {version('tlbench')} · device {settings.device} · preset {settings.preset.name}: "
                   f"{settings.preset.backbone} @ {settings.preset.image_size}px{note} · {threads} CPU thread"
                   f"{'s' if threads > 1 else ''} ({threads_origin})")
     try:
@@ -293,13 +302,14 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     if audit:
         _audit_plan(plan, catalog, settings, strict)
     pending = plan.by_state(PENDING)
-    console.print(f"{len(plan.experiments)} selected: {len(pending)} to run, {len(plan.by_state(DONE))} done, "
-                  f"{len(plan.by_state(SKIPPED))} skipped, {len(plan.by_state(FAILED))} failed before")
-    _summarise_skips(plan)
+    say(f"{len(plan.experiments)} selected: {len(pending)} to run, {len(plan.by_state(DONE))} done, "
+        f"{len(plan.by_state(SKIPPED))} skipped, {len(plan.by_state(FAILED))} failed before")
+    if not quiet:
+        _summarise_skips(plan)
     try:
-        with RunProgress(console, len(pending), _sources_to_train(plan, catalog, settings)) as progress:
+        with RunProgress(console, len(pending), _sources_to_train(plan, catalog, settings), quiet) as progress:
             runner = Runner(catalog, settings, store, progress, chosen, launch, spec, retries)
-            outcome = runner.run(plan, exitfirst, on_estimate=lambda seconds, slots, basis: console.print(
+            outcome = runner.run(plan, exitfirst, on_estimate=lambda seconds, slots, basis: say(
                 f"launcher {chosen.name}: {slots} slot{'s' if slots > 1 else ''}; estimated wall time "
                 f"{_duration(seconds)} (from {basis})"))
     except KeyboardInterrupt:
@@ -315,7 +325,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     if boards:
         console.print(render.render_rich(boards))
     console.print(f"results: {escape(str(store.path))}")
-    if outcome.wall:
+    if outcome.wall and not quiet:
         busy = ", ".join(f"{device} {share:.0%}" for device, share in sorted(outcome.busy.items()))
         console.print(f"wall time {_duration(outcome.wall)} (estimated {_duration(outcome.estimated)}); busy: "
                       f"{busy or '-'}" + (f"; {outcome.retried} attempt(s) retried" if outcome.retried else ""))
