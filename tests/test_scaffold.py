@@ -105,7 +105,7 @@ def test_a_failed_write_leaves_no_partial_skeleton(cli, tmp_path, monkeypatch):
 
 
 def test_the_printed_install_step_brings_the_test_extra_that_holds_pytest(cli, tmp_path, monkeypatch):
-    import tomllib
+    from benchmark.registry.config import tomllib
 
     monkeypatch.chdir(tmp_path)
     result = cli("new", "dataset", "my_derm")
