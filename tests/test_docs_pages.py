@@ -66,6 +66,19 @@ def parse(args: list[str]) -> click.Command:
         name, command, args = command.resolve_command(context, rest)
 
 
+def test_the_python_blocks_of_every_other_page_run(tmp_path, monkeypatch):
+    """docs/plugins.md's blocks run in tests/test_docs.py; any other page's run here, each page as one module."""
+    monkeypatch.chdir(tmp_path)
+    for page in PAGES:
+        if page.name == "plugins.md":
+            continue
+        text, namespace = page.read_text(), {"__name__": f"docs_{page.stem}"}
+        for match in FENCE.finditer(text):
+            if match.group(1) == "python" and "no-run" not in match.group(2):
+                line = text.count("\n", 0, match.start(3)) + 1
+                exec(compile("\n" * (line - 1) + match.group(3), str(page), "exec"), namespace)
+
+
 CONFIGS = [(where, code) for where, code in blocks("toml") if set(tomllib.loads(code)) & CONFIG_KEYS]
 
 
