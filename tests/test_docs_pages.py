@@ -60,7 +60,9 @@ def parse(args: list[str]) -> click.Command:
     command, name, context = main, "tlbench", None
     while True:
         context = command.make_context(name, list(args), parent=context)
-        rest = [*context._protected_args, *context.args] if isinstance(command, click.Group) else []
+        protected = getattr(context, "_protected_args", None)  # click >= 8.2; before it, protected_args
+        protected = context.protected_args if protected is None else protected
+        rest = [*protected, *context.args] if isinstance(command, click.Group) else []
         if not rest:
             return command
         name, command, args = command.resolve_command(context, rest)
