@@ -164,3 +164,9 @@ def test_the_plugin_test_steps_install_the_test_extra():
         for line in code.splitlines():
             if re.search(r"pip install -e \S+ && pytest", line):
                 assert "[test]" in line, f"{where}: {line}"
+
+
+def test_every_file_of_the_repository_a_page_names_exists():
+    for page in PAGES:
+        for path in re.findall(r"`((?:benchmark|perf|tests|plugins|examples|docs)/[\w./-]+)`", page.read_text()):
+            assert (ROOT / path).exists(), f"{page.relative_to(ROOT)} names {path}, which is not in the repository"
