@@ -1,7 +1,8 @@
 """How training and inference use the device: bf16 autocast, channels_last, cudnn autotuning, torch.compile.
 
 None of these change what is computed beyond float rounding. The defaults: channels_last everywhere, bf16 on
-CUDA only, compile when asked.
+CUDA only, compile when asked. A contract beside the settings that choose it: torch is imported only by the
+methods that act on a model.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,15 @@ class Acceleration:
     def autocast(self, device: torch.device):
         """The autocast context for a forward pass on ``device`` (bf16 works on CPU and CUDA)."""
         if self.bf16:
+            import torch
+
             return torch.autocast(device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def place(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         """Move ``model`` to ``device`` in the chosen memory format and let cudnn pick its fastest kernels."""
+        import torch
+
         model.to(device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -51,4 +58,8 @@ class Acceleration:
 
     def compiled(self, function: Callable) -> Callable:
         """``function`` (a module or a callable) under ``torch.compile`` when asked, else itself."""
-        return torch.compile(function) if self.compile else function
+        if not self.compile:
+            return function
+        import torch
+
+        return torch.compile(function)
