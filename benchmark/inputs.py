@@ -45,6 +45,8 @@ class InputConvention:
 
     def apply(self, x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
         """Float RGB [0, 1] images (B, 3, H, W) to model input, in channels_last memory format when asked."""
+        import torch  # torch is loaded by whoever holds a tensor; the contract itself stays light
+
         if self.scale != 1 / 255:
             x = x * (255.0 * self.scale)
         if self.bgr:
@@ -60,7 +62,7 @@ class InputConvention:
 @functools.lru_cache(maxsize=16)
 def _stats(mean: tuple, std: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std on ``device``, made once so that no batch waits for a host copy."""
-    import torch  # at first use: the contract stays light
+    import torch
 
     return (torch.tensor(mean, device=device).view(1, 3, 1, 1), torch.tensor(std, device=device).view(1, 3, 1, 1))
 
