@@ -23,6 +23,7 @@ FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```", re.S | re.M)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 CONFIG_KEYS = {"data_root", "cache_dir", "datasets", "sources", "launcher", "model_args"}
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("tlbench_register_"))
+OWN_TESTS = {"plugins.md": "tests/test_docs.py", "api.md": "tests/test_docs_api.py"}  # pages run by their own test
 NUMBERS = {"five": 5, "six": 6, "seven": 7, "eight": 8}
 
 
@@ -69,10 +70,12 @@ def parse(args: list[str]) -> click.Command:
 
 
 def test_the_python_blocks_of_every_other_page_run(tmp_path, monkeypatch):
-    """docs/plugins.md's blocks run in tests/test_docs.py; any other page's run here, each page as one module."""
+    """The pages with a test of their own run there; any other page's python blocks run here, each page as one
+    module."""
+    assert all((ROOT / test).is_file() for test in OWN_TESTS.values())
     monkeypatch.chdir(tmp_path)
     for page in PAGES:
-        if page.name == "plugins.md":
+        if page.name in OWN_TESTS:
             continue
         text, namespace = page.read_text(), {"__name__": f"docs_{page.stem}"}
         for match in FENCE.finditer(text):
