@@ -10,6 +10,7 @@ from pathlib import Path
 from benchmark.presets import Preset
 from benchmark.registry.catalog import Catalog
 from benchmark.report.progress import Item, ReportProgress, untracked
+from benchmark.run.keptmodels import kept_path
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
 
@@ -69,8 +70,6 @@ class VisualizerContext:
 
     def kept_models(self) -> list[tuple[dict, Path]]:
         """The passed rows whose trained model was kept (``--keep-models``), with the model's file."""
-        from benchmark.run.keptmodels import kept_path  # with torch: a visualiser that draws no model never loads it
-
         return [(row, path) for row in self.rows() if (path := kept_path(self.run_dir, row["config_hash"])).exists()]
 
     def used_sources(self) -> list[tuple[str, RunSettings]]:

@@ -22,21 +22,19 @@ import traceback
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from benchmark.data.taskdata import TaskData
-from benchmark.engine.featurecache import FeatureCache
-from benchmark.engine.inputs import input_of
-from benchmark.engine.metrics import compute_metrics
-from benchmark.engine.models import backbone_of
 from benchmark.hashing import config_hash
 from benchmark.launchers import EventHandler
 from benchmark.registry.catalog import Catalog
-from benchmark.run.context import ExperimentContext
-from benchmark.run.keptmodels import save_model, should_keep
+from benchmark.run.keptmodels import should_keep
 from benchmark.run.planner import Experiment
 from benchmark.settings import RunSettings
+
+# The engine (torch, timm, scikit-learn) loads where a job runs (Worker), not where jobs are planned and handed
+# out: a rerun with nothing left to do never needs it.
+if TYPE_CHECKING:
+    from benchmark.run.context import ExperimentContext
 
 SOURCE_JOB, EXPERIMENT_JOB = "source", "experiment"
 # the environment that decides which plugins load: a worker on another machine gets the driver's
@@ -133,6 +131,9 @@ class Worker:
     each thread queues its work on a stream of its own (on one stream kernels of several jobs only take turns)."""
 
     def __init__(self, catalog: Catalog, settings: RunSettings, run_dir: Path):
+        from benchmark.data.taskdata import TaskData
+        from benchmark.engine.featurecache import FeatureCache
+
         self.catalog, self.settings, self.run_dir = catalog, settings, Path(run_dir)
         self.data = TaskData(settings)
         self._data_lock = threading.Lock()
@@ -174,6 +175,8 @@ class Worker:
     def _job_stream(self):
         if self.settings.jobs_per_gpu == 1 or self.settings.device.type != "cuda":
             return contextlib.nullcontext()
+        import torch
+
         if not hasattr(self._thread, "stream"):
             self._thread.stream = torch.cuda.Stream(self.settings.device)
         return torch.cuda.stream(self._thread.stream)
@@ -226,6 +229,11 @@ class Worker:
                                f"{job.source_digest[:12]}): something else writes this cache folder; run again")
 
     def _experiment(self, job: Job, on_epoch) -> JobResult:
+        import torch
+
+        from benchmark.engine.metrics import compute_metrics
+        from benchmark.run.context import ExperimentContext
+
         exp = job.experiment
         durations: dict[str, float] = {}
         started = time.perf_counter()
@@ -269,6 +277,10 @@ class Worker:
     def _keep(self, job: Job, ctx: ExperimentContext, task) -> None:
         """Keep the model the experiment trained under the run folder, as ``--keep-models`` says (before its
         result is stored, so that a stored result's kept model is complete)."""
+        from benchmark.engine.inputs import input_of
+        from benchmark.engine.models import backbone_of
+        from benchmark.run.keptmodels import save_model
+
         model = ctx.trained_model
         if model is None or not should_keep(self.settings.keep_models, model):
             return
@@ -318,6 +330,8 @@ _workers_lock = threading.Lock()
 def worker_for(spec: WorkSpec) -> Worker:
     """This process's worker for ``spec``, built on first use: the plugins loaded as the driver loaded them, the
     settings' CUDA device mapped to this process's first visible one (a launcher pins each worker to its GPU)."""
+    import torch
+
     with _workers_lock:
         if spec.key not in _workers:
             for entry in reversed(spec.sys_path):
