@@ -246,10 +246,10 @@ RECOMMENDED = replace(
 )
 
 # What a machine without a GPU runs by default: a tiny timm model at 32 px, trained with settings that learn
-# within a few epochs, so the whole embedded grid finishes in about two minutes on two cores. Batches of 64
+# within a few epochs, so the whole embedded grid finishes in minutes on two cores (docs/performance.md). Batches of 64
 # at lr 0.02 over 12 epochs (60 steps on 300 images, the best validation epoch kept) and the synthetic
 # targets' 600 test and 200-300 validation images keep every cell's spread over seeds within 0.045 under one
-# and two threads (README, "The embedded default").
+# and two threads (docs/performance.md, "The embedded default").
 CPU_QUICK = replace(
     THESIS,
     name="cpu-quick",

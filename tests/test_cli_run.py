@@ -214,3 +214,14 @@ def test_nonsense_options_are_usage_errors(cli, out, option, value, message):
     result = cli(*BASE, "run", "--all", "--out", out, option, value)
     assert result.exit_code == 2 and message in result.output
     assert not (out / "tlbench.sqlite").exists()
+
+
+def test_quiet_prints_the_failure_the_board_and_the_results_and_no_chatter(cli, out):
+    result = cli(*BASE, "-p", "failing_method", "run", "-q", "-m", "flaky", "--out", out, *TINY)
+    assert result.exit_code == 1
+    assert "FAILED" in result.output and "flaky" in result.output  # seed 5 fails
+    assert "Ranking" in result.output and "results: " in result.output
+    for chatter in ("tlbench 0.", "selected:", "PASSED", "wall time", "estimated wall time"):
+        assert chatter not in result.output, chatter
+    loud = cli(*BASE, "-p", "failing_method", "run", "-m", "flaky", "--rerun", "all", "--out", out, *TINY)
+    assert all(chatter in loud.output for chatter in ("tlbench 0.", "selected:", "PASSED", "wall time"))

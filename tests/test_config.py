@@ -194,6 +194,25 @@ def test_a_file_outside_the_group_pattern_is_an_error_that_names_it(tmp_path):
         scans.files(task, config.data_root)
 
 
+def test_a_group_pattern_that_matches_no_file_is_a_status_that_says_what_to_do(tmp_path, monkeypatch, cli):
+    for label, name in enumerate(("a", "b")):
+        for image in range(3):
+            write_image(tmp_path / "data" / "scans" / name / f"img{image}.png", label)
+    (tmp_path / "tlbench.toml").write_text(
+        'data_root = "data"\n[datasets.scans]\npath = "scans"\nroles = ["target"]\n'
+        'group_pattern = "^(?P<group>P\\\\d+)_"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TLBENCH_CACHE", str(tmp_path / "cache"))
+    result = cli("run", "-d", "scans", "-m", "scratch", "--collect-only")
+    assert result.exit_code == 0 and "3 skipped" in result.output, result.output  # a plan, not a traceback
+    expected = ("group_pattern '^(?P<group>P\\\\d+)_' of dataset 'scans' (in the config's [datasets.scans]) matches "
+                "none of its 6 file names (for example 'img0.png')")
+    assert expected in " ".join(result.output.split()), result.output
+    assert "or remove group_pattern" in result.output
+    (task,) = [t for t in json.loads(cli("list", "--json").output)["tasks"] if t["task"] == "scans"]
+    assert task["status"] == "corrupt" and "matches none of its 6 file names" in task["message"]
+
+
 def test_tlbench_plugins_lists_the_config_file_with_its_datasets(tmp_path, monkeypatch, cli):
     make_imagefolder(tmp_path / "data" / "tinyfolder")
     (tmp_path / "tlbench.toml").write_text(CIFAR_LIKE)

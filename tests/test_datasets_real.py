@@ -1,4 +1,4 @@
-"""The real plugins against the small real copies in ../shared/data (skipped where it is absent)."""
+"""The real plugins against the project's small real-data copies (docs/datasets.md; skipped where they are absent)."""
 
 import csv
 

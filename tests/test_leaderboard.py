@@ -232,6 +232,52 @@ def test_the_core_names_no_built_in_method():
     assert named == []
 
 
+def test_the_notes_count_the_seeds_and_call_the_input_a_normalisation():
+    labels, scores = perfect()
+    rows = [row("t", "none", "scratch", seed, 0.9, labels, scores) for seed in (2, 5)]
+    rows[0]["config"]["source"] = rows[1]["config"]["source"] = {"input": {"name": "imagenet"}}
+    two = render_markdown(build_boards(rows, replicates=20))
+    one = render_markdown(build_boards(rows[:1], replicates=20))
+    assert "Cell: mean over 2 seeds (2, 5) ± the largest deviation" in two
+    assert "Cell: the result of 1 seed (2), so no ±" in one and "mean over" not in one.split("Cell:")[1][:40]
+    assert "Input normalisation by source (how pixels are scaled for its models, not where their weights come " \
+           "from): scratch: imagenet." in " ".join(one.split())
+    assert "Model input" not in one
+
+
+def test_at_80_columns_the_board_splits_its_columns_and_cuts_no_number():
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for target in ("isic2017_mel_nev_sk", "blood_cells"):
+        for seed in (2, 5, 7):
+            labels = list(rng.integers(0, 2, 60))
+            scores = [[0.0, y + rng.normal(0, 1.0)] for y in labels]
+            rows.append(row(target, "none", "scratch", seed, rng.uniform(0.6, 0.9), labels, scores, offset=seed))
+            for source in ("natural_images", "dogs_vs_cats", "kaggle_dr", "chest_xray"):
+                for method in ("fe-svm", "ft-svm"):
+                    rows.append(row(target, source, method, seed, rng.uniform(0.6, 0.9), labels, scores, offset=seed))
+    (board,) = build_boards(rows, replicates=50)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(render_rich([board]))
+    text = console.export_text()
+    assert max(cell_len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    lines = text.splitlines()
+    for cell in board.cells.values():
+        assert any(cell.text(interval=False) in line for line in lines), cell.text(interval=False)
+        assert any(f"[{cell.interval[0]:.3f}, {cell.interval[1]:.3f}]" in line for line in lines)
+    for comparison in board.comparisons:
+        low, p_value = f"[{comparison.result.low:+.3f},", f"{comparison.result.p_value:.3g}"
+        assert any(low in line and p_value in line for line in lines), (low, p_value)  # the interval may wrap
+        assert f"{comparison.result.high:+.3f}]" in text
+    assert "(columns 1-" in text and f"of {len(board.columns)})" in text  # the columns went over several tables
+    wide = Console(width=250, record=True, color_system=None)
+    wide.print(render_rich([board]))
+    assert "(columns" not in wide.export_text() and "target: a − b" not in wide.export_text()
+
+
 def _noisy_rows(seed_shift: float = 0.0):
     """Scratch and FE over three seeds that share one test set, with noisy scores (so replicates vary)."""
     rng = np.random.default_rng(3)

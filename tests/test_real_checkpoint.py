@@ -1,5 +1,6 @@
 """A real ImageNet checkpoint declared with model_args: TF-slim MobileNetV2 weights for timm's mobilenetv2_100, which
-need pad_type="same" (../shared/weights/README.md); skipped where ../shared is absent, as on a user's clone."""
+need pad_type="same" (docs/datasets.md, the project's own test copies); skipped where they are absent, as on a
+user's clone."""
 
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from tlbench_plugins.sources.builtin import RandomSource
 CHECKPOINT = SHARED_DATA.parent / "weights" / "mobilenetv2_100_in1k_tfslimqat.pth"
 NATURAL = SHARED_DATA / "natural_images"
 pytestmark = pytest.mark.skipif(not (CHECKPOINT.is_file() and NATURAL.is_dir()),
-                                reason=f"the real checkpoint {CHECKPOINT} or {NATURAL} is absent (../shared is "
-                                       "not part of a clone)")
+                                reason=f"the real checkpoint {CHECKPOINT} or {NATURAL} is absent (the project's test "
+                                       "copies are not part of a clone: docs/datasets.md)")
 SIZE, PER_CLASS = 64, 20
 
 

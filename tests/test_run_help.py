@@ -14,7 +14,7 @@ EXPECTED = {
     "Execution": ["--device", "--data-root", "--cache-dir", "--online", "--compile", "--svm", "--threads",
                   "--jobs-per-gpu", "--launcher", "--launcher-option", "--retries", "--cpus-per-job", "--rerun",
                   "--exitfirst"],
-    "Output": ["--out", "--keep-models"],
+    "Output": ["--out", "--keep-models", "--quiet"],
     "Other options": ["--help"],
 }
 

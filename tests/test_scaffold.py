@@ -102,3 +102,16 @@ def test_a_failed_write_leaves_no_partial_skeleton(cli, tmp_path, monkeypatch):
     result = cli("new", "method", "derm", "--into", tmp_path / "pkg")
     assert result.exit_code == 2 and "(No space left on device): choose another folder" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_printed_install_step_brings_the_test_extra_that_holds_pytest(cli, tmp_path, monkeypatch):
+    from benchmark.registry.config import tomllib
+
+    monkeypatch.chdir(tmp_path)
+    result = cli("new", "dataset", "my_derm")
+    assert "pip install -e 'tlbench-my_derm[test]' && pytest -q tlbench-my_derm/tests" in result.output
+    extras = tomllib.loads((tmp_path / "tlbench-my_derm" / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert any(requirement.startswith("pytest") for requirement in extras["test"])
+    readme = (tmp_path / "tlbench-my_derm" / "README.md").read_text()
+    assert "pip install -e '.[test]'" in readme and "pytest -q tests" in readme

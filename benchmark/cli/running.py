@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,9 +71,9 @@ def _print_dry_run(dry_run: DryRun) -> None:
             console.print("  " + escape(line), soft_wrap=True)
 
 
-def _print_outcome(result: GridResult, out_dir: Path) -> None:
-    """The leaderboard of the selected experiments, then the wall time and what did not pass; exit 1 when an
-    experiment failed, 5 when nothing ran."""
+def _print_outcome(result: GridResult, out_dir: Path, quiet: bool) -> None:
+    """The leaderboard of the selected experiments, then the wall time (not when ``quiet``) and what did not pass;
+    exit 1 when an experiment failed, 5 when nothing ran."""
     from benchmark.report import leaderboard, render
     from benchmark.run.planner import DONE, FAILED
 
@@ -81,7 +82,7 @@ def _print_outcome(result: GridResult, out_dir: Path) -> None:
     if boards:
         console.print(render.render_rich(boards))
     console.print(f"results: {escape(str(out_dir / STORE_FILE))}")
-    if outcome.wall:
+    if outcome.wall and not quiet:
         busy = ", ".join(f"{device} {share:.0%}" for device, share in sorted(outcome.busy.items()))
         console.print(f"wall time {duration(outcome.wall)} (forecast {duration(outcome.forecast)}); busy: "
                       f"{busy or '-'}" + (f"; {outcome.retried} attempt(s) retried" if outcome.retried else ""))
@@ -109,7 +110,7 @@ RUN_HELP_SECTIONS = {
                  "imagenet_weights", "strict", "max_unreadable", "audit"),
     "Execution": ("device", "data_root", "cache_dir", "online", "compile_model", "svm_backend", "threads",
                   "jobs_per_gpu", "launcher", "launcher_options", "retries", "cpus_per_job", "rerun", "exitfirst"),
-    "Output": ("out_dir", "keep_models"),
+    "Output": ("out_dir", "keep_models", "quiet"),
 }
 
 
@@ -126,6 +127,8 @@ RUN_HELP_SECTIONS = {
 @click.option("--collect-only", is_flag=True, help="Print the plan and exit: each experiment to run, done or failed, "
               "and how many are skipped for each reason.")
 @click.option("-v", "--verbose", is_flag=True, help="With --collect-only, list every skipped experiment too.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only warnings, failures, the leaderboard and where the "
+              "results are: no header, plan counts, progress, passed experiments or timings.")
 @out_option
 @click.option("--rerun", type=click.Choice(RERUN), default=None, help="Run again what is recorded.")
 @click.option("-x", "--exitfirst", is_flag=True, help="Stop at the first failed experiment.")
@@ -173,7 +176,7 @@ RUN_HELP_SECTIONS = {
 @launcher_options
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, verbose,
-                out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size,
+                quiet, out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size,
                 official_splits, model_args, data_root, cache_dir, imagenet_weights, online, strict, max_unreadable,
                 audit, compile_model, svm_backend, threads, jobs_per_gpu, keep_models, launcher, launcher_options,
                 retries, cpus_per_job):
@@ -193,13 +196,15 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                  "max_unreadable": max_unreadable, "compile": compile_model, "svm_backend": svm_backend,
                  "jobs_per_gpu": jobs_per_gpu, "keep_models": keep_models}
     _log_to(console)
+    logging.getLogger("benchmark").setLevel(logging.WARNING if quiet else logging.INFO)
     try:
         result = run_grid(
             preset, overrides=overrides, datasets=datasets, sources=sources, methods=methods, seeds=seed_list,
             keyword=keyword, launcher=launcher, launcher_options=parse_launcher_options(launcher_options),
             retries=retries, cpus_per_job=cpus_per_job, threads=threads, store=out_dir, rerun=rerun,
             exitfirst=exitfirst, audit=audit, collect_only=collect_only,
-            plugins=tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args), config=_config(ctx), console=console)
+            plugins=tuple(ctx.obj.get("plugins", ())) + tuple(plugin_args), config=_config(ctx), console=console,
+            quiet=quiet)
     except GridError as error:
         raise click.UsageError(str(error)) from error
     except KeyboardInterrupt:
@@ -211,4 +216,4 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     elif collect_only:
         _print_plan(result, verbose)
     else:
-        _print_outcome(result, out_dir)
+        _print_outcome(result, out_dir, quiet)

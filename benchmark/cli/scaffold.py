@@ -10,6 +10,7 @@ import errno
 import keyword
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 from string import Template
@@ -90,7 +91,8 @@ def _kind_command(kind: str):
         except (ValueError, OSError) as error:
             raise click.UsageError(error.strerror if isinstance(error, OSError) and error.strerror else str(error)
                                    ) from None
-        click.echo(f"wrote {kind} plugin {name} into {folder}: pip install -e {folder} && pytest -q {folder}/tests")
+        install = shlex.quote(f"{folder}[test]")  # the test extra brings pytest
+        click.echo(f"wrote {kind} plugin {name} into {folder}: pip install -e {install} && pytest -q {folder}/tests")
 
 
 for _kind in KINDS:

@@ -5,7 +5,7 @@ Keys read here: ``data_root`` and ``cache_dir`` (relative paths are relative to 
 datasets declared without code, as ``[[datasets]]`` entries with a ``name`` or as ``[datasets.NAME]``
 tables::
 
-    data_root = "../shared/data"
+    data_root = "/data/medical"
 
     [datasets.cifar10]
     format = "imagefolder"      # class-per-folder, optionally under train/ val/ test/ folders

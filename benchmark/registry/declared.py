@@ -83,7 +83,11 @@ class ImageFolderDataset(DeclaredDataset):
             return DatasetStatus("incomplete", problem, self.path)
         if not self.classes:
             return DatasetStatus("incomplete", f"no class folders in {self.path}", self.path)
-        return files_status(self.path, self.files(self.tasks()[0], root).paths, self.name)
+        try:
+            files = self.files(self.tasks()[0], root)
+        except ValueError as error:  # a group_pattern that does not fit the file names
+            return DatasetStatus("corrupt", str(error), self.path)
+        return files_status(self.path, files.paths, self.name)
 
     def layout_problem(self) -> str:
         """What in the folder tree cannot be what it looks like: split folders beside other folders, or class
@@ -120,14 +124,18 @@ class ImageFolderDataset(DeclaredDataset):
         if not self.declaration.group_pattern:
             return None
         pattern = re.compile(self.declaration.group_pattern)
-        groups = []
-        for path in paths:
-            found = pattern.search(path.name)
-            if found is None:
-                raise ValueError(f"file {path} does not match group_pattern {pattern.pattern!r} of dataset "
-                                 f"{self.name!r}: fix the pattern in the config, or move the file out")
-            groups.append(found.group("group") if "group" in pattern.groupindex else found.group(1))
-        return np.array(groups)
+        found = [pattern.search(path.name) for path in paths]
+        unmatched = [path for path, match in zip(paths, found, strict=True) if match is None]
+        where = f"group_pattern {pattern.pattern!r} of dataset {self.name!r} (in the config's [datasets.{self.name}])"
+        if paths and len(unmatched) == len(paths):
+            raise ValueError(f"{where} matches none of its {len(paths)} file names (for example "
+                             f"{paths[0].name!r}): write a pattern that finds each file's patient in its name, "
+                             "or remove group_pattern to split image by image")
+        if unmatched:
+            raise ValueError(f"file {unmatched[0]} does not match {where} ({len(unmatched)} of {len(paths)} "
+                             "files do not): fix the pattern in the config, or move those files out")
+        return np.array([match.group("group") if "group" in pattern.groupindex else match.group(1)
+                         for match in found])
 
 
 class CsvDataset(DeclaredDataset):

@@ -9,8 +9,10 @@ import json
 from collections.abc import Sequence
 
 import numpy as np
-from rich.console import Group
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from benchmark.report import escaping
@@ -28,8 +30,9 @@ def notes(board: Board) -> list[str]:
     seeds = ", ".join(str(s) for s in board.seeds)
     lines = [
         f"Metric: test {METRIC_NAMES[board.metric]}.",
-        f"Cell: mean over seeds ({seeds}) ± the largest deviation of a seed from that mean (no ± with one seed); "
-        f"[low, high]: 95% bootstrap interval of that mean over the test images ({REPLICATES} resamples of each "
+        (f"Cell: mean over {len(board.seeds)} seeds ({seeds}) ± the largest deviation of a seed from that mean; "
+         if len(board.seeds) > 1 else f"Cell: the result of 1 seed ({seeds}), so no ±; ")
+        + f"[low, high]: 95% bootstrap interval of that value over the test images ({REPLICATES} resamples of each "
         "test set, by patient or cell where the dataset knows them; seeds scored on the same images share the "
         "resamples, so the interval is how much the test images alone move the number).",
         f"▲ / ▼: better / worse than {board.baseline_label} on that target by a paired test over seeds (each seed's "
@@ -51,7 +54,8 @@ def notes(board: Board) -> list[str]:
     inputs = sorted({f"{board.baseline_label if source == NO_SOURCE else source}: {name}"
                      for source, name in board.inputs.items() if name})
     if inputs:
-        lines.append("Model input by source: " + "; ".join(inputs) + ".")
+        lines.append("Input normalisation by source (how pixels are scaled for its models, not where their weights "
+                     "come from): " + "; ".join(inputs) + ".")
     if board.superseded:
         lines.append(f"{board.superseded} older result(s) of these cells under other data, weights or method "
                      "versions are not shown.")
@@ -105,64 +109,142 @@ def ranking_notes(board: Board, places_line: bool = True) -> list[str]:
     ]
 
 
-def _comparisons_table(board: Board) -> Table:
+def _comparisons_table(board: Board, width: int | None = None) -> Table:
+    """Each comparison's difference, interval and p-values. Given a console ``width`` the table fits it: target, a
+    and b share one column that wraps between words, the interval wrapping after its comma only if it must."""
     table = Table(title="Paired comparisons (difference a − b, paired test over seeds)", title_justify="left")
-    for column in ("target", "a", "b", "seeds", "difference", "95% interval", "p", "Holm p"):
-        table.add_column(column, justify="right" if column in ("seeds", "difference", "p", "Holm p") else "left")
+    rows = []
     for c in board.comparisons:
-        style = "bold" if c.significant else ""
-        table.add_row(escape(c.target), escape(board.column_label(c.a)), escape(board.column_label(c.b)),
-                      str(len(c.seeds)), f"{c.result.difference:+.3f}",
-                      escape(f"[{c.result.low:+.3f}, {c.result.high:+.3f}]"), f"{c.result.p_value:.3g}",
-                      f"[{style}]{c.p_holm:.3g}[/]" if style else f"{c.p_holm:.3g}")
+        a, b = board.column_label(c.a), board.column_label(c.b)
+        pair = [f"{c.target}: {a} − {b}"] if width else [c.target, a, b]
+        rows.append((*pair, str(len(c.seeds)), f"{c.result.difference:+.3f}",
+                     f"[{c.result.low:+.3f}, {c.result.high:+.3f}]", f"{c.result.p_value:.3g}", f"{c.p_holm:.3g}"))
+    names = ("target: a − b",) if width else ("target", "a", "b")
+    headers = (*names, "seeds", "difference", "95% interval", "p", "Holm p")
+    widths = [None] * len(headers)
+    if width:
+        widths = [max(cell_len(text) for text in (header, *(r[i] for r in rows))) for i, header in enumerate(headers)]
+        widths[0] = max(_longest_word(r[0]) for r in rows)
+        spare = width - sum(widths) - 3 * len(widths) - 1
+        if spare < 0:  # the interval wraps after its comma
+            widths[3] = max(widths[3] + spare, max(_longest_word(r[3]) for r in rows), cell_len(headers[3]))
+        widths[0] += max(0, width - sum(widths) - 3 * len(widths) - 1)
+    for header, column_width in zip(headers, widths, strict=True):
+        table.add_column(header, justify="right" if header in ("seeds", "difference", "p", "Holm p") else "left",
+                         width=column_width)
+    for c, texts in zip(board.comparisons, rows, strict=True):
+        cells = [escape(text) for text in texts]
+        if c.significant:
+            cells[-1] = f"[bold]{cells[-1]}[/]"
+        table.add_row(*cells)
     return table
 
 
-def render_rich(boards: list[Board]) -> Group:
-    parts = []
-    for board in boards:
-        table = Table(title=escape(board.title), title_justify="left", caption_justify="left",
-                      caption=escape("\n".join(notes(board))))
-        table.add_column("target", style="bold")
-        for column in board.columns:
-            table.add_column(escape(board.column_label(column)), justify="right")
-        best = {t: board.cells[(t, *board.best_column(t))].mean for t in board.targets if board.best_column(t)}
-        for target in board.targets:
-            row = [escape(target)]
-            for column in board.columns:
-                cell = board.cells.get((target, *column))
-                if cell is None:
-                    row.append("[dim]—[/]")
-                    continue
-                text = f"{cell.text(interval=False)} {MARKS[cell.mark]}".rstrip()
-                if cell.interval:
-                    text += f"\n[{cell.interval[0]:.3f}, {cell.interval[1]:.3f}]"
-                text = escape(text)
-                row.append(f"[bold green]{text}[/]" if cell.mean == best[target] else text)
-            table.add_row(*row)
-        for dataset, means in board.dataset_means().items():
-            table.add_row(escape(f"{dataset} mean"), *[f"{means[c]:.3f}" if c in means else "" for c in board.columns])
-        differences = board.differences()
-        if differences:
-            table.add_section()
-            names = sorted({f"{board.label(a[1])} − {board.label(b[1])}" for a, b in board.pairs() if a in differences})
-            table.add_row(escape(", ".join(names)), *[f"{differences[c]:+.3f}" if c in differences else ""
-                                              for c in board.columns])
-        ranking = Table(title="Ranking (mean over targets)", title_justify="left", caption_justify="left",
-                        caption=escape("\n".join(ranking_notes(board, places_line=False))) or None)
-        ranking.add_column("place", justify="right")
-        ranking.add_column("column")
-        ranking.add_column("mean", justify="right")
-        ranking.add_column("targets", justify="right")
-        ranking.add_column("p vs place opener", justify="right")
-        for place in board.places:
-            ranking.add_row("—" if place.place is None else str(place.place), escape(board.column_label(place.column)),
-                            f"{place.mean:.3f}",
-                            str(place.targets), "" if place.p_value is None else f"{place.p_value:.3g}")
-        parts += [table, ranking]
-        if board.comparisons:
-            parts.append(_comparisons_table(board))
-    return Group(*parts)
+def render_rich(boards: list[Board]) -> BoardsView:
+    """The boards for a terminal, laid out at print time for the console's width (:class:`BoardsView`)."""
+    return BoardsView(boards)
+
+
+class BoardsView:
+    """Boards that fit the console's width without cutting a number: the board's columns are split over as many
+    tables as needed (each repeating the target column), and the comparisons table puts each pair in one
+    wrapping column when its own columns would not fit."""
+
+    def __init__(self, boards: list[Board]):
+        self.boards = boards
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions):
+        for board in self.boards:
+            yield from _board_tables(board, options.max_width)
+            yield _ranking_table(board)
+            if board.comparisons:
+                wide = _comparisons_table(board)
+                unbounded = options.update_width(10 ** 6)  # else the measure is clamped to the width
+                fits = Measurement.get(console, unbounded, wide).minimum <= options.max_width
+                yield wide if fits else _comparisons_table(board, options.max_width)
+
+
+def _cell_text(board: Board, target: str, column: tuple[str, str]) -> str | None:
+    """A cell's unescaped text, its interval on a second line; None where the board has no cell."""
+    cell = board.cells.get((target, *column))
+    if cell is None:
+        return None
+    text = f"{cell.text(interval=False)} {MARKS[cell.mark]}".rstrip()
+    if cell.interval:
+        text += f"\n[{cell.interval[0]:.3f}, {cell.interval[1]:.3f}]"
+    return text
+
+
+def _longest_word(text: str) -> int:
+    return max((cell_len(word) for word in text.split()), default=1)
+
+
+def _board_tables(board: Board, max_width: int) -> list[Table]:
+    """The board as tables no wider than ``max_width`` where a column can fit at all: each data column as wide as
+    its longest cell line (numbers never wrap), its header wrapping between words."""
+    widths = {}
+    for column in board.columns:
+        lines = [line for target in board.targets for line in (_cell_text(board, target, column) or "—").split("\n")]
+        widths[column] = max([_longest_word(board.column_label(column)), 6, *map(cell_len, lines)])
+    first = max([6, *map(cell_len, board.targets), *(_longest_word(f"{d} mean") for d in board.dataset_means())])
+    chunks, used = [[]], first + 4  # a column takes its width, two of padding and one of border
+    for column in board.columns:
+        if chunks[-1] and used + widths[column] + 3 > max_width:
+            chunks.append([])
+            used = first + 4
+        chunks[-1].append(column)
+        used += widths[column] + 3
+    tables = []
+    for number, chunk in enumerate(chunks, start=1):
+        part = f" (columns {sum(map(len, chunks[:number - 1])) + 1}-{sum(map(len, chunks[:number]))} of " \
+               f"{len(board.columns)})" if len(chunks) > 1 else ""
+        last = number == len(chunks)
+        tables.append(_board_table(board, chunk, widths, first, board.title + part,
+                                   "\n".join(notes(board)) if last else None))
+    return tables
+
+
+def _board_table(board: Board, columns: list, widths: dict, first: int, title: str, caption: str | None) -> Table:
+    table = Table(title=escape(title), title_justify="left", caption_justify="left",
+                  caption=escape(caption) if caption else None)
+    table.add_column("target", style="bold", min_width=first, max_width=max(first, 26))
+    for column in columns:
+        table.add_column(escape(board.column_label(column)), justify="right", width=widths[column])
+    best = {t: board.cells[(t, *board.best_column(t))].mean for t in board.targets if board.best_column(t)}
+    for target in board.targets:
+        row = [escape(target)]
+        for column in columns:
+            text = _cell_text(board, target, column)
+            if text is None:
+                row.append("[dim]—[/]")
+                continue
+            bold = board.cells[(target, *column)].mean == best[target]
+            row.append(f"[bold green]{escape(text)}[/]" if bold else escape(text))
+        table.add_row(*row)
+    for dataset, means in board.dataset_means().items():
+        table.add_row(escape(f"{dataset} mean"), *[f"{means[c]:.3f}" if c in means else "" for c in columns])
+    differences = board.differences()
+    if differences:
+        table.add_section()
+        names = sorted({f"{board.label(a[1])} − {board.label(b[1])}" for a, b in board.pairs() if a in differences})
+        table.add_row(escape(", ".join(names)), *[f"{differences[c]:+.3f}" if c in differences else ""
+                                                  for c in columns])
+    return table
+
+
+def _ranking_table(board: Board) -> Table:
+    ranking = Table(title="Ranking (mean over targets)", title_justify="left", caption_justify="left",
+                    caption=escape("\n".join(ranking_notes(board, places_line=False))) or None)
+    ranking.add_column("place", justify="right")
+    ranking.add_column("column")
+    ranking.add_column("mean", justify="right")
+    ranking.add_column("targets", justify="right")
+    ranking.add_column("p vs place opener", justify="right")
+    for place in board.places:
+        ranking.add_row("—" if place.place is None else str(place.place), escape(board.column_label(place.column)),
+                        f"{place.mean:.3f}",
+                        str(place.targets), "" if place.p_value is None else f"{place.p_value:.3g}")
+    return ranking
 
 
 def render_markdown(boards: list[Board]) -> str:

@@ -102,7 +102,7 @@ def run_grid(settings: str | RunSettings = "auto", *, overrides: Mapping[str, An
              cpus_per_job: int | None = None, threads: int | None = None, store: str | Path = "tlbench-runs",
              rerun: str | None = None, exitfirst: bool = False, audit: bool = True, collect_only: bool = False,
              plugins: Iterable[str] = (), config: Config | str | Path | None = None,
-             console: Console | None = None) -> GridResult:
+             console: Console | None = None, quiet: bool = False) -> GridResult:
     """Plan the grid ``datasets x sources x methods x seeds`` (an empty filter selects every one; ``keyword``
     selects node ids by a ``-k`` expression) and run what the store ``store`` (a run folder) does not hold yet.
 
@@ -119,7 +119,7 @@ def run_grid(settings: str | RunSettings = "auto", *, overrides: Mapping[str, An
     ``rerun`` (``failed`` or ``all``) runs recorded experiments again; ``exitfirst`` stops at the first failure;
     ``audit`` looks for near-duplicate images first; ``collect_only`` plans and runs nothing. ``plugins``:
     plugin modules to load by import path (installed ones load anyway). ``console`` gets the progress and the
-    warnings (None: nothing is printed).
+    warnings (None: nothing is printed); ``quiet`` leaves only the warnings and the failures on it.
 
     Returns a :class:`GridResult` (``rows``, ``summary``). Raises GridError for arguments that cannot be used,
     :class:`benchmark.LaunchError` for launcher options the launcher refuses or a launcher that cannot start,
@@ -151,7 +151,7 @@ def run_grid(settings: str | RunSettings = "auto", *, overrides: Mapping[str, An
         launch = resolve_launch(request, catalog.launchers, table, run_dir, chosen_settings.jobs_per_gpu)
     except (ConfigError, ValueError) as error:
         raise GridError(str(error)) from error
-    _print_start(console, catalog, chosen_settings, settings, threads, threads_origin)
+    _print_start(console, catalog, chosen_settings, settings, threads, threads_origin, quiet)
     try:
         plan = build_plan(catalog, chosen_settings, Selection(datasets, sources, methods, seeds, keyword))
     except ExpressionError as error:
@@ -178,18 +178,21 @@ def run_grid(settings: str | RunSettings = "auto", *, overrides: Mapping[str, An
         return result
     if audit:
         audit_plan(plan, catalog, chosen_settings, console)
-    announce(plan, console)
+    if not quiet:
+        announce(plan, console)
     result.to_train = sources_to_train(plan, catalog, chosen_settings)
-    result.outcome = _execute(plan, result, found, launch, spec, exitfirst, console)
+    result.outcome = _execute(plan, result, found, launch, spec, exitfirst, console, quiet)
     result.rows = _selected_rows(plan, found)
     return result
 
 
 def _print_start(console: Console, catalog: Catalog, settings: RunSettings, asked: str | RunSettings, threads: int,
-                 origin: str) -> None:
+                 origin: str, quiet: bool) -> None:
     for plugin in catalog.plugins:
         if plugin.status == "broken":
             console.print(f"[red]broken plugin {escape(plugin.name)}:[/] {escape(plugin.error)}")
+    if quiet:
+        return
     note = "" if settings.device.type == "cuda" or asked != "auto" else \
         " (no GPU: a small backbone; --preset thesis runs VGG16 at 224)"
     console.print(f"tlbench {version('tlbench')} · device {settings.device} · preset {settings.preset.name}: "
@@ -222,18 +225,19 @@ def _describe(plan: Plan, result: GridResult, store, launch: Launch, spec, reque
 
 
 def _execute(plan: Plan, result: GridResult, store, launch: Launch, spec, exitfirst: bool,
-             console: Console) -> RunOutcome:
-    """Run the pending experiments with a progress display on ``console``; KeyboardInterrupt goes through (what
-    finished is stored)."""
+             console: Console, quiet: bool) -> RunOutcome:
+    """Run the pending experiments with a progress display on ``console`` (``quiet``: failures alone);
+    KeyboardInterrupt goes through (what finished is stored)."""
     from benchmark.run.planner import PENDING
     from benchmark.run.progress import RunProgress
     from benchmark.run.runner import Runner
 
     def forecast(seconds, slots, basis):
-        console.print(f"launcher {launch.launcher.name}: {slots} slot{'s' if slots > 1 else ''}; forecast wall "
-                      f"time {duration(seconds)} (from {basis})")
+        if not quiet:
+            console.print(f"launcher {launch.launcher.name}: {slots} slot{'s' if slots > 1 else ''}; forecast "
+                          f"wall time {duration(seconds)} (from {basis})")
 
-    with RunProgress(console, len(plan.by_state(PENDING)), result.to_train) as progress:
+    with RunProgress(console, len(plan.by_state(PENDING)), result.to_train, quiet) as progress:
         runner = Runner(result.catalog, result.settings, store, progress, launch.launcher, launch.options, spec,
                         launch.retries)
         outcome = runner.run(plan, exitfirst, on_forecast=forecast)

@@ -24,10 +24,11 @@ class RunProgress:
     """Rich progress bars on a terminal: the overall count and ETA, and one line per busy slot (a GPU's job, or
     this process's) with its experiment and epoch; one printed line per finished experiment everywhere, and one
     per source model trained. ``sources`` are the sources whose models are to be trained: each is a step of the
-    overall bar (and of its ETA) beside the ``total`` experiments. Safe to call from several threads."""
+    overall bar (and of its ETA) beside the ``total`` experiments. ``quiet`` shows no bars and prints only failures
+    and retries. Safe to call from several threads."""
 
-    def __init__(self, console: Console, total: int, sources: Collection[str] = ()):
-        self.console = console
+    def __init__(self, console: Console, total: int, sources: Collection[str] = (), quiet: bool = False):
+        self.console, self.quiet = console, quiet
         self.progress = Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
@@ -40,7 +41,8 @@ class RunProgress:
         self._lock = threading.RLock()
 
     def __enter__(self):
-        self.progress.start()
+        if not self.quiet:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc):
@@ -74,8 +76,9 @@ class RunProgress:
         """Print how ``node_id`` ended: ``passed``, ``failed`` or ``elsewhere`` (another process runs it)."""
         with self._lock:
             self.counts[status] += 1
-            self.console.print(f"{_MARKS[status]} {escape(node_id)} {escape(detail)} [dim]({seconds:.1f}s)[/]",
-                               highlight=False)
+            if not self.quiet or status == "failed":
+                self.console.print(f"{_MARKS[status]} {escape(node_id)} {escape(detail)} [dim]({seconds:.1f}s)[/]",
+                                   highlight=False)
             description = f"experiments: {self.counts['passed']} passed, {self.counts['failed']} failed"
             if self.counts["elsewhere"]:
                 description += f", {self.counts['elsewhere']} run elsewhere"
@@ -95,7 +98,8 @@ class RunProgress:
             self.sources.discard(name)
             mark = "[red]FAILED[/]" if failed else "[magenta]SOURCE[/]"
             outcome = "could not be prepared" if failed else "model ready"
-            self.console.print(f"{mark} {escape(name)} {outcome} [dim]({seconds:.1f}s)[/]", highlight=False)
+            if not self.quiet or failed:
+                self.console.print(f"{mark} {escape(name)} {outcome} [dim]({seconds:.1f}s)[/]", highlight=False)
             self.progress.update(self.overall, advance=1)
 
     def training_end(self, label: str, seconds: float, detail: str, failed: bool = False) -> None:
