@@ -19,7 +19,7 @@ FILES = ["report.html", "report.md", "results.csv", "sketch.png", "sketch.svg", 
 
 def problems(output: str) -> list[str]:
     """The lines of ``output`` that are not the report's progress (a line per figure, and the figures' count)."""
-    return [line for line in output.strip().splitlines() if not line.startswith(("figures:", "figure "))]
+    return [line for line in output.strip().splitlines() if not line.startswith(("figures", "figure "))]
 
 
 def invoke(*args):
