@@ -22,6 +22,7 @@ from benchmark.cli.app import (
     main,
     out_option,
     plugin_option,
+    precision_option,
 )
 from benchmark.presets import PRESETS
 
@@ -137,9 +138,10 @@ def _agreement_table(target: str, comparisons: list, estimators: list) -> tuple[
               help="Cache of decoded images, features and source models [env TLBENCH_CACHE, or cache_dir in "
                    "tlbench.toml; default ~/.cache/tlbench].")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@precision_option
 @click.pass_context
 def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_names, preset, data_root, cache_dir,
-                     device):
+                     device, precision):
     """Score every usable source for each target with the transferability estimators (LEEP, LogME, ...) on the
     target's training split (the preset's first seed), print the sources ranked by each, store the scores in the
     run folder, and where it holds fe-svm / ft-svm results of those sources, the weighted Kendall tau between
@@ -149,7 +151,7 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
     from benchmark.run.store import Store
 
     catalog = _catalog(ctx, plugin_args, data_root)
-    settings = _settings(ctx, data_root, device, preset, cache_dir=cache_dir)
+    settings = _settings(ctx, data_root, device, preset, cache_dir=cache_dir, precision=precision)
     for kind, names, known in (("estimator", estimator_names, catalog.estimators),
                                ("source", sources, catalog.all_sources())):
         unknown = [n for n in names if n not in known]

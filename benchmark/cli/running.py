@@ -23,6 +23,7 @@ from benchmark.cli.app import (
     main,
     out_option,
     plugin_option,
+    precision_option,
 )
 from benchmark.cli.launching import launcher_options, resolve_launch
 from benchmark.engine.svmbackend import SVM_BACKENDS
@@ -203,6 +204,7 @@ def _summarise_skips(plan: Plan) -> None:
               help="Look for near-duplicate images between the parts of each target's split, and between a "
                    "harness-trained source's images and its targets', before running (see tlbench audit).")
 @click.option("--compile", "compile_model", is_flag=True, help="Run forward passes through torch.compile.")
+@precision_option
 @click.option("--svm", "svm_backend", type=click.Choice(SVM_BACKENDS), default="auto", show_default=True,
               help="Linear SVM solver: sklearn (the reference), torch (the same LinearSVC or SVC model solved on "
                    "the device), or auto (torch on CUDA, sklearn elsewhere).")
@@ -218,7 +220,8 @@ def _summarise_skips(plan: Plan) -> None:
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, verbose,
                 out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size,
                 official_splits, model_args, data_root, cache_dir, imagenet_weights, online, strict, max_unreadable,
-                audit, compile_model, svm_backend, threads, jobs_per_gpu, keep_models, launcher, retries, cpus_per_job,
+                audit, compile_model, precision,
+                svm_backend, threads, jobs_per_gpu, keep_models, launcher, retries, cpus_per_job,
                 ray_address, slurm_partition, slurm_time_min, slurm_gpus_per_job, array_parallelism,
                 slurm_executor):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
@@ -249,7 +252,7 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     settings = _settings(ctx, data_root, device, preset, backbone, image_size, max_epochs, cache_dir,
-                         imagenet_weights, online, strict, batch_size, official_splits, model_args)
+                         imagenet_weights, online, strict, batch_size, official_splits, model_args, precision)
     try:
         settings = settings.with_speed(compile_model, svm_backend, jobs_per_gpu)
     except ValueError as error:
