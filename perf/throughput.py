@@ -24,7 +24,8 @@ and on the CPU (perf/cpuprecision.py; ``--cpu-only`` runs these alone):
 6. fp32 and bf16 side by side for test_resnet at 32 px and MedMNIST's ResNet-18 at 28 px: the bare training step
    (tensors in memory, batch 128, Adam) beside tlbench's trainer end to end on PneumoniaMNIST (``--data-root``),
    and the test AUC of each seed after the same epochs;
-7. torch.compile on the embedded default's training: compile seconds against the seconds it saves a training.
+7. with ``--compile``, torch.compile on the embedded default's training: compile seconds against the seconds it
+   saves a training.
 
     python perf/throughput.py --device cpu --cpu-only --data-root /path/to/data   # alone: about 5 minutes
 
@@ -355,7 +356,8 @@ def main() -> int:
 
 
 def cpu_stages(stages: Stages, figures: dict, args) -> None:
-    """fp32 against bf16 (bare step, tlbench's trainer, AUC) and torch.compile's payoff, into ``figures``."""
+    """fp32 against bf16 (bare step, tlbench's trainer, AUC) and, with ``--compile``, torch.compile's payoff, into
+    ``figures``."""
     spin = os.environ.get("GOMP_SPINCOUNT") or os.environ.get("OMP_WAIT_POLICY") or "libgomp's default"
     print(f"OpenMP waiting threads spin: {spin} (tlbench run sets GOMP_SPINCOUNT=1000 unless told otherwise)")
     figures["openmp_spin"] = spin
@@ -365,6 +367,8 @@ def cpu_stages(stages: Stages, figures: dict, args) -> None:
     if precisions:
         figures["cpu_precisions"] = precisions
         cpuprecision.print_comparison(precisions, args.seeds, args.auc_epochs, args.auc_train)
+    if not args.compile:
+        return
     payoff = stages.run("torch.compile on the embedded default's training (cpu-quick, eager and compiled, "
                         "alternating)", cpuprecision.compile_payoff)
     if payoff:
