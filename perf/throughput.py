@@ -34,6 +34,11 @@ The last line is a summary: each target met or not. ``--json PATH`` writes every
 
 from __future__ import annotations
 
+# isort: off
+# first, as in `tlbench run`: OpenMP reads tlbench's wait policy (benchmark.engine.threads) when torch loads
+import benchmark  # noqa: F401
+# isort: on
+
 import argparse
 import json
 import os
@@ -358,8 +363,10 @@ def main() -> int:
 def cpu_stages(stages: Stages, figures: dict, args) -> None:
     """fp32 against bf16 (bare step, tlbench's trainer, AUC) and, with ``--compile``, torch.compile's payoff, into
     ``figures``."""
-    spin = os.environ.get("GOMP_SPINCOUNT") or os.environ.get("OMP_WAIT_POLICY") or "libgomp's default"
-    print(f"OpenMP waiting threads spin: {spin} (tlbench run sets GOMP_SPINCOUNT=1000 unless told otherwise)")
+    spin = (f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}" if "OMP_WAIT_POLICY" in os.environ else
+            f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 300000)}")
+    print(f"OpenMP's waiting threads: {spin} (as `tlbench run` with this environment; GOMP_SPINCOUNT=300000, "
+          "libgomp's default, to compare)")
     figures["openmp_spin"] = spin
     precisions = stages.run("CPU training, fp32 and bf16: bare step against tlbench's trainer, PneumoniaMNIST AUC",
                             cpuprecision.compare_precisions, args.data_root, args.seeds, args.auc_epochs,
