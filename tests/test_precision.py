@@ -106,3 +106,8 @@ def test_the_precision_is_in_the_config_hash_and_the_board_title(bf16_cpu, tmp_p
     boards = leaderboard.build_boards(rows, replicates=20)
     assert sorted(b.title.split(" · ")[2] for b in boards) == ["cpu bf16", "cpu fp32"]
     assert "· cpu bf16" in render_markdown(boards) and "· cpu fp32" in render_markdown(boards)
+
+
+def test_an_unknown_precision_is_a_usage_error(cli):
+    result = cli("run", "--all", "--precision", "fp16")
+    assert result.exit_code == 2 and "'fp16' is not one of 'auto', 'fp32', 'bf16'" in result.output
