@@ -11,7 +11,8 @@ For each model (timm's ``test_resnet`` at 32 px, MedMNIST's ResNet-18 at 28 px) 
   img/s is training images over the call's whole wall time (placement, staging, steps, validation, the best
   weights kept), and the steps alone beside it; then the official test part's AUC.
 
-Every timing alternates fp32 and bf16 (per round, per seed), so a machine whose load drifts biases neither.
+Every timing alternates fp32 and bf16, and each seed's bare steps run just before its trainings, so a machine
+whose load drifts biases neither the precisions nor the trainer against the bare step.
 The compile stage trains the embedded default's model (``cpu-quick``: test_resnet at 32 px, 300 images, batch
 64, 12 epochs) eagerly and through ``torch.compile`` in the same process.
 """
@@ -100,18 +101,17 @@ def trainer_run(backbone: str, size: int, precision: str, seed: int, data: dict[
 
 
 def compare_precisions(data_root: Path, seeds: tuple[int, ...], epochs: int, train_images: int, bare_steps: int,
-                       rounds: int = 2, models=MODELS) -> dict:
-    """Per model and precision: the bare step's img/s (median over ``rounds``), the trainer's (mean over seeds),
-    and the test AUC per seed."""
+                       models=MODELS) -> dict:
+    """Per model and precision: the bare step's img/s (median over seeds) and the trainer's (mean over seeds),
+    each seed's bare steps just before its trainings (so that both see the same load), and the test AUC per
+    seed."""
     results: dict = {}
     for backbone, size in models:
         data = pneumonia(data_root, size, train_images)
         figures = {p: {"bare": [], "runs": []} for p in PRECISIONS}
-        for _ in range(rounds):
-            for precision in PRECISIONS:
-                figures[precision]["bare"].append(bare_step_ips(backbone, size, precision, bare_steps))
         for seed in seeds:
             for precision in PRECISIONS:
+                figures[precision]["bare"].append(bare_step_ips(backbone, size, precision, bare_steps))
                 figures[precision]["runs"].append(trainer_run(backbone, size, precision, seed, data, epochs))
         results[f"{backbone}@{size}"] = {
             precision: {"bare_ips": statistics.median(f["bare"]),

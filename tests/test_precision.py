@@ -1,6 +1,8 @@
 """Precision: auto is bf16 where the CPU has bf16 units and fp32 elsewhere, bf16 CPU training really runs under
 autocast with an fp32 head, and the precision is part of every result's config and of the board's title."""
 
+import dataclasses
+
 import pytest
 import torch
 from fakedata import make_medmnist, no_builtin_datasets, red_or_blue
@@ -111,3 +113,16 @@ def test_the_precision_is_in_the_config_hash_and_the_board_title(bf16_cpu, tmp_p
 def test_an_unknown_precision_is_a_usage_error(cli):
     result = cli("run", "--all", "--precision", "fp16")
     assert result.exit_code == 2 and "'fp16' is not one of 'auto', 'fp32', 'bf16'" in result.output
+
+
+def test_estimate_takes_the_precision_of_the_targets_latest_result(bf16_cpu, tmp_path):
+    from benchmark.cli.estimating import _settings_for
+
+    settings = RunSettings.build(device="cpu", preset="cpu-quick", data_root=tmp_path, cache_dir=tmp_path)
+    rows = [{"target": "t", "preset": dataclasses.asdict(CPU_QUICK), "finished_at": finished,
+             "config": {"runtime": {"device": "cpu", "precision": precision}}}
+            for finished, precision in (("2026-01-01", "bf16"), ("2026-01-02", "fp32"))]
+    assert settings.precision == "bf16"
+    assert _settings_for("t", settings, rows, "auto").precision == "fp32"
+    assert _settings_for("t", settings, rows, "auto", "bf16").precision == "bf16"
+    assert _settings_for("other", settings, rows, "auto").precision == "bf16"

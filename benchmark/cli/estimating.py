@@ -22,7 +22,6 @@ from benchmark.cli.app import (
     main,
     out_option,
     plugin_option,
-    precision_option,
 )
 from benchmark.presets import PRESETS
 
@@ -45,16 +44,23 @@ def _targets(catalog: Catalog, settings: RunSettings, wanted: tuple[str, ...], r
     return stored or [t for t, (ds, _) in targets.items() if ds.status(settings.data_root).available]
 
 
-def _settings_for(target: str, settings: RunSettings, rows: list[dict], preset: str) -> RunSettings:
-    """The settings with the preset of the target's latest stored result (so that estimates and measured AUCs
-    come from the same weights and images) unless ``--preset`` names one, else as given."""
+def _settings_for(target: str, settings: RunSettings, rows: list[dict], preset: str,
+                  precision: str = "auto") -> RunSettings:
+    """The settings with the preset and the precision of the target's latest stored result (so that estimates
+    and measured AUCs come from the same weights and images) unless ``--preset`` / ``--precision`` name one,
+    else as given."""
     from benchmark.presets import Preset
 
     stored = [row for row in rows if row["target"] == target and row.get("preset")]
-    if not stored or preset != "auto":
+    if not stored:
         return settings
     latest = max(stored, key=lambda row: row["finished_at"] or "")
-    return dataclasses.replace(settings, preset=Preset.from_fields(latest["preset"]))
+    if preset == "auto":
+        settings = dataclasses.replace(settings, preset=Preset.from_fields(latest["preset"]))
+    stored_precision = ((latest.get("config") or {}).get("runtime") or {}).get("precision")
+    if precision == "auto" and stored_precision in ("fp32", "bf16"):
+        settings = dataclasses.replace(settings, precision=stored_precision)
+    return settings
 
 
 def _print_skipped(skipped: list[tuple[str, str]], requested: tuple[str, ...]) -> None:
@@ -138,7 +144,9 @@ def _agreement_table(target: str, comparisons: list, estimators: list) -> tuple[
               help="Cache of decoded images, features and source models [env TLBENCH_CACHE, or cache_dir in "
                    "tlbench.toml; default ~/.cache/tlbench].")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@precision_option
+@click.option("--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True,
+              help="Float precision of the source models' features: auto (each target's latest stored result's, "
+                   "else as for run) or fp32 / bf16.")
 @click.pass_context
 def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_names, preset, data_root, cache_dir,
                      device, precision):
@@ -168,7 +176,7 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
         sys.exit(EXIT_NOTHING_RAN)
     _log_to(console)
     for target in _targets(catalog, settings, datasets, rows):
-        target_settings = _settings_for(target, settings, rows, preset)
+        target_settings = _settings_for(target, settings, rows, preset, precision)
         estimation = Estimation(catalog, target_settings, store)
         usable, skipped = estimation.usable_sources(target, sources)
         preset_used = target_settings.preset
