@@ -28,28 +28,31 @@ if TYPE_CHECKING:
         scan_class_folders,
     )
     from benchmark.datasets import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task
-    from benchmark.engine.inputs import InputConvention, from_pretrained_cfg, pretrained_input
+    from benchmark.engine.inputs import from_pretrained_cfg, pretrained_input
     from benchmark.engine.knnprobe import choose_k, nearest
     from benchmark.engine.logisticprobe import LogisticProbe, fit_logistic_probe
     from benchmark.engine.metrics import macro_roc_curve
     from benchmark.engine.models import create_backbone
+    from benchmark.engine.pretrainedsource import PretrainedSource
     from benchmark.engine.seeding import seeded
     from benchmark.engine.weightfiles import hub_cached_file, tensors_digest
     from benchmark.estimators import Estimator, check_inputs
     from benchmark.hashing import digest_of, file_hash, state_dict_hash
     from benchmark.hookspecs import hookimpl
+    from benchmark.inputs import InputConvention
     from benchmark.launchers import Launcher, LaunchError, LaunchOptions, Session, WorkerLost
-    from benchmark.methods import ExperimentContext, Method, MethodResult
+    from benchmark.methods import Method, MethodResult
     from benchmark.presets import PRESETS, Preset
     from benchmark.report.estimates import compare, weighted_tau
     from benchmark.report.figures import VisualizerContext
-    from benchmark.report.filtersets import ModelFilters, filter_pairs, model_filters
+    from benchmark.report.filters.filtersets import ModelFilters, filter_pairs, model_filters
+    from benchmark.report.filters.taxonomy import CLASSES, STRUCTURAL, classify_many
+    from benchmark.report.filters.taxonomyfigures import share_bars, share_scatter
+    from benchmark.report.filters.transfer import class_shares, filter_change, spearman, structural_share
     from benchmark.report.style import DPI, GREY, colour_of, column_line, method_colour, save, styled
-    from benchmark.report.taxonomy import CLASSES, STRUCTURAL, classify_many
-    from benchmark.report.taxonomyfigures import share_bars, share_scatter
-    from benchmark.report.transfer import class_shares, filter_change, spearman, structural_share
+    from benchmark.run.context import ExperimentContext
+    from benchmark.run.jobs import Job, JobResult, WorkSpec, execute
     from benchmark.run.schedule import simulate
-    from benchmark.run.work import Job, JobResult, WorkSpec, execute
     from benchmark.settings import RunSettings
     from benchmark.sources import Source
     from benchmark.visualizers import BoardVisualizer, Figure, Visualizer
@@ -64,22 +67,24 @@ _MODULES = {
     "benchmark.engine.logisticprobe": ("LogisticProbe", "fit_logistic_probe"),
     "benchmark.engine.metrics": ("macro_roc_curve",),
     "benchmark.engine.models": ("create_backbone",),
+    "benchmark.engine.pretrainedsource": ("PretrainedSource",),
     "benchmark.engine.seeding": ("seeded",),
     "benchmark.engine.weightfiles": ("hub_cached_file", "tensors_digest"),
     "benchmark.hashing": ("digest_of", "file_hash", "state_dict_hash"),
     "benchmark.hookspecs": ("hookimpl",),
     "benchmark.launchers": ("Launcher", "Session", "LaunchOptions", "WorkerLost", "LaunchError"),
-    "benchmark.methods": ("ExperimentContext", "Method", "MethodResult"),
+    "benchmark.methods": ("Method", "MethodResult"),
     "benchmark.presets": ("PRESETS", "Preset"),
     "benchmark.report.estimates": ("compare", "weighted_tau"),
     "benchmark.report.figures": ("VisualizerContext",),
-    "benchmark.report.filtersets": ("ModelFilters", "model_filters", "filter_pairs"),
+    "benchmark.report.filters.filtersets": ("ModelFilters", "model_filters", "filter_pairs"),
     "benchmark.report.style": ("styled", "save", "colour_of", "method_colour", "column_line", "GREY", "DPI"),
-    "benchmark.report.taxonomy": ("CLASSES", "STRUCTURAL", "classify_many"),
-    "benchmark.report.taxonomyfigures": ("share_bars", "share_scatter"),
-    "benchmark.report.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
+    "benchmark.report.filters.taxonomy": ("CLASSES", "STRUCTURAL", "classify_many"),
+    "benchmark.report.filters.taxonomyfigures": ("share_bars", "share_scatter"),
+    "benchmark.report.filters.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
+    "benchmark.run.context": ("ExperimentContext",),
     "benchmark.run.schedule": ("simulate",),
-    "benchmark.run.work": ("Job", "JobResult", "WorkSpec", "execute"),
+    "benchmark.run.jobs": ("Job", "JobResult", "WorkSpec", "execute"),
     "benchmark.settings": ("RunSettings",),
     "benchmark.sources": ("Source",),
     "benchmark.visualizers": ("Visualizer", "BoardVisualizer", "Figure"),
@@ -99,6 +104,8 @@ __all__ = [
     # models, their input, seeding and digests
     "create_backbone", "seeded", "InputConvention", "from_pretrained_cfg", "pretrained_input", "digest_of", "file_hash",
     "state_dict_hash", "hub_cached_file", "tensors_digest",
+    # pretrained weights from timm, the Hugging Face cache or a file (subclass it for weights chosen per run)
+    "PretrainedSource",
     # probes on frozen features: logistic regression and k nearest neighbours
     "LogisticProbe", "fit_logistic_probe", "nearest", "choose_k",
     # figures: one style, and the study's ROC curve

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 
 def config_hash(config: dict) -> str:
@@ -55,6 +54,8 @@ def config_changes(old: dict, new: dict, limit: int = 3) -> list[str]:
 
 def state_dict_hash(state: dict) -> str:
     """The content hash of a model's tensors, by name."""
+    import torch  # only a caller holding tensors gets here: hashing a configuration must not load torch
+
     digest = hashlib.sha256()
     for name in sorted(state):
         tensor = state[name].detach().cpu().contiguous()

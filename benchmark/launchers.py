@@ -1,9 +1,9 @@
 """Launchers: where the jobs of a run execute (this process, one worker process per GPU, a Ray cluster, SLURM).
 
 The driver (``tlbench run``) plans, orders and records; a launcher only executes. It opens a :class:`Session`
-whose :meth:`Session.submit` takes one job (:class:`benchmark.run.work.Job`: a pure unit of work, its whole
+whose :meth:`Session.submit` takes one job (:class:`benchmark.run.jobs.Job`: a pure unit of work, its whole
 configuration in, its result out) and returns a :class:`concurrent.futures.Future` of the job's
-:class:`benchmark.run.work.JobResult`. A job that could not finish because its worker died (killed, out of memory,
+:class:`benchmark.run.jobs.JobResult`. A job that could not finish because its worker died (killed, out of memory,
 node lost) sets the future's exception to :class:`WorkerLost`; a job whose code raised still returns a result (a
 failed one, with its traceback). The driver keeps at most :attr:`Session.capacity` jobs submitted and not done,
 so a launcher needs no queue of its own.
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# jobs (benchmark.run.work.Job) and specs (benchmark.run.work.WorkSpec) are typed Any here: importing them, even
-# for type checking only, would be an import circle (benchmark.run.work imports this module through the catalog)
+# jobs (benchmark.run.jobs.Job) and specs (benchmark.run.jobs.WorkSpec) are typed Any here: importing them, even
+# for type checking only, would be an import circle (benchmark.run.jobs imports this module through the catalog)
 
 # how the error of an experiment whose worker died begins: such a failure is the machine's, not the experiment's,
 # so a later run retries it (see benchmark.run.resume)
@@ -91,7 +91,7 @@ class Launcher:
     """Base class of launcher plugins.
 
     ``open(spec, options)`` returns a :class:`Session` whose workers can rebuild what a job needs from ``spec``
-    (:class:`benchmark.run.work.WorkSpec`: plugins, config file, settings); ``describe(jobs, spec, options)``
+    (:class:`benchmark.run.jobs.WorkSpec`: plugins, config file, settings); ``describe(jobs, spec, options)``
     returns, without running or writing anything, the lines that say what it would run: commands or job
     specifications (``--launcher dry-run`` prints them). ``available()`` is None, or why the launcher cannot be
     used here (a missing optional extra). A launcher that does not ``execute`` (``dry-run``) only describes: the

@@ -2,30 +2,81 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import dataclasses
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from benchmark.engine.acceleration import Acceleration, resolve_precision
-from benchmark.engine.svmbackend import resolve_svm_backend
+from benchmark.acceleration import Acceleration, resolve_precision
 from benchmark.presets import Preset, resolve_preset
 
+if TYPE_CHECKING:
+    import torch
 
-def resolve_device(name: str) -> torch.device:
+SVM_BACKENDS = ("auto", "sklearn", "torch")
+
+
+def resolve_svm_backend(choice: str, device: torch.device | Device) -> str:
+    """``sklearn`` or ``torch`` for ``--svm choice``.
+
+    ``auto`` is torch on CUDA and scikit-learn elsewhere: the torch solvers fit the same models as
+    ``LinearSVC`` and ``SVC(kernel="linear")`` (see :mod:`benchmark.engine.torchsvm`), but scikit-learn is the
+    reference and is faster on a CPU.
+    """
+    if choice not in SVM_BACKENDS:
+        raise ValueError(f"unknown --svm {choice!r}: use one of {', '.join(SVM_BACKENDS)}")
+    if choice == "auto":
+        return "torch" if device.type == "cuda" else "sklearn"
+    return choice
+
+
+class Device(str):
+    """A device name (``cpu``, ``cuda``, ``cuda:1``) that reads like a ``torch.device`` (``.type``, ``.index``) and
+    that torch takes wherever it takes a device, so that settings are made, hashed and compared without torch."""
+
+    @property
+    def type(self) -> str:
+        return self.partition(":")[0]
+
+    @property
+    def index(self) -> int | None:
+        _, _, index = self.partition(":")
+        return int(index) if index else None
+
+
+_DEVICE_NAME = re.compile(r"(?P<type>[a-z_]+)(?::(?P<index>\d+))?")
+# torch's other device types: a device, just not one tlbench runs on
+_OTHER_TORCH_DEVICES = frozenset({"mps", "xpu", "hip", "meta", "xla", "hpu", "mtia", "maia", "ipu", "lazy", "vulkan",
+                                  "ve", "fpga", "mkldnn", "ideep", "opengl", "opencl", "privateuseone"})
+_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl")
+
+
+def _cuda_visible() -> bool:
+    """Whether torch sees a CUDA device; torch is asked only where an NVIDIA driver is installed, so that a machine
+    without one resolves ``auto`` without loading torch (seconds a command that only reads would wait)."""
+    if not (any(os.path.exists(path) for path in _DRIVER_FILES) or ctypes.util.find_library("cuda")
+            or ctypes.util.find_library("nvcuda")):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_device(name: str) -> Device:
     """``auto`` is the first CUDA device when there is one, else the CPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"--device {name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
-    if device.type not in ("cpu", "cuda"):
+        return Device("cuda" if _cuda_visible() else "cpu")
+    match = _DEVICE_NAME.fullmatch(name)
+    if match is None or match["type"] not in {"cpu", "cuda", *_OTHER_TORCH_DEVICES}:
+        raise ValueError(f"--device {name!r} is not a device: use auto, cpu, cuda or cuda:N")
+    if match["type"] not in ("cpu", "cuda"):
         raise ValueError(f"--device {name!r}: tlbench runs on cpu or cuda")
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if match["type"] == "cuda" and not _cuda_visible():
         raise ValueError(f"--device {name}: no CUDA device is visible; use --device cpu or auto")
-    return device
+    return Device(name)
 
 
 @dataclass(frozen=True)
@@ -33,7 +84,7 @@ class RunSettings:
     """What every experiment of one run shares."""
 
     preset: Preset
-    device: torch.device
+    device: torch.device | Device  # built from a name: a Device
     data_root: Path
     cache_dir: Path
     imagenet_weights: Path | None = None
@@ -41,8 +92,8 @@ class RunSettings:
     strict: bool = False  # an unreadable image fails the run instead of being skipped with a warning
     max_unreadable: float = 0.01  # the share of a dataset's files that may be unreadable before it fails
     compile: bool = False  # run forward passes through torch.compile
-    precision: str = "auto"  # fp32 or bf16 (build resolves auto: benchmark.engine.acceleration.resolve_precision)
-    svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see benchmark.engine.svm.resolve_svm_backend)
+    precision: str = "auto"  # fp32 or bf16 (build resolves auto: benchmark.acceleration.resolve_precision)
+    svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see resolve_svm_backend)
     svm_auto: bool = False  # the backend was chosen by --svm auto, so torch may fall back to sklearn
     jobs_per_gpu: int = 1  # experiments run side by side on one GPU (threads)
     keep_models: str = "auto"  # which trained models stay under the run folder (benchmark.run.keptmodels)

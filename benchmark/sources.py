@@ -1,34 +1,22 @@
-"""Sources of backbone weights, and the source models the harness trains on source datasets."""
+"""The contract of a weight source: what a backbone's weights are, whether they can be had, and a model carrying
+them. Implementations live with what they need: timm, hub-cache and file weights in
+:mod:`benchmark.engine.pretrainedsource`, the models the harness trains on a source task in
+:mod:`benchmark.registry.trainedsources`, random weights among the built-in plugins."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import functools
-import json
-import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
-from benchmark.data.filedatasets import status_allowing
-from benchmark.datasets import SOURCE, Dataset, Task
-from benchmark.engine.inputs import InputConvention, attach, named
-from benchmark.engine.models import create_backbone, predict, replace_head
-from benchmark.engine.seeding import seeded
-from benchmark.engine.training import EpochCallback, fit
-from benchmark.hashing import config_hash
-from benchmark.names import file_stem
-from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
-from benchmark.run.keeppolicy import model_bytes
-from benchmark.run.locks import exclusive
-from benchmark.settings import RunSettings
+from benchmark.inputs import named
 
 if TYPE_CHECKING:
-    from benchmark.data.taskdata import TaskData
+    from pathlib import Path
 
-log = logging.getLogger(__name__)
+    import torch
+
+    from benchmark.datasets import Dataset, Task
+    from benchmark.inputs import InputConvention
+    from benchmark.settings import RunSettings
 
 
 class Source:
@@ -40,12 +28,24 @@ class Source:
     ``input_convention`` is how the weights want their pixels (the preset's normalisation unless the
     weights were trained with another). ``fine_tunable`` is False for weights that are themselves a random
     initialisation: training from them is training from scratch (the ``none::scratch`` column), so the grid pairs
-    such a source only with methods that do not train.
+    such a source only with methods that do not train. ``trained_on`` and ``trained_model_path`` say whether the
+    harness itself trains the weights, and where it keeps them.
     """
 
     name: str = ""
     description: str = ""
     fine_tunable: bool = True
+
+    @property
+    def trained_on(self) -> tuple[Dataset, Task] | None:
+        """The dataset and source task the harness trains these weights on (a target must then share none of that
+        dataset's images, and the training is a job of its own), or None for weights made elsewhere."""
+        return None
+
+    def trained_model_path(self, settings: RunSettings) -> Path | None:
+        """The file the harness trains this source's model into (it exists once trained), or None when the harness
+        does not train it (``trained_on`` is None)."""
+        return None
 
     def status(self, settings: RunSettings) -> tuple[bool, str]:
         return True, ""
@@ -53,10 +53,13 @@ class Source:
     def identity(self, settings: RunSettings) -> dict:
         raise NotImplementedError
 
-    def prepare(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None = None) -> None:
-        """One-off work before the first experiment that uses this source."""
+    def prepare(self, settings: RunSettings, data, on_epoch=None) -> None:
+        """One-off work before the first experiment that uses this source; ``data`` is the run's
+        :class:`~benchmark.data.taskdata.TaskData`, ``on_epoch`` an
+        :data:`~benchmark.engine.training.EpochCallback` for a training here, or None."""
 
     def input_convention(self, settings: RunSettings) -> InputConvention:
+        """The preset's normalisation, unless the weights want another."""
         return named(settings.preset.normalize)
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
@@ -67,114 +70,3 @@ class Source:
         own classes), or ``None`` when the weights have no such head (random weights, a headless backbone):
         what estimators that read the source's predictions (LEEP, NCE) need."""
         return None
-
-
-class DatasetSource(Source):
-    """A backbone trained from scratch on a source task, as the study did, cached on disk by the hash
-    of everything that determines it and shared by every experiment that uses it."""
-
-    TRAINING_SEED = 0
-
-    def __init__(self, dataset: Dataset, task: Task):
-        self.dataset, self.task = dataset, task
-        self.name = task.name
-        self.description = f"{task.description or dataset.description} (trained from scratch here)".strip()
-        self._identities: dict[RunSettings, dict] = {}
-        self._unsaved: dict[Path, dict] = {}  # weights that could not be written to the cache, by their path
-
-    def status(self, settings: RunSettings) -> tuple[bool, str]:
-        state = status_allowing(self.dataset, settings.data_root, settings.max_unreadable)
-        return state.available, state.message
-
-    def identity(self, settings: RunSettings) -> dict:
-        """What determines the trained weights: the source task and its data, the training settings (none of
-        the scoring ones), the device type and precision. Computed once per settings (it reads the data's
-        fingerprint)."""
-        if settings not in self._identities:
-            training = settings.preset.training_fields()
-            training.pop("split_counts")
-            training.pop("source_split_counts")
-            self._identities[settings] = {
-                "kind": "dataset", "dataset": self.dataset.name, "version": self.dataset.version,
-                "task": self.task.name, "data": self.dataset.fingerprint(self.task, settings.data_root),
-                "seed": self.TRAINING_SEED, "training": training,
-                "split_counts": settings.preset.counts_for(self.dataset.name, source=True),
-                "runtime": settings.runtime,
-            }
-        return self._identities[settings]
-
-    def weights_path(self, settings: RunSettings) -> Path:
-        digest = config_hash(self.identity(settings))
-        return settings.cache_dir / "sources" / f"{file_stem(self.name)}-{digest}.pt"
-
-    def prepare(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None = None) -> None:
-        """Train the source model unless it is cached. One process trains it at a time (a lock file beside it):
-        another that needs it meanwhile waits, then finds it cached."""
-        path = self.weights_path(settings)
-        if path in self._unsaved or self._usable(path):
-            return
-        waiting = functools.partial(log.info, "source %s: waiting for another process training it", self.name)
-        with contextlib.ExitStack() as held:
-            try:
-                held.enter_context(exclusive(path.with_suffix(".lock"), on_wait=waiting))
-            except OSError as error:  # an unwritable cache: no lock to share, nor a file to share the model by
-                log.warning("source %s: cannot use the cache folder %s (%s)", self.name, path.parent, error)
-            if not self._usable(path):
-                self._train(settings, data, on_epoch, path)
-
-    def _usable(self, path: Path) -> bool:
-        """Whether the cached model at ``path`` can be loaded; a damaged one is named in a warning and removed,
-        to be trained again."""
-        if not path.exists():
-            return False
-        try:
-            torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # a torn or damaged file fails in many ways (zip, pickle, EOF)
-            log.warning("source %s: cached model %s is damaged (%s: %s); training it again", self.name, path,
-                        type(error).__name__, error)
-            path.unlink(missing_ok=True)
-            return False
-        return True
-
-    def _train(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None, path: Path) -> None:
-        log.info("source %s: training its model into %s", self.name, path)
-        split = data.split(self.dataset, self.task, self.TRAINING_SEED, role=SOURCE)
-        with seeded(self.TRAINING_SEED):
-            model = attach(create_backbone(settings.preset.backbone, self.task.num_classes,
-                                           **settings.preset.backbone_kwargs()),
-                           self.input_convention(settings))
-        history = fit(model, split, settings, self.TRAINING_SEED, on_epoch)
-        scores = predict(model, split.test.images, self.input_convention(settings), settings.device,
-                         accel=settings.acceleration)
-        accuracy = float((scores.argmax(1) == split.test.labels.numpy()).mean())
-        state = model.cpu().state_dict()
-        meta = {"identity": self.identity(settings), "history": history, "test_accuracy": accuracy,
-                "classes": list(self.task.classes), "input": self.input_convention(settings).as_dict()}
-        nbytes = model_bytes(model)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not has_room(path.parent, nbytes):
-                raise OSError(errno.ENOSPC, "not enough free space")
-            remove_leftovers(path.parent)
-            partial = temporary_beside(path, ".tmp")
-            torch.save(state, partial)
-            meta_partial = temporary_beside(path.with_suffix(".json"), ".tmp")
-            meta_partial.write_text(json.dumps(meta, indent=1))
-            publish(meta_partial, path.with_suffix(".json"))
-            publish(partial, path)  # the weights appear only when complete
-        except OSError as error:  # the model is right, only not kept for later runs
-            log.warning("source %s: could not write its model to %s (%s); keeping it in memory for this run",
-                        self.name, path, error)
-            self._unsaved[path] = state
-
-    def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
-        return replace_head(self.build_with_own_head(settings), num_classes)
-
-    def build_with_own_head(self, settings: RunSettings) -> torch.nn.Module:
-        """The trained model as it was trained, with its classifier over the source task's classes."""
-        path = self.weights_path(settings)
-        if path not in self._unsaved and not path.exists():
-            raise FileNotFoundError(f"source model {path} is missing; prepare() the source first")
-        model = create_backbone(settings.preset.backbone, self.task.num_classes, **settings.preset.backbone_kwargs())
-        model.load_state_dict(self._unsaved.get(path) or torch.load(path, map_location="cpu", weights_only=True))
-        return model

@@ -55,7 +55,7 @@ def run_experiment(target: str, source: str, method: str, *, tmp_path: Path, see
     under ``tmp_path``; return its stored row (``row["metrics"]["auc"]`` and the rest). Raise AssertionError,
     with the run's output and any traceback, unless it passed."""
     from benchmark.cli import main
-    from benchmark.run.store import Store
+    from benchmark.run.store import STORE_FILE, Store
 
     out = Path(tmp_path) / "runs"
     command = [arg for plugin in plugins for arg in ("-p", plugin)]
@@ -67,7 +67,7 @@ def run_experiment(target: str, source: str, method: str, *, tmp_path: Path, see
         result = CliRunner().invoke(main, command)
     finally:
         torch.set_num_threads(threads)  # `run` sets them for the whole process
-    rows = Store(out).rows() if (out / "tlbench.sqlite").exists() else []
+    rows = Store(out).rows() if (out / STORE_FILE).exists() else []
     node = f"{target}::{source}::{method}[seed={seed}]"
     row = next((r for r in rows if (r["target"], r["source"], r["method"], r["seed"]) == (target, source, method,
                                                                                            seed)), None)

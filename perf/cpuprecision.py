@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.engine.acceleration import Acceleration
+from benchmark.acceleration import Acceleration, resolve_precision
 from benchmark.engine.inputs import input_of
 from benchmark.engine.metrics import auc_of
 from benchmark.engine.models import create_backbone, predict, to_images_tensor
@@ -164,8 +164,6 @@ def compile_payoff(images: int = 300, rounds: int = 2) -> dict:
     the CPU's precision auto) eagerly and through ``torch.compile``, alternating, in one process: the seconds of
     a training each way after the first, the first compiled training's extra seconds (compilation), and the
     trainings a process must run before the compilation has paid (None when compiling saves nothing)."""
-    from benchmark.engine.acceleration import resolve_precision
-
     precision = resolve_precision("auto", torch.device("cpu"))
     generator = torch.Generator().manual_seed(0)
     labels = torch.arange(images) % 2

@@ -26,7 +26,7 @@ from benchmark.engine.seeding import seeded
 from benchmark.presets import Preset
 from benchmark.registry.pluginmanager import load_catalog
 from benchmark.report.figures import VisualizerContext
-from benchmark.report.filtersets import compute_filters, safe_key
+from benchmark.report.filters.filtersets import compute_filters, safe_key
 from benchmark.run.keptmodels import load_model
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings

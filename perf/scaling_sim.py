@@ -22,10 +22,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmark.presets import THESIS
+from benchmark.run.jobs import EXPERIMENT_JOB, SOURCE_JOB, Job
 from benchmark.run.planner import Experiment, PlannedExperiment
 from benchmark.run.schedule import CostModel, Simulation, image_passes, simulate
 from benchmark.run.store import Store
-from benchmark.run.work import EXPERIMENT_JOB, SOURCE_JOB, Job
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grid import SOURCE_MODELS, TARGETS  # noqa: E402

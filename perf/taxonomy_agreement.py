@@ -3,7 +3,7 @@
     python perf/taxonomy_agreement.py [--fixtures tests/fixtures/filters]
 
 Classifies every labelled tile (``labels.csv`` of the fixture folder, see
-:mod:`benchmark.report.filtertiles`) and prints Cohen's kappa (four classes, and structural or not), the
+``tests/filtertiles.py``) and prints Cohen's kappa (four classes, and structural or not), the
 accuracy, the confusion matrix (rows the person, columns the rule) and how many tiles each side put in each
 class, overall and per drawing style when the tiles have several.
 
@@ -16,6 +16,7 @@ percentiles (tiles resampled within their style, :data:`REPLICATES` times).
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -23,10 +24,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
-from benchmark.report.filtertiles import labelled_tiles
-from benchmark.report.taxonomy import CLASSES, agreement, classify_many
+from benchmark.report.filters.taxonomy import CLASSES, agreement, classify_many
 
-DEFAULT_FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "filters"
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+sys.path.insert(0, str(TESTS))  # the fixture's reader lives beside the fixture
+from filtertiles import labelled_tiles  # noqa: E402
+
+DEFAULT_FIXTURES = TESTS / "fixtures" / "filters"
 REPLICATES = 2000
 
 

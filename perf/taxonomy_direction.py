@@ -6,9 +6,9 @@ A one-layer model whose channels are oriented Gabor filters (12 orientations 15 
 4, 6 and 8 px, an 11 px kernel, the same on the three colour channels, then a ReLU) has a known answer: each
 channel is excited by a grating of its orientation, so its activation-maximisation image should be classed
 direction. Its controls are plaids (two Gabors 90 degrees apart, 3 orientations x the 4 periods), whose images
-hold two orientations and should not be. Every channel is drawn in both styles (:mod:`benchmark.engine.activationmax`)
-and classified (:mod:`benchmark.report.taxonomy`); the script prints, per size and style, the direction recall
-on the gratings and the share of plaids called direction.
+hold two orientations and should not be. Every channel is drawn in both styles
+(:mod:`benchmark.report.filters.activationmax`) and classified (:mod:`benchmark.report.filters.taxonomy`); the script
+prints, per size and style, the direction recall on the gratings and the share of plaids called direction.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections import Counter
 import numpy as np
 import torch
 
-from benchmark.engine.activationmax import STYLES, maximise
-from benchmark.engine.inputs import named
-from benchmark.report.taxonomy import classify_many
+from benchmark.inputs import named
+from benchmark.report.filters.activationmax import STYLES, maximise
+from benchmark.report.filters.taxonomy import classify_many
 
 KERNEL, SIGMA = 11, 3.0
 ANGLES = tuple(range(0, 180, 15))

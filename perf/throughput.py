@@ -53,11 +53,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmark.engine.acceleration import Acceleration
-from benchmark.engine.inputs import IMAGENET_MEAN, IMAGENET_STD, named
+from benchmark.acceleration import Acceleration
 from benchmark.engine.models import create_backbone, forward_pass, predict, to_unit
 from benchmark.engine.svm import svm_scores
 from benchmark.engine.training import LabelledImages, train_classifier
+from benchmark.inputs import IMAGENET_MEAN, IMAGENET_STD, named
 from benchmark.presets import CPU_QUICK, THESIS
 from benchmark.settings import resolve_device
 

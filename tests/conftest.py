@@ -30,7 +30,7 @@ def isolated(tmp_path, monkeypatch):
     isolate(monkeypatch, tmp_path)
     # the same CPU for every machine the suite runs on: precision auto is fp32 on the CPU, as on CI's runners
     # (tests/test_precision.py patches this itself)
-    monkeypatch.setattr("benchmark.engine.acceleration.cpu_reports_bf16", lambda: False)
+    monkeypatch.setattr("benchmark.acceleration.cpu_reports_bf16", lambda: False)
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)  # `run` sets them for the whole process

@@ -14,10 +14,9 @@ import torch
 from fakedata import SHARED_DATA, no_builtin_datasets
 from PIL import Image, ImageOps
 
-import benchmark.data.audit
 import benchmark.data.audithashes
+import benchmark.run.audit
 from benchmark import SOURCE, TARGET, Dataset, DatasetStatus, ImageSet, Task
-from benchmark.data.audit import audit_catalog, audit_pairs
 from benchmark.data.audithashes import HashCache
 from benchmark.data.perceptualhash import IMAGING_THRESHOLDS, THRESHOLD, near_duplicates_within
 from benchmark.data.splits import make_split
@@ -27,6 +26,7 @@ from benchmark.registry.catalog import Catalog
 from benchmark.registry.config import DatasetDeclaration
 from benchmark.registry.declared import declared_dataset
 from benchmark.registry.pluginmanager import load_catalog
+from benchmark.run.audit import audit_catalog, audit_pairs
 from benchmark.settings import RunSettings
 
 PLUGINS = ["-p", "audit_plugin", *(arg for flag in no_builtin_datasets() for arg in ("-p", flag))]
@@ -278,7 +278,7 @@ def test_in_memory_datasets_and_a_warm_cache_that_decodes_nothing(tmp_path, monk
         raise AssertionError("a warm audit decoded or compared images")
 
     for module, name in ((benchmark.data.audithashes, "file_blocks"), (benchmark.data.audithashes, "array_blocks"),
-                         (benchmark.data.audit, "near_duplicates"), (benchmark.data.audit, "near_duplicates_within")):
+                         (benchmark.run.audit, "near_duplicates"), (benchmark.run.audit, "near_duplicates_within")):
         monkeypatch.setattr(module, name, must_not_run)
     second = audit_catalog(in_memory, settings(tmp_path))
     assert second.as_dict() == first.as_dict()

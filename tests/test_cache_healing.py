@@ -1,19 +1,20 @@
 """Caches heal: a damaged entry is a miss named in a warning and rebuilt, leftovers of dead processes are
 removed, an unwritable or full cache falls back to memory with a warning, a damaged source model is retrained."""
 
+import errno
 import logging
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
 from conftest import TINY
 from fakedata import write_image
 
-from benchmark.data import imagecache
 from benchmark.data.imagecache import ImageCache
-from benchmark.run import cachefiles
+from benchmark.files import cachefiles
 
 
 def files(tmp_path, n=5):
@@ -70,7 +71,7 @@ def test_an_unwritable_cache_keeps_the_images_in_memory(tmp_path, caplog):
 
 def test_a_full_disk_keeps_the_images_in_memory(tmp_path, caplog, monkeypatch):
     paths = files(tmp_path)
-    monkeypatch.setattr(imagecache, "has_room", lambda folder, nbytes: False)
+    monkeypatch.setattr(cachefiles, "has_room", lambda folder, nbytes: False)
     with caplog.at_level(logging.WARNING, logger="benchmark.data.imagecache"):
         cached = ImageCache(tmp_path / "cache").load("toy", {}, paths, 16)
     assert cached.decoded == 5 and cached.path is None and "not enough free space" in caplog.text
@@ -83,11 +84,77 @@ def test_a_write_that_fails_midway_leaves_no_entry_and_the_run_goes_on(tmp_path,
     def full(temporary, path):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(imagecache, "publish", full)
+    monkeypatch.setattr(cachefiles, "publish", full)
     with caplog.at_level(logging.WARNING, logger="benchmark.data.imagecache"):
         cached = ImageCache(tmp_path / "cache").load("toy", {}, paths, 16)
     assert len(cached.images) == 5 and "could not write" in caplog.text
     assert not list((tmp_path / "cache" / "images").glob("toy-16px-*.npy"))
+
+
+def test_an_atomic_write_publishes_the_whole_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "entries" / "a.bin"
+    with cachefiles.write_atomically(path, nbytes=3) as temporary:
+        assert temporary.parent == path.parent and temporary != path and not path.exists()
+        temporary.write_bytes(b"new")
+    assert path.read_bytes() == b"new" and [p.name for p in path.parent.iterdir()] == ["a.bin"]
+
+
+def test_an_atomic_write_that_fails_keeps_the_old_file_and_removes_its_temporary(tmp_path):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="killed midway"):
+        with cachefiles.write_atomically(path) as temporary:
+            temporary.write_bytes(b"ha")
+            raise RuntimeError("killed midway")
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+
+
+def test_an_atomic_write_without_room_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(cachefiles, "has_room", lambda folder, nbytes: nbytes < 100)
+    written = []
+    with pytest.raises(OSError, match="not enough free space") as refused:
+        with cachefiles.write_atomically(tmp_path / "big.bin", nbytes=100) as temporary:
+            written.append(temporary)
+    assert refused.value.errno == errno.ENOSPC and written == [] and list(tmp_path.iterdir()) == []
+    with cachefiles.write_atomically(tmp_path / "small.bin", nbytes=99) as temporary:
+        temporary.write_bytes(b"fits")
+    assert (tmp_path / "small.bin").read_bytes() == b"fits"
+
+
+def test_an_atomic_write_removes_dead_writers_leftovers_and_keeps_live_ones(tmp_path):
+    dead = [tmp_path / f"a.bin.{dead_pid()}-7.partial", tmp_path / f"a.npy.{dead_pid()}.partial.npy",
+            tmp_path / f"b.pt.{dead_pid()}.tmp"]
+    live = tmp_path / f"a.bin.{os.getppid()}-7.partial"
+    for leftover in (*dead, live):
+        leftover.write_bytes(b"half")
+    with cachefiles.write_atomically(tmp_path / "a.bin") as temporary:
+        temporary.write_bytes(b"whole")
+    assert not any(p.exists() for p in dead) and live.exists()
+
+
+def test_nested_atomic_writes_publish_the_inner_file_first(tmp_path):
+    data, description = tmp_path / "entry.npy", tmp_path / "entry.json"
+    with cachefiles.write_atomically(data) as data_partial:
+        data_partial.write_bytes(b"rows")
+        with cachefiles.write_atomically(description) as description_partial:
+            description_partial.write_text("{}")
+        assert description.exists() and not data.exists()
+    assert data.read_bytes() == b"rows"
+
+
+def test_threads_of_one_process_write_to_different_temporary_files(tmp_path):
+    names, both_alive = [], threading.Barrier(2)  # a finished thread's id may be given to the next one
+
+    def name():
+        both_alive.wait()
+        names.append(cachefiles.temporary_beside(tmp_path / "a"))
+
+    workers = [threading.Thread(target=name) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(set(names)) == 2 and {cachefiles.writer_of(n.name) for n in names} == {os.getpid()}
 
 
 def test_has_room_counts_the_headroom(tmp_path):
@@ -142,7 +209,7 @@ def test_the_audit_hash_cache_is_written_only_with_room_and_a_damaged_entry_is_n
     with caplog.at_level(logging.WARNING, logger="benchmark.data.audithashes"):
         assert audithashes.HashCache._read(path) is None
     assert "is damaged" in caplog.text
-    monkeypatch.setattr(audithashes, "has_room", lambda folder, nbytes: False)
+    monkeypatch.setattr(cachefiles, "has_room", lambda folder, nbytes: False)
     with caplog.at_level(logging.WARNING, logger="benchmark.data.audithashes"):
         audithashes.HashCache._write(tmp_path / "audit" / "other.npz", {"hashes": np.zeros(3)})
     assert "not enough free space" in caplog.text and not (tmp_path / "audit" / "other.npz").exists()

@@ -49,7 +49,7 @@ def test_run_all_fills_the_leaderboard_and_a_rerun_recomputes_nothing(cli, out):
     assert [r["finished_at"] for r in rows(out)] == [r["finished_at"] for r in stored]
 
 
-def test_show_renders_every_format_from_the_store(cli, out):
+def test_show_renders_every_format_from_the_store(cli, out, tmp_path, monkeypatch):
     assert cli(*BASE, "run", "-m", "scratch", "-m", "fe-svm", "-s", "none", "-s", "random", "--seeds", "2,5",
                "--out", out, *TINY).exit_code == 0
     shown = json.loads(cli("show", "--out", out, "--format", "json").output)
@@ -77,6 +77,12 @@ def test_show_renders_every_format_from_the_store(cli, out):
     assert "\\begin{tabular}" in latex and "tiny\\_tgt" in latex and "\\toprule" in latex
     refused = cli("show", "--out", out, "--metric", "f1")
     assert refused.exit_code == 2 and "f1" in refused.output
+    # show loads the catalog as every command does, the working directory's config included
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tlbench.toml").write_text("data_root = ")
+    for command in ("show", "list"):
+        broken = cli(command, "--out", out) if command == "show" else cli(command)
+        assert broken.exit_code == 2 and "not valid TOML" in broken.output and "tlbench.toml" in broken.output
 
 
 def test_show_prints_one_board_per_configuration(cli, out):

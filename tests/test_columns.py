@@ -5,7 +5,7 @@ from collections import defaultdict
 import pytest
 import torch
 
-from benchmark.methods import ExperimentContext
+from benchmark.run.context import ExperimentContext
 from benchmark.run.store import Store
 from tlbench_plugins.sources.builtin import RandomSource
 

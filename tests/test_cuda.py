@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.svm import SVC, LinearSVC
 
 import benchmark.engine.staging
-from benchmark.engine.acceleration import Acceleration
+from benchmark.acceleration import Acceleration
 from benchmark.engine.models import create_backbone, predict
 from benchmark.engine.staging import StagedImages
 from benchmark.engine.torchsvm import TorchLinearSVC, TorchSVC

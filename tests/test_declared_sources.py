@@ -12,14 +12,14 @@ from conftest import TINY
 from safetensors.torch import save_file
 
 from benchmark.engine.models import create_backbone
+from benchmark.engine.pretrainedsource import PretrainedSource
 from benchmark.engine.weightfiles import WeightsFileError, tensors_digest
 from benchmark.presets import CPU_QUICK
 from benchmark.registry.catalog import Catalog
 from benchmark.registry.config import load_config
-from benchmark.registry.declaredsources import add_timm_sources, register_declared_sources
+from benchmark.registry.declaredsources import add_timm_sources, declared_source, register_declared_sources
 from benchmark.run.keptmodels import load_model
 from benchmark.settings import RunSettings
-from benchmark.weightsources import TimmSource, WeightsFileSource
 
 PRESET = CPU_QUICK.with_overrides(image_size=16, max_epochs=2)
 TEST_RESNET_CFG = timm.models.get_pretrained_cfg("test_resnet").to_dict()
@@ -82,19 +82,19 @@ def test_registration_refuses_an_unknown_backbone_and_a_taken_name(tmp_path):
 
     catalog = Catalog()
     catalog.add("datasets", TinySource(), "tiny_plugin")  # its task tiny_src is a source tlbench trains
-    catalog.add("sources", TimmSource("test_resnet.r160_in1k"), "timm")
+    catalog.add("sources", PretrainedSource("test_resnet.r160_in1k"), "timm")
     catalog.sources["b"] = catalog.sources.pop("timm:test_resnet.r160_in1k")  # a plugin's source named b
     catalog.owners[("sources", "b")] = "someplugin"
     broken = dict(register_declared_sources(catalog, config.sources, config.path))
     assert "timm has no model 'resnet5'" in broken["a"] and "timm has no model 'resnet18.no_such_tag'" in broken["c"]
     assert "clashes with a source of plugin 'someplugin'" in broken["b"]
     assert "clashes with the source tlbench trains on that task" in broken["tiny_src"]
-    assert not isinstance(catalog.all_sources()["tiny_src"], WeightsFileSource)
+    assert catalog.all_sources()["tiny_src"].trained_on is not None  # still the source tlbench trains
 
 
 def test_a_missing_file_is_unavailable_naming_the_file_and_the_config_key(tmp_path):
     config = declare(tmp_path, '[sources.rad]\nbackbone = "test_resnet"\nweights = "nope.pth"\n')
-    ok, reason = WeightsFileSource(config.sources[0], config.path).status(settings(tmp_path))
+    ok, reason = declared_source(config.sources[0], config.path).status(settings(tmp_path))
     assert not ok
     assert reason == (f"weights file {tmp_path / 'nope.pth'} does not exist: put it there, or change weights of "
                       f"[sources.rad] in {tmp_path / 'tlbench.toml'}")
@@ -103,11 +103,11 @@ def test_a_missing_file_is_unavailable_naming_the_file_and_the_config_key(tmp_pa
 def test_the_input_is_the_declared_one_else_the_backbones_pretrained_cfg(tmp_path, weights):
     run = settings(tmp_path)
     plain = declare(tmp_path, '[sources.s]\nbackbone = "test_resnet"\nweights = "w/last.ckpt"\n').sources[0]
-    convention = WeightsFileSource(plain, tmp_path).input_convention(run)
+    convention = declared_source(plain, tmp_path).input_convention(run)
     assert (convention.mean, convention.std) == (TEST_RESNET_CFG["mean"], TEST_RESNET_CFG["std"])
     given = declare(tmp_path, '[sources.s]\nbackbone = "test_resnet"\nweights = "w/last.ckpt"\n'
                               'mean = [0.1, 0.2, 0.3]\ninterpolation = "bicubic"\n').sources[0]
-    convention = WeightsFileSource(given, tmp_path).input_convention(run)
+    convention = declared_source(given, tmp_path).input_convention(run)
     assert convention.mean == (0.1, 0.2, 0.3) and convention.std == TEST_RESNET_CFG["std"]
     assert convention.interpolation == "bicubic"
 
@@ -115,7 +115,7 @@ def test_the_input_is_the_declared_one_else_the_backbones_pretrained_cfg(tmp_pat
 def test_identity_build_and_the_files_own_head(tmp_path, weights):
     declared = declare(tmp_path, '[sources.s]\nbackbone = "test_resnet"\nweights = "w/last.ckpt"\n'
                                  'prefix = "model."\n').sources[0]
-    source, run = WeightsFileSource(declared, tmp_path / "tlbench.toml"), settings(tmp_path)
+    source, run = declared_source(declared, tmp_path / "tlbench.toml"), settings(tmp_path)
     identity = source.identity(run)
     assert identity["kind"] == "weights-file" and identity["backbone"] == "test_resnet"
     assert identity["prefix"] == "model." and identity["weights_sha256"] == tensors_digest(declared.weights, "model.")
@@ -131,7 +131,7 @@ def test_identity_build_and_the_files_own_head(tmp_path, weights):
 
 def test_prepare_fails_once_with_the_keys_that_do_not_fit(tmp_path, weights):
     declared = declare(tmp_path, '[sources.s]\nbackbone = "test_resnet"\nweights = "w/last.ckpt"\n').sources[0]
-    source = WeightsFileSource(declared, tmp_path / "tlbench.toml")
+    source = declared_source(declared, tmp_path / "tlbench.toml")
     with pytest.raises(WeightsFileError, match='set prefix = "model."'):
         source.prepare(settings(tmp_path), data=None)
     declared.weights.write_bytes(b"damaged")  # planning goes on; the source is unavailable, with the reason
@@ -158,7 +158,7 @@ def fake_hub_cache(monkeypatch, folder: Path, model_name: str, state: dict) -> P
 
 
 def test_a_timm_source_comes_from_the_hugging_face_cache_only(tmp_path, monkeypatch):
-    source, run = TimmSource("test_resnet.r160_in1k"), settings(tmp_path)
+    source, run = PretrainedSource("test_resnet.r160_in1k"), settings(tmp_path)
     ok, reason = source.status(run)
     assert not ok and "--online" in reason and "huggingface-cli download timm/test_resnet.r160_in1k" in reason
     assert source.status(settings(tmp_path, online=True)) == (True, "timm downloads the weights")
@@ -235,7 +235,7 @@ def test_a_declared_sources_model_args_build_its_backbone_and_are_part_of_its_id
     plain = declare(tmp_path, body).sources[0]
     assert padded.model_args == (("pad_type", "same"),)
     run = settings(tmp_path)
-    same, default = (WeightsFileSource(d, tmp_path / "tlbench.toml") for d in (padded, plain))
+    same, default = (declared_source(d, tmp_path / "tlbench.toml") for d in (padded, plain))
     assert type(same.build(run, 2, seed=0).conv_stem).__name__ == "Conv2dSame"
     assert type(default.build(run, 2, seed=0).conv_stem).__name__ == "Conv2d"
     assert same.build_with_own_head(run).classifier.out_features == 10
@@ -255,4 +255,4 @@ def test_a_declared_timm_source_takes_model_args(tmp_path, monkeypatch):
     assert model.global_pool.pool_type == "max" and torch.equal(model.state_dict()["conv1.0.weight"],
                                                                   state["conv1.0.weight"])
     assert source.identity(run)["model_args"] == {"global_pool": "max"}
-    assert "model_args" not in TimmSource("test_resnet.r160_in1k").identity(run)
+    assert "model_args" not in PretrainedSource("test_resnet.r160_in1k").identity(run)

@@ -15,8 +15,8 @@ from benchmark.datasets import Task
 from benchmark.engine.featurecache import FeatureCache
 from benchmark.engine.models import create_backbone
 from benchmark.engine.training import LabelledImages
-from benchmark.methods import ExperimentContext
 from benchmark.presets import CPU_QUICK
+from benchmark.run.context import ExperimentContext
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
 

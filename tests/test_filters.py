@@ -9,15 +9,16 @@ from conftest import TINY
 from fakedata import no_builtin_datasets
 from PIL import Image
 
-import benchmark.engine.activationmax as activationmax
-from benchmark.engine.activationmax import high_frequency_share, maximise
-from benchmark.engine.inputs import attach, named
+import benchmark.report.filters.activationmax as activationmax
+from benchmark.engine.inputs import attach
 from benchmark.engine.models import create_backbone
 from benchmark.engine.seeding import seeded
+from benchmark.inputs import named
 from benchmark.presets import Preset
 from benchmark.registry.pluginmanager import load_catalog
 from benchmark.report.figures import VisualizerContext
-from benchmark.report.filtersets import filter_pairs, model_filters, stage_weights
+from benchmark.report.filters.activationmax import high_frequency_share, maximise
+from benchmark.report.filters.filtersets import filter_pairs, model_filters, stage_weights
 from benchmark.run.keptmodels import save_model
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings

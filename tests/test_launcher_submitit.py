@@ -13,6 +13,7 @@ import submitit
 from conftest import TINY
 from fakedata import no_builtin_datasets
 
+import benchmark
 from benchmark import Job, LaunchError, LaunchOptions, RunSettings, WorkerLost, WorkSpec
 from benchmark.run.store import Store
 from tlbench_plugins.launchers import submitit as launcher_module
@@ -159,7 +160,7 @@ def test_slurms_warning_signal_reaches_submitits_handler_not_the_job(tmp_path, m
     def handler(signum, frame):
         raise Requeued()
 
-    monkeypatch.setattr(launcher_module, "execute", job_catching_everything)
+    monkeypatch.setattr(benchmark, "execute", job_catching_everything)
     previous = signal.signal(signal.SIGUSR2, handler)
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR2))
     started = time.time()

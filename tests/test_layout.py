@@ -1,9 +1,11 @@
-"""The package's shape: no import circles among the core's modules, and built-in plugins that use only the
-public API (so each is a fair example for a third-party author)."""
+"""The package's shape: every core module has a layer and imports only from its own layer or below (type-only
+and function-local imports included), no import circles, and built-in plugins that use only the public API (so each
+is a fair example for a third-party author). The layer order is written in docs/architecture.md."""
 
 import ast
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,24 +14,159 @@ import benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# bottom-up: a module may import from its own layer or a lower one
+LAYERS = ("contracts", "files", "engine", "data", "registry", "run", "report", "cli")
+# the top-level modules of the contracts layer: light, no torch import at module load
+CONTRACTS = frozenset({"hashing", "names", "presets", "settings", "datasets", "methods", "sources",
+                       "estimators", "visualizers", "launchers", "hookspecs", "acceleration", "inputs"})
+FACADES = frozenset({"benchmark", "benchmark.testing"})  # on top of every layer: they may import anything
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
+PENDING_MOVES: set[tuple[str, str]] = set()
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every benchmark module ``path`` imports, type-checking-only imports included; ``from benchmark import
-    name`` counts as the package itself unless ``name`` is a submodule."""
-    found = set()
+def _is_module(name: str, root: Path) -> bool:
+    path = root / name.replace(".", "/")
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+def imports_of(path: Path, root: Path = ROOT) -> list[tuple[str, int]]:
+    """Every benchmark module ``path`` imports, with the line: at module level, inside functions and under ``if
+    TYPE_CHECKING:`` alike, relative imports resolved, ``importlib.import_module("benchmark...")`` included;
+    ``from benchmark import name`` counts as the package itself unless ``name`` is a submodule."""
+    package = module_name(path, root).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("benchmark"):
-            for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                found.add(sub if (ROOT / sub.replace(".", "/")).with_suffix(".py").exists() else node.module)
+        if isinstance(node, ast.ImportFrom):
+            base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else [])) \
+                if node.level else node.module
+            if base and base.split(".")[0] == "benchmark":
+                for alias in node.names:
+                    sub = f"{base}.{alias.name}"
+                    found.append((sub if _is_module(sub, root) else base, node.lineno))
         elif isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.startswith("benchmark")}
+            found += [(alias.name, node.lineno) for alias in node.names if alias.name.split(".")[0] == "benchmark"]
+        elif _imported_by_name(node).split(".")[0] == "benchmark":
+            found.append((_imported_by_name(node), node.lineno))
     return found
+
+
+def _imported_by_name(node: ast.AST) -> str:
+    """The module of an ``import_module("...")`` call with a literal name; "" for any other node."""
+    if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
+        return ""
+    called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+    return node.args[0].value if called == "import_module" and isinstance(node.args[0].value, str) else ""
+
+
+def imported_modules(path: Path, root: Path = ROOT) -> set[str]:
+    return {name for name, _ in imports_of(path, root)}
+
+
+def rank(module: str) -> int | None:
+    """The module's place in :data:`LAYERS` (facades above them all), or None for a module with no layer."""
+    if module in FACADES:
+        return len(LAYERS)
+    parts = module.split(".")
+    if len(parts) == 2 and parts[1] in CONTRACTS:
+        return LAYERS.index("contracts")
+    if len(parts) >= 2 and parts[1] in LAYERS[1:]:
+        return LAYERS.index(parts[1])
+    return None
+
+
+def layer_violations(root: Path = ROOT) -> tuple[list[str], list[tuple[str, str, int]]]:
+    """The modules under ``root/benchmark`` with no layer, and the imports (importer, imported, line) that run
+    up the layers."""
+    unranked, upward = [], []
+    for path in sorted((root / "benchmark").rglob("*.py")):
+        importer = module_name(path, root)
+        if rank(importer) is None:
+            unranked.append(importer)
+            continue
+        for imported, line in imports_of(path, root):
+            if rank(imported) is None or rank(imported) > rank(importer):
+                upward.append((importer, imported, line))
+    return unranked, upward
+
+
+def test_every_core_module_has_a_layer():
+    unranked, _ = layer_violations()
+    assert unranked == [], f"rank these modules in LAYERS/CONTRACTS here and in docs/architecture.md: {unranked}"
+
+
+def test_layers_hold():
+    _, upward = layer_violations()
+    pending = {(importer, imported) for importer, imported, _ in upward} & PENDING_MOVES
+    up = [f"{importer} imports {imported} (line {line})" for importer, imported, line in upward
+          if (importer, imported) not in PENDING_MOVES]
+    assert up == [], "imports that run up the layers " + " < ".join(LAYERS) + ":\n" + "\n".join(up)
+    assert pending == PENDING_MOVES, f"moved already, drop from PENDING_MOVES: {sorted(PENDING_MOVES - pending)}"
+
+
+def test_the_store_file_is_named_in_one_place():
+    from benchmark.run.store import STORE_FILE
+
+    naming = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "benchmark").rglob("*.py")
+                    if f'"{STORE_FILE}"' in path.read_text())
+    assert naming == ["benchmark/run/store.py"], f"use benchmark.run.store.STORE_FILE in {naming}"
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def test_the_layer_check_finds_planted_up_imports_of_every_kind(tmp_path):
+    root = _tree(tmp_path, {
+        "benchmark/__init__.py": "from benchmark.cli.main import run\n",
+        "benchmark/testing.py": "import benchmark.cli.main\n",
+        "benchmark/names.py": "",
+        "benchmark/datasets.py": "from benchmark import names\n",
+        "benchmark/engine/__init__.py": "",
+        "benchmark/engine/models.py": """\
+            from typing import TYPE_CHECKING
+
+            from benchmark.datasets import Dataset
+            from . import helpers
+
+            if TYPE_CHECKING:
+                from benchmark.run.store import Store
+            """,
+        "benchmark/engine/helpers.py": """\
+            def later():
+                from ..data import images
+                import importlib
+                return importlib.import_module("benchmark.report.tables")
+            """,
+        "benchmark/data/__init__.py": "",
+        "benchmark/data/images.py": "from benchmark.engine.models import create\nfrom benchmark import engine\n",
+        "benchmark/run/__init__.py": "",
+        "benchmark/run/store.py": "from benchmark.data.images import load\nfrom benchmark import run_grid\n",
+        "benchmark/report/__init__.py": "",
+        "benchmark/report/tables.py": "",
+        "benchmark/cli/__init__.py": "",
+        "benchmark/cli/main.py": "from benchmark.report import tables\n",
+        "benchmark/scratchpad.py": "",
+        "benchmark/extras/thing.py": "",
+    })
+    unranked, upward = layer_violations(root)
+    assert unranked == ["benchmark.extras.thing", "benchmark.scratchpad"]
+    assert upward == [
+        ("benchmark.engine.helpers", "benchmark.data.images", 2),  # function-local, relative
+        ("benchmark.engine.helpers", "benchmark.report.tables", 4),  # import_module
+        ("benchmark.engine.models", "benchmark.run.store", 7),  # type-only
+        ("benchmark.run.store", "benchmark", 2),  # the facade
+    ]
 
 
 def core_graph() -> dict[str, set[str]]:
@@ -79,7 +216,7 @@ def test_help_imports_no_heavy_module():
         "print(benchmark.Method.__module__, 'torch' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert result.stdout.splitlines() == ["[]", "benchmark.methods True"]
+    assert result.stdout.splitlines() == ["[]", "benchmark.methods False"]
 
 
 def test_the_lazy_facade_lists_and_resolves_every_public_name():

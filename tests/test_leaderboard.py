@@ -230,3 +230,75 @@ def test_the_core_names_no_built_in_method():
     named = [str(p.relative_to(core)) for p in core.rglob("*.py")
              if any(f'"{name}"' in p.read_text() for name in ("scratch", "fe-svm", "ft-svm"))]
     assert named == []
+
+
+def _noisy_rows(seed_shift: float = 0.0):
+    """Scratch and FE over three seeds that share one test set, with noisy scores (so replicates vary)."""
+    rng = np.random.default_rng(3)
+    labels = list(rng.integers(0, 2, 120))
+    rows = []
+    for seed in (2, 5, 7):
+        for method, signal in (("scratch", 0.5), ("fe-svm", 1.5)):
+            scores = [[0.0, signal * y + rng.normal() + seed_shift] for y in labels]
+            rows.append(row("t", "none" if method == "scratch" else "src", method, seed, 0.7, labels, scores))
+    return rows
+
+
+def _counting_bootstrap(monkeypatch) -> list[int]:
+    """Record how many score sets each call of the leaderboard's bootstrap resamples."""
+    resampled = []
+    original = leaderboard.bootstrap_scores
+
+    def counting(metric, labels, score_sets, *args):
+        resampled.append(len(score_sets))
+        return original(metric, labels, score_sets, *args)
+
+    monkeypatch.setattr(leaderboard, "bootstrap_scores", counting)
+    return resampled
+
+
+def _replicates(board) -> dict:
+    return {(key, seed): values for key, cell in board.cells.items() for seed, values in cell.replicates.items()}
+
+
+def test_bootstrap_replicates_are_stored_beside_the_run_and_reused(tmp_path, monkeypatch):
+    rows = _noisy_rows()
+    (uncached,) = build_boards(rows, replicates=100)
+    resampled = _counting_bootstrap(monkeypatch)
+    (first,) = build_boards(rows, replicates=100, run_dir=tmp_path)
+    assert sum(resampled) == 6 and (tmp_path / "bootstrap.sqlite").is_file()
+    resampled.clear()
+    (again,) = build_boards(rows, replicates=100, run_dir=tmp_path)
+    assert resampled == []  # every result's replicates came from the file
+    for board in (first, again):
+        assert _replicates(board).keys() == _replicates(uncached).keys()
+        for key, values in _replicates(uncached).items():
+            np.testing.assert_array_equal(_replicates(board)[key], values)
+        assert [c.interval for c in board.cells.values()] == [c.interval for c in uncached.cells.values()]
+        assert [(c.a, c.b, c.result) for c in board.comparisons] == [(c.a, c.b, c.result) for c in uncached.comparisons]
+    # another replicate count or metric is another statistic: resampled, not read
+    build_boards(rows, replicates=50, run_dir=tmp_path)
+    assert sum(resampled) == 6
+
+
+def test_a_changed_row_is_resampled_and_the_others_are_reused(tmp_path, monkeypatch):
+    rows = _noisy_rows()
+    (before,) = build_boards(rows, replicates=100, run_dir=tmp_path)
+    changed = [dict(r) for r in rows]
+    changed[3] = row("t", "src", "fe-svm", 5, 0.7, rows[3]["scores"]["labels"],
+                     [[0.0, s[1] + 0.5 * (i % 3)] for i, s in enumerate(rows[3]["scores"]["scores"])])
+    resampled = _counting_bootstrap(monkeypatch)
+    (after,) = build_boards(changed, replicates=100, run_dir=tmp_path)
+    assert resampled == [1]  # the changed result alone
+    (fresh,) = build_boards(changed, replicates=100)
+    for key, values in _replicates(fresh).items():
+        np.testing.assert_array_equal(_replicates(after)[key], values)
+    key = (("t", "src", "fe-svm"), 5)
+    assert not np.array_equal(_replicates(after)[key], _replicates(before)[key])
+
+
+def test_a_run_folder_that_cannot_be_written_still_gets_its_boards(tmp_path, monkeypatch):
+    (tmp_path / "bootstrap.sqlite").write_bytes(b"not a database, and not to be trusted as one")
+    resampled = _counting_bootstrap(monkeypatch)
+    (board,) = build_boards(_noisy_rows(), replicates=100, run_dir=tmp_path)
+    assert sum(resampled) == 6 and all(cell.interval is not None for cell in board.cells.values())

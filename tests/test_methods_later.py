@@ -23,10 +23,10 @@ from benchmark.engine.metrics import compute_metrics
 from benchmark.engine.models import create_backbone, to_unit
 from benchmark.engine.seeding import seeded
 from benchmark.engine.training import LabelledImages
-from benchmark.methods import ExperimentContext
 from benchmark.presets import CPU_QUICK
 from benchmark.registry.pluginmanager import load_catalog
 from benchmark.report.leaderboard import _column_order
+from benchmark.run.context import ExperimentContext
 from benchmark.settings import RunSettings
 from tlbench_plugins.methods.stats_init import redraw_from_statistics
 

@@ -13,8 +13,8 @@ from benchmark.cli.app import parse_model_args
 from benchmark.engine.models import create_backbone, model_args_of
 from benchmark.presets import CPU_QUICK, THESIS, Preset
 from benchmark.registry.config import load_config
+from benchmark.registry.trainedsources import DatasetSource
 from benchmark.settings import RunSettings
-from benchmark.sources import DatasetSource
 from tlbench_plugins.datasets.synthetic import SyntheticShapes
 from tlbench_plugins.sources.builtin import RandomSource
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from fakedata import make_medmnist, no_builtin_datasets, red_or_blue
 
-from benchmark.engine import acceleration
-from benchmark.engine.acceleration import Acceleration, cpu_reports_bf16, resolve_precision
+from benchmark import acceleration
+from benchmark.acceleration import Acceleration, cpu_reports_bf16, resolve_precision
 from benchmark.engine.models import create_backbone
 from benchmark.engine.training import train_classifier
 from benchmark.presets import CPU_QUICK
@@ -43,12 +43,26 @@ def test_auto_is_fp32_on_a_cpu_without_them():
         resolve_precision("fp16", CPU)
 
 
-@pytest.mark.parametrize("flags, expected", [({"avx512_bf16": True, "avx512_f": True}, True),
-                                             ({"amx_bf16": True}, True),
-                                             ({"avx512_f": True, "avx512_bf16": False}, False), ({}, False)])
-def test_the_cpu_check_reads_avx512_bf16_and_amx(monkeypatch, flags, expected):
+@pytest.mark.parametrize("flags, expected", [("fpu avx512f avx512_bf16 avx512_vnni", True),
+                                             ("fpu amx_bf16 amx_tile", True), ("fpu avx512f avx512_vnni", False),
+                                             ("", False)])
+def test_the_cpu_check_reads_avx512_bf16_and_amx_from_cpuinfo(monkeypatch, tmp_path, flags, expected):
     # cpu_reports_bf16 as imported here is the real check (conftest patches the module's name)
-    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: flags)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(acceleration, "CPUINFO", cpuinfo)
+    cpu_reports_bf16.cache_clear()
+    try:
+        assert cpu_reports_bf16() is expected
+    finally:
+        cpu_reports_bf16.cache_clear()
+
+
+@pytest.mark.parametrize("capabilities, expected", [({"avx512_bf16": True}, True), ({"amx_bf16": True}, True),
+                                                    ({"avx512_f": True, "avx512_bf16": False}, False)])
+def test_without_cpuinfo_the_check_asks_torchs_cpuinfo(monkeypatch, tmp_path, capabilities, expected):
+    monkeypatch.setattr(acceleration, "CPUINFO", tmp_path / "absent")
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities, raising=False)
     cpu_reports_bf16.cache_clear()
     try:
         assert cpu_reports_bf16() is expected

@@ -8,11 +8,12 @@ import pytest
 import timm
 import torch
 
-from benchmark.engine.inputs import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, named, pretrained_input
+from benchmark.engine.inputs import pretrained_input
+from benchmark.inputs import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, named
 from benchmark.presets import THESIS, THESIS_AS_RUN
 from benchmark.registry.config import load_config
+from benchmark.registry.declaredsources import declared_source
 from benchmark.settings import RunSettings
-from benchmark.weightsources import WeightsFileSource
 from tlbench_plugins.sources.builtin import ImageNetSource
 
 PIXELS = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))  # RGB in [0, 1]
@@ -56,7 +57,7 @@ def test_a_declared_source_may_name_the_caffe_input(tmp_path):
     (tmp_path / "tlbench.toml").write_text('[sources.keras-vgg16]\nbackbone = "vgg16"\nweights = "vgg16_keras.pth"\n'
                                            'input = "caffe"\n')
     config = load_config(tmp_path)
-    source = WeightsFileSource(config.sources[0], config.path)
+    source = declared_source(config.sources[0], config.path)
     run = RunSettings(THESIS, torch.device("cpu"), Path("data"), tmp_path)
     assert dataclasses.replace(source.input_convention(run), name="caffe") == named("caffe")
     as_run = dataclasses.replace(run, preset=THESIS_AS_RUN)

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.engine.inputs import named
 from benchmark.engine.models import create_backbone, penultimate
 from benchmark.engine.staging import StagedImages
 from benchmark.engine.svm import svm_scores
 from benchmark.engine.training import LabelledImages, _training_loss, train_classifier, validation_metrics
+from benchmark.inputs import named
 from benchmark.presets import CPU_QUICK, PRESETS, RECOMMENDED, THESIS, THESIS_AS_RUN, Preset
 
 
@@ -44,7 +44,7 @@ def test_the_validation_loss_is_the_plain_mean_whatever_the_chunks_and_order():
     images = torch.randint(0, 256, (300, 3, 16, 16), dtype=torch.uint8)
     labels = torch.cat([torch.zeros(250), torch.ones(50)]).long()  # sorted by class, as folders are
     cpu = torch.device("cpu")
-    from benchmark.engine.acceleration import Acceleration
+    from benchmark.acceleration import Acceleration
 
     loss, accuracy, _ = validation_metrics(model, model, StagedImages(images, cpu), labels, named("unit"), cpu,
                                         Acceleration())
@@ -70,7 +70,7 @@ def test_class_weight_modes():
 
 
 def test_the_last_epoch_is_kept_when_the_preset_says_so():
-    from benchmark.engine.acceleration import Acceleration
+    from benchmark.acceleration import Acceleration
 
     torch.manual_seed(0)
     images = torch.randint(0, 256, (64, 3, 16, 16), dtype=torch.uint8)

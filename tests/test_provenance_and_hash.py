@@ -13,9 +13,9 @@ from fakedata import make_blood_cells, make_chest_xray, make_medmnist, no_builti
 from benchmark.data.splits import make_split
 from benchmark.presets import CPU_QUICK
 from benchmark.registry.pluginmanager import load_catalog
+from benchmark.registry.trainedsources import DatasetSource
 from benchmark.run.planner import PENDING, SKIPPED, Selection, build_plan
 from benchmark.settings import RunSettings
-from benchmark.sources import DatasetSource
 from tlbench_plugins.datasets.blood_cells import BloodCells
 
 
@@ -48,13 +48,13 @@ def test_changed_data_gives_new_experiments_and_new_source_models(chest_and_pneu
     selection = Selection(datasets=("breastmnist",), sources=("chest_xray",), seeds=(2,))
     source = catalog.all_sources()["chest_xray"]
     before = {p.experiment.node_id: p.config_hash for p in build_plan(catalog, run, selection).experiments}
-    weights_before = source.weights_path(run)
+    weights_before = source.trained_model_path(run)
     # one more chest image: the source model and every experiment using it are new
     extra = tmp_path / "data" / "chest_xray" / "train" / "NORMAL" / "IM-0999-0001.jpeg"
     extra.write_bytes(next((tmp_path / "data" / "chest_xray" / "train" / "NORMAL").iterdir()).read_bytes())
     after = {p.experiment.node_id: p.config_hash for p in build_plan(catalog, run, selection).experiments}
     assert before.keys() == after.keys() and all(before[k] != after[k] for k in before)
-    assert catalog.all_sources()["chest_xray"].weights_path(run) != weights_before
+    assert catalog.all_sources()["chest_xray"].trained_model_path(run) != weights_before
     # touching the target's file changes the target's experiments
     npz = tmp_path / "data" / "medmnist" / "breastmnist.npz"
     os.utime(npz, ns=(npz.stat().st_atime_ns, npz.stat().st_mtime_ns + 10**9))

@@ -14,8 +14,8 @@ from sklearn.model_selection import cross_val_score
 from benchmark.engine.models import predict, to_images_tensor
 from benchmark.presets import CPU_QUICK
 from benchmark.registry.config import load_config
+from benchmark.registry.declaredsources import declared_source
 from benchmark.settings import RunSettings
-from benchmark.weightsources import WeightsFileSource
 from tlbench_plugins.sources.builtin import RandomSource
 
 CHECKPOINT = SHARED_DATA.parent / "weights" / "mobilenetv2_100_in1k_tfslimqat.pth"
@@ -46,7 +46,7 @@ def test_the_declared_checkpoint_loads_strictly_with_same_padding_and_its_featur
     (tmp_path / "tlbench.toml").write_text(f'[sources.tfslim]\nbackbone = "mobilenetv2_100"\nweights = "{CHECKPOINT}"\n'
                                            'model_args = {pad_type = "same"}\n')
     config = load_config(tmp_path)
-    source = WeightsFileSource(config.sources[0], config.path)
+    source = declared_source(config.sources[0], config.path)
     run = RunSettings(CPU_QUICK.with_overrides(backbone="mobilenetv2_100", image_size=SIZE), torch.device("cpu"),
                       Path("data"), tmp_path / "cache")
     source.prepare(run, data=None)  # every tensor of the file fits the same-padded backbone

@@ -289,3 +289,11 @@ def test_one_seed_is_hedged_and_no_results_say_so(run):
     assert "not tested against scratch" in text and "With one seed the columns get no places, only means." in text
     assert "beyond chance in" not in text and "the best column" not in text.lower()
     assert opening_paragraph([]) == f"{QUESTION} The store holds no passed results to answer it."
+
+
+def test_progress_lines_name_each_figure_with_the_time_left(report):
+    _, result = report
+    progress = [line for line in result.output.splitlines() if "left" in line]
+    assert any(line.lstrip().startswith("figures") and "2/2" in line for line in progress), result.output
+    for name in ("sketch", "filters"):  # one line per figure drawn, each complete
+        assert any(f"figure {name}" in line and "1/1" in line for line in progress), result.output

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmark import Dataset, Method
-from benchmark.scaffold import skeleton, write_skeleton
+from benchmark.cli.scaffold import skeleton, write_skeleton
 from benchmark.testing import catalog, fake_image_folders
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "tlbench-example-dataset"

@@ -1,8 +1,8 @@
 """The scheduler's simulation that perf/scaling_sim.py and docs/scaling.md rest on."""
 
+from benchmark.run.jobs import EXPERIMENT_JOB, SOURCE_JOB, Job
 from benchmark.run.planner import Experiment
 from benchmark.run.schedule import simulate
-from benchmark.run.work import EXPERIMENT_JOB, SOURCE_JOB, Job
 
 
 def experiment(name: str, cost: float, needs: str = "") -> Job:

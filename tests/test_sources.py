@@ -6,12 +6,18 @@ import timm
 import torch
 
 from benchmark.data.taskdata import TaskData
-from benchmark.engine.inputs import named
+from benchmark.datasets import DatasetStatus
 from benchmark.engine.models import create_backbone
+from benchmark.engine.pretrainedsource import PretrainedSource
 from benchmark.hashing import state_dict_hash
+from benchmark.inputs import named
 from benchmark.presets import CPU_QUICK
+from benchmark.registry.catalog import Catalog
+from benchmark.registry.trainedsources import DatasetSource
+from benchmark.run.planner import skip_reason
+from benchmark.run.skips import LEAK
 from benchmark.settings import RunSettings
-from benchmark.sources import DatasetSource
+from benchmark.sources import Source
 from tlbench_plugins.sources.builtin import ImageNetSource, RandomSource
 
 TINY_PRESET = CPU_QUICK.with_overrides(image_size=16, max_epochs=2)
@@ -62,7 +68,7 @@ def test_a_dataset_source_is_trained_once_and_reused(tmp_path):
     run = settings(tmp_path)
     data = TaskData(run)
     source.prepare(run, data)
-    path = source.weights_path(run)
+    path = source.trained_model_path(run)
     stamp = path.stat().st_mtime_ns
     source.prepare(run, data)
     assert path.stat().st_mtime_ns == stamp
@@ -71,7 +77,7 @@ def test_a_dataset_source_is_trained_once_and_reused(tmp_path):
     body = [k for k in saved if not k.startswith("fc.")]
     assert all(torch.equal(model.state_dict()[k], saved[k]) for k in body)
     other = RunSettings(TINY_PRESET.with_overrides(lr=0.5), run.device, run.data_root, run.cache_dir)
-    assert source.weights_path(other) != path
+    assert source.trained_model_path(other) != path
 
 
 def test_imagenet_from_the_hugging_face_cache(tmp_path, monkeypatch):
@@ -127,6 +133,63 @@ def test_own_heads_are_the_weights_as_trained(tmp_path):
     dataset = TinySource()
     source = DatasetSource(dataset, dataset.tasks()[0])
     source.prepare(run, TaskData(run))
-    saved = torch.load(source.weights_path(run), weights_only=True)
+    saved = torch.load(source.trained_model_path(run), weights_only=True)
     own = source.build_with_own_head(run).state_dict()
     assert own["fc.weight"].shape[0] == 4 and all(torch.equal(own[k], v) for k, v in saved.items())
+
+
+def test_trained_on_names_the_data_the_harness_trains_a_source_on(tmp_path):
+    from tiny_plugin import TinySource
+
+    dataset = TinySource()
+    task = dataset.tasks()[0]
+    run = settings(tmp_path)
+    trained = DatasetSource(dataset, task)
+    assert trained.trained_on == (dataset, task)
+    assert trained.trained_model_path(run).parent == run.cache_dir / "sources"
+    for other in (RandomSource(), ImageNetSource(), PretrainedSource("test_resnet.r160_in1k")):
+        assert other.trained_on is None and other.trained_model_path(run) is None
+
+
+def test_any_source_that_says_what_it_was_trained_on_is_kept_from_targets_sharing_those_images():
+    from tiny_plugin import TinySource, TinyTarget
+
+    target = TinyTarget()
+
+    class TrainedOnTheTarget(Source):  # a plugin's own trained source: no DatasetSource, only the property
+        name = "own_training"
+
+        @property
+        def trained_on(self):
+            return target, target.tasks()[0]
+
+    available = DatasetStatus("available")
+    reason = skip_reason(target, TrainedOnTheTarget(), "own_training", available, None)
+    assert reason is not None and reason.kind == LEAK and "own dataset" in reason.message
+    other = TinySource()
+    assert skip_reason(target, DatasetSource(other, other.tasks()[0]), "tiny_src", available, None) is None
+    assert skip_reason(target, RandomSource(), "random", available, None) is None
+
+
+def test_the_catalog_builds_each_trained_source_once_and_refreshes_its_identity(tmp_path):
+    from tiny_plugin import TinySource
+
+    dataset = TinySource()
+    catalog = Catalog()
+    catalog.add("datasets", dataset, "tiny_plugin")
+    catalog.add("sources", RandomSource(), "sources")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    run = RunSettings(TINY_PRESET, torch.device("cpu"), Path("data"), blocked / "cache")
+    source = catalog.all_sources()["tiny_src"]
+    assert catalog.all_sources()["tiny_src"] is source and catalog.all_sources()["random"] is catalog.sources["random"]
+    # what the object holds lasts: the model it could not write to the cache is there for a later lookup
+    source.prepare(run, TaskData(run))
+    assert not source.trained_model_path(run).exists()
+    model = catalog.all_sources()["tiny_src"].build(run, num_classes=2, seed=0)
+    assert model.fc.out_features == 2
+    # its identity follows the data as it is at each lookup (a plan made later sees changed data)
+    before = source.identity(run)
+    dataset.seed = 5
+    assert source.identity(run) == before
+    assert catalog.all_sources()["tiny_src"].identity(run)["data"] != before["data"]

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from cellstats import cell_interval, paired_test
 from scipy.stats import friedmanchisquare
 from scipy.stats import t as t_distribution
 from sklearn.metrics import roc_auc_score
@@ -9,11 +10,9 @@ from benchmark.report import stats
 from benchmark.report.stats import (
     GAMMA,
     MIN_CLASS_IMAGES,
-    cell_interval,
     friedman,
     holm,
     nemenyi_q_alpha,
-    paired_test,
     resample_weights,
     seed_level_test,
     shared_test_variance,

@@ -14,7 +14,7 @@ import pytest
 from conftest import TINY, subprocess_env
 from fakedata import no_builtin_datasets
 
-from benchmark.run.locks import LEASES, exclusive
+from benchmark.files.locks import LEASES, exclusive
 from benchmark.run.store import Store
 
 TLBENCH = str(Path(sys.executable).parent / "tlbench")

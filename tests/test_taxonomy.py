@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from filterpatterns import colour_gradient, examples, grating, grid, uniform, white_noise
 
-from benchmark.report import taxonomy
-from benchmark.report.taxonomy import CLASSES, STRUCTURAL, agreement, classify, classify_many, filter_properties
+from benchmark.report.filters import taxonomy
+from benchmark.report.filters.taxonomy import CLASSES, STRUCTURAL, agreement, classify, classify_many, filter_properties
 
 
 def test_the_classes_and_the_structural_ones():

@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from filterpatterns import examples
+from filtertiles import labelled_tiles
 from PIL import Image
 from sklearn.metrics import cohen_kappa_score
 
-from benchmark.report.filtertiles import labelled_tiles
-from benchmark.report.taxonomy import agreement, classify_many
+from benchmark.report.filters.taxonomy import agreement, classify_many
 
 ROOT = Path(__file__).parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "filters"

@@ -3,8 +3,8 @@ import pytest
 from matplotlib.colors import to_rgb
 from PIL import Image
 
+from benchmark.report.filters.taxonomyfigures import CLASS_COLOURS, share_bars, share_scatter
 from benchmark.report.style import DPI
-from benchmark.report.taxonomyfigures import CLASS_COLOURS, share_bars, share_scatter
 
 # the least pixel standard deviation (0-255) of a figure with something drawn on it
 MIN_STD = 20

@@ -7,10 +7,10 @@ import torch
 from PIL import Image
 from test_filters import _context, _tiny_run
 
-import benchmark.engine.activationmax as activationmax
-from benchmark.report.filtersets import filter_pairs, model_filters
-from benchmark.report.taxonomy import classify_many
-from benchmark.report.transfer import filter_change
+import benchmark.report.filters.activationmax as activationmax
+from benchmark.report.filters.filtersets import filter_pairs, model_filters
+from benchmark.report.filters.taxonomy import classify_many
+from benchmark.report.filters.transfer import filter_change
 from tlbench_plugins.visualizers.taxonomy import TaxonomyVisualizer
 
 

@@ -10,9 +10,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from benchmark.engine.svm import svm_scores
-from benchmark.engine.svmbackend import resolve_svm_backend
 from benchmark.engine.torchsvm import TorchLinearSVC, TorchSVC
 from benchmark.presets import CPU_QUICK, THESIS
+from benchmark.settings import resolve_svm_backend
 
 
 def _digits(classes):

@@ -6,17 +6,17 @@ import pytest
 import torch
 from fakedata import red_or_blue
 
+from benchmark.acceleration import Acceleration
 from benchmark.data.splits import Split
 from benchmark.data.taskdata import SplitData
 from benchmark.datasets import Task
-from benchmark.engine.acceleration import Acceleration
 from benchmark.engine.augment import Augmentation
 from benchmark.engine.featurecache import FeatureCache, weights_fingerprint
 from benchmark.engine.models import create_backbone, predict
 from benchmark.engine.staging import StagedImages
 from benchmark.engine.training import LabelledImages, train_classifier
-from benchmark.methods import ExperimentContext
 from benchmark.presets import CPU_QUICK
+from benchmark.run.context import ExperimentContext
 from benchmark.settings import RunSettings
 
 CPU = torch.device("cpu")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import t as t_distribution
 
-from benchmark.report.transfer import class_shares, filter_change, spearman, structural_share
+from benchmark.report.filters.transfer import class_shares, filter_change, spearman, structural_share
 
 
 def test_class_shares_cover_every_class_in_order():

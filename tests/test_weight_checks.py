@@ -15,7 +15,7 @@ from conftest import TINY
 from fakedata import no_builtin_datasets
 from safetensors.torch import save_file
 
-import benchmark.engine.activationmax as activationmax
+import benchmark.report.filters.activationmax as activationmax
 from benchmark.engine.models import create_backbone
 from benchmark.engine.weightfiles import WeightsFileError, read_tensors, tensors_digest
 from benchmark.run.keptmodels import KeptModelError, kept_path, load_model

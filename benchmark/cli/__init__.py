@@ -6,7 +6,7 @@ Modules that import torch, timm or scikit-learn are imported inside the commands
 
 from benchmark.cli import estimating, listing, results, running  # noqa: F401  (each registers its commands on main)
 from benchmark.cli.app import main
-from benchmark.scaffold import new_command
+from benchmark.cli.scaffold import new_command
 
 main.add_command(new_command)
 

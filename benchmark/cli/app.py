@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from benchmark.acceleration import PRECISIONS
 from benchmark.launchers import LaunchError
 from benchmark.run.store import StoreError
 
@@ -39,7 +40,7 @@ data_root_option = click.option(
          "default ./data].",
 )
 precision_option = click.option(
-    "--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True,
+    "--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
     help="Float precision of training and inference: auto is bf16 on CUDA and on CPUs with AVX-512 BF16 or AMX "
          "units, fp32 elsewhere; part of every result's config, so fp32 reruns compare with fp32 results.",
 )

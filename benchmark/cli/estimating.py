@@ -12,6 +12,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from benchmark.acceleration import PRECISIONS
 from benchmark.cli.app import (
     EXIT_NOTHING_RAN,
     _catalog,
@@ -144,7 +145,7 @@ def _agreement_table(target: str, comparisons: list, estimators: list) -> tuple[
               help="Cache of decoded images, features and source models [env TLBENCH_CACHE, or cache_dir in "
                    "tlbench.toml; default ~/.cache/tlbench].")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Float precision of the source models' features: auto (each target's latest stored result's, "
                    "else as for run) or fp32 / bf16.")
 @click.pass_context

@@ -185,7 +185,7 @@ def _preset_value(value) -> str:
 def audit_command(ctx, plugin_args, datasets, preset, threshold, as_json, official_splits, data_root, cache_dir):
     """Find near-duplicate images across the parts of each target's splits and between the images of
     harness-trained sources and the targets; exit 1 when any is found."""
-    from benchmark.data.audit import audit_catalog
+    from benchmark.run.audit import audit_catalog
 
     catalog = _catalog(ctx, plugin_args, data_root)
     settings = _settings(ctx, data_root=data_root, preset=preset, cache_dir=cache_dir,

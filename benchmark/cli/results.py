@@ -67,9 +67,9 @@ def doctor_command(out_dir, quarantine):
 
 
 def _metric(name: str) -> str:
-    """``--metric``, checked here rather than by a click.Choice, whose choices would import the leaderboard
-    (and torch) for every command."""
-    from benchmark.report.leaderboard import METRICS
+    """``--metric``, checked against the light list of metric names (the leaderboard's statistics load only when a
+    board is built)."""
+    from benchmark.report.metricnames import METRICS
 
     if name not in METRICS:
         raise click.BadParameter(f"{name!r}: use one of {', '.join(METRICS)}")
@@ -86,11 +86,10 @@ def _metric(name: str) -> str:
 @click.pass_context
 def show_command(ctx, out_dir, fmt, metric):
     """Render the leaderboard again from a run folder's store: one board per configuration."""
-    from benchmark.registry.pluginmanager import load_catalog
     from benchmark.report import leaderboard, render
-    from benchmark.run.store import Store
+    from benchmark.run.store import STORE_FILE, Store
 
-    if not (out_dir / "tlbench.sqlite").exists():
+    if not (out_dir / STORE_FILE).exists():
         raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
     store = Store(out_dir)
     rows = store.rows()
@@ -99,7 +98,7 @@ def show_command(ctx, out_dir, fmt, metric):
                 else f"`tlbench doctor --out {out_dir}` checks its rows")
         click.echo(f"no passed result in {out_dir}: {_counted(rows)}; {hint}", err=True)
         sys.exit(EXIT_NOTHING_RAN)
-    boards = leaderboard.build_boards(rows, metric, methods=load_catalog(ctx.obj.get("plugins", ())).methods)
+    boards = leaderboard.build_boards(rows, metric, methods=_catalog(ctx, ()).methods, run_dir=out_dir)
     if fmt == "json":
         click.echo(render.render_json(rows, boards, store.attempts()))
     elif fmt == "table":
@@ -131,14 +130,14 @@ def visualize_command(ctx, plugin_args, names, out_dir, data_root, device, cache
     """Make the figures of the named visualisers (all by default) into OUT/figures, from the models
     and results of the run folder."""
     from benchmark.report.figures import VisualizerContext
-    from benchmark.run.store import Store
+    from benchmark.run.store import STORE_FILE, Store
     from benchmark.visualizers import as_figure
 
     catalog = _catalog(ctx, plugin_args, data_root)
     unknown = [n for n in names if n not in catalog.visualizers]
     if unknown:
         raise click.UsageError(f"unknown visualizer(s) {', '.join(unknown)}; known: {', '.join(catalog.visualizers)}")
-    if not (out_dir / "tlbench.sqlite").exists():
+    if not (out_dir / STORE_FILE).exists():
         raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
     settings = _settings(ctx, data_root, device, cache_dir=cache_dir)
     figures = out_dir / "figures"
@@ -176,20 +175,21 @@ def report_command(ctx, plugin_args, out_dir, to_dir, visualizer_names, style, m
     from benchmark.report.build import build_report
     from benchmark.report.figures import VisualizerContext
     from benchmark.report.folder import ReportFolderError, staged
-    from benchmark.run.store import Store
+    from benchmark.report.progress import ReportProgress
+    from benchmark.run.store import STORE_FILE, Store
 
     catalog = _catalog(ctx, plugin_args, data_root)
     unknown = [n for n in visualizer_names if n not in catalog.visualizers]
     if unknown:
         raise click.UsageError(f"unknown visualizer(s) {', '.join(unknown)}; known: {', '.join(catalog.visualizers)}")
-    if not (out_dir / "tlbench.sqlite").exists() or not (store := Store(out_dir)).rows():
+    if not (out_dir / STORE_FILE).exists() or not (store := Store(out_dir)).rows():
         raise click.UsageError(f"no results in {out_dir}: run `tlbench run --all --out {out_dir}` first")
     settings = _settings(ctx, data_root, device, cache_dir=cache_dir)
     folder = to_dir or out_dir / "report"
     chosen = [catalog.visualizers[n] for n in dict.fromkeys(visualizer_names or catalog.visualizers)]
     try:
-        with staged(folder) as staging:
-            vctx = VisualizerContext(store, catalog, settings, staging, style=style, metric=metric)
+        with staged(folder) as staging, ReportProgress(console) as progress:
+            vctx = VisualizerContext(store, catalog, settings, staging, style=style, metric=metric, progress=progress)
             written, failures = build_report(vctx, chosen)
             shown = [(_shown(path, staging), path.stat().st_size) for path in written]
     except ReportFolderError as error:

@@ -26,12 +26,12 @@ from benchmark.cli.app import (
     precision_option,
 )
 from benchmark.cli.launching import launcher_options, resolve_launch
-from benchmark.engine.svmbackend import SVM_BACKENDS
 from benchmark.engine.threads import set_threads
 from benchmark.presets import PRESETS
 from benchmark.run.keeppolicy import KEEP_POLICIES
 from benchmark.run.selection import ExpressionError
 from benchmark.run.store import STORE_FILE, StoreError
+from benchmark.settings import SVM_BACKENDS
 
 if TYPE_CHECKING:
     from benchmark.registry.catalog import Catalog
@@ -42,11 +42,11 @@ if TYPE_CHECKING:
 def _sources_to_train(plan: Plan, catalog: Catalog, settings: RunSettings) -> list[str]:
     """The harness-trained sources of the pending experiments whose models are not cached yet."""
     from benchmark.run.planner import PENDING
-    from benchmark.sources import DatasetSource
 
     sources = catalog.all_sources()
     return sorted(name for name in {p.experiment.source for p in plan.by_state(PENDING)}
-                  if isinstance(sources.get(name), DatasetSource) and not sources[name].weights_path(settings).exists())
+                  if name in sources and sources[name].trained_on is not None
+                  and not sources[name].trained_model_path(settings).exists())
 
 
 def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings, verbose: bool) -> None:
@@ -54,16 +54,15 @@ def _print_plan(plan: Plan, catalog: Catalog, settings: RunSettings, verbose: bo
     under ``verbose``, else one line per reason with how many it skips."""
     from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED
     from benchmark.run.skips import count_by_reason
-    from benchmark.sources import DatasetSource
 
     styles = {PENDING: "cyan", DONE: "green", SKIPPED: "yellow", FAILED: "red"}
     sources = catalog.all_sources()
     to_train = _sources_to_train(plan, catalog, settings)
     for name in sorted({p.experiment.source for p in plan.by_state(PENDING)}):
-        if isinstance(sources.get(name), DatasetSource):
+        if name in sources and sources[name].trained_on is not None:
             state = "to train" if name in to_train else "cached"
             console.print(f"[magenta]source  [/] {escape(name)}: model {state} "
-                          f"({escape(str(sources[name].weights_path(settings)))})")
+                          f"({escape(str(sources[name].trained_model_path(settings)))})")
     for planned in plan.experiments:
         if planned.state == SKIPPED and not verbose:
             continue
@@ -90,7 +89,7 @@ def _print_dry_run(plan: Plan, catalog: Catalog, settings: RunSettings, store, c
 
     jobs, basis = build_jobs(plan, catalog, settings, store)
     jobs = dispatch_order(jobs)
-    console.print(f"dry run: nothing runs, nothing is written; costs estimated from {escape(str(basis))}")
+    console.print(f"dry run: nothing runs, nothing is written; costs forecast from {escape(str(basis))}")
     for line in chosen.describe(jobs, spec, launch):
         console.print(escape(line), soft_wrap=True)
     for name, launcher in catalog.launchers.items():
@@ -106,7 +105,7 @@ def _print_dry_run(plan: Plan, catalog: Catalog, settings: RunSettings, store, c
 def _audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, strict: bool) -> None:
     """Audit the pending experiments' images; a leak is a warning and a note stored with each experiment it
     touches, or under ``strict`` a skip."""
-    from benchmark.data.audit import WITHIN, audit_pairs
+    from benchmark.run.audit import WITHIN, audit_pairs
     from benchmark.run.planner import NO_SOURCE, PENDING, SKIPPED
     from benchmark.run.skips import LEAK_AUDIT, SkipReason
 
@@ -227,12 +226,12 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     from benchmark.registry.declaredsources import add_timm_sources
     from benchmark.report import leaderboard, render
+    from benchmark.run.jobs import WorkSpec
     from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED, Selection, build_plan
     from benchmark.run.progress import RunProgress
     from benchmark.run.resume import mark_recorded
     from benchmark.run.runner import Runner
     from benchmark.run.store import Store
-    from benchmark.run.work import WorkSpec
 
     if not (select_all or datasets or sources or methods or keyword or seeds or collect_only):
         raise click.UsageError("nothing selected: pass --all, or filters such as -d, -s, -m, -k")
@@ -302,8 +301,8 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
     try:
         with RunProgress(console, len(pending), _sources_to_train(plan, catalog, settings)) as progress:
             runner = Runner(catalog, settings, store, progress, chosen, launch, spec, retries)
-            outcome = runner.run(plan, exitfirst, on_estimate=lambda seconds, slots, basis: console.print(
-                f"launcher {chosen.name}: {slots} slot{'s' if slots > 1 else ''}; estimated wall time "
+            outcome = runner.run(plan, exitfirst, on_forecast=lambda seconds, slots, basis: console.print(
+                f"launcher {chosen.name}: {slots} slot{'s' if slots > 1 else ''}; forecast wall time "
                 f"{_duration(seconds)} (from {basis})"))
     except KeyboardInterrupt:
         console.print(f"[red]interrupted[/]: finished results, and the passed results that unfinished reruns would "
@@ -314,13 +313,13 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                          "are lost with it; run again")
     selected = {p.config_hash for p in plan.experiments}
     rows = [r for r in store.rows() if r["config_hash"] in selected]
-    boards = leaderboard.build_boards(rows, methods=catalog.methods)
+    boards = leaderboard.build_boards(rows, methods=catalog.methods, run_dir=out_dir)
     if boards:
         console.print(render.render_rich(boards))
     console.print(f"results: {escape(str(store.path))}")
     if outcome.wall:
         busy = ", ".join(f"{device} {share:.0%}" for device, share in sorted(outcome.busy.items()))
-        console.print(f"wall time {_duration(outcome.wall)} (estimated {_duration(outcome.estimated)}); busy: "
+        console.print(f"wall time {_duration(outcome.wall)} (forecast {_duration(outcome.forecast)}); busy: "
                       f"{busy or '-'}" + (f"; {outcome.retried} attempt(s) retried" if outcome.retried else ""))
     if outcome.elsewhere:
         console.print(f"{outcome.elsewhere} experiment(s) left to another tlbench process running on "

@@ -14,7 +14,6 @@ of its images, evenly spaced), compared within the task.
 
 from __future__ import annotations
 
-import errno
 import logging
 import multiprocessing
 import os
@@ -40,9 +39,9 @@ from benchmark.data.perceptualhash import (
 )
 from benchmark.datasets import Dataset, Task
 from benchmark.engine.threads import usable_cores
+from benchmark.files.cachefiles import write_atomically
 from benchmark.hashing import config_hash
 from benchmark.names import file_stem
-from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
 
 log = logging.getLogger(__name__)
 
@@ -235,13 +234,8 @@ class HashCache:
     def _write(path: Path, arrays: dict) -> None:
         """Write the entry atomically; a cache that cannot be written only costs hashing again next time."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not has_room(path.parent, sum(np.asarray(a).nbytes for a in arrays.values())):
-                raise OSError(errno.ENOSPC, "not enough free space")
-            remove_leftovers(path.parent)
-            partial = temporary_beside(path)
-            with open(partial, "wb") as handle:
-                np.savez(handle, **arrays)
-            publish(partial, path)  # readers see the old entry or the whole new one
+            with write_atomically(path, sum(np.asarray(a).nbytes for a in arrays.values())) as partial:
+                with open(partial, "wb") as handle:
+                    np.savez(handle, **arrays)
         except OSError as error:
             log.warning("audit: could not write the hash cache entry %s (%s)", path, error)

@@ -23,9 +23,9 @@ import numpy as np
 from PIL import Image
 
 from benchmark.engine.threads import usable_cores
+from benchmark.files.cachefiles import write_atomically, writer_of
 from benchmark.hashing import config_hash
 from benchmark.names import file_stem
-from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside, writer_of
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +196,8 @@ class ImageCache:
             self.folder.mkdir(parents=True, exist_ok=True)
             for stale in self.folder.glob(f"{prefix}*.json"):
                 stale.unlink(missing_ok=True)
-            temporary = temporary_beside(path)
-            temporary.write_text(json.dumps({"window": values}))
-            publish(temporary, path)
+            with write_atomically(path) as temporary:
+                temporary.write_text(json.dumps({"window": values}))
         except OSError as error:  # the window is still right; it is computed again next time
             log.warning("image cache: could not keep the window of %s in %s (%s)", name, self.folder, error)
         return values
@@ -220,21 +219,17 @@ class ImageCache:
             for stale in self.folder.glob(f"{prefix}*"):
                 if writer_of(stale.name) is None:  # another process's entry being written is left to it
                     stale.unlink(missing_ok=True)
-            for leftover in remove_leftovers(self.folder):
-                log.info("image cache: removed %s, left by a process that ended", leftover)
-            if not self._writable(name, len(paths) * size * size * 3):
+            if not self._writable(name):
                 return self._decode(name, paths, size, None, window)
             try:
                 return self._decode(name, paths, size, stem, window)
-            except OSError as error:  # full or read-only after all: the images are still right, in memory
-                for own in self.folder.glob(f"{stem.name}*.{os.getpid()}.partial*"):
-                    own.unlink(missing_ok=True)
+            except OSError as error:  # full or read-only: the images are still right, in memory
                 log.warning("image cache: could not write %s (%s); keeping %s in memory for this run", stem, error,
                             name)
                 return self._decode(name, paths, size, None, window)
 
-    def _writable(self, name: str, nbytes: int) -> bool:
-        """Whether an entry of ``nbytes`` can be written; a warning says why not (the run goes on in memory)."""
+    def _writable(self, name: str) -> bool:
+        """Whether the cache folder can be written; a warning says why not (the run goes on in memory)."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -243,10 +238,6 @@ class ImageCache:
             return False
         if not os.access(self.folder, os.W_OK):
             log.warning("image cache: %s is read-only; keeping %s in memory for this run", self.folder, name)
-            return False
-        if not has_room(self.folder, nbytes):
-            log.warning("image cache: not enough free space under %s for %d MB; keeping %s in memory for this run",
-                        self.folder, nbytes >> 20, name)
             return False
         return True
 
@@ -270,36 +261,41 @@ class ImageCache:
 
     def _decode(self, name: str, paths: Sequence[Path], size: int, stem: Path | None,
                 window: tuple[float, float] | None = None) -> CachedImages:
-        started = time.perf_counter()
+        """Decode ``paths`` into memory (``stem`` None) or into the cache entry ``stem``, published when whole."""
         shape = (len(paths), size, size, 3)
         if stem is None:
             images = np.empty(shape, dtype=np.uint8)
-        else:
-            stem.parent.mkdir(parents=True, exist_ok=True)
-            partial = temporary_beside(stem, ".partial.npy")
+            kept, reasons = self._decode_logged(images, name, paths, size, window)
+            return CachedImages(images[kept] if reasons else images, kept, reasons, len(paths))
+        with write_atomically(_beside(stem, ".npy"), len(paths) * size * size * 3) as partial:
             images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
+            kept, reasons = self._decode_logged(images, name, paths, size, window)
+            if reasons:
+                rows = np.asarray(images)[kept]
+                del images
+                with open(partial, "wb") as handle:
+                    np.save(handle, rows)  # rewrite without the unreadable files' rows
+            else:
+                images.flush()
+                del images
+            with write_atomically(_beside(stem, ".json")) as meta:  # published first: the array appears last
+                meta.write_text(json.dumps({"kept": kept.tolist(), "failures": reasons}))
+        cached = self._read(stem)
+        cached.decoded = len(paths)
+        return cached
+
+    def _decode_logged(self, images: np.ndarray, name: str, paths: Sequence[Path], size: int,
+                       window: tuple[float, float] | None) -> tuple[np.ndarray, list[str]]:
+        """Fill ``images``; return the kept files' positions and the unreadable files' reasons."""
+        started = time.perf_counter()
         failures = self._decode_into(images, [str(p) for p in paths], size, window)
         failed = {i for i, _ in failures}
         kept = np.array([i for i in range(len(paths)) if i not in failed], dtype=np.int64)
-        reasons = [reason for _, reason in failures]
         self.decoded += len(paths)
         seconds = time.perf_counter() - started
         log.info("image cache: decoded %d images of %s at %dpx in %.1fs (%.0f images/s, %d threads)",
                  len(paths), name, size, seconds, len(paths) / max(seconds, 1e-9), self._threads(len(paths)))
-        if stem is None:
-            return CachedImages(images[kept] if failed else images, kept, reasons, len(paths))
-        if failed:
-            np.save(partial, np.asarray(images)[kept])  # rewrite without the unreadable files' rows
-        else:
-            images.flush()
-        del images
-        meta = temporary_beside(_beside(stem, ".json"))
-        meta.write_text(json.dumps({"kept": kept.tolist(), "failures": reasons}))
-        publish(meta, _beside(stem, ".json"))
-        publish(partial, _beside(stem, ".npy"))  # the array appears only when complete
-        cached = self._read(stem)
-        cached.decoded = len(paths)
-        return cached
+        return kept, [reason for _, reason in failures]
 
     def _threads(self, count: int) -> int:
         return max(1, min(self.workers, count // CHUNK))

@@ -8,10 +8,7 @@ later runs reuse them too.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -20,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.files.cachefiles import remove_leftovers, write_atomically
 from benchmark.hashing import config_hash
-from benchmark.run.cachefiles import has_room, publish, remove_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -161,20 +158,14 @@ class FeatureCache:
         old file or the new one, never part of one. A failed write is logged, not raised: the features
         are still right, only not kept for later runs."""
         path = self._path(key)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         with self._write_lock:
             with self._lock:
                 values, filled = entry.values, entry.filled.copy()
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if not has_room(path.parent, values.nbytes + filled.nbytes):
-                    raise OSError(errno.ENOSPC, "not enough free space")
-                with open(temporary, "wb") as handle:
-                    np.savez(handle, values=values, filled=filled)
-                publish(temporary, path)
+                with write_atomically(path, values.nbytes + filled.nbytes) as temporary:
+                    with open(temporary, "wb") as handle:
+                        np.savez(handle, values=values, filled=filled)
             except OSError as error:
-                with contextlib.suppress(OSError):  # a folder that cannot be written cannot be cleaned either
-                    temporary.unlink()
                 log.warning("feature cache: could not write %s (%s)", path, error)
 
     def _evict(self, keep: str) -> None:

@@ -9,9 +9,9 @@ import timm
 import torch
 
 import benchmark.engine.medmnistnets  # noqa: F401 (registers MedMNIST's ResNets with timm)
-from benchmark.engine.acceleration import Acceleration
-from benchmark.engine.inputs import InputConvention, named
+from benchmark.acceleration import Acceleration
 from benchmark.engine.staging import StagedImages
+from benchmark.inputs import InputConvention, named
 
 _BACKBONE = "tlbench_backbone"
 _MODEL_ARGS = "tlbench_model_args"

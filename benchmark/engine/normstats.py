@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from benchmark.engine.acceleration import Acceleration
-from benchmark.engine.inputs import InputConvention
+from benchmark.acceleration import Acceleration
 from benchmark.engine.models import to_unit
 from benchmark.engine.staging import StagedImages
+from benchmark.inputs import InputConvention
 
 
 @torch.no_grad()

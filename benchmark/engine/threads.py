@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 
-# Iterations a waiting OpenMP thread spins before it sleeps. libgomp's default is 300,000; measured on 2 cores
-# (one scratch experiment of the embedded default, perf/threads_under_load.py for the whole grid):
-# default 3.8 s alone, 13.2 s beside a busy process; 1,000 spins 4.7 s and 7.9 s; no spinning at all
-# (OMP_WAIT_POLICY=PASSIVE) 5.5 s and 8.6 s.
+# Iterations a waiting OpenMP thread spins before it sleeps (libgomp's default: 300,000). A brief spin keeps most
+# of spinning's quick wake-up when the process has its cores to itself, and a thread that waits longer sleeps
+# instead of holding a core another process needs; no spin at all (OMP_WAIT_POLICY=PASSIVE) is slower alone and
+# no faster under load. perf/threads_under_load.py measures the three.
 SPIN_COUNT = "1000"
 
 

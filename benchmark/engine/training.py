@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import torch
 
-from benchmark.engine.acceleration import Acceleration
+from benchmark.acceleration import Acceleration
 from benchmark.engine.augment import Augmentation
-from benchmark.engine.inputs import InputConvention, input_of
+from benchmark.engine.inputs import input_of
 from benchmark.engine.metrics import auc_of
 from benchmark.engine.models import forward_pass, to_unit
 from benchmark.engine.seeding import reseed
 from benchmark.engine.staging import StagedImages, upload
+from benchmark.inputs import InputConvention
 from benchmark.presets import Preset
 
 if TYPE_CHECKING:

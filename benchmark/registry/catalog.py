@@ -9,7 +9,8 @@ from benchmark.estimators import Estimator
 from benchmark.launchers import Launcher
 from benchmark.methods import Method
 from benchmark.names import check_name
-from benchmark.sources import DatasetSource, Source
+from benchmark.registry.trainedsources import DatasetSource
+from benchmark.sources import Source
 from benchmark.visualizers import Visualizer
 
 KINDS = ("datasets", "sources", "methods", "visualizers", "estimators", "launchers")
@@ -64,6 +65,8 @@ class Catalog:
     launchers: dict[str, Launcher] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
+    # the sources the harness trains, by task name: built once, so that what they work out holds for the catalog
+    _trained: dict[str, DatasetSource] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def add(self, kind: str, obj, plugin: str) -> str | None:
         """Add ``obj``; return the owning plugin's name instead if the name is taken.
@@ -100,10 +103,13 @@ class Catalog:
         return {name: pair for name, pair in self.tasks().items() if TARGET in pair[1].roles}
 
     def all_sources(self) -> dict[str, Source]:
-        """Registered sources, then one trained source per task with the source role."""
-        derived = {
-            task.name: DatasetSource(ds, task)
-            for task_name, (ds, task) in self.tasks().items()
-            if SOURCE in task.roles and task_name not in self.sources
-        }
-        return {**self.sources, **derived}
+        """Registered sources, then the source the harness trains on each task with the source role: built once,
+        the same object on every call (with what it holds, such as a model it could not write to the cache), its
+        identity worked out afresh after each call, so that every plan sees the data as it is then."""
+        for name, (ds, task) in self.tasks().items():
+            if SOURCE in task.roles and name not in self.sources:
+                if name in self._trained:
+                    self._trained[name].refresh()
+                else:
+                    self._trained[name] = DatasetSource(ds, task)
+        return {**self.sources, **{name: src for name, src in self._trained.items() if name not in self.sources}}

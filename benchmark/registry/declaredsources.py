@@ -6,12 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-import timm
-
+from benchmark.engine.pretrainedsource import TIMM_PREFIX, PretrainedSource
 from benchmark.registry.catalog import Catalog, PluginInfo
 from benchmark.registry.config import SourceDeclaration
-from benchmark.sources import Source
-from benchmark.weightsources import TIMM_PREFIX, TimmSource, WeightsFileSource, pretrained_cfg
 
 
 def register_declared_sources(catalog: Catalog, declarations: Iterable[SourceDeclaration],
@@ -24,14 +21,9 @@ def register_declared_sources(catalog: Catalog, declarations: Iterable[SourceDec
     broken = []
     for declaration in declarations:
         try:
-            source = _declared_source(declaration, config_path)
+            source = declared_source(declaration, config_path)
         except ValueError as error:
             broken.append((declaration.name, f"source {declaration.name!r}: {error}"))
-            continue
-        if source is None:
-            broken.append((declaration.name, f"source {declaration.name!r}: timm has no model "
-                                             f"{declaration.backbone!r} (timm.list_models() names them, "
-                                             "timm.list_pretrained() their tags)"))
             continue
         if declaration.name in catalog.all_sources() and declaration.name not in catalog.sources:
             broken.append((declaration.name, f"source {declaration.name!r} declared in the config clashes with the "
@@ -48,19 +40,20 @@ def register_declared_sources(catalog: Catalog, declarations: Iterable[SourceDec
     return broken
 
 
-def _declared_source(declaration: SourceDeclaration, config_path: Path) -> Source | None:
-    """The source a declaration describes, or None when timm does not know its backbone; ValueError for timm weights
-    that do not exist."""
+def declared_source(declaration: SourceDeclaration, config_path: Path) -> PretrainedSource:
+    """The source a declaration describes; ValueError for a model or timm weights that do not exist."""
     if declaration.timm:
-        return TimmSource(declaration.timm, declaration.name, declaration.model_args, declaration.description)
-    if not timm.is_model(declaration.backbone) or pretrained_cfg(declaration.backbone) is None:
-        return None
-    return WeightsFileSource(declaration, config_path)
+        return PretrainedSource(declaration.timm, declaration.name, declaration.description,
+                                model_args=declaration.model_args)
+    return PretrainedSource(declaration.backbone, declaration.name, declaration.description,
+                            weights=declaration.weights, prefix=declaration.prefix, model_args=declaration.model_args,
+                            input=declaration.input, mean=declaration.mean, std=declaration.std,
+                            interpolation=declaration.interpolation, declared_in=config_path)
 
 
 def add_timm_sources(catalog: Catalog, names: Iterable[str]) -> None:
-    """Add a :class:`TimmSource` for each ``timm:MODEL`` name among ``names`` that the catalog lacks;
-    ValueError for a model timm has no pretrained weights of."""
+    """Add a :class:`~benchmark.engine.pretrainedsource.PretrainedSource` for each ``timm:MODEL`` name among
+    ``names`` that the catalog lacks; ValueError for a model timm has no pretrained weights of."""
     for name in names:
         if name.startswith(TIMM_PREFIX) and name not in catalog.sources:
-            catalog.add("sources", TimmSource(name[len(TIMM_PREFIX):]), "timm")
+            catalog.add("sources", PretrainedSource(name[len(TIMM_PREFIX):]), "timm")

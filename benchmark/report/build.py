@@ -3,6 +3,7 @@ that raises is recorded as failed and the others still run, unless the disk is f
 
 from __future__ import annotations
 
+import contextlib
 import errno
 from pathlib import Path
 
@@ -24,11 +25,14 @@ def one_line(error: BaseException) -> str:
 
 def run_visualizers(ctx: VisualizerContext, visualizers: list[Visualizer]
                     ) -> tuple[list[Figure], list[tuple[str, str]]]:
-    """Every visualiser's figures, in order of ``order`` then name; those that raised, with their error."""
+    """Every visualiser's figures, in order of ``order`` then name; those that raised, with their error. Under a
+    progress display, a line counts the visualisers (with the time left) and each has a line of its own."""
     figures, failures = [], []
-    for visualizer in sorted(visualizers, key=lambda v: (v.order, v.name)):
+    for visualizer in ctx.track(sorted(visualizers, key=lambda v: (v.order, v.name)), "figures",
+                                label=lambda v: v.name):
         try:
-            drawn = [as_figure(item) for item in visualizer.render(ctx)]
+            with ctx.progress.step(f"figure {visualizer.name}") if ctx.progress else contextlib.nullcontext():
+                drawn = [as_figure(item) for item in visualizer.render(ctx)]
         except OSError as error:
             if error.errno in DISK_ERRORS:  # the disk's fault, not the visualiser's: no report can be written
                 raise

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchmark.presets import Preset
 from benchmark.registry.catalog import Catalog
-from benchmark.run.keptmodels import kept_path
+from benchmark.report.progress import Item, ReportProgress, untracked
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
 
@@ -27,10 +28,17 @@ class VisualizerContext:
     metric: str = "auc"  # the boards' metric (``tlbench report --metric``)
     memo: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # what a visualiser left out and why, one line each
+    progress: ReportProgress | None = None  # the live display of `tlbench report`; None: draw silently
 
     @property
     def run_dir(self) -> Path:
         return self.store.run_dir
+
+    def track(self, items: Iterable[Item], description: str, label: Callable[[Item], str] | None = None
+              ) -> Iterator[Item]:
+        """Yield ``items``; under ``tlbench report``, a progress line ``description`` counts them, names the one in
+        hand (``label(item)``) and estimates the time left: for a visualiser's slow loops (models it draws)."""
+        return (self.progress.track if self.progress is not None else untracked)(items, description, label)
 
     def rows(self) -> list[dict]:
         """The passed experiments' rows."""
@@ -46,7 +54,7 @@ class VisualizerContext:
         if key not in self.memo:
             from benchmark.report.leaderboard import build_boards
 
-            self.memo[key] = build_boards(self.rows(), metric, methods=self.catalog.methods)
+            self.memo[key] = build_boards(self.rows(), metric, methods=self.catalog.methods, run_dir=self.run_dir)
         return self.memo[key]
 
     def board_rows(self, board) -> list[dict]:
@@ -61,6 +69,8 @@ class VisualizerContext:
 
     def kept_models(self) -> list[tuple[dict, Path]]:
         """The passed rows whose trained model was kept (``--keep-models``), with the model's file."""
+        from benchmark.run.keptmodels import kept_path  # with torch: a visualiser that draws no model never loads it
+
         return [(row, path) for row in self.rows() if (path := kept_path(self.run_dir, row["config_hash"])).exists()]
 
     def used_sources(self) -> list[tuple[str, RunSettings]]:

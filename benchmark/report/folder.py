@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmark.run.cachefiles import process_alive
+from benchmark.files.cachefiles import process_alive
 
 MARK = "report.md"  # an existing folder holding it is a report, which a new one may replace
 

@@ -16,21 +16,17 @@ import zlib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from benchmark.hashing import config_hash
 from benchmark.methods import Method
+from benchmark.report.metricnames import METRICS
+from benchmark.report.replicatecache import ReplicateCache, replicate_key
 from benchmark.report.stats import bootstrap_scores, interval_of_mean, observed_metric, too_few_per_class
 from benchmark.run.planner import NO_SOURCE
 
-METRICS = ("auc", "auc_macro_curve", "auc_ovr", "accuracy", "balanced_accuracy")
-METRIC_NAMES = {
-    "auc_macro_curve": "ROC AUC (the study's: area under the macro-averaged ROC curve)",
-    "auc_ovr": "ROC AUC (scikit-learn's: mean of per-class one-vs-rest AUCs)",
-    "accuracy": "accuracy",
-    "balanced_accuracy": "balanced accuracy",
-}
 REPLICATES = 2000  # bootstrap resamples per cell and per comparison
 
 
@@ -285,14 +281,17 @@ def _titles(keys: list[str], presets: dict[str, dict], runtimes: dict[str, dict]
     return titles
 
 
-def _bootstrap(cells: dict[tuple[str, str, str], Cell], metric: str, replicates: int) -> dict[str, str]:
+def _bootstrap(cells: dict[tuple[str, str, str], Cell], metric: str, replicates: int,
+               cache: ReplicateCache | None = None) -> dict[str, str]:
     """Fill each cell's per-seed bootstrap replicates and its interval; return, per target, why its test set is too
     small to bootstrap (:func:`benchmark.report.stats.too_few_per_class`), for the targets where one is.
 
     Resamples are keyed by the test images, not the seed: every cell and seed scored on the same test images (same
     target, images and labels) is scored on the same resamples, so seeds sharing one test set share its sampling
     noise (the interval does not narrow with their number) and the paired comparisons share the resamples too.
-    A cell with a seed on a test set too small to bootstrap gets no interval. Deterministic.
+    A cell with a seed on a test set too small to bootstrap gets no interval. Deterministic: with a ``cache``, the
+    replicates of results resampled before are read from it (the same values: a result's replicates depend on its
+    test set's resamples and its own scores only), and only the others are computed, then stored.
     """
     shared = defaultdict(list)
     for (target, _, _), cell in cells.items():
@@ -301,19 +300,33 @@ def _bootstrap(cells: dict[tuple[str, str, str], Cell], metric: str, replicates:
                 images = np.asarray(result.indices, dtype=np.int64).tobytes() + np.asarray(result.labels).tobytes()
                 shared[(target, zlib.crc32(images))].append((cell, result))
     too_small: dict[str, str] = {}
+    groups = []
     for (target, images), members in sorted(shared.items(), key=lambda item: item[0]):
         first = members[0][1]
         reason = too_few_per_class(first.labels, first.scores.shape[1])
         if reason is not None:
             too_small.setdefault(target, reason)
             continue
-        rng = np.random.default_rng([zlib.crc32(target.encode()), images])
-        resampled = bootstrap_scores(metric, first.labels, [r.scores for _, r in members], first.groups,
-                                     replicates, rng)
-        for (cell, result), values in zip(members, resampled, strict=True):
-            cell.replicates[result.seed] = values
+        keys = [replicate_key(metric, replicates, target, images, first.labels, first.groups, r.scores)
+                for _, r in members]
+        groups.append((target, images, members, keys))
+    stored = cache.load([key for *_, keys in groups for key in keys]) if cache is not None else {}
+    computed = {}
+    for target, images, members, keys in groups:
+        first = members[0][1]
+        missing = [(member, key) for member, key in zip(members, keys, strict=True) if key not in stored]
+        if missing:
+            # the resamples depend on the test set alone, so a subset of its results gets the same values
+            rng = np.random.default_rng([zlib.crc32(target.encode()), images])
+            resampled = bootstrap_scores(metric, first.labels, [r.scores for (_, r), _ in missing], first.groups,
+                                         replicates, rng)
+            computed.update({key: values for (_, key), values in zip(missing, resampled, strict=True)})
+        for (cell, result), key in zip(members, keys, strict=True):
+            cell.replicates[result.seed] = stored[key] if key in stored else computed[key]
             cell.observed[result.seed] = observed_metric(metric, result.labels, result.scores)
             cell.test_sets[result.seed] = images
+    if cache is not None:
+        cache.save(computed)
     for cell in cells.values():
         if cell.results and len(cell.replicates) == cell.n:
             cell.interval = interval_of_mean([cell.replicates[seed] for seed in cell.seeds])
@@ -321,9 +334,10 @@ def _bootstrap(cells: dict[tuple[str, str, str], Cell], metric: str, replicates:
 
 
 def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLICATES,
-                 methods: Mapping[str, Method] | None = None) -> list[Board]:
+                 methods: Mapping[str, Method] | None = None, run_dir: Path | None = None) -> list[Board]:
     """Group passed rows into one board per configuration, with intervals and paired tests; ``methods`` (the
-    catalog's) label the columns and say which are compared."""
+    catalog's) label the columns and say which are compared; ``run_dir`` (the rows' run folder) keeps the
+    bootstrap replicates for the next call (:mod:`benchmark.report.replicatecache`)."""
     from benchmark.report.comparisons import compare_board
 
     if metric not in METRICS:
@@ -359,7 +373,7 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
                     sizes[target][1].add(r["metrics"]["n_test_groups"])
         if not cells:
             continue
-        too_small = _bootstrap(cells, shown, replicates)
+        too_small = _bootstrap(cells, shown, replicates, None if run_dir is None else ReplicateCache(run_dir))
         board = Board(
             titles[key], preset, runtimes[key] or {}, shown, sorted({t for t, _, _ in cells}),
             sorted({(s, m) for _, s, m in cells}, key=_column_order(methods or {})), cells, datasets, inputs,

@@ -15,7 +15,8 @@ from rich.table import Table
 
 from benchmark.report import escaping
 from benchmark.report.comparisons import ALPHA
-from benchmark.report.leaderboard import METRIC_NAMES, REPLICATES, Board
+from benchmark.report.leaderboard import REPLICATES, Board
+from benchmark.report.metricnames import METRIC_NAMES
 from benchmark.report.stats import MIN_CLASS_IMAGES, MIN_SEEDS
 from benchmark.run.planner import NO_SOURCE
 

@@ -9,11 +9,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 GREY = "#7F7F7F"
 LINESTYLES = ("-", "--", "-.", ":")
@@ -21,9 +16,20 @@ DPI = 150
 RC = {
     "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
     "legend.fontsize": 9, "figure.titlesize": 12, "axes.spines.top": False, "axes.spines.right": False,
-    "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6, "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
-    "savefig.bbox": "tight", "savefig.pad_inches": 0.1, "svg.fonttype": "none", "font.family": "DejaVu Sans",
-}
+    "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6, "savefig.bbox": "tight", "savefig.pad_inches": 0.1,
+    "svg.fonttype": "none", "font.family": "DejaVu Sans",
+}  # and the palette as the colour cycle (styled(): a cycler needs matplotlib)
+
+
+def pyplot():
+    """matplotlib's pyplot, drawing off-screen (Agg). Imported when a figure is drawn, not when a visualiser loads:
+    commands that only list or read results never pay for matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def colour_of(name: str, order: list[str] | tuple[str, ...] = ()) -> str:
@@ -45,7 +51,9 @@ def method_colour(board, method: str) -> str:
 @contextmanager
 def styled():
     """Matplotlib's settings for the figures drawn inside the block."""
-    with plt.rc_context(RC):
+    import matplotlib
+
+    with pyplot().rc_context({**RC, "axes.prop_cycle": matplotlib.cycler(color=PALETTE)}):
         yield
 
 
@@ -58,7 +66,7 @@ def save(fig, path: Path, svg: bool = False) -> tuple[Path, ...]:
     if svg:
         fig.savefig(path.with_suffix(".svg"))
         paths += (path.with_suffix(".svg"),)
-    plt.close(fig)
+    pyplot().close(fig)
     return paths
 
 

@@ -17,8 +17,8 @@ from benchmark.engine.inputs import attach
 from benchmark.engine.models import predict
 from benchmark.estimators import Estimator
 from benchmark.hashing import config_hash
-from benchmark.methods import ExperimentContext
 from benchmark.registry.catalog import Catalog
+from benchmark.run.context import ExperimentContext
 from benchmark.run.planner import skip_reason, target_identity
 from benchmark.run.skips import SkipReason
 from benchmark.run.store import Store

@@ -3,15 +3,15 @@ which ones, :mod:`benchmark.run.keeppolicy` decides."""
 
 from __future__ import annotations
 
-import errno
 import pickle
 from pathlib import Path
 
 import torch
 
-from benchmark.engine.inputs import InputConvention, attach
+from benchmark.engine.inputs import attach
 from benchmark.engine.models import create_backbone, model_args_of
-from benchmark.run.cachefiles import has_room, publish, remove_leftovers, temporary_beside
+from benchmark.files.cachefiles import write_atomically
+from benchmark.inputs import InputConvention
 from benchmark.run.keeppolicy import model_bytes
 
 MODELS_DIR = "models"
@@ -28,18 +28,13 @@ def save_model(run_dir: Path, config_hash: str, model: torch.nn.Module, backbone
     for; the model arguments it was created with), as the cache writes its files (a temporary file flushed and
     renamed, so a reader never sees half a file; OSError when the disk lacks the room)."""
     path = kept_path(run_dir, config_hash)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not has_room(path.parent, model_bytes(model)):
-        raise OSError(errno.ENOSPC, f"not enough free space in {path.parent} for the kept model")
-    remove_leftovers(path.parent)
     payload = {
         "format": _FORMAT, "backbone": backbone, "num_classes": num_classes, "image_size": image_size,
         "input": convention.as_dict(), "about": about, "model_args": model_args_of(model),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    partial = temporary_beside(path)
-    torch.save(payload, partial)
-    publish(partial, path)
+    with write_atomically(path, model_bytes(model)) as partial:
+        torch.save(payload, partial)
     return path
 
 

@@ -13,7 +13,6 @@ from benchmark.registry.catalog import Catalog
 from benchmark.run.selection import compile_expression
 from benchmark.run.skips import LEAK, SOURCE, TARGET, SkipReason
 from benchmark.settings import RunSettings
-from benchmark.sources import DatasetSource
 
 NO_SOURCE = "none"
 
@@ -122,10 +121,11 @@ def skip_reason(dataset, source, source_name: str, target_state, source_state) -
         return SkipReason(TARGET, dataset.name, target_state.message)
     if source_state is not None and not source_state[0]:
         return SkipReason(SOURCE, source_name, source_state[1])
-    if isinstance(source, DatasetSource):
-        if source.dataset.name == dataset.name:
+    trained = source.trained_on if source is not None else None
+    if trained is not None:
+        if trained[0].name == dataset.name:
             return SkipReason(LEAK, "", "trained on the target's own dataset (its test images would leak)")
-        shared = source.dataset.collections & dataset.collections
+        shared = trained[0].collections & dataset.collections
         if shared:
             return SkipReason(LEAK, "", f"shares images of {', '.join(sorted(shared))} with the target (its test "
                                         f"images may be among the training images of source {source_name})")

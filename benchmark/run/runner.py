@@ -12,13 +12,13 @@ from enum import Enum
 
 from benchmark.launchers import WORKER_LOST, Launcher, LaunchOptions, WorkerLost
 from benchmark.registry.catalog import Catalog
+from benchmark.run.jobs import EXPERIMENT_JOB, SOURCE_JOB, Job, JobResult, WorkSpec, adopt, as_row_fields
 from benchmark.run.planner import FAILED, PENDING, Plan, PlannedExperiment
 from benchmark.run.progress import RunProgress
 from benchmark.run.schedule import CostModel, Scheduler, image_passes, simulate
 from benchmark.run.store import Store
-from benchmark.run.work import EXPERIMENT_JOB, SOURCE_JOB, Job, JobResult, WorkSpec, adopt, as_row_fields
 from benchmark.settings import RunSettings
-from benchmark.sources import DatasetSource
+from benchmark.sources import Source
 
 
 class Ended(Enum):
@@ -42,7 +42,7 @@ class RunOutcome:
     elsewhere: int = 0  # run by another process sharing the run folder
     retried: int = 0  # attempts run again after a failure
     stopped_early: bool = False
-    estimated: float = 0.0  # the scheduler's simulated wall time, seconds
+    forecast: float = 0.0  # the wall time the scheduler's simulation forecast, seconds
     wall: float = 0.0
     busy: dict[str, float] = field(default_factory=dict)  # device -> share of the wall time it ran a job
 
@@ -60,7 +60,7 @@ def _comparable(error: str) -> str:
 
 def build_jobs(plan: Plan, catalog: Catalog, settings: RunSettings, store: Store | None) -> tuple[list[Job], str]:
     """The pending experiments as jobs, preceded by a job per harness-trained source they use, each with its
-    estimated seconds; and what the estimate is based on."""
+    forecast seconds; and what the forecast is based on."""
     preset = settings.preset
     methods, sources = catalog.methods, catalog.all_sources()
     images = plan.images
@@ -81,9 +81,9 @@ def build_jobs(plan: Plan, catalog: Catalog, settings: RunSettings, store: Store
         exp = planned.experiment
         source = sources.get(exp.source)
         needs = ""
-        if isinstance(source, DatasetSource):
+        if source is not None and source.trained_on is not None:
             if exp.source not in source_jobs:
-                path = source.weights_path(settings)
+                path = source.trained_model_path(settings)
                 cost = 0.0 if path.exists() else model.seconds(True, image_passes(
                     True, _image_count(source, settings), preset.max_epochs))
                 source_jobs[exp.source] = Job(SOURCE_JOB, f"source:{path.name}", f"source {exp.source}", exp.source,
@@ -96,8 +96,10 @@ def build_jobs(plan: Plan, catalog: Catalog, settings: RunSettings, store: Store
     return [*source_jobs.values(), *jobs], model.basis
 
 
-def _image_count(source: DatasetSource, settings: RunSettings) -> int:
-    counts, _ = source.dataset.class_counts(source.task, settings.data_root)
+def _image_count(source: Source, settings: RunSettings) -> int:
+    """How many images the harness trains ``source`` on."""
+    dataset, task = source.trained_on
+    counts, _ = dataset.class_counts(task, settings.data_root)
     return int(counts.sum())
 
 
@@ -138,8 +140,8 @@ class Runner:
         self.claimed: set[str] = set()  # experiments claimed in the store and not recorded yet
         self.lines: dict[str, str] = {}  # job id -> its progress line, while it runs
 
-    def run(self, plan: Plan, exitfirst: bool = False, on_estimate=None) -> RunOutcome:
-        """Run the plan; ``on_estimate(seconds, slots, basis)`` is called with the scheduler's estimate once the
+    def run(self, plan: Plan, exitfirst: bool = False, on_forecast=None) -> RunOutcome:
+        """Run the plan; ``on_forecast(seconds, slots, basis)`` is called with the scheduler's forecast once the
         session is open."""
         outcome = RunOutcome()
         planned_by_id = {p.config_hash: p for p in plan.by_state(PENDING)}
@@ -156,9 +158,9 @@ class Runner:
         stopping = False
         started = time.time()
         with self.launcher.open(self.spec, self.options) as session:
-            outcome.estimated = simulate(jobs, session.capacity).wall
-            if on_estimate is not None:
-                on_estimate(outcome.estimated, session.capacity, basis)
+            outcome.forecast = simulate(jobs, session.capacity).wall
+            if on_forecast is not None:
+                on_forecast(outcome.forecast, session.capacity, basis)
             try:
                 while True:
                     while not stopping and len(in_flight) < session.capacity:

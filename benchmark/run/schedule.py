@@ -1,11 +1,11 @@
 """Which job runs next: harness-trained sources first (the experiments that need them wait for them), then the
 longest experiments first, so that the last hour of a run is not one long job running alone on one GPU.
 
-A job's cost is its estimated seconds: the images it passes through the backbone (a training method's image
+A job's cost is its forecast seconds: the images it passes through the backbone (a training method's image
 count times its epochs plus one, a method that only extracts features its image count once), times seconds per
 image-pass learnt from the store's earlier results of the same backbone, image size and device kind, else a
 default rate. :func:`simulate` runs the same :class:`Scheduler` against given durations, for the wall-time
-estimate a run prints and for ``perf/scaling_sim.py``.
+forecast a run prints and for ``perf/scaling_sim.py``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from benchmark.run.work import SOURCE_JOB, Job
+from benchmark.run.jobs import SOURCE_JOB, Job
 
-# seconds per image passed through the backbone once (forward and backward in training), at 224 px, when the
-# store has no earlier result to learn from: a CPU's from the embedded default's run on this project's 2-core
-# machine (test_resnet at 32 px, scaled by pixels to 224), a GPU's from the fine-tuning target of 5,500 img/s for
-# VGG16 on one H200 (not yet measured)
+# seconds per image passed through the backbone once (forward and backward in training), at 224 px, until the
+# store holds an earlier result of the same backbone, image size and device kind to learn from. Until then they
+# only set the forecast's scale: training and extracting jobs share the rate, so the order the scheduler picks (by
+# the ratios of the costs) does not depend on it. A CPU's rate is a small backbone's, a GPU's VGG16's
 DEFAULT_SECONDS_PER_IMAGE = {"cpu": 0.02, "cuda": 1 / 5500}
 
 
@@ -122,7 +122,7 @@ class Simulation:
 
 def simulate(jobs: Iterable[Job], slots: int, durations: dict[str, float] | None = None) -> Simulation:
     """Run the :class:`Scheduler` over ``jobs`` on ``slots`` identical slots, each job lasting
-    ``durations[job.id]`` (default: its estimated cost)."""
+    ``durations[job.id]`` (default: its forecast cost)."""
     jobs = list(jobs)
     durations = durations or {}
     scheduler = Scheduler(jobs)

@@ -12,7 +12,7 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmark.run.locks import Lease, lease_alive
+from benchmark.files.locks import Lease, lease_alive
 from benchmark.run.rowcheck import BadRow, decode_estimate, decode_experiment, row_id
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ class Store:
     """Results of a run folder. ``experiments`` holds one row per experiment, its result: ``passed`` or
     ``failed``. ``attempts`` holds every attempt to run one, which runs beside the result it may replace and
     takes its place only when it passes, or when no passed result is there to keep. An attempt ``running`` in a
-    process that is gone (its :class:`~benchmark.run.locks.Lease` released) is ``interrupted``: not done.
+    process that is gone (its :class:`~benchmark.files.locks.Lease` released) is ``interrupted``: not done.
 
     Several processes may share a run folder: :meth:`start` claims an experiment for this one, so that between
     them each experiment runs once.

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import rotate
 
 from benchmark import (
     TARGET,
@@ -67,6 +66,8 @@ def diagnosis(row: dict) -> str:
 def balancing_rotations(images: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Randomly rotated copies (any angle, edges repeated) of randomly drawn images of each class
     until every class is as large as the largest."""
+    from scipy.ndimage import rotate  # imported when balancing: listing the datasets must not load scipy
+
     rng = np.random.default_rng(seed)
     counts = np.bincount(labels)
     extra_images, extra_labels = [], []

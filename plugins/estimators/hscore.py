@@ -12,8 +12,6 @@ original's."""
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
-from sklearn.covariance import LedoitWolf
 
 from benchmark import Estimator, check_inputs, hookimpl
 
@@ -22,6 +20,9 @@ def hscore(features: np.ndarray, labels: np.ndarray) -> float:
     """The regularised H-score tr(S_a^-1 (1 - a) cov(E[f | y])), S_a the Ledoit-Wolf shrunk covariance of the
     features and a its shrinkage weight: how much of the features' variance lies between the classes, measured in
     the features' own metric. Between 0 and C - 1 (C classes); features that do not vary score 0."""
+    import scipy.linalg  # imported when scoring: listing the estimators must not load scipy and scikit-learn
+    from sklearn.covariance import LedoitWolf
+
     features = np.asarray(features, dtype=np.float64)
     centred = features - features.mean(axis=0)
     if not centred.any():

@@ -14,7 +14,8 @@ import signal
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from benchmark import Launcher, LaunchOptions, Session, WorkerLost, execute, hookimpl, simulate
+import benchmark  # benchmark.execute: the engine loads when a job runs, not when the plugin does
+from benchmark import Launcher, LaunchOptions, Session, WorkerLost, hookimpl
 
 # pretend this many GPUs (tests of the queue and device assignment on a machine without any): the workers are
 # pinned as on a GPU machine (CUDA_VISIBLE_DEVICES), and compute on the run's device, the CPU
@@ -61,7 +62,7 @@ class InProcessSession(Session):
         if self._pool is None:
             future: Future = Future()
             on_event(("started", f"{self.device}/0"))
-            future.set_result(execute(self.spec, job, on_event))
+            future.set_result(benchmark.execute(self.spec, job, on_event))
             return future
         with self._lock:
             slot = self._free.pop(0)
@@ -69,7 +70,7 @@ class InProcessSession(Session):
 
         def run():
             try:
-                return execute(self.spec, job, on_event)
+                return benchmark.execute(self.spec, job, on_event)
             finally:
                 with self._lock:
                     self._free.append(slot)
@@ -106,7 +107,7 @@ def serve(connection, spec, gpu: str, slots: int, threads: int) -> None:
             connection.send(message)
 
     def run(job) -> None:
-        result = execute(spec, job, lambda event: send(("event", job.id, event)))
+        result = benchmark.execute(spec, job, lambda event: send(("event", job.id, event)))
         send(("result", job.id, result))
 
     pool = ThreadPoolExecutor(slots, thread_name_prefix="tlbench-job")
@@ -237,7 +238,8 @@ class LocalLauncher(Launcher):
                  + ", ".join(f"CUDA_VISIBLE_DEVICES={g} ({options.jobs_per_gpu} slot(s))" for g in gpus)
                  if gpus else f"no GPU: in this process, {options.jobs_per_gpu} at a time"]
         by_id = {job.id: job for job in jobs}
-        for job_id, slot, start, end in sorted(simulate(jobs, len(slots)).timeline, key=lambda t: (t[2], t[1])):
+        timeline = benchmark.simulate(jobs, len(slots)).timeline
+        for job_id, slot, start, end in sorted(timeline, key=lambda t: (t[2], t[1])):
             lines.append(f"  {slots[slot]} at +{start:.0f}s: {by_id[job_id].label} (~{end - start:.0f}s)")
         return lines
 

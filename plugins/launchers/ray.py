@@ -19,7 +19,8 @@ import os
 import threading
 from concurrent.futures import Future
 
-from benchmark import Launcher, LaunchError, LaunchOptions, Session, WorkerLost, execute, hookimpl
+import benchmark  # benchmark.execute: the engine loads when a job runs, not when the plugin does
+from benchmark import Launcher, LaunchError, LaunchOptions, Session, WorkerLost, hookimpl
 from tlbench_plugins.launchers.raywatch import watch_ray
 
 # the driver's variables a task's worker gets (plugins may be steered by them, as under the local launcher)
@@ -101,7 +102,7 @@ class RaySession(Session):
             raise LaunchError("--launcher ray: the run's device is CUDA and the Ray cluster has no GPU: add GPU "
                               "nodes, or run with --device cpu")
         self._spec = task_spec(spec, options)
-        self._remote = ray.remote(execute).options(**task_options(spec, options))
+        self._remote = ray.remote(benchmark.execute).options(**task_options(spec, options))
         self._lost = _worker_death_errors()
         self.capacity = capacity_of(resources, spec, options)
 

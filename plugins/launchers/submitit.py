@@ -22,7 +22,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from benchmark import Launcher, LaunchError, LaunchOptions, Session, WorkerLost, execute, hookimpl, simulate
+import benchmark  # benchmark.execute: the engine loads when a job runs, not when the plugin does
+from benchmark import Launcher, LaunchError, LaunchOptions, Session, WorkerLost, hookimpl
 
 EXECUTORS = ("slurm", "local", "debug")
 DEFAULT_TIME_MIN = 240
@@ -39,7 +40,8 @@ def run_job(spec, job):
     handler raise or requeue in the main thread, which must be here, waiting, and not inside the job, whose
     every exception is recorded as the experiment's own failure."""
     results = []
-    worker = threading.Thread(target=lambda: results.append(execute(spec, job)), name="tlbench-job", daemon=True)
+    worker = threading.Thread(target=lambda: results.append(benchmark.execute(spec, job)), name="tlbench-job",
+                              daemon=True)
     worker.start()
     while worker.is_alive():
         worker.join(POLL_SECONDS)
@@ -274,7 +276,7 @@ class SubmititLauncher(Launcher):
         if not jobs:
             return ["nothing to submit"]
         capacity = parameters.capacity()
-        timeline = sorted(simulate(jobs, capacity).timeline, key=lambda t: t[2])
+        timeline = sorted(benchmark.simulate(jobs, capacity).timeline, key=lambda t: t[2])
         # the first flush: as many jobs as may run, of those that wait for no source's training
         first = [job.id for job in jobs if not job.needs][:capacity]
         folder = options.run_dir / "submitit"

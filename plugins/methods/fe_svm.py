@@ -1,6 +1,13 @@
 """Feature extraction: the source's frozen penultimate features into a linear SVM."""
 
-from benchmark import ExperimentContext, Method, MethodResult, hookimpl
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from benchmark import Method, MethodResult, hookimpl
+
+if TYPE_CHECKING:
+    from benchmark import ExperimentContext
 
 
 class FeatureExtractionSVM(Method):

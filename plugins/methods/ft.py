@@ -1,6 +1,13 @@
 """Fine-tuning scored with the network's own head: train all layers from the source's weights, then softmax."""
 
-from benchmark import ExperimentContext, Method, MethodResult, hookimpl
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from benchmark import Method, MethodResult, hookimpl
+
+if TYPE_CHECKING:
+    from benchmark import ExperimentContext
 
 
 class FineTune(Method):

@@ -1,6 +1,13 @@
 """LP-FT: a linear probe on the source's frozen features becomes the head, then all layers are fine-tuned."""
 
-from benchmark import ExperimentContext, Method, MethodResult, hookimpl
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from benchmark import Method, MethodResult, hookimpl
+
+if TYPE_CHECKING:
+    from benchmark import ExperimentContext
 
 
 class LinearProbeThenFineTune(Method):

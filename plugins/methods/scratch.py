@@ -1,6 +1,13 @@
 """No transfer: train the backbone from random initialisation and score its own softmax."""
 
-from benchmark import ExperimentContext, Method, MethodResult, hookimpl
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from benchmark import Method, MethodResult, hookimpl
+
+if TYPE_CHECKING:
+    from benchmark import ExperimentContext
 
 
 class Scratch(Method):

@@ -1,9 +1,16 @@
 """Weight-statistics initialisation: each tensor of the source's weights redrawn at random with its own mean and
 standard deviation, then fine-tuned; against ``ft`` it tells feature reuse from a good weight scale."""
 
-import torch
+from __future__ import annotations
 
-from benchmark import ExperimentContext, Method, MethodResult, hookimpl
+from typing import TYPE_CHECKING
+
+from benchmark import Method, MethodResult, hookimpl
+
+if TYPE_CHECKING:
+    import torch
+
+    from benchmark import ExperimentContext
 
 
 def redraw_from_statistics(model: torch.nn.Module, seed: int) -> int:
@@ -17,6 +24,8 @@ def redraw_from_statistics(model: torch.nn.Module, seed: int) -> int:
     scale) keeps its scale too, not just a sample of it. Normalisation layers' scales and shifts are weights of
     their layer like any other and are redrawn with the rest: kept, they would carry per-channel source values.
     """
+    import torch  # imported here, not at load: listing the methods must not load torch
+
     head = {id(p) for p in model.get_classifier().parameters()}
     generator = torch.Generator().manual_seed(seed)
     redrawn = 0

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from benchmark import GREY, BoardVisualizer, Figure, hookimpl, method_colour, save, styled
 
@@ -78,6 +75,10 @@ class BarsVisualizer(BoardVisualizer):
     order = 10
 
     def board_figure(self, ctx, board, several: bool) -> Figure:
+        import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
         panels = panel_values(board)
         sources = sorted({c[0] for c in board.columns if c not in board.baselines})
         methods = list(dict.fromkeys(m for s, m in board.columns if (s, m) not in board.baselines))

@@ -4,7 +4,6 @@ difference. Drawn only where the board ranks its columns (at least two targets a
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from benchmark import BoardVisualizer, Figure, hookimpl, method_colour, save, styled
@@ -59,6 +58,8 @@ class CriticalDifferenceVisualizer(BoardVisualizer):
     order = 30
 
     def board_figure(self, ctx, board, several: bool) -> Figure | None:
+        import matplotlib.pyplot as plt
+
         labelled = ranked(board)
         if not labelled:
             return None

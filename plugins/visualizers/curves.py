@@ -4,9 +4,7 @@ best-validation epoch (the weights kept) marked."""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.lines import Line2D
 
 from benchmark import BoardVisualizer, Figure, column_line, hookimpl, method_colour, save, styled
 
@@ -49,6 +47,9 @@ class CurvesVisualizer(BoardVisualizer):
     order = 50
 
     def board_figure(self, ctx, board, several: bool) -> Figure | None:
+        import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
+
         histories = trained(ctx, board)
         if not histories:
             return None

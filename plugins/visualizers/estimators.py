@@ -8,9 +8,8 @@ import math
 import re
 from collections import Counter, defaultdict
 
-import matplotlib.pyplot as plt
-
-from benchmark import Figure, Visualizer, colour_of, compare, hookimpl, save, styled
+import benchmark  # the analysis and its numerics load when a figure is drawn, through the facade
+from benchmark import Figure, Visualizer, colour_of, hookimpl, save, styled
 
 MARKERS = {"fe-svm": "o", "ft-svm": "s", "ft": "^"}
 
@@ -31,7 +30,7 @@ class EstimatorsVisualizer(Visualizer):
             return []
         higher = {name: e.higher_is_better for name, e in ctx.catalog.estimators.items()}
         figures = defaultdict(lambda: defaultdict(list))  # (target, label, key) -> estimator -> comparisons
-        for c in compare(estimates, ctx.rows(), higher, ctx.metric):
+        for c in benchmark.compare(estimates, ctx.rows(), higher, ctx.metric):
             figures[(c.target, c.configuration, c.key)][c.estimator].append(c)
         named = Counter((target, label) for target, label, _ in figures)
         return [self._figure(ctx, target, label, key if named[(target, label)] > 1 else "", panels)
@@ -39,6 +38,8 @@ class EstimatorsVisualizer(Visualizer):
 
     def _figure(self, ctx, target: str, configuration: str, key: str, panels: dict) -> Figure:
         """One target's figure under one configuration; ``key`` tells apart configurations of one label."""
+        import matplotlib.pyplot as plt
+
         methods = sorted({c.method for cs in panels.values() for c in cs})
         metric = "AUC" if ctx.metric == "auc" else ctx.metric
         per_row = min(3, len(panels))

@@ -1,5 +1,5 @@
 """Filter images of every model of a run folder, by activation maximisation (see
-:mod:`benchmark.engine.activationmax` for the two styles): one grid per model and stage with every channel,
+:mod:`benchmark.report.filters.activationmax` for the two styles): one grid per model and stage with every channel,
 and one grid of the first convolution's kernels per model.
 """
 
@@ -8,11 +8,16 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from benchmark import DPI, Figure, ModelFilters, Visualizer, VisualizerContext, hookimpl, model_filters, save, styled
+import benchmark  # the analysis and its numerics load when a figure is drawn, through the facade
+from benchmark import DPI, Figure, Visualizer, hookimpl, save, styled
+
+if TYPE_CHECKING:
+    from benchmark import ModelFilters, VisualizerContext
 
 TILE, KERNEL_TILE, LABEL, GAP, TITLE, MIN_WIDTH = 96, 48, 14, 4, 34, 480  # pixels on the page
 READING = {
@@ -113,7 +118,7 @@ class FilterVisualizer(Visualizer):
 
     def render(self, ctx: VisualizerContext) -> list[Figure]:
         figures = []
-        for model in drawn(model_filters(ctx)):
+        for model in drawn(benchmark.model_filters(ctx)):
             figures += _stage_figures(ctx, model)
             figures.append(_first_conv_figure(ctx, model))
         return figures

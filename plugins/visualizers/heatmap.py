@@ -3,7 +3,6 @@ the mean AUC over seeds, each cell annotated with mean ± max deviation and its 
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from benchmark import BoardVisualizer, Figure, hookimpl, save, styled
@@ -43,6 +42,8 @@ class HeatmapVisualizer(BoardVisualizer):
     order = 20
 
     def board_figure(self, ctx, board, several: bool) -> Figure:
+        import matplotlib.pyplot as plt
+
         means = means_matrix(board)
         pairs = pair_marks(board)
         labels = [board.column_label(c).replace(" ", "\n", 1) for c in board.columns]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
 
-from benchmark import BoardVisualizer, Figure, column_line, hookimpl, macro_roc_curve, save, styled
+import benchmark  # the analysis and its numerics load when a figure is drawn, through the facade
+from benchmark import BoardVisualizer, Figure, column_line, hookimpl, save, styled
 
 GRID = np.linspace(0.0, 1.0, 201)
 
@@ -19,7 +19,7 @@ def mean_curve(results) -> np.ndarray | None:
     curves = []
     for result in results:
         if len(result.labels) and result.scores.ndim == 2 and len(np.unique(result.labels)) > 1:
-            fpr, tpr = macro_roc_curve(result.labels, result.scores)
+            fpr, tpr = benchmark.macro_roc_curve(result.labels, result.scores)
             curves.append(np.interp(GRID, fpr, tpr))
     if not curves:
         return None
@@ -34,6 +34,8 @@ class RocVisualizer(BoardVisualizer):
     order = 40
 
     def board_figure(self, ctx, board, several: bool) -> Figure | None:
+        import matplotlib.pyplot as plt
+
         curves = {(t, *c): tpr for t in board.targets for c in board.columns
                   if (t, *c) in board.cells and (tpr := mean_curve(board.cells[(t, *c)].results)) is not None}
         if not curves:

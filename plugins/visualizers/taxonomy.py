@@ -1,5 +1,5 @@
 """The study's filter analysis, automated: every filter image classed as complex, direction, colour or noise
-(``benchmark.report.taxonomy``), each model's share of structural filters per stage, that share against the
+(``benchmark.report.filters.taxonomy``), each model's share of structural filters per stage, that share against the
 AUC its source reached, and how much fine-tuning changed each stage's filters."""
 
 from __future__ import annotations
@@ -7,28 +7,12 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 
-import matplotlib.pyplot as plt
 import numpy as np
 
-from benchmark import (
-    CLASSES,
-    Figure,
-    Visualizer,
-    class_shares,
-    classify_many,
-    filter_change,
-    filter_pairs,
-    hookimpl,
-    model_filters,
-    save,
-    share_bars,
-    share_scatter,
-    spearman,
-    structural_share,
-    styled,
-)
+import benchmark  # the analysis and its numerics load when a figure is drawn, through the facade
+from benchmark import Figure, Visualizer, hookimpl, save, styled
 
-CRITERION = ("Classes by the documented rule of `benchmark.report.taxonomy` (colour: flat or smooth; noise: no "
+CRITERION = ("Classes by the documented rule of `benchmark.report.filters.taxonomy` (colour: flat or smooth; noise: no "
              "spectral peaks; direction: most energy in one 45° span of orientations; complex: the rest), which "
              "agrees with hand labels of this project's filters within each drawing style beyond what the style "
              "alone tells (kappa 0.56 regularised, 0.36 thesis; docs/taxonomy.md) and calls fewer filters direction "
@@ -39,7 +23,7 @@ def model_classes(ctx, model) -> dict[int, list[str]]:
     """Each stage's filter classes of ``model`` (a ``ModelFilters``), computed once per report."""
     memo = ctx.memo.setdefault("taxonomy", {})
     if model.key not in memo:
-        memo[model.key] = {stage.stage: classify_many(list(stage.images)) for stage in model.stages}
+        memo[model.key] = {stage.stage: benchmark.classify_many(list(stage.images)) for stage in model.stages}
     return memo[model.key]
 
 
@@ -59,9 +43,10 @@ def source_points(ctx, sources) -> tuple[list[tuple[str, float, float, str]], di
                 continue
             means = [board.cells[(t, source, method)].mean for t in board.targets if (t, source, method) in board.cells]
             if means:
-                points.append((model.source, structural_share(labels), float(np.mean(means)), board.label(method)))
+                share = benchmark.structural_share(labels)
+                points.append((model.source, share, float(np.mean(means)), board.label(method)))
     methods = sorted({p[3] for p in points})
-    correlations = {m: spearman([p[1] for p in points if p[3] == m], [p[2] for p in points if p[3] == m])
+    correlations = {m: benchmark.spearman([p[1] for p in points if p[3] == m], [p[2] for p in points if p[3] == m])
                     for m in methods}
     return points, correlations
 
@@ -70,10 +55,10 @@ def change_by_source(ctx) -> dict[str, dict[int, dict[str, float]]]:
     """For each source, per stage, the mean over its kept fine-tuned models of the share of filters whose
     class changed and of the relative weight distance, with the number of models."""
     collected: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    for before, after in filter_pairs(ctx):
+    for before, after in benchmark.filter_pairs(ctx):
         classes_before, classes_after = model_classes(ctx, before), model_classes(ctx, after)
         for stage in classes_after:
-            change = filter_change(classes_before[stage], classes_after[stage], before.stage_weights[stage],
+            change = benchmark.filter_change(classes_before[stage], classes_after[stage], before.stage_weights[stage],
                                    after.stage_weights[stage])
             collected[after.source][stage].append(change)
     return {source: {stage: {"changed_share": float(np.mean([c["changed_share"] for c in changes])),
@@ -84,6 +69,8 @@ def change_by_source(ctx) -> dict[str, dict[int, dict[str, float]]]:
 
 
 def _change_figure(ctx, changes: dict, style: str) -> Figure:
+    import matplotlib.pyplot as plt
+
     sources = sorted(changes)
     stages = sorted({stage for per_stage in changes.values() for stage in per_stage})
     with styled():
@@ -132,25 +119,26 @@ class TaxonomyVisualizer(Visualizer):
     order = 65
 
     def render(self, ctx) -> list[Figure]:
-        models = model_filters(ctx)
+        models = benchmark.model_filters(ctx)
         if not models:
             return []
         sources = [m for m in models if m.kind == "source"]
         shown = [(m.label, model_classes(ctx, m)) for m in sources] + _fine_tuned_means(ctx, models)
         figures = []
-        shares = {label: {f"stage {s}": class_shares(labels) for s, labels in classes.items()}
+        shares = {label: {f"stage {s}": benchmark.class_shares(labels) for s, labels in classes.items()}
                   for label, classes in shown}
         csv_path = _write_classes(ctx, models)
-        path = share_bars(shares, ctx.out_dir / "taxonomy-shares.png", svg=True)
+        path = benchmark.share_bars(shares, ctx.out_dir / "taxonomy-shares.png", svg=True)
         figures.append(Figure(
             path, "Filter classes per model and stage",
-            f"Each bar is one stage's filters of one model, split into the four classes ({', '.join(CLASSES)}); "
+            "Each bar is one stage's filters of one model, split into the four classes "
+            f"({', '.join(benchmark.CLASSES)}); "
             f"structural filters are complex and direction. Fine-tuned models are pooled per source. {CRITERION} "
             f"Every filter's class is in `{csv_path.name}`.", (path.with_suffix(".svg"), csv_path),
             {"shares": shares}))
         points, correlations = source_points(ctx, sources)
         if points:
-            path = share_scatter(points, ctx.out_dir / "taxonomy-transfer.png", svg=True)
+            path = benchmark.share_scatter(points, ctx.out_dir / "taxonomy-transfer.png", svg=True)
             described = "; ".join(_describe(method, c) for method, c in correlations.items())
             listed = "; ".join(f"{source}: {share:.0%} structural, " + ", ".join(
                 f"{method} {auc:.3f}" for s, _, auc, method in points if s == source)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from benchmark import GREY, BoardVisualizer, Figure, hookimpl, save, styled
@@ -51,6 +50,8 @@ class TimeVisualizer(BoardVisualizer):
     order = 70
 
     def board_figure(self, ctx, board, several: bool) -> Figure | None:
+        import matplotlib.pyplot as plt
+
         rows = ctx.board_rows(board)
         means = mean_parts(rows)
         columns = [c for c in board.columns if c in means]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmark.report.taxonomy import CLASSES
+from benchmark.report.filters.taxonomy import CLASSES
 
 
 def labelled_tiles(folder: Path) -> list[dict]:

@@ -5,7 +5,7 @@ also find flipped, turned, rotated, cropped, shifted and inverted copies:
 
 - ``within``: a target task's images across the train, validation and test parts of the split each
   of the preset's seeds gives it (as the runs make it: grouped, stratified or official);
-- ``source-target``: every image a harness-trained source (:class:`~benchmark.sources.DatasetSource`)
+- ``source-target``: every image a harness-trained source (one with :attr:`~benchmark.sources.Source.trained_on`)
   learns from against every image of a target (the test part changes with the seed), except a source
   against a target of its own dataset, which the planner never pairs.
 
@@ -37,7 +37,6 @@ from benchmark.data.splits import make_split, uses_official
 from benchmark.datasets import IMAGING
 from benchmark.registry.catalog import Catalog
 from benchmark.settings import RunSettings
-from benchmark.sources import DatasetSource
 
 EXAMPLES = 5
 WITHIN, SOURCE_TARGET = "within", "source-target"
@@ -188,8 +187,12 @@ def _crossed(catalog: Catalog, target: str, sources: Iterable[str]) -> list[tupl
     """(source task, target) for the harness-trained ``sources``, less a source of the target's dataset."""
     known = catalog.all_sources()
     dataset = catalog.tasks()[target][0]
-    return [(known[name].task.name, target) for name in sources
-            if isinstance(known.get(name), DatasetSource) and known[name].dataset.name != dataset.name]
+    pairs = []
+    for name in sources:
+        trained = known[name].trained_on if name in known else None
+        if trained is not None and trained[0].name != dataset.name:
+            pairs.append((trained[1].name, target))
+    return pairs
 
 
 def audit_pairs(catalog: Catalog, settings: RunSettings, pairs: Iterable[tuple[str, str | None]],
@@ -221,7 +224,7 @@ def audit_catalog(catalog: Catalog, settings: RunSettings, selected: Sequence[st
     def chosen(name: str) -> bool:
         return not selected or name in selected or tasks[name][0].name in selected
 
-    sources = [name for name, source in catalog.all_sources().items() if isinstance(source, DatasetSource)]
+    sources = [name for name, source in catalog.all_sources().items() if source.trained_on is not None]
     targets = list(catalog.target_tasks())
     crossed = [(source, target) for target in targets for source, _ in _crossed(catalog, target, sources)
                if chosen(source) or chosen(target)]

@@ -32,13 +32,12 @@ from benchmark.engine.metrics import compute_metrics
 from benchmark.engine.models import backbone_of
 from benchmark.hashing import config_hash
 from benchmark.launchers import EventHandler
-from benchmark.methods import ExperimentContext
 from benchmark.registry.catalog import Catalog
+from benchmark.run.context import ExperimentContext
 from benchmark.run.keeppolicy import should_keep
 from benchmark.run.keptmodels import save_model
 from benchmark.run.planner import Experiment
 from benchmark.settings import RunSettings
-from benchmark.sources import DatasetSource
 
 SOURCE_JOB, EXPERIMENT_JOB = "source", "experiment"
 # the environment that decides which plugins load: a worker on another machine gets the driver's
@@ -76,7 +75,7 @@ class WorkSpec:
 @dataclass(frozen=True)
 class Job:
     """One unit of work. ``id``: the experiment's config hash, or ``source:<weights file>``; ``cost``: its
-    estimated seconds (the scheduler's); ``needs``: the source job it waits for; ``source_digest``: the sha256
+    forecast seconds (the scheduler's); ``needs``: the source job it waits for; ``source_digest``: the sha256
     of the source model file the experiment must find (filled in when the source job ends)."""
 
     kind: str
@@ -207,16 +206,17 @@ class Worker:
                     raise
                 self.prepared.add(name)
         digest = None
-        if isinstance(source, DatasetSource) and source.weights_path(self.settings).exists():
-            digest = self._digest(source.weights_path(self.settings))
+        path = source.trained_model_path(self.settings)
+        if path is not None and path.exists():
+            digest = self._digest(path)
         return JobResult("passed", detail="model ready", digest=digest)
 
     def _check_source(self, job: Job) -> None:
         """The source model this process will use is the one the source job made (by digest), on a shared cache."""
         source = self.sources[job.source]
-        if not isinstance(source, DatasetSource) or job.source_digest is None:
+        path = source.trained_model_path(self.settings)
+        if path is None or job.source_digest is None:
             return
-        path = source.weights_path(self.settings)
         if not path.exists():
             raise FileNotFoundError(
                 f"source model {path} is not visible to this worker ({self.label}): the cache folder must be "

@@ -14,10 +14,9 @@ Two styles:
   a sigmoid; every step sees it jittered, scaled and rotated a little; Adam (lr :data:`LR`) for
   :data:`STEPS` steps.
 
-Cost (``STEPS`` = 64, measured on this project's 2-core machine under load, one thread): test_resnet at 32 px,
-stages 1-3 (112 channels), about 10 s of one core regularised and 2 s thesis, so ~300 channels take ~25 s
-of one core. VGG16 at 224 px, stages 1-3 (64 + 128 + 256 = 448 channels), each stage's forward pass stopped
-at its module: about 1.2 PFLOP (estimated, not measured), some 10-25 s on an H200.
+Cost: every channel takes :data:`STEPS` (regularised) or :data:`THESIS_STEPS` (thesis) forward and backward passes
+of the model up to the module, so a stage's forward pass stops at its module (deeper layers cost nothing), and
+channels go through in batches of :data:`BATCH_PIXELS` pixels, which bound the memory whatever the image size.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmark.engine.inputs import InputConvention
+from benchmark.inputs import InputConvention
 
 STYLES = ("regularised", "thesis")
 STEPS, LR, THESIS_STEPS, THESIS_STEP_SIZE = 64, 0.05, 20, 1.0

@@ -16,7 +16,7 @@ from string import Template
 
 import click
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = Path(__file__).parents[1] / "templates"
 KINDS = ("dataset", "method")
 MAX_NAME = 64  # a name becomes folder and file names (tlbench-NAME, tests/test_NAME.py): well under 255 bytes
 

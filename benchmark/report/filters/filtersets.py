@@ -14,11 +14,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from benchmark.engine.activationmax import forward_until, maximise
 from benchmark.engine.featurecache import weights_fingerprint
-from benchmark.engine.inputs import InputConvention, attach, input_of
+from benchmark.engine.inputs import attach, input_of
 from benchmark.engine.seeding import seeded
+from benchmark.inputs import InputConvention
 from benchmark.presets import Preset
+from benchmark.report.filters.activationmax import forward_until, maximise
 from benchmark.run.keptmodels import KeptModelError, load_model
 
 STAGES = 3
@@ -150,14 +151,14 @@ def model_filters(ctx) -> list[ModelFilters]:
     if "models" in memo:
         return memo["models"]
     sources, models, kept = ctx.catalog.all_sources(), [], {}
-    for name, settings in ctx.used_sources():
+    for name, settings in ctx.track(ctx.used_sources(), "filters of source models", label=lambda s: s[0]):
         source = sources.get(name)
         if source is None or not source.status(settings)[0]:
             continue
         with seeded(0):
             model = attach(source.build(settings, 2, seed=0), source.input_convention(settings))
         models.append(_memoised(ctx, model, settings.preset.image_size, **_source_identity(name, settings.preset)))
-    for row, path in ctx.kept_models():
+    for row, path in ctx.track(ctx.kept_models(), "filters of kept models", label=lambda k: k[0]["node_id"]):
         if row["source"] == "none":
             continue
         try:
@@ -188,7 +189,7 @@ def filter_pairs(ctx) -> list[tuple[ModelFilters, ModelFilters]]:
     if "pairs" in memo:
         return memo["pairs"]
     sources, pairs = ctx.catalog.all_sources(), []
-    for after in models:
+    for after in ctx.track(models, "filters before fine-tuning", label=lambda m: m.label):
         if after.kind != "fine-tuned" or after.source is None:
             continue
         row, num_classes = memo["kept"][after.config_hash]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from benchmark.report.filters.taxonomy import CLASSES
+from benchmark.report.filters.transfer import spearman
 from benchmark.report.style import GREY, PALETTE, colour_of, save, styled
-from benchmark.report.taxonomy import CLASSES
-from benchmark.report.transfer import spearman
 
 # structural classes in warm colours, the others in cool ones; fixed so every report reads alike
 CLASS_COLOURS = {"complex": PALETTE[3], "direction": PALETTE[1], "colour": PALETTE[2], "noise": GREY}

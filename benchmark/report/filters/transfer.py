@@ -11,14 +11,14 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
-from benchmark.report.taxonomy import CLASSES, STRUCTURAL
+from benchmark.report.filters.taxonomy import CLASSES, STRUCTURAL
 
 EXACT_MAX_N = 8  # 8! = 40,320 pairings
 
 
 def class_shares(labels: Sequence[str]) -> dict[str, float]:
     """The share (0-1) of ``labels`` in each class, every class of :data:`CLASSES` in order (0 when absent):
-    one bar of :func:`benchmark.report.taxonomyfigures.share_bars`."""
+    one bar of :func:`benchmark.report.filters.taxonomyfigures.share_bars`."""
     if not labels:
         raise ValueError("the class shares of no filters are undefined")
     counts = Counter(labels)
