@@ -281,8 +281,9 @@ def main() -> int:
     svm_scale = args.svm_scale or (1.0 if device.type == "cuda" else 1 / 8)
     accel = Acceleration.for_device(device, args.compile)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; torch {torch.__version__}; {args.backbone} @ {args.image_size}px; "
-          f"{args.images} images, {args.classes} classes; {args.epochs} timed epochs")
+    print(f"device: {name}; torch {torch.__version__}" + ("" if args.cpu_only else
+          f"; {args.backbone} @ {args.image_size}px; {args.images} images, {args.classes} classes; "
+          f"{args.epochs} timed epochs"))
     figures: dict = {"device": name, "torch": torch.__version__, "backbone": args.backbone,
                      "image_size": args.image_size, "acceleration": str(accel)}
     stages = Stages()
