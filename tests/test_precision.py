@@ -140,3 +140,14 @@ def test_estimate_takes_the_precision_of_the_targets_latest_result(bf16_cpu, tmp
     assert _settings_for("t", settings, rows, "auto").precision == "fp32"
     assert _settings_for("t", settings, rows, "auto", "bf16").precision == "bf16"
     assert _settings_for("other", settings, rows, "auto").precision == "bf16"
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_a_diverged_bf16_training_suggests_fp32(bf16):
+    torch.manual_seed(0)
+    model = create_backbone("test_resnet", 2)
+    with pytest.raises(FloatingPointError, match="diverged") as raised:
+        train_classifier(model, red_or_blue(48, 0, size=24), red_or_blue(24, 1, size=24), 2,
+                         PRESET.with_overrides(lr=1e12, max_epochs=2), CPU, seed=1,
+                         accel=Acceleration(bf16=bf16, channels_last=True))
+    assert ("--precision fp32" in str(raised.value)) is bf16
