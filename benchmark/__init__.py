@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from benchmark.hashing import digest_of, file_hash, state_dict_hash
     from benchmark.hookspecs import hookimpl
     from benchmark.inputs import InputConvention
-    from benchmark.launchers import Launcher, LaunchError, LaunchOptions, Session, WorkerLost
+    from benchmark.launchers import Launcher, LauncherOption, LaunchError, LaunchOptions, Session, WorkerLost
     from benchmark.methods import Method, MethodResult
     from benchmark.presets import PRESETS, Preset
     from benchmark.report.estimates import compare, weighted_tau
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from benchmark.report.filters.transfer import class_shares, filter_change, spearman, structural_share
     from benchmark.report.style import DPI, GREY, colour_of, column_line, method_colour, save, styled
     from benchmark.run.context import ExperimentContext
+    from benchmark.run.grid import GridError, GridResult, run_grid
     from benchmark.run.jobs import Job, JobResult, WorkSpec, execute
     from benchmark.run.schedule import simulate
     from benchmark.settings import RunSettings
@@ -72,7 +73,7 @@ _MODULES = {
     "benchmark.engine.weightfiles": ("hub_cached_file", "tensors_digest"),
     "benchmark.hashing": ("digest_of", "file_hash", "state_dict_hash"),
     "benchmark.hookspecs": ("hookimpl",),
-    "benchmark.launchers": ("Launcher", "Session", "LaunchOptions", "WorkerLost", "LaunchError"),
+    "benchmark.launchers": ("Launcher", "LauncherOption", "Session", "LaunchOptions", "WorkerLost", "LaunchError"),
     "benchmark.methods": ("Method", "MethodResult"),
     "benchmark.presets": ("PRESETS", "Preset"),
     "benchmark.report.estimates": ("compare", "weighted_tau"),
@@ -83,6 +84,7 @@ _MODULES = {
     "benchmark.report.filters.taxonomyfigures": ("share_bars", "share_scatter"),
     "benchmark.report.filters.transfer": ("class_shares", "structural_share", "spearman", "filter_change"),
     "benchmark.run.context": ("ExperimentContext",),
+    "benchmark.run.grid": ("run_grid", "GridResult", "GridError"),
     "benchmark.run.schedule": ("simulate",),
     "benchmark.run.jobs": ("Job", "JobResult", "WorkSpec", "execute"),
     "benchmark.settings": ("RunSettings",),
@@ -92,10 +94,13 @@ _MODULES = {
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
+    # running a grid from Python
+    "run_grid", "GridResult", "GridError",
     # plugin kinds and their registration
     "hookimpl", "Dataset", "FileDataset", "Source", "Method", "Visualizer", "BoardVisualizer", "Figure", "Estimator",
     "check_inputs", "Launcher", "Session", "LaunchOptions", "WorkerLost", "LaunchError", "Job", "JobResult",
     "WorkSpec", "execute", "simulate",
+    "LauncherOption",
     # what plugins receive and return
     "SOURCE", "TARGET", "Task", "DatasetStatus", "ImageSet", "ImageFiles", "ExperimentContext", "MethodResult",
     "VisualizerContext", "RunSettings", "Preset", "PRESETS",

@@ -47,13 +47,27 @@ class DatasetStatus:
 
 
 @dataclass
+class WideImages:
+    """The images of more than 8 bits per pixel of an :class:`ImageSet` at their own depth, for an intensity window
+    that each split takes from its training images (:mod:`benchmark.data.windows`): float32 grey ``values``
+    (M, H, W) of the images at the ascending positions ``rows``, and the ``percentiles`` (low, high) of their pixel
+    values that set the window. Until a split maps them, the ImageSet's ``images`` hold them scaled by each one's
+    own range."""
+
+    rows: np.ndarray
+    values: np.ndarray
+    percentiles: tuple[float, float]
+
+
+@dataclass
 class ImageSet:
     """Decoded images of one task: uint8 ``images`` (N, H, W, 3) and int ``labels`` (N,).
 
     ``groups`` (patient ids and the like) keep related images on one side of a split;
     ``official_split`` holds ``train``/``val``/``test`` per image where the dataset defines one. It is
     used as :func:`benchmark.data.splits.uses_official` decides, and always when ``official_by_default`` is set
-    (a dataset whose only leak-free split is its own, such as blood cells).
+    (a dataset whose only leak-free split is its own, such as blood cells). ``wide`` keeps the images of more than
+    8 bits at their own depth where each split chooses their window (:class:`WideImages`).
     """
 
     images: np.ndarray
@@ -63,6 +77,7 @@ class ImageSet:
     official_split: np.ndarray | None = None
     official_by_default: bool = False
     notes: list[str] = field(default_factory=list)
+    wide: WideImages | None = None
 
     def __post_init__(self):
         images = np.asarray(self.images)
@@ -83,9 +98,21 @@ class ImageSet:
             if value is not None and len(value) != len(labels):
                 raise ValueError(f"{name} has {len(value)} entries for {len(labels)} images")
         self.labels = labels.astype(np.int64)
+        if self.wide is not None:
+            _check_wide(self.wide, images.shape)
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+def _check_wide(wide: WideImages, shape: tuple[int, ...]) -> None:
+    rows, values = np.asarray(wide.rows), wide.values
+    if values.ndim != 3 or values.shape[1:] != shape[1:3] or values.dtype != np.float32:
+        raise ValueError(f"wide values must be float32 (M, {shape[1]}, {shape[2]}), got {values.dtype} {values.shape}")
+    if rows.shape != (len(values),) or rows.dtype.kind not in "iu":
+        raise ValueError(f"wide rows must be {len(values)} integer positions, one per wide image, got {rows.shape}")
+    if len(rows) and (rows.min() < 0 or rows.max() >= shape[0] or (np.diff(rows) <= 0).any()):
+        raise ValueError(f"wide rows must be ascending positions in 0..{shape[0] - 1}")
 
 
 class Dataset:

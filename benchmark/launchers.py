@@ -11,7 +11,7 @@ so a launcher needs no queue of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,21 +37,76 @@ class LaunchError(Exception):
 
 @dataclass(frozen=True)
 class LaunchOptions:
-    """What the user chose for the launcher (``tlbench run`` options, else the config file's ``[launcher]`` table).
+    """What the user chose for the launcher (``run_grid``'s arguments, ``tlbench run``'s options, else the config
+    file's ``[launcher]`` table): what every launcher shares, and ``own``, the chosen launcher's own options.
 
     ``jobs_per_gpu``: jobs sharing one GPU (threads of one worker under ``local``; a fraction of a GPU under Ray and
     SLURM); ``cpus_per_job``: CPU cores a job is given (torch's thread count inside it; None: the launcher's
-    default); ``ray_address``: a Ray cluster (``auto``: the one this machine belongs to; None: a local Ray);
-    ``slurm``: SLURM parameters (``partition``, ``time_min``, ``gpus_per_job``, ``array_parallelism``,
-    ``executor``: ``slurm``, or ``local``/``debug`` to run without SLURM); ``run_dir``: the run folder, shared with
-    every worker (as is the cache folder).
+    default); ``run_dir``: the run folder, shared with every worker (as is the cache folder); ``own``: every option
+    the launcher declares (:attr:`Launcher.options`), checked, with its default where none was given.
     """
 
     run_dir: Path
     jobs_per_gpu: int = 1
     cpus_per_job: int | None = None
-    ray_address: str | None = None
-    slurm: dict = field(default_factory=dict)
+    own: dict = field(default_factory=dict)
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+_WANTED = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}  # the types, as asked for
+
+
+@dataclass(frozen=True)
+class LauncherOption:
+    """An option a launcher declares: set as ``--launcher-option NAME=VALUE`` (text, converted to ``type``), as
+    ``NAME = VALUE`` in the config file's ``[launcher.LAUNCHER]`` table, or in ``run_grid``'s
+    ``launcher_options``. ``type`` is str, int, float or bool; ``choices`` (if any) are the values allowed;
+    ``minimum`` bounds a number from below; ``default`` is what the launcher gets when none is given (None: the
+    launcher decides)."""
+
+    name: str
+    type: type = str
+    default: Any = None
+    help: str = ""
+    choices: tuple = ()
+    minimum: float | None = None
+
+    def __post_init__(self):
+        if self.type not in _WANTED:
+            raise TypeError(f"launcher option {self.name}: type {self.type!r}; use str, int, float or bool")
+
+    def convert(self, value: Any) -> Any:
+        """``value`` as this option's type; ValueError saying what to give."""
+        if isinstance(value, str) and self.type is not str:
+            value = self._parse(value)
+        wanted = _WANTED[self.type]
+        if self.minimum is not None:
+            wanted += f" of at least {self.minimum:g}"
+        fits = isinstance(value, self.type) and not (self.type is int and isinstance(value, bool))
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value, fits = float(value), True
+        if not fits:
+            raise ValueError(f"give {wanted}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"use one of {', '.join(map(str, self.choices))}")
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"give {wanted}")
+        return value
+
+    def _parse(self, text: str) -> Any:
+        if self.type is bool:
+            lowered = text.strip().lower()
+            return True if lowered in _TRUE else False if lowered in _FALSE else text
+        try:
+            return self.type(text.strip())
+        except ValueError:
+            return text
+
+    def describe(self) -> str:
+        """One line: the name, its type or choices, the default and the help."""
+        kind = "|".join(map(str, self.choices)) if self.choices else self.type.__name__
+        default = "" if self.default is None else f" [default: {self.default}]"
+        return f"{self.name}={kind}: {self.help}{default}"
 
 
 # what a session reports of a job: ("started", slot) when it starts on a slot (``gpu0/1``: device, then slot; a
@@ -97,11 +152,38 @@ class Launcher:
     used here (a missing optional extra). A launcher that does not ``execute`` (``dry-run``) only describes: the
     run prints every other launcher's description instead of running. ``open`` raises :class:`LaunchError` when
     it cannot start (a cluster not found, no GPU for a CUDA run).
+
+    ``options`` are the launcher's own settings (:class:`LauncherOption`): the user sets them with
+    ``--launcher-option KEY=VALUE``, the config file's ``[launcher.NAME]`` table or ``run_grid``'s
+    ``launcher_options``, and the launcher reads them, checked by :meth:`check_options`, from
+    ``LaunchOptions.own``.
     """
 
     name: str = ""
     description: str = ""
     executes: bool = True
+    options: tuple[LauncherOption, ...] = ()
+
+    def check_options(self, given: Mapping[str, Any], where: str = "launcher option") -> dict:
+        """Every declared option: its value in ``given`` converted, else (absent or None) its default. LaunchError
+        for a key it does not declare (naming those it does) or a value that does not fit; ``where`` says where
+        the values came from (``[launcher.ray]``, ``--launcher-option``)."""
+        declared = {option.name: option for option in self.options}
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            valid = ", ".join(sorted(declared)) or "none"
+            raise LaunchError(f"{where}: launcher {self.name} has no option {', '.join(unknown)} "
+                              f"(its options: {valid})")
+        checked = {}
+        for name, option in declared.items():
+            if given.get(name) is None:
+                checked[name] = option.default
+                continue
+            try:
+                checked[name] = option.convert(given[name])
+            except ValueError as error:
+                raise LaunchError(f"{where}: {name} = {given[name]!r}: {error}") from None
+        return checked
 
     def available(self) -> str | None:
         return None

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import torch
 
 SVM_BACKENDS = ("auto", "sklearn", "torch")
+KEEP_POLICIES = ("auto", "all", "none")  # --keep-models: which trained models stay (benchmark.run.keptmodels)
 
 
 def resolve_svm_backend(choice: str, device: torch.device | Device) -> str:
@@ -96,7 +97,7 @@ class RunSettings:
     svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see resolve_svm_backend)
     svm_auto: bool = False  # the backend was chosen by --svm auto, so torch may fall back to sklearn
     jobs_per_gpu: int = 1  # experiments run side by side on one GPU (threads)
-    keep_models: str = "auto"  # which trained models stay under the run folder (benchmark.run.keptmodels)
+    keep_models: str = "auto"  # one of KEEP_POLICIES
 
     @classmethod
     def build(cls, *, device: str = "auto", preset: str = "auto", data_root: Path, cache_dir: Path,

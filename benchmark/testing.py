@@ -6,12 +6,15 @@ are trained by the harness on the datasets under test.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from click.testing import CliRunner
 from PIL import Image
+from rich.console import Console
 
 from benchmark.presets import PRESETS
 from benchmark.registry.catalog import Catalog
@@ -49,29 +52,31 @@ def catalog(plugins=()) -> Catalog:
 
 
 def run_experiment(target: str, source: str, method: str, *, tmp_path: Path, seed: int = 2,
-                   plugins=(), data_root: Path | None = None, args=()) -> dict:
-    """Run ``target::source::method[seed=seed]`` through ``tlbench run`` in-process with the tiny preset, the
-    plugin modules ``plugins`` (import paths; installed ones load anyway), ``args`` and the run folder and cache
-    under ``tmp_path``; return its stored row (``row["metrics"]["auc"]`` and the rest). Raise AssertionError,
-    with the run's output and any traceback, unless it passed."""
-    from benchmark.cli import main
-    from benchmark.run.store import STORE_FILE, Store
+                   plugins=(), data_root: Path | None = None, overrides: Mapping[str, Any] | None = None,
+                   **grid) -> dict:
+    """Run ``target::source::method[seed=seed]`` in-process with :func:`benchmark.run_grid`: the tiny preset (with
+    ``overrides`` over it), the plugin modules ``plugins`` (import paths; installed ones load anyway), the run
+    folder and cache under ``tmp_path``, and any other ``run_grid`` argument in ``grid`` (``launcher``,
+    ``launcher_options``, ...); return its stored row (``row["metrics"]["auc"]`` and the rest). Raise
+    AssertionError, with the run's output and any traceback, unless it passed."""
+    from benchmark.run.grid import GridError, run_grid
 
-    out = Path(tmp_path) / "runs"
-    command = [arg for plugin in plugins for arg in ("-p", plugin)]
-    command += ["run", "-d", target, "-s", source, "-m", method, "--seeds", str(seed), "--out", str(out),
-                "--cache-dir", str(Path(tmp_path) / "cache"), "--data-root", str(data_root or Path(tmp_path) / "data"),
-                *TINY_ARGS, *args]
+    output = io.StringIO()
+    node = f"{target}::{source}::{method}[seed={seed}]"
+    settings = {**TINY, "cache_dir": Path(tmp_path) / "cache", "data_root": data_root or Path(tmp_path) / "data",
+                **(overrides or {})}
     threads = torch.get_num_threads()
     try:
-        result = CliRunner().invoke(main, command)
+        result = run_grid("cpu-quick", overrides=settings, datasets=[target], sources=[source], methods=[method],
+                          seeds=[seed], store=Path(tmp_path) / "runs", plugins=plugins,
+                          console=Console(file=output, width=160), **grid)
+    except GridError as error:
+        raise AssertionError(f"{node} did not pass: {error}\n{output.getvalue()}") from error
     finally:
-        torch.set_num_threads(threads)  # `run` sets them for the whole process
-    rows = Store(out).rows() if (out / STORE_FILE).exists() else []
-    node = f"{target}::{source}::{method}[seed={seed}]"
-    row = next((r for r in rows if (r["target"], r["source"], r["method"], r["seed"]) == (target, source, method,
-                                                                                           seed)), None)
+        torch.set_num_threads(threads)  # run_grid sets them for the whole process
+    row = next((r for r in result.rows if (r["target"], r["source"], r["method"], r["seed"]) == (target, source,
+                                                                                                  method, seed)), None)
     if row is None or row["status"] != "passed":
         detail = "" if row is None else f"\nstatus {row['status']}: {row.get('error') or ''}"
-        raise AssertionError(f"{node} did not pass (exit {result.exit_code}):\n{result.output}{detail}")
+        raise AssertionError(f"{node} did not pass:\n{output.getvalue()}{detail}")
     return row

@@ -9,8 +9,7 @@ from benchmark.data.taskdata import TaskData
 from benchmark.engine.inputs import input_of
 from benchmark.engine.models import predict
 from benchmark.presets import Preset
-from benchmark.run.keeppolicy import AUTO_LIMIT_BYTES, should_keep
-from benchmark.run.keptmodels import kept_path, load_model
+from benchmark.run.keptmodels import AUTO_LIMIT_BYTES, kept_path, load_model, should_keep
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
 

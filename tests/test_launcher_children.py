@@ -50,8 +50,8 @@ def wait_for(condition, seconds: float, what: str) -> None:
 def test_ctrl_c_under_submitits_local_executor_prints_no_child_traceback(tmp_path):
     out, log = tmp_path / "run", tmp_path / "driver.log"
     driver = in_session(log, [*BASE, "run", "-d", "tiny_tgt", "-s", "random", "-m", "steady", "--seeds", "2,5",
-                              "--out", str(out), *TINY, "--no-audit", "--launcher", "submitit", "--slurm-executor",
-                              "local"], TLBENCH_TEST_SLEEP="60")
+                              "--out", str(out), *TINY, "--no-audit", "--launcher", "submitit", "--launcher-option",
+                              "executor=local"], TLBENCH_TEST_SLEEP="60")
     try:
         wait_for(lambda: sum("submitit.core._submit" in p for p in session_processes(driver.pid)) == 2, 120,
                  "the two jobs did not start")

@@ -84,9 +84,10 @@ def test_no_cluster_at_the_address_or_no_gpu_for_a_cuda_run_is_a_clear_error(cli
     with monkeypatch.context() as patch:  # as in a process without a Ray, on a machine without a cluster
         patch.setattr(ray_instance, "is_initialized", lambda: False)
         patch.setattr(ray_instance, "init", no_cluster)
-        result = cli(*BASE, "run", *GRID, "--launcher", "ray", "--ray-address", "auto", "--out", tmp_path / "out")
+        result = cli(*BASE, "run", *GRID, "--launcher", "ray", "--launcher-option", "address=auto", "--out",
+                     tmp_path / "out")
     assert result.exit_code == 4
-    assert "--launcher ray: no Ray cluster at --ray-address auto: Could not find any running" in result.output
+    assert "--launcher ray: no Ray cluster at address auto: Could not find any running" in result.output
     assert "ray start --head" in result.output
     monkeypatch.setattr(ray_instance, "cluster_resources", lambda: {"CPU": 2.0})
     with pytest.raises(LaunchError, match="no GPU: add GPU nodes, or run with --device cpu"):

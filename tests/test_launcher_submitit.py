@@ -25,6 +25,10 @@ WITH_SOURCE = ["-d", "tiny_tgt", "-s", "none", "-s", "random", "-s", "tiny_src",
                "--seeds", "2"]
 
 
+def launcher_options(*pairs: str) -> list[str]:
+    return [arg for pair in pairs for arg in ("--launcher-option", pair)]
+
+
 def results(out: Path) -> dict:
     return {row["config_hash"]: (row["node_id"], row["status"], row["metrics"]["auc"]) for row in Store(out).rows()}
 
@@ -41,8 +45,8 @@ def test_the_local_executor_runs_each_job_in_a_process_of_its_own_with_the_local
     grid = ["-d", "tiny_tgt", "-s", "none", "-s", "random", "-m", "scratch", "-m", "fe-svm", "--seeds", "2"]
     local = cli(*BASE, "run", *grid, "--out", tmp_path / "local", "--threads", "1", *TINY)
     assert local.exit_code == 0, local.output
-    slurm = cli(*BASE, "run", *grid, "--out", tmp_path / "slurm", "--launcher", "submitit", "--slurm-executor",
-                "local", "--cpus-per-job", "1", *TINY)
+    slurm = cli(*BASE, "run", *grid, "--out", tmp_path / "slurm", "--launcher", "submitit", "--launcher-option",
+                "executor=local", "--cpus-per-job", "1", *TINY)
     assert slurm.exit_code == 0, slurm.output
     assert "launcher submitit: 2 slots" in slurm.output  # two cores, one per job
     assert_same_results(tmp_path / "local", tmp_path / "slurm", 2)
@@ -54,7 +58,7 @@ def test_the_local_executor_runs_each_job_in_a_process_of_its_own_with_the_local
 
 def test_the_config_file_chooses_submitit_and_its_debug_executor(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "tlbench.toml").write_text('[launcher]\nname = "submitit"\n\n[launcher.slurm]\nexecutor = "debug"\n')
+    (tmp_path / "tlbench.toml").write_text('[launcher]\nname = "submitit"\n\n[launcher.submitit]\nexecutor = "debug"\n')
     debug = cli(*BASE, "run", *WITH_SOURCE, "--out", tmp_path / "debug", *TINY)
     assert debug.exit_code == 0, debug.output
     assert "launcher submitit: 1 slot" in debug.output
@@ -66,8 +70,9 @@ def test_the_config_file_chooses_submitit_and_its_debug_executor(cli, tmp_path, 
 
 def test_dry_run_shows_the_sbatch_header_of_the_options(cli, tmp_path):
     out = tmp_path / "runs"
-    result = cli(*BASE, "run", *WITH_SOURCE, "--out", out, "--launcher", "dry-run", "--slurm-partition", "gpu",
-                 "--slurm-time", "30", "--slurm-gpus", "2", "--cpus-per-job", "4", "--array-parallelism", "2", *TINY)
+    result = cli(*BASE, "run", *WITH_SOURCE, "--out", out, "--launcher", "dry-run",
+                 *launcher_options("partition=gpu", "time_min=30", "gpus_per_job=2", "array_parallelism=2"),
+                 "--cpus-per-job", "4", *TINY)
     assert result.exit_code == 0, result.output
     lines = [line.strip() for line in result.output.splitlines()]
     section = lines[lines.index("--launcher submitit"):]
@@ -84,16 +89,16 @@ def test_dry_run_shows_the_sbatch_header_of_the_options(cli, tmp_path):
     assert not out.exists()
 
 
-def test_the_config_files_slurm_table_fills_what_the_options_leave_out(cli, tmp_path, monkeypatch):
+def test_the_config_files_submitit_table_fills_what_the_options_leave_out(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "tlbench.toml"
-    config.write_text('[launcher.slurm]\npartition = "big"\ntime_min = 45\narray_parallelism = 8\n')
-    result = cli(*BASE, "run", *WITH_SOURCE, "--launcher", "dry-run", "--slurm-time", "60", *TINY)
+    config.write_text('[launcher.submitit]\npartition = "big"\ntime_min = 45\narray_parallelism = 8\n')
+    result = cli(*BASE, "run", *WITH_SOURCE, "--launcher", "dry-run", "--launcher-option", "time_min=60", *TINY)
     assert result.exit_code == 0, result.output
     assert "#SBATCH --partition=big" in result.output and "#SBATCH --time=60" in result.output
     assert "#SBATCH --array=0-2%3" in result.output and "at most 8 job(s) at once" in result.output
     assert "--gpus-per-node" not in result.output  # the run's device is the CPU
-    config.write_text('[launcher.slurm]\ntime_min = "4h"\n')
+    config.write_text('[launcher.submitit]\ntime_min = "4h"\n')
     refused = cli(*BASE, "run", *WITH_SOURCE, "--launcher", "dry-run", *TINY)
     assert refused.exit_code == 4 and "time_min = '4h': give a whole number of at least 1" in refused.output
 
@@ -102,7 +107,7 @@ def test_the_config_files_slurm_table_fills_what_the_options_leave_out(cli, tmp_
 def test_without_slurm_the_run_says_what_to_do_and_records_nothing(cli, tmp_path):
     result = cli(*BASE, "run", *WITH_SOURCE, "--out", tmp_path / "runs", "--launcher", "submitit", *TINY)
     assert result.exit_code == 4
-    assert "srun is not on PATH" in result.output and "--slurm-executor local" in result.output
+    assert "srun is not on PATH" in result.output and "--launcher-option executor=local" in result.output
     assert Store(tmp_path / "runs").rows() == []
 
 
@@ -114,8 +119,8 @@ def spec_for(tmp_path: Path) -> WorkSpec:
 def test_capacity_is_the_array_parallelism_and_the_local_executor_stays_within_the_cores(tmp_path):
     spec, cores = spec_for(tmp_path), len(os.sched_getaffinity(0))
 
-    def capacity(cpus=None, **slurm):
-        return SlurmParameters.of(LaunchOptions(tmp_path, cpus_per_job=cpus, slurm=slurm), spec).capacity()
+    def capacity(cpus=None, **own):
+        return SlurmParameters.of(LaunchOptions(tmp_path, cpus_per_job=cpus, own=own), spec).capacity()
 
     assert capacity() == 64 and capacity(array_parallelism=5) == 5
     assert capacity(executor="local") == min(64, cores) and capacity(cores, executor="local") == 1
@@ -124,7 +129,7 @@ def test_capacity_is_the_array_parallelism_and_the_local_executor_stays_within_t
 
 def test_a_job_whose_process_dies_is_a_lost_worker_with_its_log(tmp_path, monkeypatch):
     monkeypatch.setattr(submitit.local.local.LocalJob, "_results_timeout_s", 0)  # no result is coming
-    options = LaunchOptions(tmp_path / "runs", slurm={"executor": "local"})
+    options = LaunchOptions(tmp_path / "runs", own={"executor": "local"})
     events = []
     with SubmititLauncher().open(spec_for(tmp_path), options) as session:
         future = session.submit(Job("experiment", "f" * 64, "tiny_tgt::none::scratch[seed=2]", "none"), events.append)
@@ -189,7 +194,7 @@ def test_sbatch_gets_the_described_header_as_one_array_per_flush(tmp_path, monke
     fake_slurm(tmp_path, monkeypatch, f'cp "$1" {script}\necho "Submitted batch job 4242"')
     spec = spec_for(tmp_path)
     options = LaunchOptions(tmp_path / "runs", cpus_per_job=4,
-                            slurm={"partition": "gpu", "time_min": 30, "array_parallelism": 2})
+                            own={"partition": "gpu", "time_min": 30, "array_parallelism": 2})
     events = []
     with SubmititLauncher().open(spec, options) as session:
         assert session.capacity == 2
@@ -206,7 +211,7 @@ def test_sbatch_gets_the_described_header_as_one_array_per_flush(tmp_path, monke
 
 def test_an_array_sbatch_refuses_stops_the_run_with_its_reason(tmp_path, monkeypatch):
     fake_slurm(tmp_path, monkeypatch, 'echo "sbatch: error: invalid partition specified: nope" >&2\nexit 1')
-    options = LaunchOptions(tmp_path / "runs", slurm={"partition": "nope"})
+    options = LaunchOptions(tmp_path / "runs", own={"partition": "nope"})
     with SubmititLauncher().open(spec_for(tmp_path), options) as session:
         future = session.submit(Job("experiment", "f" * 64, "job", "none"), lambda event: None)
         with pytest.raises(LaunchError, match="invalid partition specified: nope"):

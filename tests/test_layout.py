@@ -21,8 +21,6 @@ CONTRACTS = frozenset({"hashing", "names", "presets", "settings", "datasets", "m
                        "estimators", "visualizers", "launchers", "hookspecs", "acceleration", "inputs"})
 FACADES = frozenset({"benchmark", "benchmark.testing"})  # on top of every layer: they may import anything
 
-PENDING_MOVES: set[tuple[str, str]] = set()
-
 
 def module_name(path: Path, root: Path = ROOT) -> str:
     parts = path.relative_to(root).with_suffix("").parts
@@ -103,11 +101,8 @@ def test_every_core_module_has_a_layer():
 
 def test_layers_hold():
     _, upward = layer_violations()
-    pending = {(importer, imported) for importer, imported, _ in upward} & PENDING_MOVES
-    up = [f"{importer} imports {imported} (line {line})" for importer, imported, line in upward
-          if (importer, imported) not in PENDING_MOVES]
+    up = [f"{importer} imports {imported} (line {line})" for importer, imported, line in upward]
     assert up == [], "imports that run up the layers " + " < ".join(LAYERS) + ":\n" + "\n".join(up)
-    assert pending == PENDING_MOVES, f"moved already, drop from PENDING_MOVES: {sorted(PENDING_MOVES - pending)}"
 
 
 def test_the_store_file_is_named_in_one_place():

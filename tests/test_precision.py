@@ -151,3 +151,16 @@ def test_a_diverged_bf16_training_suggests_fp32(bf16):
                          PRESET.with_overrides(lr=1e12, max_epochs=2), CPU, seed=1,
                          accel=Acceleration(bf16=bf16, channels_last=True))
     assert ("--precision fp32" in str(raised.value)) is bf16
+
+
+def test_run_grid_takes_the_precision_as_an_override(bf16_cpu, tmp_path):
+    from benchmark.registry.config import Config
+    from benchmark.run.gridsettings import grid_settings
+
+    folders = {"data_root": tmp_path, "cache_dir": tmp_path}
+    assert grid_settings("cpu-quick", folders, Config()).precision == "bf16"
+    fp32 = grid_settings("cpu-quick", {**folders, "precision": "fp32"}, Config())
+    assert fp32.precision == "fp32" and fp32.runtime["precision"] == "fp32"
+    assert grid_settings(fp32, {"precision": "auto"}, Config()).precision == "bf16"
+    with pytest.raises(ValueError, match="fp16"):
+        grid_settings("cpu-quick", {**folders, "precision": "fp16"}, Config())

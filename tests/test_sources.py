@@ -193,3 +193,19 @@ def test_the_catalog_builds_each_trained_source_once_and_refreshes_its_identity(
     dataset.seed = 5
     assert source.identity(run) == before
     assert catalog.all_sources()["tiny_src"].identity(run)["data"] != before["data"]
+
+
+def test_a_trained_source_on_a_full_disk_leaves_no_partial_file_and_keeps_its_model_in_memory(tmp_path,
+                                                                                                  monkeypatch):
+    from tiny_plugin import TinySource
+
+    from benchmark.files import cachefiles
+
+    monkeypatch.setattr(cachefiles, "has_room", lambda folder, nbytes: nbytes == 0)  # room for the description only
+    dataset = TinySource()
+    source = DatasetSource(dataset, dataset.tasks()[0])
+    run = settings(tmp_path)
+    source.prepare(run, TaskData(run))
+    folder = source.trained_model_path(run).parent
+    assert [p for p in folder.iterdir() if p.suffix != ".lock"] == []  # neither the weights nor their description
+    assert source.build(run, num_classes=2, seed=0).fc.out_features == 2

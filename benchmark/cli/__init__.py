@@ -4,7 +4,7 @@ Modules that import torch, timm or scikit-learn are imported inside the commands
 ``tlbench --help`` answers at once.
 """
 
-from benchmark.cli import estimating, listing, results, running  # noqa: F401  (each registers its commands on main)
+from benchmark.cli import converting, estimating, listing, results, running  # noqa: F401  (each registers its commands)
 from benchmark.cli.app import main
 from benchmark.cli.scaffold import new_command
 

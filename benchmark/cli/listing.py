@@ -81,7 +81,8 @@ def _catalog_listing(catalog: Catalog, settings: RunSettings) -> dict:
         "estimators": [{"name": e.name, "description": e.description, "needs_head": e.needs_head}
                        for e in catalog.estimators.values()],
         "launchers": [{"name": launcher.name, "description": launcher.description,
-                       "unavailable": launcher.available()} for launcher in catalog.launchers.values()],
+                       "unavailable": launcher.available(), "options": [o.describe() for o in launcher.options]}
+                      for launcher in catalog.launchers.values()],
         "broken_plugins": [p.as_dict() for p in catalog.plugins if p.status == "broken"],
     }
 
@@ -121,7 +122,8 @@ def list_command(ctx, plugin_args, data_root, as_json, imagenet_weights):
         table.add_column("description")
         for item in listing[kind]:
             unavailable = f"\n[red]unavailable:[/] {escape(item['unavailable'])}" if item.get("unavailable") else ""
-            table.add_row(escape(item["name"]), escape(item["description"]) + unavailable)
+            options = "".join(f"\n  --launcher-option {escape(option)}" for option in item.get("options", ()))
+            table.add_row(escape(item["name"]), escape(item["description"]) + unavailable + options)
         console.print(table)
     for plugin in listing["broken_plugins"]:
         console.print(f"[red]broken plugin {escape(plugin['name'])}:[/] {escape(plugin['error'])}")

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.imagecache import ImageCache, PercentileWindow, Window, window_identity
-from benchmark.datasets import Dataset, DatasetStatus, ImageSet, Task, require_every_class
+from benchmark.data.imagecache import ImageCache
+from benchmark.data.windows import PercentileWindow, Window, window_identity
+from benchmark.datasets import Dataset, DatasetStatus, ImageSet, Task, WideImages, require_every_class
 from benchmark.hashing import digest_of
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,10 @@ class FileDataset(Dataset):
     ``folder_name`` is the dataset's folder under the data root (default: ``name``); ``required_folders``
     the sub-folders that must be in it; ``layout`` says what belongs in it and ``get`` where to get it
     (both for the ``missing`` message). ``window`` is the intensity window of images of more than 8 bits: a
-    fixed (low, high), a :class:`~benchmark.data.imagecache.PercentileWindow` computed once from the dataset's
-    own files, or None: each image by its own range, which erases its level (see
-    :func:`benchmark.data.imagecache.to_rgb`); it is part of the data's fingerprint.
+    fixed (low, high), a :class:`~benchmark.data.windows.PercentileWindow` that each split takes from its training
+    images (:meth:`load` then keeps those images at their own depth, :class:`~benchmark.datasets.WideImages`), or
+    None: each image by its own range, which erases its level (see :func:`benchmark.data.imagecache.to_rgb`); it
+    is part of the data's fingerprint.
     """
 
     folder_name: str = ""
@@ -174,11 +176,7 @@ class FileDataset(Dataset):
         require_every_class(task, files.labels, str(files.folder))
         key = {"dataset": self.name, "version": self.version, "task": task.name}
         cache = options.cache or ImageCache(None)
-        window = self.window
-        if isinstance(window, PercentileWindow):
-            everyone = list(dict.fromkeys(path for each in self.tasks() for path in self.files(each, root).paths))
-            window = cache.percentile_window(self.name, everyone, window)
-        cached = cache.load(f"{self.name}-{task.name}", key, files.paths, image_size, window)
+        cached = cache.load(f"{self.name}-{task.name}", key, files.paths, image_size, self.window)
         notes = []
         if cached.failures:
             listing = "\n  ".join(cached.failures)
@@ -196,6 +194,9 @@ class FileDataset(Dataset):
             log.warning(message)
             notes.append(message)
         kept = cached.kept
+        wide = None
+        if isinstance(self.window, PercentileWindow):
+            wide = WideImages(cached.wide_rows, cached.levels, (self.window.low, self.window.high))
 
         def pick(values):
             return None if values is None else np.asarray(values)[kept]
@@ -203,7 +204,7 @@ class FileDataset(Dataset):
         return ImageSet(
             cached.images, files.labels[kept], task.classes, groups=pick(files.groups),
             official_split=pick(files.official_split), official_by_default=files.official_by_default,
-            notes=notes,
+            notes=notes, wide=wide,
         )
 
 

@@ -4,11 +4,14 @@ Image files are decoded and squashed to ``size`` x ``size`` RGB once, with one t
 a uint8 ``.npy`` array that later runs memory-map without opening an image file. An entry is keyed by
 what determines its pixels (the caller's key, the image size, :data:`PREPROCESSING` and every file's
 path, size and modification time) and is rebuilt when any of them changes. Unreadable files are
-skipped and reported by name, never dropped silently.
+skipped and reported by name, never dropped silently. Under a window that each split chooses
+(:class:`~benchmark.data.windows.PercentileWindow`), the images of more than 8 bits are also kept at their own
+depth, float32 grey, in a ``.levels.npy`` array beside the entry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmark.data.windows import PercentileWindow, Window, own_range, to_uint8
 from benchmark.engine.threads import usable_cores
 from benchmark.files.cachefiles import write_atomically, writer_of
 from benchmark.hashing import config_hash
@@ -32,60 +36,11 @@ log = logging.getLogger(__name__)
 # Bump when decoding changes: every entry is then rebuilt.
 PREPROCESSING = "pil-draft-rgb-squash-bilinear-v2"  # v2: 16-bit, 32-bit and float images scaled by their range
 CHUNK = 64
+LEVELS_DTYPE = np.float32  # images of more than 8 bits kept at their own depth (resized values are fractional)
 
 
 # PIL modes of more than 8 bits per pixel: one grey channel of integers or floats
 _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
-
-
-@dataclass(frozen=True)
-class PercentileWindow:
-    """A window from the dataset's own pixel values: its ``low`` and ``high`` percentiles over every file of the
-    dataset (all parts, the test part included: the split is not known when images are decoded), from a grid of
-    at most :data:`PERCENTILE_GRID` x :data:`PERCENTILE_GRID` pixels of each image of more than 8 bits."""
-
-    low: float = 0.5
-    high: float = 99.5
-    kind = "dataset-percentiles"
-
-    def __post_init__(self):
-        if not 0 <= self.low < self.high <= 100:
-            raise ValueError(f"window percentiles must be 0 <= low < high <= 100, got [{self.low}, {self.high}]")
-
-
-PERCENTILE_GRID = 64
-Window = tuple[float, float] | PercentileWindow
-
-
-def window_identity(window: Window | None) -> tuple:
-    """What a window adds to a data fingerprint (nothing for per-image scaling)."""
-    if window is None:
-        return ()
-    if isinstance(window, PercentileWindow):
-        return ("window", window.kind, window.low, window.high)
-    return ("window", *window)
-
-
-def dataset_percentiles(paths: Sequence[Path | str], window: PercentileWindow) -> tuple[float, float] | None:
-    """``window``'s percentiles of the pixel values of the images of more than 8 bits among ``paths`` (None when
-    there are none); unreadable files are left to the decoder to report."""
-    samples = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                if image.mode not in _WIDE_MODES:
-                    continue
-                values = np.asarray(image, dtype=np.float64)
-        except Exception:  # any decoder error: reported by file name when the images are decoded
-            continue
-        steps = [max(1, side // PERCENTILE_GRID) for side in values.shape[:2]]
-        grid = values[::steps[0], ::steps[1]].ravel()
-        samples.append(grid[np.isfinite(grid)])
-    pooled = np.concatenate(samples) if samples else np.empty(0)
-    if not pooled.size:
-        return None
-    low, high = np.percentile(pooled, [window.low, window.high])
-    return float(low), float(high)
 
 
 def to_rgb(image: Image.Image, window: tuple[float, float] | None = None) -> Image.Image:
@@ -95,12 +50,7 @@ def to_rgb(image: Image.Image, window: tuple[float, float] | None = None) -> Ima
     or without one from the image's own minimum and maximum, which erases it; a constant image becomes black."""
     if image.mode in _WIDE_MODES:
         values = np.asarray(image, dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
-        if window is not None:
-            low, high = window
-        scaled = np.zeros_like(values) if high <= low else (np.nan_to_num(values, nan=low) - low) * (255 / (high - low))
-        image = Image.fromarray(np.clip(np.round(scaled), 0, 255).astype(np.uint8))
+        image = Image.fromarray(to_uint8(values, *(window if window is not None else own_range(values))))
     return image.convert("RGB")
 
 
@@ -115,17 +65,47 @@ def decode_image(path: Path | str, size: int, window: tuple[float, float] | None
         return np.asarray(rgb, dtype=np.uint8)
 
 
-def _decode_chunk(paths: Sequence[str], size: int, window: tuple[float, float] | None = None,
-                  ) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Decode ``paths``; failures come back as (position, reason) and leave a black image."""
+def decode_levels(path: Path | str, size: int) -> np.ndarray | None:
+    """A file of more than 8 bits per pixel as float32 (size, size) grey values at its own depth, squashed with
+    bilinear filtering; None for a file of 8 bits or fewer per channel."""
+    with Image.open(path) as image:
+        if image.mode not in _WIDE_MODES:
+            return None
+        values = np.asarray(image, dtype=LEVELS_DTYPE)
+    return np.asarray(Image.fromarray(values).resize((size, size), Image.BILINEAR), dtype=LEVELS_DTYPE)
+
+
+@dataclass
+class _Decoded:
+    """What a chunk of files decoded to: uint8 ``images``, the ``levels`` of its ``wide`` files (when kept) and
+    the failures as (position, reason)."""
+
+    images: np.ndarray
+    levels: np.ndarray | None
+    wide: np.ndarray
+    failures: list[tuple[int, str]]
+
+
+def _decode_chunk(paths: Sequence[str], size: int, window: Window | None = None) -> _Decoded:
+    """Decode ``paths``; failures leave a black image. With a :class:`PercentileWindow` the files of more than 8
+    bits keep their values (:func:`decode_levels`) and their image is scaled by its own range until a split
+    maps it."""
+    keep_levels = isinstance(window, PercentileWindow)
     images = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+    levels = np.zeros((len(paths), size, size), dtype=LEVELS_DTYPE) if keep_levels else None
+    wide = np.zeros(len(paths), dtype=bool)
     failures = []
     for i, path in enumerate(paths):
         try:
-            images[i] = decode_image(path, size, window)
+            values = decode_levels(path, size) if keep_levels else None
+            if values is None:
+                images[i] = decode_image(path, size, None if keep_levels else window)
+            else:
+                levels[i], wide[i] = values, True
+                images[i] = to_uint8(values, *own_range(values))[..., None]
         except Exception as error:  # any decoder error is reported by file name, not raised here
             failures.append((i, f"{path}: {type(error).__name__}: {error}"))
-    return images, failures
+    return _Decoded(images, levels, wide, failures)
 
 
 def _listing(paths: Sequence[Path]) -> list[tuple[str, int, int]]:
@@ -137,11 +117,6 @@ def _listing(paths: Sequence[Path]) -> list[tuple[str, int, int]]:
     return files
 
 
-def _window_of(stored: dict) -> tuple[float, float] | None:
-    values = stored["window"]
-    return None if values is None else (float(values[0]), float(values[1]))
-
-
 def _beside(stem: Path, suffix: str) -> Path:
     """``stem`` with ``suffix`` appended (names may hold dots, so not ``with_suffix``)."""
     return stem.parent / f"{stem.name}{suffix}"
@@ -150,13 +125,17 @@ def _beside(stem: Path, suffix: str) -> Path:
 @dataclass
 class CachedImages:
     """``images[i]`` is the file ``kept[i]`` of the request; ``failures`` name the files left out;
-    ``decoded`` is how many files this call decoded (0 when the cache answered)."""
+    ``decoded`` is how many files this call decoded (0 when the cache answered). Under a
+    :class:`PercentileWindow`, ``levels`` holds the float32 values of the images of more than 8 bits, at the
+    positions ``wide_rows`` of ``images``."""
 
     images: np.ndarray
     kept: np.ndarray
     failures: list[str] = field(default_factory=list)
     decoded: int = 0
     path: Path | None = None
+    wide_rows: np.ndarray | None = None
+    levels: np.ndarray | None = None
 
 
 class ImageCache:
@@ -172,46 +151,26 @@ class ImageCache:
         self.decoded = 0
         self._lock = threading.Lock()
 
-    def entry_key(self, key: dict, paths: Sequence[Path], size: int,
-                  window: tuple[float, float] | None = None) -> str:
-        windowed = {"window": list(window)} if window is not None else {}
+    def entry_key(self, key: dict, paths: Sequence[Path], size: int, window: Window | None = None) -> str:
+        if isinstance(window, PercentileWindow):  # the values, not the percentiles, are what the entry holds
+            windowed = {"levels": np.dtype(LEVELS_DTYPE).name}
+        else:
+            windowed = {"window": list(window)} if window is not None else {}
         return config_hash({"key": key, "size": size, "preprocessing": PREPROCESSING, "files": _listing(paths),
                             **windowed})
 
-    def percentile_window(self, name: str, paths: Sequence[Path], window: PercentileWindow,
-                          ) -> tuple[float, float] | None:
-        """:func:`dataset_percentiles` of ``paths``, computed once: kept beside the cache's entries, keyed by the
-        files (path, size, modification time) and the percentiles."""
-        if self.folder is None:
-            return dataset_percentiles(paths, window)
-        key = config_hash({"files": _listing(paths), "window": window_identity(window), "grid": PERCENTILE_GRID})
-        prefix = f"{file_stem(name)}-window-"
-        path = self.folder / f"{prefix}{key}.json"
-        try:
-            return _window_of(json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError, KeyError):
-            pass
-        values = dataset_percentiles(paths, window)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            for stale in self.folder.glob(f"{prefix}*.json"):
-                stale.unlink(missing_ok=True)
-            with write_atomically(path) as temporary:
-                temporary.write_text(json.dumps({"window": values}))
-        except OSError as error:  # the window is still right; it is computed again next time
-            log.warning("image cache: could not keep the window of %s in %s (%s)", name, self.folder, error)
-        return values
-
     def load(self, name: str, key: dict, paths: Sequence[Path], size: int,
-             window: tuple[float, float] | None = None) -> CachedImages:
-        """The images of ``paths`` at ``size`` (wide images mapped through ``window``, see :func:`to_rgb`), from the
-        cache entry ``name`` when it is current."""
+             window: Window | None = None) -> CachedImages:
+        """The images of ``paths`` at ``size``, from the cache entry ``name`` when it is current. Images of more than
+        8 bits are mapped through a fixed ``window`` (see :func:`to_rgb`), or under a :class:`PercentileWindow`
+        kept at their own depth as well (:attr:`CachedImages.levels`)."""
         if self.folder is None:
             return self._decode(name, paths, size, None, window)
         prefix = f"{file_stem(name)}-{size}px-"
         stem = self.folder / f"{prefix}{self.entry_key(key, paths, size, window)}"
+        keep_levels = isinstance(window, PercentileWindow)
         with self._lock:
-            cached = self._read(stem)
+            cached = self._read(stem, keep_levels)
             if cached is not None:
                 log.info("image cache: read %d images of %s from %s (no image decoded)", len(cached.kept), name,
                          cached.path)
@@ -241,12 +200,13 @@ class ImageCache:
             return False
         return True
 
-    def _read(self, stem: Path) -> CachedImages | None:
-        """The entry at ``stem``, or None when it is absent or damaged (a warning names a damaged one, which
-        the caller then replaces)."""
-        array, meta = _beside(stem, ".npy"), _beside(stem, ".json")
-        if not (array.exists() and meta.exists()):
+    def _read(self, stem: Path, keep_levels: bool = False) -> CachedImages | None:
+        """The entry at ``stem`` (with its levels when ``keep_levels``), or None when it is absent or damaged (a
+        warning names a damaged one, which the caller then replaces)."""
+        array, meta, levels_file = _beside(stem, ".npy"), _beside(stem, ".json"), _beside(stem, ".levels.npy")
+        if not (array.exists() and meta.exists() and (levels_file.exists() or not keep_levels)):
             return None
+        levels = rows = None
         try:
             info = json.loads(meta.read_text())
             images = np.load(array, mmap_mode="c")  # copy-on-write: writable for torch, file untouched
@@ -254,55 +214,88 @@ class ImageCache:
             failures = list(info["failures"])
             if len(images) != len(kept) or images.dtype != np.uint8 or images.ndim != 4:
                 raise ValueError(f"{len(images)} images of {images.dtype} for {len(kept)} kept files")
+            if keep_levels:
+                rows = np.asarray(info["wide_rows"], dtype=np.int64)
+                levels = np.load(levels_file, mmap_mode="c")
+                if levels.dtype != LEVELS_DTYPE or levels.shape != (len(rows), *images.shape[1:3]):
+                    raise ValueError(f"levels {levels.dtype} {levels.shape} for {len(rows)} images of more than 8 bits")
+                if len(rows) and (rows.min() < 0 or rows.max() >= len(kept)):
+                    raise ValueError(f"positions of images of more than 8 bits outside 0..{len(kept) - 1}")
         except (OSError, ValueError, KeyError, TypeError) as error:
             log.warning("image cache: entry %s is damaged (%s); decoding its images again", stem, error)
             return None
-        return CachedImages(images, kept, failures, 0, array)
+        return CachedImages(images, kept, failures, 0, array, rows, levels)
 
     def _decode(self, name: str, paths: Sequence[Path], size: int, stem: Path | None,
-                window: tuple[float, float] | None = None) -> CachedImages:
-        """Decode ``paths`` into memory (``stem`` None) or into the cache entry ``stem``, published when whole."""
+                window: Window | None = None) -> CachedImages:
+        """Decode ``paths`` into memory (``stem`` None) or into the cache entry ``stem``, published when whole (with
+        its levels under a :class:`PercentileWindow`)."""
+        keep_levels = isinstance(window, PercentileWindow)
         shape = (len(paths), size, size, 3)
         if stem is None:
             images = np.empty(shape, dtype=np.uint8)
-            kept, reasons = self._decode_logged(images, name, paths, size, window)
-            return CachedImages(images[kept] if reasons else images, kept, reasons, len(paths))
-        with write_atomically(_beside(stem, ".npy"), len(paths) * size * size * 3) as partial:
+            levels = np.empty(shape[:3], dtype=LEVELS_DTYPE) if keep_levels else None
+            kept, reasons, rows = self._decode_logged(images, levels, name, paths, size, window)
+            if keep_levels and len(rows) < len(paths):
+                levels = levels[kept[rows]]
+            return CachedImages(images[kept] if reasons else images, kept, reasons, len(paths), None, rows, levels)
+        levels_bytes = len(paths) * size * size * np.dtype(LEVELS_DTYPE).itemsize
+        levels_entry = (write_atomically(_beside(stem, ".levels.npy"), levels_bytes) if keep_levels
+                        else contextlib.nullcontext())
+        with write_atomically(_beside(stem, ".npy"), len(paths) * size * size * 3) as partial, \
+                levels_entry as levels_partial:  # published in reverse: the levels, then the images
             images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
-            kept, reasons = self._decode_logged(images, name, paths, size, window)
+            levels = None
+            if keep_levels:
+                levels = np.lib.format.open_memmap(levels_partial, mode="w+", dtype=LEVELS_DTYPE, shape=shape[:3])
+            kept, reasons, rows = self._decode_logged(images, levels, name, paths, size, window)
             if reasons:
-                rows = np.asarray(images)[kept]
+                kept_images = np.asarray(images)[kept]
                 del images
                 with open(partial, "wb") as handle:
-                    np.save(handle, rows)  # rewrite without the unreadable files' rows
+                    np.save(handle, kept_images)  # rewrite without the unreadable files' rows
             else:
                 images.flush()
                 del images
+            if keep_levels and len(rows) < len(paths):
+                kept_levels = np.asarray(levels)[kept[rows]]
+                del levels
+                with open(levels_partial, "wb") as handle:
+                    np.save(handle, kept_levels)  # only the kept files of more than 8 bits
+            elif keep_levels:
+                levels.flush()
+                del levels
             with write_atomically(_beside(stem, ".json")) as meta:  # published first: the array appears last
-                meta.write_text(json.dumps({"kept": kept.tolist(), "failures": reasons}))
-        cached = self._read(stem)
+                meta.write_text(json.dumps({"kept": kept.tolist(), "failures": reasons,
+                                            **({"wide_rows": rows.tolist()} if keep_levels else {})}))
+        cached = self._read(stem, keep_levels)
         cached.decoded = len(paths)
         return cached
 
-    def _decode_logged(self, images: np.ndarray, name: str, paths: Sequence[Path], size: int,
-                       window: tuple[float, float] | None) -> tuple[np.ndarray, list[str]]:
-        """Fill ``images``; return the kept files' positions and the unreadable files' reasons."""
+    def _decode_logged(self, images: np.ndarray, levels: np.ndarray | None, name: str, paths: Sequence[Path],
+                       size: int, window: Window | None) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+        """Fill ``images`` (and ``levels``, see :func:`_decode_chunk`); return the kept files' positions, the
+        unreadable files' reasons and, with ``levels``, the positions among the kept files of those of more than 8
+        bits."""
         started = time.perf_counter()
-        failures = self._decode_into(images, [str(p) for p in paths], size, window)
+        wide = np.zeros(len(paths), dtype=bool)
+        failures = self._decode_into(images, levels, wide, [str(p) for p in paths], size, window)
         failed = {i for i, _ in failures}
         kept = np.array([i for i in range(len(paths)) if i not in failed], dtype=np.int64)
         self.decoded += len(paths)
         seconds = time.perf_counter() - started
         log.info("image cache: decoded %d images of %s at %dpx in %.1fs (%.0f images/s, %d threads)",
                  len(paths), name, size, seconds, len(paths) / max(seconds, 1e-9), self._threads(len(paths)))
-        return kept, [reason for _, reason in failures]
+        rows = np.flatnonzero(wide[kept]) if levels is not None else None
+        return kept, [reason for _, reason in failures], rows
 
     def _threads(self, count: int) -> int:
         return max(1, min(self.workers, count // CHUNK))
 
-    def _decode_into(self, images: np.ndarray, paths: list[str], size: int,
-                     window: tuple[float, float] | None = None) -> list[tuple[int, str]]:
-        """Fill ``images`` from ``paths`` chunk by chunk; return the failures as (index, reason).
+    def _decode_into(self, images: np.ndarray, levels: np.ndarray | None, wide: np.ndarray, paths: list[str],
+                     size: int, window: Window | None = None) -> list[tuple[int, str]]:
+        """Fill ``images`` (and ``levels`` and ``wide``, see :func:`_decode_chunk`) from ``paths`` chunk by chunk;
+        return the failures as (index, reason).
 
         Threads, not processes: Pillow releases the GIL while it decodes and resizes, so threads decode in
         parallel, and unlike a process pool they work inside the local launcher's daemon worker processes
@@ -311,10 +304,13 @@ class ImageCache:
         threads = self._threads(len(paths))
         failures = []
 
-        def store(number, result):
-            chunk_images, chunk_failures = result
-            images[number * CHUNK:number * CHUNK + len(chunk_images)] = chunk_images
-            failures.extend((number * CHUNK + i, reason) for i, reason in chunk_failures)
+        def store(number, decoded: _Decoded):
+            where = slice(number * CHUNK, number * CHUNK + len(decoded.images))
+            images[where] = decoded.images
+            wide[where] = decoded.wide
+            if levels is not None:
+                levels[where] = decoded.levels
+            failures.extend((number * CHUNK + i, reason) for i, reason in decoded.failures)
 
         if threads == 1:
             for number, chunk in enumerate(chunks):

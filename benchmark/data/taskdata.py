@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,11 +13,14 @@ import torch
 from benchmark.data.filedatasets import LoadOptions, load_options
 from benchmark.data.imagecache import ImageCache
 from benchmark.data.splits import Split, make_split, uses_official
+from benchmark.data.windows import training_window, windowed
 from benchmark.datasets import SOURCE, TARGET, Dataset, ImageSet, Task, require_every_class
 from benchmark.engine.models import to_images_tensor
 from benchmark.engine.training import LabelledImages
+from benchmark.hashing import digest_of
 from benchmark.settings import RunSettings
 
+log = logging.getLogger(__name__)
 _DIGEST_CHUNK = 1 << 24  # bytes hashed per update
 
 
@@ -26,7 +31,9 @@ class SplitData:
     ``train`` holds the images of ``split.train`` in that order, followed by ``augmented`` images the
     dataset made from them (:meth:`Dataset.augment_train`), which have no position in the task.
     ``images_digest`` identifies the task's images that the split's positions index
-    (:func:`images_digest`); empty when unknown.
+    (:func:`images_digest`; with the split's ``window`` where its training images chose one); empty when unknown.
+    ``window`` is the intensity window (low, high) its images of more than 8 bits were mapped through, taken
+    from its training images (:func:`~benchmark.data.windows.training_window`); None where none was chosen.
     """
 
     task: Task
@@ -37,6 +44,7 @@ class SplitData:
     augmented: int = 0
     images_digest: str = ""
     test_groups: np.ndarray | None = None  # patient, cell or lesion of each test image, where the dataset knows
+    window: tuple[float, float] | None = None
 
     @property
     def n_test_groups(self) -> int | None:
@@ -45,7 +53,12 @@ class SplitData:
 
 def images_digest(images: torch.Tensor) -> str:
     """A content digest of a uint8 image tensor (shape and pixels), read in place chunk by chunk."""
-    array = images.contiguous().numpy()
+    return array_digest(images.contiguous().numpy())
+
+
+def array_digest(array: np.ndarray) -> str:
+    """A content digest of an array (dtype, shape and values), read in place chunk by chunk."""
+    array = np.ascontiguousarray(array)
     digest = hashlib.blake2b(f"{array.dtype}{array.shape}".encode(), digest_size=16)
     flat = memoryview(array).cast("B")
     for start in range(0, len(flat), _DIGEST_CHUNK):
@@ -56,15 +69,18 @@ def images_digest(images: torch.Tensor) -> str:
 class TaskData:
     """Loads each task's :class:`ImageSet` at most once (image files through the decode-once cache in
     ``settings.cache_dir``) and serves seeded splits of it, each carrying its task's images digest
-    (computed once per task)."""
+    (computed once per task). Images of more than 8 bits kept at their own depth (``ImageSet.wide``) are mapped
+    through the window of each split's training images (computed once per split)."""
 
     def __init__(self, settings: RunSettings):
         self.settings = settings
         self.options = LoadOptions(ImageCache(settings.cache_dir), settings.strict, settings.max_unreadable)
-        self._images: dict[str, tuple[ImageSet, torch.Tensor]] = {}
+        self._images: dict[str, tuple[ImageSet, torch.Tensor | None]] = {}
         self._digests: dict[str, str] = {}
+        self._windows: dict[tuple[str, str], tuple[float, float] | None] = {}
 
-    def imageset(self, dataset: Dataset, task: Task) -> tuple[ImageSet, torch.Tensor]:
+    def imageset(self, dataset: Dataset, task: Task) -> tuple[ImageSet, torch.Tensor | None]:
+        """The task's images and their (N, 3, H, W) tensor; no tensor where a split windows them (``wide``)."""
         if task.name not in self._images:
             size = self.settings.preset.image_size
             root = self.settings.data_root
@@ -80,7 +96,8 @@ class TaskData:
                     f"dataset {dataset.name!r} returned {imageset.images.shape[1:3]} images for task "
                     f"{task.name!r}; it must return {size}x{size}"
                 )
-            self._images[task.name] = (imageset, to_images_tensor(imageset.images))
+            tensor = None if imageset.wide is not None else to_images_tensor(imageset.images)
+            self._images[task.name] = (imageset, tensor)
         return self._images[task.name]
 
     def split(self, dataset: Dataset, task: Task, seed: int, role: str = TARGET) -> SplitData:
@@ -88,7 +105,8 @@ class TaskData:
         source split counts."""
         imageset, tensor = self.imageset(dataset, task)
         if task.name not in self._digests:
-            self._digests[task.name] = images_digest(tensor)
+            self._digests[task.name] = _task_digest(imageset, tensor)
+        digest = self._digests[task.name]
         preset = self.settings.preset
         split = make_split(
             imageset.labels, seed, preset.test_fraction, preset.val_fraction,
@@ -96,11 +114,17 @@ class TaskData:
             counts=preset.counts_for(dataset.name, source=role == SOURCE),
             min_val=(preset.min_val_images, preset.min_val_per_class),
         )
+        window = None
+        if imageset.wide is not None:
+            window = self._window(task, imageset, split)
+            imageset = dataclasses.replace(imageset, images=windowed(imageset.images, imageset.wide, window),
+                                           wide=None)
+            digest = digest_of(digest, window)
         labels = torch.from_numpy(imageset.labels)
 
         def part(index) -> LabelledImages:
-            index = torch.from_numpy(index)
-            return LabelledImages(tensor[index], labels[index])
+            images = to_images_tensor(imageset.images[index]) if tensor is None else tensor[torch.from_numpy(index)]
+            return LabelledImages(images, labels[torch.from_numpy(index)])
 
         train = part(split.train)
         extra = dataset.augment_train(task, imageset, split.train, seed)
@@ -110,8 +134,19 @@ class TaskData:
             train = LabelledImages(torch.cat([train.images, to_images_tensor(images)]),
                                    torch.cat([train.labels, torch.as_tensor(extra_labels, dtype=torch.int64)]))
         test_groups = None if imageset.groups is None else np.asarray(imageset.groups)[split.test]
-        return SplitData(task, split, train, part(split.val), part(split.test), augmented, self._digests[task.name],
-                         test_groups)
+        return SplitData(task, split, train, part(split.val), part(split.test), augmented, digest, test_groups,
+                         window)
+
+    def _window(self, task: Task, imageset: ImageSet, split: Split) -> tuple[float, float] | None:
+        """The window of the images of more than 8 bits from ``split``'s training part, computed once per split."""
+        key = (task.name, split.hash)
+        if key not in self._windows:
+            window = training_window(imageset.wide, split.train)
+            self._windows[key] = window
+            log.info("task %s, split %s: images of more than 8 bits mapped from %s (percentiles %s of %d training "
+                     "images)", task.name, split.hash, "their own range" if window is None else f"[{window[0]:g}, "
+                     f"{window[1]:g}]", imageset.wide.percentiles, len(split.train))
+        return self._windows[key]
 
     def _official(self, dataset: Dataset, task: Task, imageset: ImageSet):
         """The dataset's own split when the preset asks for it or the dataset always uses it."""
@@ -126,3 +161,12 @@ class TaskData:
                 "official_splits"
             )
         return official
+
+
+def _task_digest(imageset: ImageSet, tensor: torch.Tensor | None) -> str:
+    """:func:`images_digest` of the task's images; with the values of its images of more than 8 bits where a split
+    windows them (the images then hold them scaled by their own range, which may hide a change of level)."""
+    if imageset.wide is None:
+        return images_digest(tensor)
+    return digest_of(array_digest(imageset.images), array_digest(imageset.wide.rows),
+                     array_digest(imageset.wide.values))

@@ -106,7 +106,7 @@ class PretrainedSource(Source):
         cached = hub_cached_file(self.architecture(settings))
         if cached is not None:
             try:
-                tensors_digest(cached)
+                tensors_digest(cached, self.prefix)
             except WeightsFileError as error:
                 return False, f"{error}; delete it from the Hugging Face cache and fetch it again"
             return True, f"weights from {cached}"

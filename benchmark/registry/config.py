@@ -16,8 +16,8 @@ tables::
     roles = ["source"]
     group_pattern = "^(?P<group>[^_]+)_"  # optional: a file name's patient (the group named group, or the first)
     window = [0, 4095]          # optional: 16-bit images mapped from this fixed range (else each by its own),
-                                # or "dataset-percentiles": the dataset's own 0.5th and 99.5th percentiles
-                                # (window_percentiles = [1, 99] for others)
+                                # or "dataset-percentiles": the 0.5th and 99.5th percentiles of each split's
+                                # training images (window_percentiles = [1, 99] for others)
 
     [datasets.lesions]
     format = "csv"              # columns path,label[,split][,group]; paths relative to `path`
@@ -63,7 +63,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from benchmark.data.imagecache import PercentileWindow, Window
+from benchmark.data.windows import PercentileWindow, Window
 from benchmark.datasets import IMAGING, SOURCE, TARGET
 from benchmark.names import MAX_LENGTH, name_problem
 from benchmark.presets import check_model_args, model_args_pairs

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import json
 import logging
@@ -18,7 +17,7 @@ from benchmark.engine.inputs import attach
 from benchmark.engine.models import create_backbone, predict, replace_head
 from benchmark.engine.seeding import seeded
 from benchmark.engine.training import EpochCallback, fit
-from benchmark.files.cachefiles import has_room, publish, remove_leftovers, temporary_beside
+from benchmark.files.cachefiles import write_atomically
 from benchmark.files.locks import exclusive
 from benchmark.hashing import config_hash
 from benchmark.names import file_stem
@@ -122,16 +121,10 @@ class DatasetSource(Source):
                 "classes": list(self.task.classes), "input": self.input_convention(settings).as_dict()}
         nbytes = sum(t.numel() * t.element_size() for t in state.values())
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not has_room(path.parent, nbytes):
-                raise OSError(errno.ENOSPC, "not enough free space")
-            remove_leftovers(path.parent)
-            partial = temporary_beside(path, ".tmp")
-            torch.save(state, partial)
-            meta_partial = temporary_beside(path.with_suffix(".json"), ".tmp")
-            meta_partial.write_text(json.dumps(meta, indent=1))
-            publish(meta_partial, path.with_suffix(".json"))
-            publish(partial, path)  # the weights appear only when complete
+            with write_atomically(path, nbytes) as partial:
+                torch.save(state, partial)
+                with write_atomically(path.with_suffix(".json")) as meta_partial:  # published first: weights last
+                    meta_partial.write_text(json.dumps(meta, indent=1))
         except OSError as error:  # the model is right, only not kept for later runs
             log.warning("source %s: could not write its model to %s (%s); keeping it in memory for this run",
                         self.name, path, error)

@@ -34,8 +34,7 @@ from benchmark.hashing import config_hash
 from benchmark.launchers import EventHandler
 from benchmark.registry.catalog import Catalog
 from benchmark.run.context import ExperimentContext
-from benchmark.run.keeppolicy import should_keep
-from benchmark.run.keptmodels import save_model
+from benchmark.run.keptmodels import save_model, should_keep
 from benchmark.run.planner import Experiment
 from benchmark.settings import RunSettings
 

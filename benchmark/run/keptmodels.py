@@ -1,5 +1,11 @@
-"""Trained models kept under the run folder (``models/<config hash>.pt``), for figures made after the run;
-which ones, :mod:`benchmark.run.keeppolicy` decides."""
+"""Trained models kept under the run folder (``models/<config hash>.pt``), for figures made after the run.
+
+Which ones, ``--keep-models`` says (:data:`~benchmark.settings.KEEP_POLICIES`): ``auto`` (the default) keeps a
+model an experiment trained when its weights take at most :data:`AUTO_LIMIT_BYTES`: every backbone of the CPU
+presets, so that the embedded default's report can show how fine-tuning changed the filters, but not VGG16, whose
+528 MB per fine-tuning would make the study's grid (45 fine-tunings and 15 scratch models) about 32 GB. ``all``
+keeps every one, ``none`` none.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +18,23 @@ from benchmark.engine.inputs import attach
 from benchmark.engine.models import create_backbone, model_args_of
 from benchmark.files.cachefiles import write_atomically
 from benchmark.inputs import InputConvention
-from benchmark.run.keeppolicy import model_bytes
+from benchmark.settings import KEEP_POLICIES
 
 MODELS_DIR = "models"
 _FORMAT = 1
+AUTO_LIMIT_BYTES = 64 * 2**20
+
+
+def model_bytes(model: torch.nn.Module) -> int:
+    """The bytes of a module's weights and buffers."""
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def should_keep(policy: str, model: torch.nn.Module) -> bool:
+    """Whether ``--keep-models policy`` keeps ``model``; ValueError for a policy not in KEEP_POLICIES."""
+    if policy not in KEEP_POLICIES:
+        raise ValueError(f"--keep-models {policy!r}: use one of {', '.join(KEEP_POLICIES)}")
+    return policy == "all" or (policy == "auto" and model_bytes(model) <= AUTO_LIMIT_BYTES)
 
 
 def kept_path(run_dir: Path, config_hash: str) -> Path:

@@ -1,6 +1,7 @@
 """The ``ray`` launcher: each job a Ray task, on a local Ray started for the run or on a Ray cluster.
 
-``--ray-address`` joins a cluster (``auto``: the one this machine belongs to); without it a Ray is started on
+Its option ``address`` (``--launcher-option address=auto``, or ``address`` in ``[launcher.ray]``) joins a cluster
+(``auto``: the one this machine belongs to); without it a Ray is started on
 this machine and shut down at the end, unless this process already has one (then it is used and left running);
 the Ray started here is watched so that its agents end with this process even when it is killed (see
 :mod:`tlbench_plugins.launchers.raywatch`).
@@ -20,7 +21,7 @@ import threading
 from concurrent.futures import Future
 
 import benchmark  # benchmark.execute: the engine loads when a job runs, not when the plugin does
-from benchmark import Launcher, LaunchError, LaunchOptions, Session, WorkerLost, hookimpl
+from benchmark import Launcher, LauncherOption, LaunchError, LaunchOptions, Session, WorkerLost, hookimpl
 from tlbench_plugins.launchers.raywatch import watch_ray
 
 # the driver's variables a task's worker gets (plugins may be steered by them, as under the local launcher)
@@ -85,17 +86,18 @@ class RaySession(Session):
         self._lock = threading.Lock()
         self._started = not ray.is_initialized()
         self._watch = None
+        address = options.own.get("address")
         if self._started:
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             try:
-                ray.init(address=options.ray_address or None, include_dashboard=False,
+                ray.init(address=address or None, include_dashboard=False,
                          logging_level=logging.WARNING, log_to_driver=False)
             except ConnectionError as error:
-                raise LaunchError(f"--launcher ray: no Ray cluster at --ray-address {options.ray_address}: {error} "
-                                  "(start one with `ray start --head`, or leave --ray-address out for a local "
+                raise LaunchError(f"--launcher ray: no Ray cluster at address {address}: {error} (start one with "
+                                  "`ray start --head`, or leave the launcher option address out for a local "
                                   "Ray)") from error
         # a Ray started here has its agents stopped with this process, even one killed with kill -9
-        self._watch = watch_ray() if self._started and not options.ray_address else None
+        self._watch = watch_ray() if self._started and not address else None
         resources = ray.cluster_resources()
         if spec.settings.device.type == "cuda" and not resources.get("GPU"):
             self.close()
@@ -136,8 +138,10 @@ class RaySession(Session):
 
 class RayLauncher(Launcher):
     name = "ray"
-    description = ("Ray: each job a task on a local Ray or a cluster (--ray-address), 1/--jobs-per-gpu GPU on CUDA, "
+    description = ("Ray: each job a task on a local Ray or a cluster (option address), 1/--jobs-per-gpu GPU on CUDA, "
                    "--cpus-per-job CPUs")
+    options = (LauncherOption("address", str, None, "the Ray cluster to join (auto: the one this machine belongs to) "
+                                                     "[default: a Ray started on this machine for the run]"),)
 
     def available(self) -> str | None:
         try:
@@ -151,7 +155,8 @@ class RayLauncher(Launcher):
 
     def describe(self, jobs, spec, options: LaunchOptions) -> list[str]:
         settings, sent = task_options(spec, options), task_spec(spec, options)
-        where = f"the Ray cluster at {options.ray_address}" if options.ray_address else \
+        address = options.own.get("address")
+        where = f"the Ray cluster at {address}" if address else \
             "a Ray started on this machine (or this process's own)"
         lines = [f"{len(jobs)} Ray task(s) on {where}, each ray.remote(num_gpus={settings['num_gpus']:g}, "
                  f"num_cpus={settings['num_cpus']}, max_retries={settings['max_retries']}); runtime: torch threads "

@@ -5,9 +5,10 @@ nodes: each array task unpickles its job and the run's :class:`benchmark.WorkSpe
 calls :func:`run_job`; the driver polls for the results there and alone writes the store. So the run folder, the
 cache folder (``--cache-dir``) and tlbench itself (the same environment) must be visible on every node.
 
-``--slurm-executor local`` runs the same jobs through submitit's stand-in on this machine (a process per job,
-all started at once, so no more at a time than the cores allow) and ``debug`` in this process, one at a time (a
-job that raises drops into pdb); both to try a run without SLURM.
+Its options (``--launcher-option KEY=VALUE``, or the ``[launcher.submitit]`` table) are :data:`OPTIONS`. The
+option ``executor=local`` runs the same jobs through submitit's stand-in on this machine (a process per job, all
+started at once, so no more at a time than the cores allow) and ``debug`` in this process, one at a time (a job
+that raises drops into pdb); both to try a run without SLURM.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import benchmark  # benchmark.execute: the engine loads when a job runs, not when the plugin does
-from benchmark import Launcher, LaunchError, LaunchOptions, Session, WorkerLost, hookimpl
+from benchmark import Launcher, LauncherOption, LaunchError, LaunchOptions, Session, WorkerLost, hookimpl
 
 EXECUTORS = ("slurm", "local", "debug")
 DEFAULT_TIME_MIN = 240
@@ -31,6 +32,16 @@ DEFAULT_ARRAY_PARALLELISM = 64
 POLL_SECONDS = 1.0
 _TAIL_BYTES = 4096
 CONTROLLERS_LOG = "local-controllers.log"  # the stderr of the local stand-in's job controllers
+OPTIONS = (
+    LauncherOption("executor", str, "slurm", "slurm, or local / debug: submitit's stand-ins on this machine, "
+                   "without SLURM", choices=EXECUTORS),
+    LauncherOption("partition", str, None, "the SLURM partition (sinfo lists them) [default: the cluster's]"),
+    LauncherOption("time_min", int, DEFAULT_TIME_MIN, "each job's time limit, minutes", minimum=1),
+    LauncherOption("gpus_per_job", int, None, "GPUs per job [default: 1 where the run's device is CUDA, else 0]",
+                   minimum=0),
+    LauncherOption("array_parallelism", int, DEFAULT_ARRAY_PARALLELISM, "jobs of an array running at once",
+                   minimum=1),
+)
 
 
 def run_job(spec, job):
@@ -52,7 +63,7 @@ def run_job(spec, job):
 
 @dataclass(frozen=True)
 class SlurmParameters:
-    """The launcher's options (``--slurm-*``, else ``[launcher.slurm]``, else the defaults), checked."""
+    """The launcher's options (``--launcher-option``, else ``[launcher.submitit]``, else the defaults), checked."""
 
     executor: str
     partition: str | None
@@ -64,22 +75,10 @@ class SlurmParameters:
     @classmethod
     def of(cls, options: LaunchOptions, spec) -> SlurmParameters:
         """LaunchError for a value SLURM or submitit would refuse, naming the option."""
-        slurm = options.slurm
-        executor = slurm.get("executor") or "slurm"
-        if executor not in EXECUTORS:
-            raise LaunchError(f"[launcher.slurm] executor = {executor!r}: use one of {', '.join(EXECUTORS)}")
-        partition = slurm.get("partition")
-        if partition is not None and (not isinstance(partition, str) or not partition.strip()):
-            raise LaunchError(f"[launcher.slurm] partition = {partition!r}: give a partition name (sinfo lists them)")
-        default_gpus = 1 if spec.settings.device.type == "cuda" else 0
-        values = {"time_min": (slurm.get("time_min", DEFAULT_TIME_MIN), 1),
-                  "gpus_per_job": (slurm.get("gpus_per_job", default_gpus), 0),
-                  "array_parallelism": (slurm.get("array_parallelism", DEFAULT_ARRAY_PARALLELISM), 1)}
-        for key, (value, least) in values.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise LaunchError(f"[launcher.slurm] {key} = {value!r}: give a whole number of at least {least}")
-        return cls(executor, partition, values["time_min"][0], values["gpus_per_job"][0],
-                   values["array_parallelism"][0], options.cpus_per_job)
+        own = SubmititLauncher().check_options(options.own, "submitit option")
+        gpus = own["gpus_per_job"] if own["gpus_per_job"] is not None else int(spec.settings.device.type == "cuda")
+        return cls(own["executor"], own["partition"], own["time_min"], gpus, own["array_parallelism"],
+                   options.cpus_per_job)
 
     def for_submitit(self) -> dict:
         """submitit's AutoExecutor parameters (the ``slurm_`` ones are ignored by its stand-ins)."""
@@ -244,8 +243,9 @@ class SubmititSession(Session):
 
 class SubmititLauncher(Launcher):
     name = "submitit"
-    description = ("SLURM through submitit: each job an array task (--slurm-partition, --slurm-time, --slurm-gpus, "
-                   "--array-parallelism, --cpus-per-job); --slurm-executor local/debug tries it without SLURM")
+    description = ("SLURM through submitit: each job an array task (options partition, time_min, gpus_per_job, "
+                   "array_parallelism; --cpus-per-job); option executor=local/debug tries it without SLURM")
+    options = OPTIONS
 
     def available(self) -> str | None:
         try:
@@ -260,7 +260,7 @@ class SubmititLauncher(Launcher):
         parameters = SlurmParameters.of(options, spec)
         if parameters.executor == "slurm" and shutil.which("srun") is None:
             raise LaunchError("--launcher submitit: no SLURM here (srun is not on PATH): run tlbench on the "
-                              "cluster's login node, or add --slurm-executor local to try it on this machine")
+                              "cluster's login node, or add --launcher-option executor=local to try it on this machine")
         executor = submitit.AutoExecutor(folder=options.run_dir / "submitit", cluster=parameters.executor)
         try:
             executor.update_parameters(**parameters.for_submitit())
