@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
 
@@ -33,6 +35,13 @@ class Method:
     tested against on each source, and subtracted from in the board's differences row (FT against FE).
     ``trains`` says whether it trains a network for the preset's epochs (the scheduler's cost estimate: a job that
     does costs an image count times epochs, one that only extracts features an image count once).
+
+    ``shared_training`` names the harness's training that gives the method its network, when the method only
+    scores or probes that network (:data:`SHARED_TRAININGS`: ``fine-tune``, the source's weights with a new head,
+    all layers trained; ``scratch``, seeded random weights, all layers trained). Methods that name the same one
+    share it: the network of a target, source and seed is trained once, by a training job of its own, and each
+    method's :meth:`score` reads it. Such a method implements :meth:`score` instead of :meth:`run`, and
+    ``trains`` must be True.
     """
 
     name: str = ""
@@ -41,6 +50,7 @@ class Method:
     version: str = "1"
     compared_with: str = ""
     trains: bool = False
+    shared_training: str = ""
 
     @property
     def label(self) -> str:
@@ -48,5 +58,58 @@ class Method:
 
     def run(self, ctx) -> MethodResult:
         """Test scores for the experiment ``ctx`` (a :class:`benchmark.run.context.ExperimentContext`: the run layer
-        builds it, so the contract names it without importing it)."""
-        raise NotImplementedError
+        builds it, so the contract names it without importing it). A method with a ``shared_training`` need not
+        override it: this trains its network here (as its training job would) and scores it with :meth:`score`."""
+        if not self.shared_training:
+            raise NotImplementedError(f"method {self.name} must implement run(ctx), or name a shared_training and "
+                                      "implement score(ctx, model)")
+        model = SHARED_TRAININGS[self.shared_training].start(ctx)
+        history = ctx.train(model)
+        result = self.score(ctx, model)
+        result.history = result.history or history
+        return result
+
+    def score(self, ctx, model) -> MethodResult:
+        """Test scores of ``model`` (a torch module), the network of the method's ``shared_training`` trained on
+        ``ctx``'s training split (its history is added by the harness)."""
+        raise NotImplementedError(f"method {self.name} names shared_training {self.shared_training!r}: it must "
+                                  "implement score(ctx, model)")
+
+
+@dataclass(frozen=True)
+class SharedTraining:
+    """A training the harness runs once for every method that names it: ``start(ctx)`` builds the untrained
+    network (seeded), which ``ctx.train`` then trains; ``uses_source``: whether it starts from the source's
+    weights (its methods must agree)."""
+
+    name: str
+    description: str
+    uses_source: bool
+    start: Callable[[object], object]
+
+
+SHARED_TRAININGS = {training.name: training for training in (
+    SharedTraining("fine-tune", "the source's weights with a new head for the task, all layers trained", True,
+                   lambda ctx: ctx.source_model()),
+    SharedTraining("scratch", "seeded random weights with a head for the task, all layers trained", False,
+                   lambda ctx: ctx.random_model()),
+)}
+
+
+def shared_training_problem(method: Method) -> str:
+    """Why ``method``'s ``shared_training`` cannot be honoured (what to change), or ''."""
+    name = method.shared_training
+    if not name:
+        return ""
+    if name not in SHARED_TRAININGS:
+        return (f"method {method.name}: shared_training {name!r} is not one of {', '.join(SHARED_TRAININGS)}; "
+                "leave it empty for a method that trains its own network in run(ctx)")
+    if not method.trains:
+        return f"method {method.name}: shared_training {name!r} trains a network: set trains = True"
+    if SHARED_TRAININGS[name].uses_source != method.uses_source:
+        return (f"method {method.name}: shared_training {name!r} " +
+                ("starts from a source's weights: set uses_source = True" if SHARED_TRAININGS[name].uses_source
+                 else "starts from random weights: set uses_source = False"))
+    if type(method).score is Method.score:
+        return f"method {method.name}: shared_training {name!r} needs score(ctx, model), which it does not define"
+    return ""

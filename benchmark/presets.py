@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, fields, replace
 
 # The fields that only score or report a trained model: they never change a trained model's weights, so they
@@ -105,13 +106,7 @@ class Preset:
         """The settings that determine a result: not the name, the seed list (a grid axis) or the reported AUC.
         A field added after results were first stored enters only when it differs from its default, so that
         those results keep their hashes."""
-        settings = asdict(self)
-        for name in ("name", "seeds", *REPORTING_FIELDS):
-            settings.pop(name)
-        for item in fields(self):
-            if item.name in LATER_FIELDS and settings[item.name] == item.default:
-                settings.pop(item.name)
-        return settings
+        return dict(_hashable(self))  # a copy: its values are immutable, the dict is the caller's
 
     def backbone_kwargs(self) -> dict:
         """What :func:`benchmark.engine.models.create_backbone` takes besides the backbone's name and classes: the
@@ -321,3 +316,15 @@ def resolve_preset(name: str, device_type: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose one of: auto, {', '.join(PRESETS)}") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _hashable(preset: Preset) -> dict:
+    """:meth:`Preset.hashable`, worked out once per preset: a grid asks it of every experiment."""
+    settings = asdict(preset)
+    for name in ("name", "seeds", *REPORTING_FIELDS):
+        settings.pop(name)
+    for item in fields(preset):
+        if item.name in LATER_FIELDS and settings[item.name] == item.default:
+            settings.pop(item.name)
+    return settings

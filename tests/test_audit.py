@@ -364,3 +364,27 @@ def test_run_audits_the_pairs_it_runs_warning_and_noting_or_skipping_under_stric
     assert row["notes"]["leak_audit"] == [{"kind": "source-target", "pair": "audit_src -> audit_tgt",
                                            "near_duplicates": 1, "images": 1}]
     assert "leak audit:" not in cli(*args, "--no-audit", "--rerun", "all").output
+
+
+def test_a_within_audit_is_stored_per_data_and_found_again_after_a_change(tmp_path, catalog, monkeypatch):
+    """A second audit of the same images reads each seed's findings back; new images are audited afresh."""
+    images = unrelated(11, 24)
+    images["a/copy.jpg"] = reencoded(images["a/000.png"])
+    write(tmp_path, "audit_tgt", images)
+    audited = []
+    original = benchmark.run.audit._within
+
+    def counted(images, *args):
+        audited.append(images.task)
+        return original(images, *args)
+
+    monkeypatch.setattr(benchmark.run.audit, "_within", counted)
+    first = audit_pairs(catalog, settings(tmp_path), [("audit_tgt", None)])
+    assert audited == ["audit_tgt"] and len(first.pairs) == len(CPU_QUICK.seeds)
+    again = audit_pairs(catalog, settings(tmp_path), [("audit_tgt", None)])
+    assert audited == ["audit_tgt"] and again.as_dict() == first.as_dict()  # read back, not audited again
+    assert [a.seed for a in audit_pairs(catalog, settings(tmp_path), [("audit_tgt", None)], seeds=[7]).pairs] == [7]
+    assert audited == ["audit_tgt"] * 2  # other seeds: other splits, audited
+    write(tmp_path, "audit_tgt", {"b/copy.jpg": reencoded(images["b/001.png"])})  # a row more: audited afresh
+    changed = audit_pairs(catalog, settings(tmp_path), [("audit_tgt", None)])
+    assert audited == ["audit_tgt"] * 3 and len(changed.pairs) == len(CPU_QUICK.seeds)

@@ -84,7 +84,7 @@ def test_a_write_that_fails_midway_leaves_no_entry_and_the_run_goes_on(tmp_path,
     def full(temporary, path):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cachefiles, "publish", full)
+    monkeypatch.setattr(cachefiles, "_publish", full)
     with caplog.at_level(logging.WARNING, logger="benchmark.data.imagecache"):
         cached = ImageCache(tmp_path / "cache").load("toy", {}, paths, 16)
     assert len(cached.images) == 5 and "could not write" in caplog.text
@@ -143,13 +143,15 @@ def test_nested_atomic_writes_publish_the_inner_file_first(tmp_path):
 
 
 def test_threads_of_one_process_write_to_different_temporary_files(tmp_path):
-    names, both_alive = [], threading.Barrier(2)  # a finished thread's id may be given to the next one
+    names, both_writing = [], threading.Barrier(2)  # a finished thread's id may be given to the next one
 
-    def name():
-        both_alive.wait()
-        names.append(cachefiles.temporary_beside(tmp_path / "a"))
+    def write():
+        with cachefiles.write_atomically(tmp_path / "a") as temporary:
+            names.append(temporary)
+            both_writing.wait()
+            temporary.write_text(str(threading.get_ident()))
 
-    workers = [threading.Thread(target=name) for _ in range(2)]
+    workers = [threading.Thread(target=write) for _ in range(2)]
     for worker in workers:
         worker.start()
     for worker in workers:

@@ -19,7 +19,7 @@ from benchmark.registry.pluginmanager import load_catalog
 from benchmark.report.figures import VisualizerContext
 from benchmark.report.filters.activationmax import high_frequency_share, maximise
 from benchmark.report.filters.filtersets import filter_pairs, model_filters, stage_weights
-from benchmark.run.keptmodels import save_model
+from benchmark.run.keptmodels import row_kept_path, save_model
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
 from tlbench_plugins.visualizers.filters import FilterVisualizer
@@ -118,7 +118,9 @@ def test_a_kept_fine_tuned_model_is_drawn_and_paired_with_its_starting_weights(c
     with torch.no_grad():  # stands for fine-tuning: every weight moved
         for parameter in tuned.parameters():
             parameter.add_(0.05)
-    save_model(out, row["config_hash"], tuned, preset.backbone, 2, named(preset.normalize), {"seed": row["seed"]})
+    # in place of the kept model of the row's shared training
+    save_model(out, row_kept_path(out, row).stem, tuned, preset.backbone, 2, named(preset.normalize),
+               {"seed": row["seed"]})
 
     figures = FilterVisualizer().render(ctx)
     names = {f.path.name for f in figures}

@@ -9,7 +9,7 @@ from benchmark.data.taskdata import TaskData
 from benchmark.engine.inputs import input_of
 from benchmark.engine.models import predict
 from benchmark.presets import Preset
-from benchmark.run.keptmodels import AUTO_LIMIT_BYTES, kept_path, load_model, should_keep
+from benchmark.run.keptmodels import AUTO_LIMIT_BYTES, kept_path, load_model, row_kept_path, should_keep
 from benchmark.run.store import Store
 from benchmark.settings import RunSettings
 
@@ -27,11 +27,18 @@ def test_trained_models_are_kept_and_rebuild_the_stored_scores_and_time_is_split
     rows = _run(cli, tmp_path / "run")
     assert {"scratch", "fe-svm", "ft-svm"} <= set(rows)
     assert not kept_path(tmp_path / "run", rows["fe-svm"]["config_hash"]).exists()  # it trains nothing
-    for method in ("scratch", "ft-svm"):
-        row = rows[method]
-        assert row["versions"]["kept_model"] == f"models/{row['config_hash']}.pt"
-        model, about = load_model(kept_path(tmp_path / "run", row["config_hash"]))
-        assert about["node_id"] == row["node_id"] and about["seed"] == 2
+    row = rows["scratch"]
+    assert row["versions"]["kept_model"] == f"models/{row['config_hash']}.pt" == \
+        str(row_kept_path(tmp_path / "run", row).relative_to(tmp_path / "run"))
+    model, about = load_model(kept_path(tmp_path / "run", row["config_hash"]))
+    assert about["node_id"] == row["node_id"] and about["seed"] == 2
+    # ft-svm scores the network of its shared training, kept once under the training's key
+    row = rows["ft-svm"]
+    assert row["versions"]["kept_model"] == f"models/{row['versions']['training']}.pt" == \
+        str(row_kept_path(tmp_path / "run", row).relative_to(tmp_path / "run"))
+    model, about = load_model(row_kept_path(tmp_path / "run", row))
+    assert about["training"] == row["versions"]["training"] and about["seed"] == 2
+    assert about["record"]["history"] == row["history"]
     # the kept scratch model scores the test split as stored: the very weights, input convention included
     from tiny_plugin import TinyTarget
 

@@ -112,7 +112,8 @@ def test_dry_run_describes_the_ray_tasks_and_a_missing_ray_says_how_to_install_i
     result = cli(*BASE, "run", *GRID, "--launcher", "dry-run", "--cpus-per-job", "2", "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     ray_part = result.output.split("--launcher ray")[1]
-    assert "9 Ray task(s) on a Ray started on this machine" in ray_part  # 8 experiments and their source
+    # 8 experiments, their source and the fine-tuning of ft-svm's 2 targets, each a training job of its own
+    assert "11 Ray task(s) on a Ray started on this machine" in ray_part
     assert "num_gpus=0, num_cpus=2, max_retries=0" in ray_part and "torch threads 2" in ray_part
     assert "task 1: source tiny_src" in ray_part and "(after source:" in ray_part
     monkeypatch.setitem(sys.modules, "ray", None)

@@ -63,7 +63,8 @@ def test_a_dry_run_describes_every_launcher_and_writes_nothing(tmp_path):
                       store=tmp_path / "runs", plugins=["tiny_plugin"], config=tmp_path, launcher="dry-run",
                       launcher_options={"partition": "gpu", "time_min": "30"})
     assert result.outcome is None and not (tmp_path / "runs").exists()
-    assert result.dry_run.lines[0].startswith("3 job(s), in the order they are handed out")  # the source first
+    assert result.dry_run.lines[0].startswith("3 job(s), 2 of them training a network, in the order they are handed "
+                                              "out")  # the source first; the source and scratch train
     assert {"local", "ray", "submitit"} <= set(result.dry_run.launchers)
     submitit = [line.strip() for line in result.dry_run.launchers["submitit"]]
     assert "#SBATCH --partition=gpu" in submitit and "#SBATCH --time=30" in submitit

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark import PRESETS
+from benchmark.presets import PRESETS
 from benchmark.testing import TINY_ARGS, TINY_PRESET, catalog, fake_image_folders, run_experiment
 
 

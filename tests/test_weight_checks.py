@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 import benchmark.report.filters.activationmax as activationmax
 from benchmark.engine.models import create_backbone
 from benchmark.engine.weightfiles import WeightsFileError, read_tensors, tensors_digest
-from benchmark.run.keptmodels import KeptModelError, kept_path, load_model
+from benchmark.run.keptmodels import KeptModelError, load_model, row_kept_path
 from benchmark.run.store import Store
 
 HEADER = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
@@ -134,7 +134,7 @@ def test_bad_kept_models_cost_only_their_own_filter_figures(cli, tmp_path, monke
                  *TINY, "--threads", "1", "--no-audit")
     assert result.exit_code == 0, result.output
     rows = {row["seed"]: row for row in Store(out).rows("passed")}
-    fifo, foreign = (kept_path(out, rows[seed]["config_hash"]) for seed in (2, 5))
+    fifo, foreign = (row_kept_path(out, rows[seed]) for seed in (2, 5))
     fifo.unlink()
     os.mkfifo(fifo)
     foreign.unlink()

@@ -14,11 +14,12 @@ of its images, evenly spaced), compared within the task.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +134,17 @@ class HashCache:
             return tuple(cached[name] for name in names)
         found = find(a, b, threshold)
         self._write(path, dict(zip(names, found, strict=True)))
+        return found
+
+    def findings(self, key: str, compute: Callable[[], list[dict]]) -> list[dict]:
+        """``compute()``'s findings (JSON values), from the cache when stored under ``key``: the caller's key holds
+        every input they depend on (the hashes' key among them), so changed images or settings miss."""
+        path = self.folder / "findings" / f"{key}.npz"
+        cached = self._read(path)
+        if cached is not None and "json" in cached:
+            return json.loads(str(cached["json"]))
+        found = compute()
+        self._write(path, {"json": np.array(json.dumps(found))})
         return found
 
     def _file_task(self, dataset: FileDataset, task: Task, root: Path) -> TaskImages:

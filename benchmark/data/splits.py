@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from benchmark.hashing import digest_of
 
@@ -50,6 +49,8 @@ def split_problem(classes: Sequence[str], counts: Sequence[int], seeded: bool) -
 
 def _grouped_holdout(labels, groups, fraction, seed, indices):
     """Hold out about ``fraction`` of ``indices`` with whole groups, keeping class balance."""
+    from sklearn.model_selection import StratifiedGroupKFold  # when a split is made: planning never loads sklearn
+
     n_splits = max(2, round(1 / fraction))
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     rest, held = next(folds.split(indices, labels[indices], groups[indices]))
@@ -57,6 +58,8 @@ def _grouped_holdout(labels, groups, fraction, seed, indices):
 
 
 def _holdout(labels, fraction, seed, indices):
+    from sklearn.model_selection import train_test_split
+
     counts = np.bincount(labels[indices])
     stratify = labels[indices] if counts[counts > 0].min() >= 2 else None
     rest, held = train_test_split(indices, test_size=fraction, random_state=seed, stratify=stratify)

@@ -8,10 +8,12 @@ convention (:func:`attach`), so feature extraction and fine-tuning feed every mo
 from __future__ import annotations
 
 import dataclasses
-
-import torch
+from typing import TYPE_CHECKING
 
 from benchmark.inputs import InputConvention, named
+
+if TYPE_CHECKING:
+    import torch
 
 _ATTRIBUTE = "tlbench_input"
 

@@ -12,13 +12,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from pathlib import Path
-
-import timm
-import torch
+from typing import TYPE_CHECKING
 
 from benchmark.engine.inputs import from_pretrained_cfg, pretrained_input
-from benchmark.engine.models import create_backbone
-from benchmark.engine.seeding import seeded
 from benchmark.engine.weightfiles import (
     WeightsFileError,
     file_tensors,
@@ -33,11 +29,16 @@ from benchmark.inputs import InputConvention, named
 from benchmark.settings import RunSettings
 from benchmark.sources import Source
 
+if TYPE_CHECKING:  # timm and torch load where a model is built or timm is asked: naming a source needs neither
+    import torch
+
 TIMM_PREFIX = "timm:"
 
 
 def pretrained_cfg(name: str) -> dict | None:
     """timm's pretrained_cfg of a model name (with or without a tag), or None when it has none."""
+    import timm
+
     try:
         cfg = timm.models.get_pretrained_cfg(name)
     except RuntimeError:  # a tag the architecture does not have
@@ -169,6 +170,8 @@ class PretrainedSource(Source):
     def _downloaded(self, settings: RunSettings) -> str:
         """Online without a local file: timm downloads the weights now; the digest of the file it keeps in the Hugging
         Face cache (what later runs find), else of the downloaded tensors."""
+        from benchmark.engine.models import create_backbone  # with timm and torch: only where a model is built
+
         model = create_backbone(self.architecture(settings), 0, pretrained=True, **self.model_kwargs(settings))
         path = hub_cached_file(self.architecture(settings))
         return tensors_digest(path, self.prefix) if path is not None else state_dict_hash(model.state_dict())
@@ -188,11 +191,16 @@ class PretrainedSource(Source):
         if path is None:
             classes = (pretrained_cfg(self.architecture(settings)) or {}).get("num_classes") or 0
         else:
+            from benchmark.engine.models import create_backbone
+
             probe = create_backbone(self.architecture(settings), 1, **self.model_kwargs(settings))
             classes = head_classes(self._file_tensors(path, probe), probe) or 0
         return self._pretrained(settings, classes, 0, with_head=True) if classes > 0 else None
 
     def _pretrained(self, settings: RunSettings, num_classes: int, seed: int, with_head: bool) -> torch.nn.Module:
+        from benchmark.engine.models import create_backbone
+        from benchmark.engine.seeding import seeded
+
         path = self._reachable_file(settings)
         with seeded(seed):  # the new head's initial weights
             if path is None:
@@ -218,6 +226,8 @@ class PretrainedSource(Source):
 
 def _check_model(model_name: str, tagged: bool) -> None:
     """ValueError unless timm knows ``model_name`` with a pretrained configuration (and, when ``tagged``, the tag)."""
+    import timm
+
     if timm.is_model(model_name) and pretrained_cfg(model_name) is not None:
         return
     if not tagged:

@@ -8,6 +8,7 @@ another busy process that spinning takes the very core the others wait for.
 from __future__ import annotations
 
 import os
+import sys
 
 # Iterations a waiting OpenMP thread spins before it sleeps (libgomp's default: 300,000). A brief spin keeps most
 # of spinning's quick wake-up when the process has its cores to itself, and a thread that waits longer sleeps
@@ -51,9 +52,13 @@ def resolve_threads(requested: int | None) -> tuple[int, str]:
 
 
 def set_threads(requested: int | None) -> tuple[int, str]:
-    """Set torch's intra-op threads as :func:`resolve_threads` says; return the count and its origin."""
-    import torch  # here, not at the top: prefer_brief_spinning must be able to run before torch loads
+    """Set torch's intra-op threads as :func:`resolve_threads` says; return the count and its origin.
 
+    Where torch has not loaded yet the count goes to ``OMP_NUM_THREADS``, which OpenMP reads when torch loads:
+    a run with nothing left to do then never loads torch at all."""
     count, origin = resolve_threads(requested)
-    torch.set_num_threads(count)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(count)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(count)
     return count, origin

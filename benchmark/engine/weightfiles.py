@@ -21,10 +21,12 @@ import pickle
 import re
 import sys
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from benchmark.hashing import state_dict_hash
+
+if TYPE_CHECKING:  # the functions that read tensors import torch: a source's status is asked without it
+    import torch
 
 WRAPPERS = ("state_dict", "model_state_dict", "model", "net")
 AUTO_PREFIXES = ("module.", "_orig_mod.")
@@ -40,6 +42,8 @@ class WeightsFileError(ValueError):
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a weights file by name, unwrapped from a checkpoint's ``state_dict`` / ``model`` / ...
     entry, with no prefix removed."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         what = "is not a regular file" if path.exists() else "does not exist"
@@ -77,6 +81,8 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 def checked(tensors: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
     """``tensors`` when every one holds finite floating-point weights (integer buffers named in
     :data:`INTEGER_BUFFERS` aside); else WeightsFileError naming the file and the first bad key."""
+    import torch
+
     for name, value in tensors.items():
         if not value.is_floating_point():
             if name.endswith(INTEGER_BUFFERS) and not value.is_complex() and value.dtype != torch.bool:
@@ -91,6 +97,8 @@ def checked(tensors: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Ten
 
 
 def _unwrap(loaded, path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
     while isinstance(loaded, dict) and not any(isinstance(v, torch.Tensor) for v in loaded.values()):
         inner = next((key for key in WRAPPERS if isinstance(loaded.get(key), dict)), None)
         if inner is None:
@@ -233,11 +241,15 @@ def _digest(path: str, size: int, mtime_ns: int, prefix: str) -> tuple[str, str]
 def hub_cached_file(model_name: str) -> Path | None:
     """The timm model's pretrained weights (its tag's, or the default tag's) in the local Hugging Face cache,
     if they are there; nothing is downloaded."""
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return None
+    if not any(Path(constants.HF_HUB_CACHE).glob("models--*")):  # an empty cache: no need to ask timm (and torch)
+        return None
     import timm
 
     try:
-        from huggingface_hub import try_to_load_from_cache
-
         cfg = timm.models.get_pretrained_cfg(model_name)
     except Exception:
         return None

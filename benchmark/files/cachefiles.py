@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # the room kept free beyond an entry's own size, so that a cache never fills the disk to the last byte
 HEADROOM = 64 << 20
-# the temporary names of :func:`temporary_beside`, and those of earlier versions (``.tmp``, ``.partial.npy``)
+# the temporary names of :func:`_temporary_beside`, and those of earlier versions (``.tmp``, ``.partial.npy``)
 _LEFTOVER = re.compile(r"\.(\d+)(?:-\d+)?\.(?:partial|tmp)(?:\.npy)?$")
 
 
@@ -41,10 +41,10 @@ def write_atomically(path: Path, nbytes: int = 0) -> Iterator[Path]:
         log.info("removed %s, left by a process that ended", leftover)
     if not has_room(path.parent, nbytes):
         raise OSError(errno.ENOSPC, f"not enough free space in {path.parent} for {max(nbytes >> 20, 1)} MB")
-    temporary = temporary_beside(path)
+    temporary = _temporary_beside(path)
     try:
         yield temporary
-        publish(temporary, path)
+        _publish(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):  # a folder that cannot be written may not let us clean it either
             temporary.unlink(missing_ok=True)
@@ -59,13 +59,13 @@ def has_room(folder: Path, nbytes: int) -> bool:
         return False
 
 
-def temporary_beside(path: Path, suffix: str = ".partial") -> Path:
+def _temporary_beside(path: Path) -> Path:
     """A temporary name next to ``path`` that carries this process's and thread's ids (see
     :func:`remove_leftovers`)."""
-    return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}{suffix}")
+    return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
 
 
-def publish(temporary: Path, path: Path) -> None:
+def _publish(temporary: Path, path: Path) -> None:
     """Flush ``temporary`` to the disk and rename it to ``path`` (atomic within one file system)."""
     with open(temporary, "rb+") as handle:
         os.fsync(handle.fileno())
@@ -93,7 +93,7 @@ def process_alive(pid: int) -> bool:
 
 
 def writer_of(name: str) -> int | None:
-    """The process id in a temporary file's name (see :func:`temporary_beside`), or None for other names."""
+    """The process id in a temporary file's name (see :func:`_temporary_beside`), or None for other names."""
     match = _LEFTOVER.search(name)
     return int(match.group(1)) if match else None
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from benchmark.datasets import SOURCE, TARGET, Dataset, Task
 from benchmark.estimators import Estimator
 from benchmark.launchers import Launcher
-from benchmark.methods import Method
+from benchmark.methods import Method, shared_training_problem
 from benchmark.names import check_name
 from benchmark.registry.trainedsources import DatasetSource
 from benchmark.sources import Source
@@ -29,6 +29,8 @@ def _check_names(kind: str, obj) -> None:
                 check_name(f"dataset {obj.name}, task {task.name}: class", name)
     if kind == "methods":
         check_name(f"method {obj.name}: label", obj.label)
+        if problem := shared_training_problem(obj):
+            raise ValueError(problem)
 
 
 @dataclass

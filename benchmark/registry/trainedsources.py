@@ -9,14 +9,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
 from benchmark.data.filedatasets import status_allowing
 from benchmark.datasets import SOURCE, Dataset, Task
-from benchmark.engine.inputs import attach
-from benchmark.engine.models import create_backbone, predict, replace_head
-from benchmark.engine.seeding import seeded
-from benchmark.engine.training import EpochCallback, fit
 from benchmark.files.cachefiles import write_atomically
 from benchmark.files.locks import exclusive
 from benchmark.hashing import config_hash
@@ -25,7 +19,10 @@ from benchmark.settings import RunSettings
 from benchmark.sources import Source
 
 if TYPE_CHECKING:
+    import torch
+
     from benchmark.data.taskdata import TaskData
+    from benchmark.engine.training import EpochCallback
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +93,8 @@ class DatasetSource(Source):
         to be trained again."""
         if not path.exists():
             return False
+        import torch  # here and below, not at load: listing and planning read a source's identity without torch
+
         try:
             torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # a torn or damaged file fails in many ways (zip, pickle, EOF)
@@ -106,6 +105,13 @@ class DatasetSource(Source):
         return True
 
     def _train(self, settings: RunSettings, data: TaskData, on_epoch: EpochCallback | None, path: Path) -> None:
+        import torch
+
+        from benchmark.engine.inputs import attach
+        from benchmark.engine.models import create_backbone, predict
+        from benchmark.engine.seeding import seeded
+        from benchmark.engine.training import fit
+
         log.info("source %s: training its model into %s", self.name, path)
         split = data.split(self.dataset, self.task, self.TRAINING_SEED, role=SOURCE)
         with seeded(self.TRAINING_SEED):
@@ -131,6 +137,8 @@ class DatasetSource(Source):
             self._unsaved[path] = state
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
+        from benchmark.engine.models import replace_head
+
         return replace_head(self.build_with_own_head(settings), num_classes)
 
     def build_with_own_head(self, settings: RunSettings) -> torch.nn.Module:
@@ -138,6 +146,10 @@ class DatasetSource(Source):
         path = self.trained_model_path(settings)
         if path not in self._unsaved and not path.exists():
             raise FileNotFoundError(f"source model {path} is missing; prepare() the source first")
+        import torch
+
+        from benchmark.engine.models import create_backbone
+
         model = create_backbone(settings.preset.backbone, self.task.num_classes, **settings.preset.backbone_kwargs())
         model.load_state_dict(self._unsaved.get(path) or torch.load(path, map_location="cpu", weights_only=True))
         return model

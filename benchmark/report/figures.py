@@ -69,9 +69,9 @@ class VisualizerContext:
 
     def kept_models(self) -> list[tuple[dict, Path]]:
         """The passed rows whose trained model was kept (``--keep-models``), with the model's file."""
-        from benchmark.run.keptmodels import kept_path  # with torch: a visualiser that draws no model never loads it
+        from benchmark.run.keptmodels import row_kept_path
 
-        return [(row, path) for row in self.rows() if (path := kept_path(self.run_dir, row["config_hash"])).exists()]
+        return [(row, path) for row in self.rows() if (path := row_kept_path(self.run_dir, row)).exists()]
 
     def used_sources(self) -> list[tuple[str, RunSettings]]:
         """Each source that passed experiments in the store used, with the settings of those runs

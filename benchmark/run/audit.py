@@ -35,10 +35,13 @@ from benchmark.data.perceptualhash import (
 )
 from benchmark.data.splits import make_split, uses_official
 from benchmark.datasets import IMAGING
+from benchmark.hashing import config_hash, digest_of
 from benchmark.registry.catalog import Catalog
 from benchmark.settings import RunSettings
 
 EXAMPLES = 5
+# Raise when _within or the splits it makes change what they return: stored within-audits are then found again.
+WITHIN_VERSION = 1
 WITHIN, SOURCE_TARGET = "within", "source-target"
 PARTS = ("train", "val", "test")
 
@@ -119,6 +122,18 @@ def _within(images: TaskImages, found: tuple, threshold: int, settings: RunSetti
     return audits
 
 
+def _within_key(images: TaskImages, threshold: int, settings: RunSettings, seeds: Sequence[int]) -> str:
+    """What a task's within-audit depends on: its images (their hashes' key, names, labels and groups), the
+    threshold, the seeds and what makes their splits."""
+    preset, official = settings.preset, _official(settings, images)
+    return config_hash({
+        "kind": WITHIN, "version": WITHIN_VERSION, "images": images.key, "threshold": threshold, "seeds": list(seeds),
+        "rows": digest_of(np.asarray(images.names), images.labels, "none" if images.groups is None else images.groups),
+        "split": [preset.test_fraction, preset.val_fraction, preset.min_val_images, preset.min_val_per_class],
+        "official": None if official is None else digest_of(np.asarray(official)),
+    })
+
+
 def _source_target(source: TaskImages, target: TaskImages, found: tuple, threshold: int) -> PairAudit:
     i, j, distance, how = found
     examples = [{"a": source.names[a], "b": target.names[b], "distance": int(d), "match": MATCHES[m]}
@@ -166,11 +181,16 @@ def _audit(catalog: Catalog, settings: RunSettings, within: Iterable[str], cross
         target = images(name)
         if target is None:
             continue
-        chosen = threshold_of(name)
-        found = cache.pairs(WITHIN, target, target, chosen,
-                            lambda a, _, t: near_duplicates_within(a.centred, t, a.hashes))
+        chosen, chosen_seeds = threshold_of(name), list(seeds or settings.preset.seeds)
+
+        def audit_within(target=target, chosen=chosen, chosen_seeds=chosen_seeds) -> list[dict]:
+            found = cache.pairs(WITHIN, target, target, chosen,
+                                lambda a, _, t: near_duplicates_within(a.centred, t, a.hashes))
+            return [asdict(audit) for audit in _within(target, found, chosen, settings, chosen_seeds)]
+
         try:
-            report.pairs += _within(target, found, chosen, settings, seeds or settings.preset.seeds)
+            report.pairs += [PairAudit(**audit) for audit in cache.findings(
+                _within_key(target, chosen, settings, chosen_seeds), audit_within)]
         except ValueError as error:
             report.skipped.append(f"{name} (within): its split fails: {error}")
     for source_name, target_name in dict.fromkeys(crossed):

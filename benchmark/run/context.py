@@ -98,6 +98,12 @@ class ExperimentContext:
         with self.timed("training"):
             return fit(model, self.data, self.settings, self.seed, self.on_epoch)
 
+    def adopt_trained(self, model: torch.nn.Module) -> None:
+        """Treat ``model``, which a shared training job trained (:attr:`Method.shared_training`), as trained by this
+        experiment: its features are never cached, and it is its ``trained_model``."""
+        self._trained.add(id(model))
+        self.trained_model = model
+
     def softmax_scores(self, model: torch.nn.Module) -> np.ndarray:
         """The model's own class probabilities on the test split."""
         return predict(model, self.data.test.images, input_of(model, self.settings.preset), self.settings.device,

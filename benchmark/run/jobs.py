@@ -1,7 +1,9 @@
 """The unit of work: a job's whole configuration in, its result out, in whatever process a launcher runs it.
 
-A :class:`Job` is either a harness-trained source (its model trained once into the cache folder, the file's
-digest returned) or one experiment (its config and config hash, the digest of the source model it must find).
+A :class:`Job` is a harness-trained source (its model trained once into the cache folder, the file's digest
+returned), a shared training (the network that the methods naming one :attr:`Method.shared_training` score, trained
+once for a target, source and seed into the cache folder, the file's digest returned) or one experiment (its
+config and config hash, the digests of the source model and of the shared training it must find).
 :func:`execute` runs a job in this process, building the plugins' catalog and the run's data once per process
 from the :class:`WorkSpec` (so a worker process, a Ray task or a SLURM job needs nothing but the spec); the
 driver alone writes the store.
@@ -22,23 +24,25 @@ import traceback
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from benchmark.data.taskdata import TaskData
-from benchmark.engine.featurecache import FeatureCache
-from benchmark.engine.inputs import input_of
-from benchmark.engine.metrics import compute_metrics
-from benchmark.engine.models import backbone_of
 from benchmark.hashing import config_hash
 from benchmark.launchers import EventHandler
+from benchmark.methods import SHARED_TRAININGS
 from benchmark.registry.catalog import Catalog
-from benchmark.run.context import ExperimentContext
-from benchmark.run.keptmodels import save_model, should_keep
+from benchmark.run.keptmodels import kept_path, save_model, should_keep
 from benchmark.run.planner import Experiment
+from benchmark.run.trainings import TrainedNetworks, training_identity
 from benchmark.settings import RunSettings
 
-SOURCE_JOB, EXPERIMENT_JOB = "source", "experiment"
+# The engine (torch, timm, scikit-learn) loads where a job runs (Worker), not where jobs are planned and handed
+# out: a rerun with nothing left to do never needs it.
+if TYPE_CHECKING:
+    import torch
+
+    from benchmark.run.context import ExperimentContext
+
+SOURCE_JOB, TRAINING_JOB, EXPERIMENT_JOB = "source", "training", "experiment"
 # the environment that decides which plugins load: a worker on another machine gets the driver's
 _PLUGIN_ENVIRON = ("TLBENCH_PLUGINS", "TLBENCH_DISTRIBUTIONS")
 
@@ -73,9 +77,14 @@ class WorkSpec:
 
 @dataclass(frozen=True)
 class Job:
-    """One unit of work. ``id``: the experiment's config hash, or ``source:<weights file>``; ``cost``: its
-    forecast seconds (the scheduler's); ``needs``: the source job it waits for; ``source_digest``: the sha256
-    of the source model file the experiment must find (filled in when the source job ends)."""
+    """One unit of work. ``id``: the experiment's config hash, ``source:<weights file>`` or ``training:<key>``;
+    ``cost``: its forecast seconds (the scheduler's); ``needs``: the job it waits for (a source job, or an
+    experiment's shared training job); ``source_digest``: the sha256 of the source model file it must find (filled
+    in when the source job ends); ``training``: the key of the shared training a training job trains or an
+    experiment scores (:mod:`benchmark.run.trainings`), with ``training_digest`` the sha256 of its weights file
+    (filled in when the training job ends); ``trains``: whether the job trains a network (a source or shared
+    training not cached yet, an experiment whose method trains its own). A training job's ``experiment`` and
+    ``config`` are those of the first experiment that scores it."""
 
     kind: str
     id: str
@@ -87,6 +96,9 @@ class Job:
     needs: str = ""
     source_digest: str | None = None
     cost: float = 0.0
+    training: str = ""
+    training_digest: str | None = None
+    trains: bool = False
 
 
 @dataclass
@@ -133,6 +145,9 @@ class Worker:
     each thread queues its work on a stream of its own (on one stream kernels of several jobs only take turns)."""
 
     def __init__(self, catalog: Catalog, settings: RunSettings, run_dir: Path):
+        from benchmark.data.taskdata import TaskData
+        from benchmark.engine.featurecache import FeatureCache
+
         self.catalog, self.settings, self.run_dir = catalog, settings, Path(run_dir)
         self.data = TaskData(settings)
         self._data_lock = threading.Lock()
@@ -146,6 +161,7 @@ class Worker:
         # backend that actually fitted it) override these run-wide ones in its row
         self.versions = {**library_versions(), "svm_backend": settings.svm_backend, "compile": settings.compile}
         self.features = FeatureCache(settings.cache_dir / "features")
+        self.trainings = TrainedNetworks(settings.cache_dir)
         self.label = f"{socket.gethostname()}:{os.getpid()}:{os.environ.get('CUDA_VISIBLE_DEVICES') or settings.device}"
 
     def execute(self, job: Job, on_event: EventHandler | None = None) -> JobResult:
@@ -157,6 +173,8 @@ class Worker:
             with self._job_stream():
                 if job.kind == SOURCE_JOB:
                     result = self._prepare_source(job.source, on_epoch, again=True)
+                elif job.kind == TRAINING_JOB:
+                    result = self._shared_training(job, on_epoch)
                 else:
                     result = self._experiment(job, on_epoch)
         except KeyboardInterrupt:
@@ -174,6 +192,8 @@ class Worker:
     def _job_stream(self):
         if self.settings.jobs_per_gpu == 1 or self.settings.device.type != "cuda":
             return contextlib.nullcontext()
+        import torch
+
         if not hasattr(self._thread, "stream"):
             self._thread.stream = torch.cuda.Stream(self.settings.device)
         return torch.cuda.stream(self._thread.stream)
@@ -225,7 +245,88 @@ class Worker:
             raise RuntimeError(f"source model {path} changed after its job ended (sha256 {found[:12]}, expected "
                                f"{job.source_digest[:12]}): something else writes this cache folder; run again")
 
+    def _check_training(self, job: Job) -> None:
+        """The shared training this process will score is the one its job made (by digest), on a shared cache."""
+        if job.training_digest is None:
+            return
+        path = self.trainings.weights_path(job.training)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"trained network {path} is not visible to this worker ({self.label}): the cache folder must be "
+                "shared by every worker; set --cache-dir (or TLBENCH_CACHE) to a folder on a shared file system")
+        found = self._digest(path)
+        if found != job.training_digest:
+            raise RuntimeError(f"trained network {path} changed after its job ended (sha256 {found[:12]}, expected "
+                               f"{job.training_digest[:12]}): something else writes this cache folder; run again")
+
+    def _context(self, exp: Experiment, on_epoch) -> tuple[ExperimentContext, object]:
+        """The context of experiment ``exp`` (its source already prepared) and its task."""
+        from benchmark.run.context import ExperimentContext
+
+        dataset, task = self.catalog.tasks()[exp.target]
+        with self._data_lock:
+            split = self.data.split(dataset, task, exp.seed)
+        return ExperimentContext(split, self.settings, exp.seed, self.sources.get(exp.source), on_epoch,
+                                 self.features), task
+
+    def _shared_training(self, job: Job, on_epoch) -> JobResult:
+        """Train the network of ``job``'s shared training unless it is cached (under its lock across processes),
+        and keep it under the run folder as ``--keep-models`` says; the result carries its weights file's digest."""
+        shared = SHARED_TRAININGS[self.catalog.methods[job.experiment.method].shared_training]
+        if job.experiment.source in self.sources:
+            self._check_source(job)
+            self._prepare_source(job.experiment.source, on_epoch)
+        ctx, task = self._context(job.experiment, on_epoch)
+        how = "found in the cache"
+
+        def train() -> tuple[dict, dict]:
+            nonlocal how
+            kept = self._kept_training(job)
+            if kept is not None:
+                how = "restored from its kept model"
+                return kept
+            how, model = "trained", shared.start(ctx)
+            history = ctx.train(model)
+            return model.state_dict(), {"identity": training_identity(job.config, shared.name, self.settings),
+                                        "history": history, "info": ctx.info, "seconds": ctx.timings["training"]}
+
+        self.trainings.ensure(job.training, train)
+        kept = self._keep_shared(job, ctx, task, shared)
+        path = self.trainings.weights_path(job.training)
+        digest = self._digest(path) if path.exists() else None
+        return JobResult("passed", detail=how + (f"; {kept}" if kept else ""), digest=digest)
+
+    def _kept_training(self, job: Job) -> tuple[dict, dict] | None:
+        """The weights and record of ``job``'s training from the model the run folder keeps of it (a run resumed
+        with another cache folder, or after the cache was cleared), or None where there is none to read."""
+        import torch
+
+        path = kept_path(self.run_dir, job.training)
+        if not path.is_file():
+            return None
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            return payload["state_dict"], payload["about"]["record"]
+        except Exception:  # unreadable, or kept by a tlbench that did not record the training: train it again
+            return None
+
+    def _scored_network(self, job: Job, ctx: ExperimentContext) -> tuple[torch.nn.Module, dict]:
+        """The network of ``job``'s shared training, rebuilt as its training built it and given its trained
+        weights, and the training's record."""
+        self._check_training(job)
+        state, record = self.trainings.load(job.training)
+        model = SHARED_TRAININGS[self.catalog.methods[job.experiment.method].shared_training].start(ctx)
+        model.load_state_dict(state)
+        ctx.adopt_trained(model)
+        ctx.info.update(record["info"])
+        ctx.info["training"] = job.training
+        return model, record
+
     def _experiment(self, job: Job, on_epoch) -> JobResult:
+        import torch
+
+        from benchmark.engine.metrics import compute_metrics
+
         exp = job.experiment
         durations: dict[str, float] = {}
         started = time.perf_counter()
@@ -236,13 +337,19 @@ class Worker:
                 self._prepare_source(exp.source, on_epoch)
                 durations["source"] = time.perf_counter() - started
                 started = time.perf_counter()
-            dataset, task = self.catalog.tasks()[exp.target]
-            with self._data_lock:
-                split = self.data.split(dataset, task, exp.seed)
-            ctx = ExperimentContext(split, self.settings, exp.seed, source, on_epoch, self.features)
+            ctx, task = self._context(exp, on_epoch)
+            split = ctx.data
+            method = self.catalog.methods[exp.method]
             method_started = time.perf_counter()
-            result = self.catalog.methods[exp.method].run(ctx)
-            durations["method"] = time.perf_counter() - method_started
+            if job.training:
+                model, training = self._scored_network(job, ctx)
+                result = method.score(ctx, model)
+                result.history = result.history or training["history"]
+                # the shared training's seconds, spent once for all the methods that score it, count in each
+                shared_seconds = ctx.timings["training"] = training["seconds"]
+            else:
+                result, shared_seconds = method.run(ctx), 0.0
+            durations["method"] = time.perf_counter() - method_started + shared_seconds
             durations.update(ctx.timings)
             labels = split.test.labels.numpy()
             metrics = compute_metrics(labels, result.scores, task.classes, self.settings.preset.auc)
@@ -252,7 +359,7 @@ class Worker:
         except BaseException as error:
             durations["total"] = time.perf_counter() - started
             raise _Timed(traceback.format_exc(), f"{type(error).__name__}: {error}", durations) from error
-        durations["total"] = time.perf_counter() - started
+        durations["total"] = time.perf_counter() - started + shared_seconds
         self._keep(job, ctx, task)
         fields = {
             "split_hash": split.split.hash, "metrics": metrics,
@@ -269,8 +376,16 @@ class Worker:
     def _keep(self, job: Job, ctx: ExperimentContext, task) -> None:
         """Keep the model the experiment trained under the run folder, as ``--keep-models`` says (before its
         result is stored, so that a stored result's kept model is complete)."""
+        from benchmark.engine.inputs import input_of
+        from benchmark.engine.models import backbone_of
+
         model = ctx.trained_model
         if model is None or not should_keep(self.settings.keep_models, model):
+            return
+        if job.training:  # kept once, by its training job
+            path = kept_path(self.run_dir, job.training)
+            ctx.info["kept_model"] = str(path.relative_to(self.run_dir)) if path.exists() else \
+                "not kept: its training job could not write it (its line in the run's output says why)"
             return
         exp = job.experiment
         about = {"node_id": exp.node_id, "target": exp.target, "source": exp.source, "method": exp.method,
@@ -283,6 +398,30 @@ class Worker:
             ctx.info["kept_model"] = f"not kept: {error}"
             return
         ctx.info["kept_model"] = str(path.relative_to(self.run_dir))
+
+    def _keep_shared(self, job: Job, ctx: ExperimentContext, task, shared) -> str:
+        """Keep the network of ``job``'s shared training under the run folder (``models/<training key>.pt``) as
+        ``--keep-models`` says, unless it is there; '' or why it could not be kept."""
+        from benchmark.engine.inputs import input_of
+        from benchmark.engine.models import backbone_of
+
+        path = kept_path(self.run_dir, job.training)
+        if self.settings.keep_models == "none" or path.exists():
+            return ""
+        state, record = self.trainings.load(job.training)
+        model = shared.start(ctx)
+        model.load_state_dict(state)
+        if not should_keep(self.settings.keep_models, model):
+            return ""
+        exp = job.experiment
+        about = {"training": job.training, "target": exp.target, "source": exp.source, "seed": exp.seed,
+                 "shared_training": shared.name, "record": record}
+        try:
+            save_model(self.run_dir, job.training, model, backbone_of(model, self.settings.preset.backbone),
+                       task.num_classes, input_of(model, self.settings.preset), about, self.settings.preset.image_size)
+        except OSError as error:  # its experiments are stored without it, saying why
+            return f"not kept: {error}"
+        return ""
 
 
 class _Timed(Exception):
@@ -318,6 +457,8 @@ _workers_lock = threading.Lock()
 def worker_for(spec: WorkSpec) -> Worker:
     """This process's worker for ``spec``, built on first use: the plugins loaded as the driver loaded them, the
     settings' CUDA device mapped to this process's first visible one (a launcher pins each worker to its GPU)."""
+    import torch
+
     with _workers_lock:
         if spec.key not in _workers:
             for entry in reversed(spec.sys_path):

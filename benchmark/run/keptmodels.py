@@ -10,15 +10,16 @@ keeps every one, ``none`` none.
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from benchmark.engine.inputs import attach
-from benchmark.engine.models import create_backbone, model_args_of
 from benchmark.files.cachefiles import write_atomically
 from benchmark.inputs import InputConvention
 from benchmark.settings import KEEP_POLICIES
+
+if TYPE_CHECKING:  # torch and the engine load where a model is written or read: naming its file needs neither
+    import torch
 
 MODELS_DIR = "models"
 _FORMAT = 1
@@ -38,7 +39,16 @@ def should_keep(policy: str, model: torch.nn.Module) -> bool:
 
 
 def kept_path(run_dir: Path, config_hash: str) -> Path:
+    """Where an experiment's model is kept; a shared training's, by its key, for every experiment that scored it."""
     return Path(run_dir) / MODELS_DIR / f"{config_hash}.pt"
+
+
+def row_kept_path(run_dir: Path, row: dict) -> Path:
+    """Where the model of a stored row would be kept: its shared training's (``versions["training"]``, the key
+    that :mod:`benchmark.run.trainings` gives), else its own by config hash."""
+    training = (row.get("versions") or {}).get("training")
+    return kept_path(run_dir, training if isinstance(training, str) and re.fullmatch(r"[0-9a-f]+", training)
+                     else row["config_hash"])
 
 
 def save_model(run_dir: Path, config_hash: str, model: torch.nn.Module, backbone: str, num_classes: int,
@@ -46,6 +56,10 @@ def save_model(run_dir: Path, config_hash: str, model: torch.nn.Module, backbone
     """Write ``model``'s weights (on the CPU) with what rebuilds it (``image_size``: the size a ViT was built
     for; the model arguments it was created with), as the cache writes its files (a temporary file flushed and
     renamed, so a reader never sees half a file; OSError when the disk lacks the room)."""
+    import torch
+
+    from benchmark.engine.models import model_args_of
+
     path = kept_path(run_dir, config_hash)
     payload = {
         "format": _FORMAT, "backbone": backbone, "num_classes": num_classes, "image_size": image_size,
@@ -65,6 +79,11 @@ def load_model(path: Path) -> tuple[torch.nn.Module, dict]:
     """The kept model (eval mode, on the CPU, tagged with its input convention) and its ``about`` record
     (node_id, source, target, method, seed); :class:`KeptModelError` naming the file when it is not a regular
     file (a FIFO would block the reader) or not a model tlbench kept."""
+    import torch
+
+    from benchmark.engine.inputs import attach
+    from benchmark.engine.models import create_backbone
+
     path = Path(path)
     if not path.is_file():
         raise KeptModelError(f"{path} is not a regular file; delete it (`tlbench run --rerun all --keep-models all` "

@@ -97,3 +97,9 @@ class RunProgress:
             outcome = "could not be prepared" if failed else "model ready"
             self.console.print(f"{mark} {escape(name)} {outcome} [dim]({seconds:.1f}s)[/]", highlight=False)
             self.progress.update(self.overall, advance=1)
+
+    def training_end(self, label: str, seconds: float, detail: str, failed: bool = False) -> None:
+        """Print how the shared training ``label`` ended (its experiments follow)."""
+        with self._lock:
+            mark = "[red]FAILED[/]" if failed else "[magenta]TRAINING[/]"
+            self.console.print(f"{mark} {escape(label)} {escape(detail)} [dim]({seconds:.1f}s)[/]", highlight=False)

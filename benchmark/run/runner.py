@@ -12,11 +12,21 @@ from enum import Enum
 
 from benchmark.launchers import WORKER_LOST, Launcher, LaunchOptions, WorkerLost
 from benchmark.registry.catalog import Catalog
-from benchmark.run.jobs import EXPERIMENT_JOB, SOURCE_JOB, Job, JobResult, WorkSpec, adopt, as_row_fields
+from benchmark.run.jobs import (
+    EXPERIMENT_JOB,
+    SOURCE_JOB,
+    TRAINING_JOB,
+    Job,
+    JobResult,
+    WorkSpec,
+    adopt,
+    as_row_fields,
+)
 from benchmark.run.planner import FAILED, PENDING, Plan, PlannedExperiment
 from benchmark.run.progress import RunProgress
 from benchmark.run.schedule import CostModel, Scheduler, image_passes, simulate
 from benchmark.run.store import Store
+from benchmark.run.trainings import TrainedNetworks, training_key
 from benchmark.settings import RunSettings
 from benchmark.sources import Source
 
@@ -59,8 +69,10 @@ def _comparable(error: str) -> str:
 
 
 def build_jobs(plan: Plan, catalog: Catalog, settings: RunSettings, store: Store | None) -> tuple[list[Job], str]:
-    """The pending experiments as jobs, preceded by a job per harness-trained source they use, each with its
-    forecast seconds; and what the forecast is based on."""
+    """The pending experiments as jobs, preceded by a job per harness-trained source they use and a job per shared
+    training they score (one per target, source, seed and training settings: the methods naming the same
+    :attr:`Method.shared_training` score one network), each with its forecast seconds; and what the forecast is
+    based on."""
     preset = settings.preset
     methods, sources = catalog.methods, catalog.all_sources()
     images = plan.images
@@ -76,7 +88,8 @@ def build_jobs(plan: Plan, catalog: Catalog, settings: RunSettings, store: Store
                for row in (store.rows("passed") if store is not None else [])
                if row["method"] in methods and row["target"] in images and row["durations"] and like_this_run(row)]
     model = CostModel.learn(settings.device.type, preset.image_size, samples)
-    jobs, source_jobs = [], {}
+    jobs, source_jobs, training_jobs = [], {}, {}
+    trainings = TrainedNetworks(settings.cache_dir)
     for planned in plan.by_state(PENDING):
         exp = planned.experiment
         source = sources.get(exp.source)
@@ -87,13 +100,23 @@ def build_jobs(plan: Plan, catalog: Catalog, settings: RunSettings, store: Store
                 cost = 0.0 if path.exists() else model.seconds(True, image_passes(
                     True, _image_count(source, settings), preset.max_epochs))
                 source_jobs[exp.source] = Job(SOURCE_JOB, f"source:{path.name}", f"source {exp.source}", exp.source,
-                                              cost=cost)
+                                              cost=cost, trains=not path.exists())
             needs = source_jobs[exp.source].id
-        trains = methods[exp.method].trains
-        cost = model.seconds(trains, image_passes(trains, images.get(exp.target, 0), preset.max_epochs))
+        method = methods[exp.method]
+        passes = image_passes(method.trains, images.get(exp.target, 0), preset.max_epochs)
+        key = training_key(planned.config, method.shared_training, settings) if method.shared_training else ""
+        if key:
+            if key not in training_jobs:
+                cached = trainings.weights_path(key).exists()
+                training_jobs[key] = Job(
+                    TRAINING_JOB, f"training:{key}", f"{exp.target}::{exp.source}::{method.shared_training}"
+                    f"[seed={exp.seed}]", exp.source, exp, planned.config, needs=needs,
+                    cost=0.0 if cached else model.seconds(True, passes), training=key, trains=not cached)
+            needs, passes = training_jobs[key].id, image_passes(False, images.get(exp.target, 0), 0)
+        cost = model.seconds(method.trains and not key, passes)
         jobs.append(Job(EXPERIMENT_JOB, planned.config_hash, exp.node_id, exp.source, exp, planned.config,
-                        planned.notes, needs, cost=cost))
-    return [*source_jobs.values(), *jobs], model.basis
+                        planned.notes, needs, cost=cost, training=key, trains=method.trains and not key))
+    return [*source_jobs.values(), *training_jobs.values(), *jobs], model.basis
 
 
 def _image_count(source: Source, settings: RunSettings) -> int:
@@ -187,15 +210,15 @@ class Runner:
                                 (result.started, result.ended))
                         retry = result.status == "failed" and self._may_retry(job, result, tries, last_error,
                                                                               exitfirst)
-                        if job.kind == SOURCE_JOB:
-                            self._source_ended(job, result, retry, scheduler, planned_by_id, outcome)
+                        if job.kind != EXPERIMENT_JOB:
+                            self._prerequisite_ended(job, result, retry, scheduler, planned_by_id, outcome)
                         else:
                             self._experiment_ended(job, result, retry, planned_by_id[job.id], outcome)
                         if retry:
                             outcome.retried += 1
                             self.progress.retry(job.label, tries[job.id], self.retries, result.detail)
                             scheduler.push(job)
-                        elif result.status == "passed" and job.kind == SOURCE_JOB:
+                        elif result.status == "passed" and job.kind != EXPERIMENT_JOB:
                             scheduler.finished(job, True, result.digest)
                         if outcome.failed and exitfirst:
                             stopping = outcome.stopped_early = True
@@ -274,18 +297,35 @@ class Runner:
         self.progress.end(job.label, result.status, seconds, detail)
         outcome.count(ended)
 
-    def _source_ended(self, job: Job, result: JobResult, retry: bool, scheduler: Scheduler,
-                      planned_by_id: dict[str, PlannedExperiment], outcome: RunOutcome) -> None:
-        """A source job ended: when it failed for good, so does every experiment that needs it."""
+    def _prerequisite_ended(self, job: Job, result: JobResult, retry: bool, scheduler: Scheduler,
+                            planned_by_id: dict[str, PlannedExperiment], outcome: RunOutcome) -> None:
+        """A source or shared training job ended: when it failed for good, so does every experiment that needs it
+        (a source's, through its training jobs too)."""
         if result.status == "passed" or retry:
             if result.status == "passed":
-                self.progress.source_end(job.source, result.seconds)
+                self._announce(job, result)
             return
-        self.progress.source_end(job.source, result.seconds, failed=True)
-        for dependent in scheduler.finished(job, False):
+        self._announce(job, result, failed=True)
+        why = (f"source {job.source!r} could not be prepared" if job.kind == SOURCE_JOB
+               else f"its shared training {job.label} failed")
+        for dependent in _stranded(scheduler, job):
             planned = planned_by_id[dependent.id]
             if not self._claim(planned, outcome):
                 continue
-            failed = JobResult("failed", error=f"source {job.source!r} could not be prepared:\n{result.error}",
-                               detail=f"source {job.source} could not be prepared: {result.detail}")
+            failed = JobResult("failed", error=f"{why}:\n{result.error}", detail=f"{why}: {result.detail}")
             self._experiment_ended(dependent, failed, False, planned, outcome)
+
+    def _announce(self, job: Job, result: JobResult, failed: bool = False) -> None:
+        if job.kind == SOURCE_JOB:
+            self.progress.source_end(job.source, result.seconds, failed=failed)
+        else:
+            self.progress.training_end(job.label, result.seconds, result.detail, failed=failed)
+
+
+def _stranded(scheduler: Scheduler, job: Job) -> list[Job]:
+    """The experiments that can no longer run now that ``job`` failed for good: those waiting for it, and those
+    waiting for a training job that waits for it."""
+    stranded = []
+    for dependent in scheduler.finished(job, False):
+        stranded += _stranded(scheduler, dependent) if dependent.kind == TRAINING_JOB else [dependent]
+    return stranded

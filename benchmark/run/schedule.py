@@ -1,5 +1,6 @@
-"""Which job runs next: harness-trained sources first (the experiments that need them wait for them), then the
-longest experiments first, so that the last hour of a run is not one long job running alone on one GPU.
+"""Which job runs next: harness-trained sources first (the jobs that need them wait for them), then the longest
+shared trainings (with the experiments that score them) and experiments first, so that the last hour of a run is
+not one long job running alone on one GPU.
 
 A job's cost is its forecast seconds: the images it passes through the backbone (a training method's image
 count times its epochs plus one, a method that only extracts features its image count once), times seconds per
@@ -59,20 +60,23 @@ class CostModel:
 
 class Scheduler:
     """The queue of a run's jobs: :meth:`next` gives the most urgent job that may start (a source job before
-    experiments, the job whose dependents cost most first; then experiments, costliest first); an experiment
-    becomes ready when the source job it ``needs`` has passed (:meth:`finished`), taking its model digest."""
+    others, the one whose dependents cost most first; then shared trainings and experiments, costliest first, a
+    training's cost counting the experiments that score it); a job becomes ready when the job it ``needs`` has
+    passed (:meth:`finished`), taking its model digest (a source's, or a shared training's)."""
 
     def __init__(self, jobs: Iterable[Job]):
         jobs = list(jobs)
         self._waiting: dict[str, list[Job]] = {}
         self._ready: list[tuple] = []
         self._order = 0
-        dependents_cost: dict[str, float] = {}
+        needs = {job.id: job.needs for job in jobs}
+        chain_cost = {job.id: job.cost for job in jobs}  # a job's cost and that of every job waiting for it
         for job in jobs:
-            if job.needs:
-                dependents_cost[job.needs] = dependents_cost.get(job.needs, 0.0) + job.cost
-        self._priority = {job.id: (0, -dependents_cost.get(job.id, 0.0) - job.cost) if job.kind == SOURCE_JOB
-                          else (1, -job.cost) for job in jobs}
+            ancestor = job.needs
+            while ancestor:
+                chain_cost[ancestor] = chain_cost.get(ancestor, 0.0) + job.cost
+                ancestor = needs.get(ancestor, "")
+        self._priority = {job.id: (0 if job.kind == SOURCE_JOB else 1, -chain_cost[job.id]) for job in jobs}
         for job in jobs:
             if job.needs:
                 self._waiting.setdefault(job.needs, []).append(job)
@@ -88,13 +92,14 @@ class Scheduler:
         return heapq.heappop(self._ready)[2] if self._ready else None
 
     def finished(self, job: Job, passed: bool, digest: str | None = None) -> list[Job]:
-        """Record that ``job`` ended for good. A passed source job readies its experiments (with the model's
-        ``digest``); a failed one returns them, never to run (the caller records why)."""
+        """Record that ``job`` ended for good. A passed source or training job readies the jobs waiting for it (with
+        the model's ``digest``); a failed one returns them, never to run (the caller records why)."""
         waiting = self._waiting.pop(job.id, [])
         if not passed:
             return waiting
+        field_name = "source_digest" if job.kind == SOURCE_JOB else "training_digest"
         for dependent in waiting:
-            self.push(replace(dependent, source_digest=digest))
+            self.push(replace(dependent, **{field_name: digest}))
         return []
 
 

@@ -12,7 +12,9 @@ class DryRunLauncher(Launcher):
     executes = False
 
     def describe(self, jobs, spec, options) -> list[str]:
-        lines = [f"{len(jobs)} job(s), in the order they are handed out (sources first, then costliest first):"]
+        trains = sum(job.trains for job in jobs)
+        lines = [f"{len(jobs)} job(s), {trains} of them training a network, in the order they are handed out "
+                 "(sources first, then costliest first):"]
         for job in jobs:
             after = f", after {job.needs}" if job.needs else ""
             lines.append(f"  {job.kind:10} {job.label}  ~{job.cost:.0f}s{after}  [{job.id[:12]}]")

@@ -19,11 +19,10 @@ class FineTune(Method):
     description = ("Fine-tune all layers from the source (the preset's optimiser and early stopping), scored on the "
                    "network's own softmax head (Kornblith et al. 2019)")
     trains = True
+    shared_training = "fine-tune"  # the network ft-svm scores with an SVM: trained once for both
 
-    def run(self, ctx: ExperimentContext) -> MethodResult:
-        model = ctx.source_model()
-        history = ctx.train(model)
-        return MethodResult(ctx.softmax_scores(model), history)
+    def score(self, ctx: ExperimentContext, model) -> MethodResult:
+        return MethodResult(ctx.softmax_scores(model))
 
 
 @hookimpl

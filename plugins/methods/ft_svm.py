@@ -16,11 +16,10 @@ class FineTuneSVM(Method):
     compared_with = "fe-svm"
     description = "Fine-tune all layers from the source (SGD, early stopping), then features into a linear SVM"
     trains = True
+    shared_training = "fine-tune"  # the network ft scores with its own head: trained once for both
 
-    def run(self, ctx: ExperimentContext) -> MethodResult:
-        model = ctx.source_model()
-        history = ctx.train(model)
-        return MethodResult(ctx.svm_scores(model), history)
+    def score(self, ctx: ExperimentContext, model) -> MethodResult:
+        return MethodResult(ctx.svm_scores(model))
 
 
 @hookimpl

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from benchmark import PretrainedSource, RunSettings, Source, hookimpl
 
-from benchmark import PretrainedSource, RunSettings, Source, create_backbone, hookimpl, seeded
+if TYPE_CHECKING:
+    import torch
 
 WEIGHTS_ENV = "TLBENCH_IMAGENET_WEIGHTS"
 
@@ -24,6 +26,8 @@ class RandomSource(Source):
         return {"kind": "random", "input": self.input_convention(settings).as_dict()}
 
     def build(self, settings: RunSettings, num_classes: int, seed: int) -> torch.nn.Module:
+        from benchmark import create_backbone, seeded  # timm and torch: when a model is built, not when listed
+
         with seeded(seed):
             return create_backbone(settings.preset.backbone, num_classes, **settings.preset.backbone_kwargs())
 

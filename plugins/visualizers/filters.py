@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-import benchmark  # the analysis and its numerics load when a figure is drawn, through the facade
-from benchmark import DPI, Figure, Visualizer, hookimpl, save, styled
+from benchmark import DPI, Figure, Visualizer, filter_analysis, hookimpl, save, styled
 
 if TYPE_CHECKING:
-    from benchmark import ModelFilters, VisualizerContext
+    from benchmark import VisualizerContext
 
 TILE, KERNEL_TILE, LABEL, GAP, TITLE, MIN_WIDTH = 96, 48, 14, 4, 34, 480  # pixels on the page
 READING = {
@@ -76,7 +75,7 @@ def draw_grid(images: np.ndarray, labels: list[str], title: str, path: Path, sid
     return path
 
 
-def _stage_figures(ctx: VisualizerContext, model: ModelFilters) -> list[Figure]:
+def _stage_figures(ctx: VisualizerContext, model: filter_analysis.ModelFilters) -> list[Figure]:
     figures = []
     for stage in model.stages:
         n = len(stage.channels)
@@ -95,7 +94,7 @@ def _stage_figures(ctx: VisualizerContext, model: ModelFilters) -> list[Figure]:
     return figures
 
 
-def _first_conv_figure(ctx: VisualizerContext, model: ModelFilters) -> Figure:
+def _first_conv_figure(ctx: VisualizerContext, model: filter_analysis.ModelFilters) -> Figure:
     kernels = model.first_conv
     scale = max(float(np.abs(kernels).max()), 1e-12)
     shown = 0.5 + 0.5 * kernels / scale
@@ -118,17 +117,17 @@ class FilterVisualizer(Visualizer):
 
     def render(self, ctx: VisualizerContext) -> list[Figure]:
         figures = []
-        for model in drawn(benchmark.model_filters(ctx)):
+        for model in drawn(filter_analysis.model_filters(ctx)):
             figures += _stage_figures(ctx, model)
             figures.append(_first_conv_figure(ctx, model))
         return figures
 
 
-def drawn(models: list[ModelFilters]) -> list[ModelFilters]:
+def drawn(models: list[filter_analysis.ModelFilters]) -> list[filter_analysis.ModelFilters]:
     """The models whose grids are drawn: every source model, and of the fine-tuned ones the lowest seed per
     source, target and method (the others' filters still count in the taxonomy; drawing every seed would
     put 4 grids per fine-tuning into the report)."""
-    firsts: dict[tuple, ModelFilters] = {}
+    firsts: dict[tuple, filter_analysis.ModelFilters] = {}
     for model in models:
         if model.kind == "fine-tuned":
             key = (model.source, model.target, model.method, model.image_size)

@@ -9,8 +9,7 @@ from collections import defaultdict
 
 import numpy as np
 
-import benchmark  # the analysis and its numerics load when a figure is drawn, through the facade
-from benchmark import Figure, Visualizer, hookimpl, save, styled
+from benchmark import Figure, Visualizer, filter_analysis, hookimpl, save, styled
 
 CRITERION = ("Classes by the documented rule of `benchmark.report.filters.taxonomy` (colour: flat or smooth; noise: no "
              "spectral peaks; direction: most energy in one 45° span of orientations; complex: the rest), which "
@@ -23,7 +22,7 @@ def model_classes(ctx, model) -> dict[int, list[str]]:
     """Each stage's filter classes of ``model`` (a ``ModelFilters``), computed once per report."""
     memo = ctx.memo.setdefault("taxonomy", {})
     if model.key not in memo:
-        memo[model.key] = {stage.stage: benchmark.classify_many(list(stage.images)) for stage in model.stages}
+        memo[model.key] = {stage.stage: filter_analysis.classify_many(list(stage.images)) for stage in model.stages}
     return memo[model.key]
 
 
@@ -43,10 +42,11 @@ def source_points(ctx, sources) -> tuple[list[tuple[str, float, float, str]], di
                 continue
             means = [board.cells[(t, source, method)].mean for t in board.targets if (t, source, method) in board.cells]
             if means:
-                share = benchmark.structural_share(labels)
+                share = filter_analysis.structural_share(labels)
                 points.append((model.source, share, float(np.mean(means)), board.label(method)))
     methods = sorted({p[3] for p in points})
-    correlations = {m: benchmark.spearman([p[1] for p in points if p[3] == m], [p[2] for p in points if p[3] == m])
+    correlations = {m: filter_analysis.spearman([p[1] for p in points if p[3] == m],
+                                                [p[2] for p in points if p[3] == m])
                     for m in methods}
     return points, correlations
 
@@ -55,11 +55,11 @@ def change_by_source(ctx) -> dict[str, dict[int, dict[str, float]]]:
     """For each source, per stage, the mean over its kept fine-tuned models of the share of filters whose
     class changed and of the relative weight distance, with the number of models."""
     collected: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    for before, after in benchmark.filter_pairs(ctx):
+    for before, after in filter_analysis.filter_pairs(ctx):
         classes_before, classes_after = model_classes(ctx, before), model_classes(ctx, after)
         for stage in classes_after:
-            change = benchmark.filter_change(classes_before[stage], classes_after[stage], before.stage_weights[stage],
-                                   after.stage_weights[stage])
+            change = filter_analysis.filter_change(classes_before[stage], classes_after[stage],
+                                                   before.stage_weights[stage], after.stage_weights[stage])
             collected[after.source][stage].append(change)
     return {source: {stage: {"changed_share": float(np.mean([c["changed_share"] for c in changes])),
                              "relative_distance": float(np.mean([c["relative_distance"] or 0.0 for c in changes])),
@@ -119,26 +119,26 @@ class TaxonomyVisualizer(Visualizer):
     order = 65
 
     def render(self, ctx) -> list[Figure]:
-        models = benchmark.model_filters(ctx)
+        models = filter_analysis.model_filters(ctx)
         if not models:
             return []
         sources = [m for m in models if m.kind == "source"]
         shown = [(m.label, model_classes(ctx, m)) for m in sources] + _fine_tuned_means(ctx, models)
         figures = []
-        shares = {label: {f"stage {s}": benchmark.class_shares(labels) for s, labels in classes.items()}
+        shares = {label: {f"stage {s}": filter_analysis.class_shares(labels) for s, labels in classes.items()}
                   for label, classes in shown}
         csv_path = _write_classes(ctx, models)
-        path = benchmark.share_bars(shares, ctx.out_dir / "taxonomy-shares.png", svg=True)
+        path = filter_analysis.share_bars(shares, ctx.out_dir / "taxonomy-shares.png", svg=True)
         figures.append(Figure(
             path, "Filter classes per model and stage",
             "Each bar is one stage's filters of one model, split into the four classes "
-            f"({', '.join(benchmark.CLASSES)}); "
+            f"({', '.join(filter_analysis.CLASSES)}); "
             f"structural filters are complex and direction. Fine-tuned models are pooled per source. {CRITERION} "
             f"Every filter's class is in `{csv_path.name}`.", (path.with_suffix(".svg"), csv_path),
             {"shares": shares}))
         points, correlations = source_points(ctx, sources)
         if points:
-            path = benchmark.share_scatter(points, ctx.out_dir / "taxonomy-transfer.png", svg=True)
+            path = filter_analysis.share_scatter(points, ctx.out_dir / "taxonomy-transfer.png", svg=True)
             described = "; ".join(_describe(method, c) for method, c in correlations.items())
             listed = "; ".join(f"{source}: {share:.0%} structural, " + ", ".join(
                 f"{method} {auc:.3f}" for s, _, auc, method in points if s == source)
