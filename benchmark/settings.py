@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmark.acceleration import Acceleration
+from benchmark.acceleration import Acceleration, resolve_precision
 from benchmark.presets import Preset, resolve_preset
 
 if TYPE_CHECKING:
@@ -93,6 +93,7 @@ class RunSettings:
     strict: bool = False  # an unreadable image fails the run instead of being skipped with a warning
     max_unreadable: float = 0.01  # the share of a dataset's files that may be unreadable before it fails
     compile: bool = False  # run forward passes through torch.compile
+    precision: str = "auto"  # fp32 or bf16 (build resolves auto: benchmark.acceleration.resolve_precision)
     svm_backend: str = "sklearn"  # "sklearn" (the reference) or "torch" (see resolve_svm_backend)
     svm_auto: bool = False  # the backend was chosen by --svm auto, so torch may fall back to sklearn
     jobs_per_gpu: int = 1  # experiments run side by side on one GPU (threads)
@@ -101,14 +102,16 @@ class RunSettings:
     @classmethod
     def build(cls, *, device: str = "auto", preset: str = "auto", data_root: Path, cache_dir: Path,
               imagenet_weights: Path | None = None, online: bool = False, strict: bool = False,
-              **overrides) -> RunSettings:
+              precision: str = "auto", **overrides) -> RunSettings:
         """Settings for a device name and a preset name with its field ``overrides`` (backbone, image_size,
-        max_epochs, batch_size, official_splits; None keeps the preset's); ValueError for a device or value that
-        cannot be."""
+        max_epochs, batch_size, official_splits; None keeps the preset's), the precision resolved for the device
+        here (so that every worker of the run uses the driver's); ValueError for a device or value that cannot
+        be."""
         torch_device = resolve_device(device)
         chosen = resolve_preset(preset, torch_device.type).with_overrides(**overrides)
         return cls(preset=chosen, device=torch_device, data_root=data_root, cache_dir=cache_dir,
-                   imagenet_weights=imagenet_weights, online=online, strict=strict)
+                   imagenet_weights=imagenet_weights, online=online, strict=strict,
+                   precision=resolve_precision(precision, torch_device))
 
     def with_speed(self, compile: bool, svm_backend: str, jobs_per_gpu: int) -> RunSettings:
         """These settings with torch.compile, the SVM solver (``auto`` resolved for the device) and the
@@ -123,10 +126,10 @@ class RunSettings:
 
     @property
     def acceleration(self) -> Acceleration:
-        """How training and inference use the device (channels_last; bf16 on CUDA)."""
-        return Acceleration.for_device(self.device, self.compile)
+        """How training and inference use the device (channels_last; the precision)."""
+        return Acceleration.for_device(self.device, self.compile, self.precision)
 
     @property
     def runtime(self) -> dict:
         """The device type and precision: both change a result's float rounding, so both are in its config."""
-        return {"device": self.device.type, "precision": "bf16" if self.acceleration.bf16 else "fp32"}
+        return {"device": self.device.type, "precision": self.acceleration.precision}

@@ -17,12 +17,27 @@ Each stage runs in its own ``try``: a stage that fails prints its error and the 
 4. the torch SVC (the study's ``SVC(kernel="linear")``, what ``--svm auto`` fits on CUDA) timed after a warm-up
    fit, at the study's training-set sizes with each task's class count and the ``thesis`` preset's C and feature
    scaling (features of images of that many classes through the trained model);
-5. the study's full grid estimated from those rates (perf/grid.py), per batch size.
+5. the study's full grid estimated from those rates (perf/grid.py), per batch size;
+
+and on the CPU (perf/cpuprecision.py; ``--cpu-only`` runs these alone):
+
+6. fp32 and bf16 side by side for test_resnet at 32 px and MedMNIST's ResNet-18 at 28 px: the bare training step
+   (tensors in memory, batch 128, Adam) beside tlbench's trainer end to end on PneumoniaMNIST (``--data-root``),
+   and the test AUC of each seed after the same epochs;
+7. with ``--compile``, torch.compile on the embedded default's training: compile seconds against the seconds it
+   saves a training.
+
+    python perf/throughput.py --device cpu --cpu-only --data-root /path/to/data   # alone: about 6 minutes
 
 The last line is a summary: each target met or not. ``--json PATH`` writes every figure.
 """
 
 from __future__ import annotations
+
+# isort: off
+# first, as in `tlbench run`: OpenMP reads tlbench's wait policy (benchmark.engine.threads) when torch loads
+import benchmark  # noqa: F401
+# isort: on
 
 import argparse
 import json
@@ -47,6 +62,7 @@ from benchmark.presets import CPU_QUICK, THESIS
 from benchmark.settings import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cpuprecision  # noqa: E402
 from grid import TARGETS, Throughput, estimate_seconds, grid_counts  # noqa: E402
 
 TARGETS_FT_IPS, TARGET_RATIO, TARGET_FE_IPS, TARGET_GRID_MIN = 5500, 5.0, 15000, 45
@@ -245,6 +261,16 @@ def main() -> int:
     parser.add_argument("--assumed-epochs", type=int, default=25,
                         help="mean epochs with early stopping, for the second full-grid estimate")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    cpu = parser.add_argument_group("CPU stages (fp32 against bf16, torch.compile)")
+    cpu.add_argument("--cpu-only", action="store_true", help="run the CPU stages alone (with --device cpu)")
+    cpu.add_argument("--data-root", type=Path, default=Path(os.environ.get("TLBENCH_DATA", "data")),
+                     help="folder holding medmnist/pneumoniamnist.npz [env TLBENCH_DATA, else ./data]")
+    cpu.add_argument("--seeds", type=_batch_sizes, default=(0, 1, 2), help="trainer seeds [0,1,2]")
+    cpu.add_argument("--auc-epochs", type=int, default=2, help="trainer epochs per seed [2]")
+    cpu.add_argument("--auc-train", type=int, default=2048,
+                     help="PneumoniaMNIST training images per epoch (of 4,708) [2048: at 1024 x 3 epochs the test "
+                          "AUC still spread 0.39-0.88 over seeds]")
+    cpu.add_argument("--bare-steps", type=int, default=8, help="timed bare steps per round [8]")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -256,11 +282,18 @@ def main() -> int:
     svm_scale = args.svm_scale or (1.0 if device.type == "cuda" else 1 / 8)
     accel = Acceleration.for_device(device, args.compile)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; torch {torch.__version__}; {args.backbone} @ {args.image_size}px; "
-          f"{args.images} images, {args.classes} classes; {args.epochs} timed epochs")
+    print(f"device: {name}; torch {torch.__version__}" + ("" if args.cpu_only else
+          f"; {args.backbone} @ {args.image_size}px; {args.images} images, {args.classes} classes; "
+          f"{args.epochs} timed epochs"))
     figures: dict = {"device": name, "torch": torch.__version__, "backbone": args.backbone,
                      "image_size": args.image_size, "acceleration": str(accel)}
     stages = Stages()
+    if device.type == "cpu":
+        cpu_stages(stages, figures, args)
+        if args.cpu_only:
+            print("\n" + cpu_summary(figures, stages.failed))
+            _write_json(args.json, figures)
+            return 1 if stages.failed else 0
     with tempfile.TemporaryDirectory() as tmp_name:
         folder = Path(tmp_name) / "jpeg"
         write_jpegs(folder, args.images, args.image_size, args.classes)
@@ -325,9 +358,46 @@ def main() -> int:
         print("\n== the study's full grid: not estimated (it needs the trainer, extraction and SVM figures at the "
               "study's sizes: run on CUDA, or with --svm-scale 1)")
     print("\n" + summary(figures, plain, tuned, stages.failed))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2, default=str))
+    _write_json(args.json, figures)
     return 1 if stages.failed else 0
+
+
+def cpu_stages(stages: Stages, figures: dict, args) -> None:
+    """fp32 against bf16 (bare step, tlbench's trainer, AUC) and, with ``--compile``, torch.compile's payoff, into
+    ``figures``."""
+    spin = (f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}" if "OMP_WAIT_POLICY" in os.environ else
+            f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 300000)}")
+    print(f"OpenMP's waiting threads: {spin} (as `tlbench run` with this environment; GOMP_SPINCOUNT=300000, "
+          "libgomp's default, to compare)")
+    figures["openmp_spin"] = spin
+    precisions = stages.run("CPU training, fp32 and bf16: bare step against tlbench's trainer, PneumoniaMNIST AUC",
+                            cpuprecision.compare_precisions, args.data_root, args.seeds, args.auc_epochs,
+                            args.auc_train, args.bare_steps)
+    if precisions:
+        figures["cpu_precisions"] = precisions
+        cpuprecision.print_comparison(precisions, args.seeds, args.auc_epochs, args.auc_train)
+    if not args.compile:
+        return
+    payoff = stages.run("torch.compile on the embedded default's training (cpu-quick, eager and compiled, "
+                        "alternating)", cpuprecision.compile_payoff)
+    if payoff:
+        figures["cpu_compile"] = payoff
+        even = payoff["break_even_trainings"]
+        print(f"   {payoff['precision']}: a training {payoff['eager_s']:.1f} s eager, {payoff['compiled_s']:.1f} s "
+              f"compiled; compilation {payoff['compile_s']:.1f} s once per process; "
+              + ("compiling never pays" if even is None else f"pays after {even:.0f} trainings in one process"))
+
+
+def cpu_summary(figures: dict, failed: list[str]) -> str:
+    """One line: the CPU targets met or not."""
+    parts = cpuprecision.summary_parts(figures["cpu_precisions"]) if "cpu_precisions" in figures else ["?"]
+    failures = f"; stages failed: {', '.join(failed)}" if failed else ""
+    return f"SUMMARY on {figures['device']}: " + " | ".join(parts) + failures
+
+
+def _write_json(path: Path | None, figures: dict) -> None:
+    if path:
+        path.write_text(json.dumps(figures, indent=2, default=str))
 
 
 def summary(figures: dict, plain: float | None, tuned: dict, failed: list[str]) -> str:

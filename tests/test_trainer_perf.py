@@ -268,3 +268,30 @@ def test_jobs_side_by_side_give_the_sequential_results(tmp_path):
     sequential = _run_scores(tmp_path, 1)
     assert len(sequential) == 4 and {status for status, _ in sequential.values()} == {"passed"}
     assert _run_scores(tmp_path, 2) == sequential
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_cpu_optimizers_are_fused_and_step_as_torchs_default(optimizer):
+    """One fused kernel per step on the CPU (torch 2.4 and later), moving the weights as torch's default does."""
+    from benchmark.engine.training import _fused_on_cpu, make_optimizer
+
+    preset = PRESET.with_overrides(optimizer=optimizer, lr=0.01)
+    torch.manual_seed(0)
+    fused_model = create_backbone("test_resnet", 2)
+    default_model = create_backbone("test_resnet", 2)
+    default_model.load_state_dict(fused_model.state_dict())
+    start = {name: tensor.clone() for name, tensor in fused_model.state_dict().items()}
+    fused = make_optimizer(fused_model, preset)
+    if not _fused_on_cpu(fused_model, type(fused)):
+        pytest.skip("this torch has no fused CPU kernel for this optimizer")
+    assert fused.defaults["fused"] is True
+    default = type(fused)(default_model.parameters(), **{**fused.defaults, "fused": None})
+    x = torch.randn(8, 3, 24, 24)
+    for _ in range(3):
+        for model, opt in ((fused_model, fused), (default_model, default)):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for (name, a), b in zip(fused_model.state_dict().items(), default_model.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), name
+    assert not torch.allclose(fused_model.state_dict()["fc.weight"], start["fc.weight"])  # the steps moved it

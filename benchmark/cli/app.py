@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from benchmark.acceleration import PRECISIONS
 from benchmark.launchers import LaunchError
 from benchmark.run.store import StoreError
 
@@ -38,6 +39,11 @@ data_root_option = click.option(
     help="Folder holding the datasets in their download layouts [env TLBENCH_DATA, or data_root in tlbench.toml; "
          "default ./data].",
 )
+precision_option = click.option(
+    "--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+    help="Float precision of training and inference: auto is bf16 on CUDA and on CPUs with AVX-512 BF16 or AMX "
+         "units, fp32 elsewhere; part of every result's config, so fp32 reruns compare with fp32 results.",
+)
 out_option = click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default=Path("tlbench-runs"), show_default=True,
     help="Run folder holding the results database.",
@@ -46,7 +52,7 @@ out_option = click.option(
 
 def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, image_size=None,
               max_epochs=None, cache_dir=None, imagenet_weights=None, online=False, strict=False,
-              batch_size=None, official_splits=None, model_args=()) -> RunSettings:
+              batch_size=None, official_splits=None, model_args=(), precision="auto") -> RunSettings:
     """The run's settings from the command's options, the environment and the config file (its ``model_args``
     under those of ``--model-arg``)."""
     from benchmark.presets import model_args_pairs
@@ -59,7 +65,8 @@ def _settings(ctx, data_root=None, device="auto", preset="auto", backbone=None, 
             device=device, preset=preset, data_root=resolve_data_root(data_root, _config(ctx)),
             cache_dir=resolve_cache_dir(cache_dir, _config(ctx)), imagenet_weights=imagenet_weights, online=online,
             strict=strict, backbone=backbone, image_size=image_size, max_epochs=max_epochs, batch_size=batch_size,
-            official_splits=official_splits, model_args=model_args_pairs(merged) if merged else None)
+            official_splits=official_splits, model_args=model_args_pairs(merged) if merged else None,
+            precision=precision)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
 

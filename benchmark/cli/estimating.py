@@ -12,6 +12,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from benchmark.acceleration import PRECISIONS
 from benchmark.cli.app import (
     EXIT_NOTHING_RAN,
     _catalog,
@@ -44,16 +45,23 @@ def _targets(catalog: Catalog, settings: RunSettings, wanted: tuple[str, ...], r
     return stored or [t for t, (ds, _) in targets.items() if ds.status(settings.data_root).available]
 
 
-def _settings_for(target: str, settings: RunSettings, rows: list[dict], preset: str) -> RunSettings:
-    """The settings with the preset of the target's latest stored result (so that estimates and measured AUCs
-    come from the same weights and images) unless ``--preset`` names one, else as given."""
+def _settings_for(target: str, settings: RunSettings, rows: list[dict], preset: str,
+                  precision: str = "auto") -> RunSettings:
+    """The settings with the preset and the precision of the target's latest stored result (so that estimates
+    and measured AUCs come from the same weights and images) unless ``--preset`` / ``--precision`` name one,
+    else as given."""
     from benchmark.presets import Preset
 
     stored = [row for row in rows if row["target"] == target and row.get("preset")]
-    if not stored or preset != "auto":
+    if not stored:
         return settings
     latest = max(stored, key=lambda row: row["finished_at"] or "")
-    return dataclasses.replace(settings, preset=Preset.from_fields(latest["preset"]))
+    if preset == "auto":
+        settings = dataclasses.replace(settings, preset=Preset.from_fields(latest["preset"]))
+    stored_precision = ((latest.get("config") or {}).get("runtime") or {}).get("precision")
+    if precision == "auto" and stored_precision in ("fp32", "bf16"):
+        settings = dataclasses.replace(settings, precision=stored_precision)
+    return settings
 
 
 def _print_skipped(skipped: list[tuple[str, str]], requested: tuple[str, ...]) -> None:
@@ -137,9 +145,12 @@ def _agreement_table(target: str, comparisons: list, estimators: list) -> tuple[
               help="Cache of decoded images, features and source models [env TLBENCH_CACHE, or cache_dir in "
                    "tlbench.toml; default ~/.cache/tlbench].")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+              help="Float precision of the source models' features: auto (each target's latest stored result's, "
+                   "else as for run) or fp32 / bf16.")
 @click.pass_context
 def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_names, preset, data_root, cache_dir,
-                     device):
+                     device, precision):
     """Score every usable source for each target with the transferability estimators (LEEP, LogME, ...) on the
     target's training split (the preset's first seed), print the sources ranked by each, store the scores in the
     run folder, and where it holds fe-svm / ft-svm results of those sources, the weighted Kendall tau between
@@ -149,7 +160,7 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
     from benchmark.run.store import Store
 
     catalog = _catalog(ctx, plugin_args, data_root)
-    settings = _settings(ctx, data_root, device, preset, cache_dir=cache_dir)
+    settings = _settings(ctx, data_root, device, preset, cache_dir=cache_dir, precision=precision)
     for kind, names, known in (("estimator", estimator_names, catalog.estimators),
                                ("source", sources, catalog.all_sources())):
         unknown = [n for n in names if n not in known]
@@ -166,7 +177,7 @@ def estimate_command(ctx, plugin_args, out_dir, datasets, sources, estimator_nam
         sys.exit(EXIT_NOTHING_RAN)
     _log_to(console)
     for target in _targets(catalog, settings, datasets, rows):
-        target_settings = _settings_for(target, settings, rows, preset)
+        target_settings = _settings_for(target, settings, rows, preset, precision)
         estimation = Estimation(catalog, target_settings, store)
         usable, skipped = estimation.usable_sources(target, sources)
         preset_used = target_settings.preset

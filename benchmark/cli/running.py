@@ -21,6 +21,7 @@ from benchmark.cli.app import (
     out_option,
     parse_model_args,
     plugin_option,
+    precision_option,
 )
 from benchmark.cli.launching import launcher_options, parse_launcher_options
 from benchmark.cli.sections import SectionedCommand
@@ -107,7 +108,7 @@ RUN_HELP_SECTIONS = {
     "Selection": ("plugin_args", "select_all", "datasets", "sources", "methods", "seeds", "keyword", "collect_only",
                   "verbose"),
     "Protocol": ("preset", "backbone", "image_size", "max_epochs", "batch_size", "official_splits", "model_args",
-                 "imagenet_weights", "strict", "max_unreadable", "audit"),
+                 "precision", "imagenet_weights", "strict", "max_unreadable", "audit"),
     "Execution": ("device", "data_root", "cache_dir", "online", "compile_model", "svm_backend", "threads",
                   "jobs_per_gpu", "launcher", "launcher_options", "retries", "cpus_per_job", "rerun", "exitfirst"),
     "Output": ("out_dir", "keep_models", "quiet"),
@@ -163,6 +164,7 @@ RUN_HELP_SECTIONS = {
               help="Look for near-duplicate images between the parts of each target's split, and between a "
                    "harness-trained source's images and its targets', before running (see tlbench audit).")
 @click.option("--compile", "compile_model", is_flag=True, help="Run forward passes through torch.compile.")
+@precision_option
 @click.option("--svm", "svm_backend", type=click.Choice(SVM_BACKENDS), default="auto", show_default=True,
               help="Linear SVM solver: sklearn (the reference), torch (the same LinearSVC or SVC model solved on "
                    "the device), or auto (torch on CUDA, sklearn elsewhere).")
@@ -178,8 +180,8 @@ RUN_HELP_SECTIONS = {
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, verbose,
                 quiet, out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size,
                 official_splits, model_args, data_root, cache_dir, imagenet_weights, online, strict, max_unreadable,
-                audit, compile_model, svm_backend, threads, jobs_per_gpu, keep_models, launcher, launcher_options,
-                retries, cpus_per_job):
+                audit, compile_model, precision, svm_backend, threads, jobs_per_gpu, keep_models, launcher,
+                launcher_options, retries, cpus_per_job):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     from benchmark.run.grid import GridError, run_grid
 
@@ -193,7 +195,8 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
                  "batch_size": batch_size, "official_splits": official_splits,
                  "model_args": parse_model_args(model_args), "data_root": data_root, "cache_dir": cache_dir,
                  "imagenet_weights": imagenet_weights, "online": online, "strict": strict,
-                 "max_unreadable": max_unreadable, "compile": compile_model, "svm_backend": svm_backend,
+                 "max_unreadable": max_unreadable, "compile": compile_model, "precision": precision,
+                 "svm_backend": svm_backend,
                  "jobs_per_gpu": jobs_per_gpu, "keep_models": keep_models}
     _log_to(console)
     logging.getLogger("benchmark").setLevel(logging.WARNING if quiet else logging.INFO)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from benchmark.acceleration import resolve_precision
 from benchmark.presets import model_args_pairs
 from benchmark.registry.config import Config, resolve_cache_dir, resolve_data_root
 from benchmark.settings import RunSettings, resolve_device
@@ -15,15 +16,15 @@ from benchmark.settings import RunSettings, resolve_device
 # the preset's fields a grid may override, and the run's
 PRESET_OVERRIDES = ("backbone", "image_size", "max_epochs", "batch_size", "official_splits", "model_args")
 RUN_OVERRIDES = ("device", "data_root", "cache_dir", "imagenet_weights", "online", "strict", "max_unreadable",
-                 "compile", "svm_backend", "jobs_per_gpu", "keep_models")
+                 "compile", "precision", "svm_backend", "jobs_per_gpu", "keep_models")
 _PATHS = ("data_root", "cache_dir", "imagenet_weights")
 
 
 def grid_settings(settings: str | RunSettings, overrides: Mapping[str, Any], config: Config) -> RunSettings:
     """``settings`` (a preset name, or :class:`RunSettings`) with ``overrides`` (a value of None keeps what is
     there). From a preset name: the device ``auto`` unless given, the data root and cache folder from the
-    environment or the config file unless given, the config's ``model_args`` under the overrides' and the SVM
-    solver ``auto``. ValueError for an unknown key, preset, device or value."""
+    environment or the config file unless given, the config's ``model_args`` under the overrides', the precision
+    ``auto`` and the SVM solver ``auto``. ValueError for an unknown key, preset, device or value."""
     unknown = sorted(set(overrides) - set(PRESET_OVERRIDES) - set(RUN_OVERRIDES))
     if unknown:
         raise ValueError(f"overrides: unknown key(s) {', '.join(unknown)}; known: the preset's "
@@ -42,7 +43,7 @@ def grid_settings(settings: str | RunSettings, overrides: Mapping[str, Any], con
             data_root=resolve_data_root(given.pop("data_root", None), config),
             cache_dir=resolve_cache_dir(given.pop("cache_dir", None), config),
             imagenet_weights=given.pop("imagenet_weights", None), online=given.pop("online", False),
-            strict=given.pop("strict", False), **preset_fields)
+            strict=given.pop("strict", False), precision=given.pop("precision", "auto"), **preset_fields)
         speed = {"compile": False, "svm_backend": "auto", "jobs_per_gpu": 1}
     elif isinstance(settings, RunSettings):
         built = settings
@@ -52,6 +53,8 @@ def grid_settings(settings: str | RunSettings, overrides: Mapping[str, Any], con
             built = dataclasses.replace(built, preset=built.preset.with_overrides(**preset_fields))
         if "device" in given:
             built = dataclasses.replace(built, device=resolve_device(given.pop("device")))
+        if "precision" in given:  # resolved here, for the device in force (a device alone keeps the precision)
+            built = dataclasses.replace(built, precision=resolve_precision(given.pop("precision"), built.device))
         speed = {"compile": built.compile, "svm_backend": "auto" if built.svm_auto else built.svm_backend,
                  "jobs_per_gpu": built.jobs_per_gpu}
     else:
