@@ -221,7 +221,7 @@ def test_quiet_prints_the_failure_the_board_and_the_results_and_no_chatter(cli, 
     assert result.exit_code == 1
     assert "FAILED" in result.output and "flaky" in result.output  # seed 5 fails
     assert "Ranking" in result.output and "results: " in result.output
-    for chatter in ("tlbench 0.", "selected:", "PASSED", "wall time", "estimated wall time"):
+    for chatter in ("tlbench 0.", "selected:", "PASSED", "wall time", "forecast wall time"):
         assert chatter not in result.output, chatter
     loud = cli(*BASE, "-p", "failing_method", "run", "-m", "flaky", "--rerun", "all", "--out", out, *TINY)
     assert all(chatter in loud.output for chatter in ("tlbench 0.", "selected:", "PASSED", "wall time"))
