@@ -38,7 +38,7 @@ class Method:
 
     ``shared_training`` names the harness's training that gives the method its network, when the method only
     scores or probes that network (:data:`SHARED_TRAININGS`: ``fine-tune``, the source's weights with a new head,
-    all layers trained; ``scratch``, seeded random weights, all layers trained). Methods that name the same one
+    all layers trained; ``random-init``, seeded random weights, all layers trained). Methods that name the same one
     share it: the network of a target, source and seed is trained once, by a training job of its own, and each
     method's :meth:`score` reads it. Such a method implements :meth:`score` instead of :meth:`run`, and
     ``trains`` must be True.
@@ -91,7 +91,7 @@ class SharedTraining:
 SHARED_TRAININGS = {training.name: training for training in (
     SharedTraining("fine-tune", "the source's weights with a new head for the task, all layers trained", True,
                    lambda ctx: ctx.source_model()),
-    SharedTraining("scratch", "seeded random weights with a head for the task, all layers trained", False,
+    SharedTraining("random-init", "seeded random weights with a head for the task, all layers trained", False,
                    lambda ctx: ctx.random_model()),
 )}
 

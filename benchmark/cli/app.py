@@ -40,9 +40,10 @@ data_root_option = click.option(
          "default ./data].",
 )
 precision_option = click.option(
-    "--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+    "--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True, envvar="TLBENCH_PRECISION",
     help="Float precision of training and inference: auto is bf16 on CUDA and on CPUs with AVX-512 BF16 or AMX "
-         "units, fp32 elsewhere; part of every result's config, so fp32 reruns compare with fp32 results.",
+         "units, fp32 elsewhere [env TLBENCH_PRECISION]; part of every result's config, so fp32 reruns compare "
+         "with fp32 results.",
 )
 out_option = click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default=Path("tlbench-runs"), show_default=True,
