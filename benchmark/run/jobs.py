@@ -232,32 +232,26 @@ class Worker:
 
     def _check_source(self, job: Job) -> None:
         """The source model this process will use is the one the source job made (by digest), on a shared cache."""
-        source = self.sources[job.source]
-        path = source.trained_model_path(self.settings)
-        if path is None or job.source_digest is None:
-            return
-        if not path.exists():
-            raise FileNotFoundError(
-                f"source model {path} is not visible to this worker ({self.label}): the cache folder must be "
-                "shared by every worker; set --cache-dir (or TLBENCH_CACHE) to a folder on a shared file system")
-        found = self._digest(path)
-        if found != job.source_digest:
-            raise RuntimeError(f"source model {path} changed after its job ended (sha256 {found[:12]}, expected "
-                               f"{job.source_digest[:12]}): something else writes this cache folder; run again")
+        path = self.sources[job.source].trained_model_path(self.settings)
+        if path is not None:
+            self._check_made(path, job.source_digest, "source model")
 
     def _check_training(self, job: Job) -> None:
         """The shared training this process will score is the one its job made (by digest), on a shared cache."""
-        if job.training_digest is None:
+        self._check_made(self.trainings.weights_path(job.training), job.training_digest, "trained network")
+
+    def _check_made(self, path: Path, digest: str | None, what: str) -> None:
+        """``path`` holds what an earlier job made, whose sha256 was ``digest`` (None: nothing to check)."""
+        if digest is None:
             return
-        path = self.trainings.weights_path(job.training)
         if not path.exists():
             raise FileNotFoundError(
-                f"trained network {path} is not visible to this worker ({self.label}): the cache folder must be "
+                f"{what} {path} is not visible to this worker ({self.label}): the cache folder must be "
                 "shared by every worker; set --cache-dir (or TLBENCH_CACHE) to a folder on a shared file system")
         found = self._digest(path)
-        if found != job.training_digest:
-            raise RuntimeError(f"trained network {path} changed after its job ended (sha256 {found[:12]}, expected "
-                               f"{job.training_digest[:12]}): something else writes this cache folder; run again")
+        if found != digest:
+            raise RuntimeError(f"{what} {path} changed after its job ended (sha256 {found[:12]}, expected "
+                               f"{digest[:12]}): something else writes this cache folder; run again")
 
     def _context(self, exp: Experiment, on_epoch) -> tuple[ExperimentContext, object]:
         """The context of experiment ``exp`` (its source already prepared) and its task."""
