@@ -24,18 +24,23 @@ def isolate(patch: pytest.MonkeyPatch, folder: Path) -> None:
     patch.syspath_prepend(str(TEST_PLUGINS))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fp32_cpu():
+    """The same CPU for every machine the suite runs on: precision auto is fp32 on the CPU (tests/test_precision.py
+    patches this itself), and fp32 for the commands tests start in processes of their own. Session-wide, so that
+    module fixtures' runs and a test's monkeypatch.undo() see it too."""
+    with pytest.MonkeyPatch.context() as cpu:
+        cpu.setattr("benchmark.acceleration.cpu_reports_bf16", lambda: False)
+        cpu.setenv("TLBENCH_PRECISION", "fp32")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """Every test is isolated (:func:`isolate`; a test about installed plugins deletes TLBENCH_DISTRIBUTIONS)."""
     isolate(monkeypatch, tmp_path)
     threads = torch.get_num_threads()
-    # the same CPU for every machine the suite runs on: precision auto is fp32 on the CPU (tests/test_precision.py
-    # patches this itself), and fp32 for the commands tests start in processes of their own; its own patcher, so
-    # that a test's monkeypatch.undo() leaves it in place
-    with pytest.MonkeyPatch.context() as cpu:
-        cpu.setattr("benchmark.acceleration.cpu_reports_bf16", lambda: False)
-        cpu.setenv("TLBENCH_PRECISION", "fp32")
-        yield
+    yield
     torch.set_num_threads(threads)  # `run` sets them for the whole process
 
 
