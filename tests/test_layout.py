@@ -218,3 +218,15 @@ def test_the_lazy_facade_lists_and_resolves_every_public_name():
     assert set(benchmark.__all__) <= set(dir(benchmark))
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
         benchmark.Nothing  # noqa: B018
+
+
+def test_every_package_is_installed_by_a_plain_pip_install():
+    """pyproject's explicit package list names every package of the tree (an editable install finds a missing one
+    anyway; `pip install .` does not)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(init.parent / "x.py").rsplit(".", 1)[0] for init in (ROOT / "benchmark").rglob("__init__.py")}
+    found |= {"tlbench_plugins" + module_name(init.parent / "x.py")[len("plugins"):].rsplit(".", 1)[0]
+              for init in (ROOT / "plugins").rglob("__init__.py")}
+    assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
