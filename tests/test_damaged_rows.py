@@ -135,6 +135,34 @@ def test_a_bad_rows_experiment_runs_again_and_its_row_is_kept_aside(damaged, tmp
     assert invoke("doctor", "--out", damaged).exit_code == 0
 
 
+def test_a_store_decodes_each_row_once_until_another_process_changes_it(intact, tmp_path, monkeypatch):
+    from benchmark.run import store as store_module
+
+    shutil.copytree(intact / "runs", tmp_path / "runs")
+    decoded = []
+    monkeypatch.setitem(store_module.CHECKED_TABLES, "experiments",
+                        lambda raw: decoded.append(raw["node_id"]) or decode_experiment(raw))
+    store = store_module.Store(tmp_path / "runs")
+    first = store.rows()
+    assert len(first) == 8 and len(decoded) == 8
+    store.rows("passed"), store.passed_configs(), [store.status_of(row["config_hash"]) for row in first]
+    assert len(decoded) == 8  # planning, statuses and the board read the rows again: nothing is decoded twice
+    first[0]["status"] = "changed by a reader"
+    assert store.rows()[0]["status"] == "passed"  # each read gets its own record
+    node_id, (change, _) = next(iter(DAMAGE.items()))
+    moved = next(row["node_id"] for row in first if row["node_id"] != node_id)
+    other = sqlite3.connect(tmp_path / "runs" / "tlbench.sqlite")
+    with other:
+        other.execute(f"UPDATE experiments SET {change} WHERE node_id = ?", (node_id,))
+        other.execute("UPDATE experiments SET device = 'elsewhere' WHERE node_id = ?", (moved,))
+    other.close()
+    again = {row["node_id"]: row for row in store.rows()}
+    assert node_id not in again and len(again) == 7  # damaged since the first read: left out
+    assert again[moved]["device"] == "elsewhere"  # changed since: read afresh
+    assert sorted(decoded[8:]) == sorted([node_id, moved])
+    store.close()
+
+
 def test_show_and_estimate_without_a_passed_row_say_so(tmp_path):
     out = tmp_path / "runs"
     failed = invoke("-p", "tiny_plugin", "-p", "failing_method", "run", "-d", "tiny_tgt", "-s", "none", "-m", "flaky",

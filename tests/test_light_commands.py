@@ -10,6 +10,8 @@ from conftest import TINY, subprocess_env
 
 # the packages a command that only reads must not load, and those it may not load either where it does not draw
 NEVER = ("torch", "timm")
+# half a second of imports that printing a board does without (benchmark.report.stats uses scipy.special alone)
+NOT_FOR_A_BOARD = ("sklearn", "scipy.stats", "scipy.optimize")
 GRID = ["-d", "synth_cells", "-s", "none", "-m", "scratch", "--seeds", "0", *TINY]
 
 PROBE = """
@@ -17,7 +19,7 @@ import json, sys
 from click.testing import CliRunner
 from benchmark.cli import main
 result = CliRunner().invoke(main, sys.argv[1:])
-heavy = ("torch", "timm", "sklearn", "scipy", "matplotlib")
+heavy = ("torch", "timm", "sklearn", "scipy", "scipy.stats", "scipy.optimize", "matplotlib")
 print(json.dumps({"exit": result.exit_code, "output": result.output[-3000:],
                   "loaded": [m for m in heavy if m in sys.modules]}))
 """
@@ -52,6 +54,7 @@ def test_commands_that_only_read_import_no_torch(finished, command):
     status, loaded, output = loaded_by(*[part.replace("{out}", out) for part in command], env=env)
     assert status == 0, output
     assert not set(NEVER) & set(loaded), f"`tlbench {' '.join(command)}` imported {loaded}"
+    assert not set(NOT_FOR_A_BOARD) & set(loaded), f"`tlbench {' '.join(command)}` imported {loaded}"
     if command[0] == "run" and "--collect-only" not in command:
         assert "0 to run, 1 done" in output  # the rerun had nothing to do
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 from cellstats import cell_interval, paired_test
-from scipy.stats import friedmanchisquare
+from scipy.stats import friedmanchisquare, norm, rankdata, studentized_range
 from scipy.stats import t as t_distribution
 from sklearn.metrics import roc_auc_score
 
@@ -10,6 +10,7 @@ from benchmark.report import stats
 from benchmark.report.stats import (
     GAMMA,
     MIN_CLASS_IMAGES,
+    average_ranks_of,
     friedman,
     holm,
     nemenyi_q_alpha,
@@ -290,9 +291,19 @@ def test_seed_level_test_against_a_hand_computed_t_and_its_edges():
     assert seed_level_test([0.0, 0.0, 0.0]).p_value == 1.0
     assert seed_level_test([0.2, 0.2]).p_value == 0.5 and seed_level_test([0.2] * 5).p_value == 2**-4  # never 0
     # no spread over seeds, but test noise: a normal test on the test images' variance
-    assert seed_level_test([0.2] * 3, 0.01).p_value == pytest.approx(2 * stats.norm.sf(2.0) + GAMMA)
+    assert seed_level_test([0.2] * 3, 0.01).p_value == pytest.approx(2 * norm.sf(2.0) + GAMMA)
     # a huge t keeps p positive
     assert 0 < seed_level_test([1.0, 1.0 + 1e-9, 1.0 - 1e-9]).p_value < 1e-3
+
+
+def test_seed_level_intervals_are_the_t_interval_without_test_noise_and_the_normal_one_with_much():
+    differences = [0.01, 0.04, 0.02, 0.03]
+    scale = np.std(differences, ddof=1) / 2
+    alone = seed_level_test(differences)
+    assert alone.high - 0.025 == pytest.approx(t_distribution.ppf(0.975, 3) * scale, rel=1e-5)
+    assert alone.low == pytest.approx(0.05 - alone.high, rel=1e-9)  # symmetric about the mean difference
+    swamped = seed_level_test(differences, 1e6 * scale**2)
+    assert swamped.high - 0.025 == pytest.approx(norm.ppf(0.975) * np.sqrt(scale**2 + 1e6 * scale**2), rel=1e-5)
 
 
 def test_a_class_with_fewer_than_the_minimum_of_test_images_is_named():
@@ -332,6 +343,15 @@ DEMSAR_Q_ALPHA = {2: 1.960, 3: 2.343, 4: 2.569, 5: 2.728, 6: 2.850, 7: 2.949, 8:
 @pytest.mark.parametrize(("k", "demsar"), DEMSAR_Q_ALPHA.items())
 def test_q_alpha_matches_demsars_table(k, demsar):
     assert nemenyi_q_alpha(k) == pytest.approx(demsar, abs=1e-3)
+
+
+def test_q_alpha_and_average_ranks_equal_scipys_beyond_the_table():
+    for k in range(2, 41):
+        assert nemenyi_q_alpha(k) == pytest.approx(studentized_range.ppf(0.95, k, np.inf) / np.sqrt(2), abs=1e-5)
+    rng = np.random.default_rng(3)
+    for size in range(1, 30):
+        values = rng.integers(0, max(size // 3, 1) + 1, size=size).astype(float)
+        np.testing.assert_array_equal(average_ranks_of(values), rankdata(values))
 
 
 def test_average_ranks_share_ties_and_rank_one_is_best():

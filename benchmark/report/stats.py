@@ -5,6 +5,11 @@ shape (n, n_classes) and ``groups`` either None or n hashable ids (patients, cel
 resampled together. The bootstrap weights each test sample by how often a resample draws it and computes
 exactly the metrics of :mod:`benchmark.engine.metrics` on that weighted sample, so unit weights reproduce
 :func:`benchmark.engine.metrics.compute_metrics`.
+
+The distributions come from ``scipy.special`` alone: ``scipy.stats`` (with the ``scipy.optimize`` and
+``scipy.integrate`` it loads) takes half a second to import, which every board would pay, a no-op rerun included.
+The two roots (a quantile of :func:`seed_level_test`'s statistic, the studentized range's) are found by bisection,
+and ranks are averaged over ties with numpy; tests/test_stats.py holds each against scipy.stats.
 """
 
 from __future__ import annotations
@@ -13,11 +18,7 @@ from collections.abc import Hashable, Sequence
 from typing import NamedTuple
 
 import numpy as np
-from scipy.integrate import trapezoid
-from scipy.optimize import brentq
-from scipy.special import gammainc, ndtr, stdtr
-from scipy.stats import chi2, f, norm, rankdata, studentized_range
-from scipy.stats import t as student_t
+from scipy.special import chdtrc, chdtri, fdtrc, gammainc, ndtr, ndtri, stdtr, stdtrit
 
 from benchmark.report.weighted import weighted_metric
 
@@ -163,11 +164,12 @@ def seed_level_test(differences: Sequence[float], shared_variance: float = 0.0, 
         return PairedResult(mean, mean, mean, p_value)
     scale = float(np.sqrt(spread + shared))
     # the largest sigma^2 / S the seeds' spread allows at 1 - GAMMA, hence the smallest ratio r
-    largest_spread = spread * (seeds - 1) / chi2.ppf(GAMMA, seeds - 1)
+    largest_spread = spread * (seeds - 1) / chdtri(seeds - 1, 1 - GAMMA)  # the chi-square's GAMMA quantile
     ratio = shared / largest_spread if largest_spread > 0 else np.inf
     p_value = min(1.0, _tail(abs(mean) / scale, seeds - 1, ratio) + GAMMA)
-    quantile = brentq(lambda c: _tail(c, seeds - 1, ratio) - (1 - level), norm.ppf((1 + level) / 2) * 0.99,
-                      student_t.ppf((1 + level) / 2, seeds - 1) * 1.01, xtol=1e-4)
+    # the tail falls from the normal's quantile (r = inf) to the t's (r = 0)
+    quantile = _root(lambda c: _tail(c, seeds - 1, ratio) - (1 - level), ndtri((1 + level) / 2) * 0.99,
+                     stdtrit(seeds - 1, (1 + level) / 2) * 1.01)
     return PairedResult(mean, mean - quantile * scale, mean + quantile * scale, p_value)
 
 
@@ -188,7 +190,33 @@ def _tail(c: float, df: int, ratio: float) -> float:
     start = c * np.sqrt(ratio / (1 + ratio))
     z = start + 10 * np.linspace(0, 1, 801) ** 2  # dense where the chi-square term rises from 0
     below = gammainc(df / 2, np.maximum(df * (z * z * (1 + ratio) / c**2 - ratio), 0) / 2)  # P(W < w), chi-square
-    return float(2 * trapezoid(np.exp(-z * z / 2) / np.sqrt(2 * np.pi) * below, z))
+    return float(2 * _trapezoid(np.exp(-z * z / 2) / np.sqrt(2 * np.pi) * below, z))
+
+
+def _trapezoid(values: np.ndarray, at: np.ndarray) -> float:
+    """The trapezoid rule's integral of ``values`` sampled at ``at``."""
+    return float(np.sum((values[1:] + values[:-1]) * np.diff(at)) / 2)
+
+
+def _root(function, low: float, high: float, tolerance: float = 1e-6) -> float:
+    """The point between ``low`` and ``high`` where the continuous ``function`` changes sign, by bisection to within
+    ``tolerance``; ValueError when it has the same sign at both ends."""
+    low, high = float(low), float(high)
+    at_low, at_high = function(low), function(high)
+    if at_low == 0 or at_high == 0:
+        return low if at_low == 0 else high
+    if (at_low > 0) == (at_high > 0):
+        raise ValueError(f"no sign change between {low} and {high}")
+    while high - low > tolerance:
+        middle = (low + high) / 2
+        at_middle = function(middle)
+        if at_middle == 0:
+            return middle
+        if (at_middle > 0) == (at_low > 0):
+            low, at_low = middle, at_middle
+        else:
+            high = middle
+    return (low + high) / 2
 
 
 def observed_metric(metric: str, labels: np.ndarray, scores: np.ndarray) -> float:
@@ -264,7 +292,7 @@ def friedman(matrix: np.ndarray) -> FriedmanResult:
     if matrix.ndim != 2 or matrix.shape[0] < 1 or matrix.shape[1] < 2:
         raise ValueError(f"need a (n_blocks >= 1, k >= 2) matrix, got shape {matrix.shape}")
     n_blocks, k = matrix.shape
-    ranks = rankdata(-matrix, axis=1)
+    ranks = np.array([average_ranks_of(-row) for row in matrix])
     average_ranks = ranks.mean(axis=0)
     statistic = _friedman_chi_square(ranks)
     iman_davenport = _iman_davenport(statistic, n_blocks, k)
@@ -272,10 +300,10 @@ def friedman(matrix: np.ndarray) -> FriedmanResult:
     return FriedmanResult(
         average_ranks=average_ranks,
         statistic=statistic,
-        p_value=1.0 if np.isnan(statistic) else float(chi2.sf(statistic, k - 1)),
+        p_value=1.0 if np.isnan(statistic) else float(chdtrc(k - 1, statistic)),
         iman_davenport=iman_davenport,
-        iman_davenport_p_value=1.0 if np.isnan(iman_davenport) else float(f.sf(iman_davenport, k - 1,
-                                                                                (k - 1) * (n_blocks - 1))),
+        iman_davenport_p_value=1.0 if np.isnan(iman_davenport) else float(fdtrc(k - 1, (k - 1) * (n_blocks - 1),
+                                                                                iman_davenport)),
         critical_difference=float(critical_difference),
         groups=_critical_difference_groups(average_ranks, critical_difference),
     )
@@ -283,7 +311,27 @@ def friedman(matrix: np.ndarray) -> FriedmanResult:
 
 def nemenyi_q_alpha(k: int, alpha: float = 0.05) -> float:
     """Demšar's q_alpha for k columns: the studentized range quantile (infinite df) over sqrt(2)."""
-    return float(studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2))
+    return _root(lambda q: _range_below(q, k) - (1 - alpha), 0.0, 20.0) / float(np.sqrt(2))
+
+
+def _range_below(q: float, k: int) -> float:
+    """P(range of k standard normals <= q) = k * integral of phi(z) (Phi(z + q) - Phi(z))^(k - 1) dz."""
+    z = np.linspace(-9.0, 9.0, 3601)
+    density = np.exp(-z * z / 2) / np.sqrt(2 * np.pi)
+    return k * _trapezoid(density * (ndtr(z + q) - ndtr(z)) ** (k - 1), z)
+
+
+def average_ranks_of(values: np.ndarray) -> np.ndarray:
+    """Ranks of ``values``, 1 for the smallest, tied values sharing their average rank (as
+    ``scipy.stats.rankdata``)."""
+    values = np.asarray(values)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1], True])  # where each run of ties begins
+    run_of = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = (starts[:-1] + starts[1:] + 1)[run_of] / 2
+    return ranks
 
 
 def _friedman_chi_square(ranks: np.ndarray) -> float:

@@ -183,6 +183,9 @@ class Store:
         self._lease: Lease | None = None  # taken by the first attempt: reading the store takes none
         self._attempts: dict[str, int] = {}  # config hash -> id of this process's running attempt
         self._reported: set[tuple[str, int]] = set()  # (table, rowid) of the bad rows logged so far
+        # (table, rowid) -> (the row's columns as read, its decoded record or None): a command reads the same rows
+        # several times (planning, status, the board), and checking a row costs far more than comparing its text
+        self._decoded: dict[tuple[str, int], tuple[dict, dict | None]] = {}
 
     def close(self) -> None:
         if self._lease is not None:
@@ -241,9 +244,20 @@ class Store:
                 self.db.execute(statement)
 
     def _checked(self, table: str, row: sqlite3.Row) -> dict | None:
-        """``row`` of ``table`` decoded, or None when it does not hold (logged once per row)."""
+        """``row`` of ``table`` decoded, or None when it does not hold (logged once per row). A row read before with
+        the same columns is decoded once: the record returned is a new dict whose nested values are shared with
+        earlier reads, so readers must not change them."""
+        fields = _fields(row)
+        known = self._decoded.get((table, row["rowid"]))
+        if known is not None and known[0] == fields:
+            return None if known[1] is None else dict(known[1])
+        record = self._decoded_now(table, row, fields)
+        self._decoded[(table, row["rowid"])] = (fields, record)
+        return None if record is None else dict(record)
+
+    def _decoded_now(self, table: str, row: sqlite3.Row, fields: dict) -> dict | None:
         try:
-            return CHECKED_TABLES[table](_fields(row))
+            return CHECKED_TABLES[table](fields)
         except BadRow as error:
             if (table, row["rowid"]) not in self._reported:
                 self._reported.add((table, row["rowid"]))
