@@ -16,8 +16,11 @@ OPTIMIZERS = ("sgd", "adam")
 # how pretrained weights are fed: benchmark.engine.inputs.pretrained_input
 PRETRAINED_INPUTS = ("source", "preset", "unshifted")
 SELECTIONS = ("val_loss", "val_auc", "last")
-# Reporting choices: both AUCs are always stored, so the reported one is no part of any result's identity.
+# Reporting choices: both AUCs are always stored, so the reported one is no part of any result's identity, except
+# where selection by validation AUC makes it pick the epoch kept: then it enters as ``selection_auc``, unless it is
+# the definition every such result stored before used (the medmnist preset's), so that those keep their hashes.
 REPORTING_FIELDS = frozenset({"auc"})
+SELECTION_AUC_BEFORE = "ovr"
 
 
 @dataclass(frozen=True)
@@ -327,4 +330,6 @@ def _hashable(preset: Preset) -> dict:
     for item in fields(preset):
         if item.name in LATER_FIELDS and settings[item.name] == item.default:
             settings.pop(item.name)
+    if preset.selection == "val_auc" and preset.auc != SELECTION_AUC_BEFORE:
+        settings["selection_auc"] = preset.auc  # it picks the epoch kept, so it decides the weights
     return settings

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -130,6 +131,21 @@ def test_an_atomic_write_removes_dead_writers_leftovers_and_keeps_live_ones(tmp_
     with cachefiles.write_atomically(tmp_path / "a.bin") as temporary:
         temporary.write_bytes(b"whole")
     assert not any(p.exists() for p in dead) and live.exists()
+
+
+def test_another_hosts_temporary_file_in_a_shared_cache_is_left_until_a_day_old(tmp_path):
+    other_host = "0123abcd" if cachefiles.HOST != "0123abcd" else "fedc4321"
+    writing = tmp_path / f"a.bin.{dead_pid()}-7-h{other_host}.partial"  # its pid means nothing on this host
+    stale = tmp_path / f"b.bin.{dead_pid()}-7-h{other_host}.partial"
+    ours = tmp_path / f"c.bin.{dead_pid()}-7-h{cachefiles.HOST}.partial"
+    for leftover in (writing, stale, ours):
+        leftover.write_bytes(b"half")
+    day_old = time.time() - cachefiles.FOREIGN_LEFTOVER_AGE - 60
+    os.utime(stale, (day_old, day_old))
+    with cachefiles.write_atomically(tmp_path / "d.bin") as temporary:
+        assert temporary.name.endswith(f"-h{cachefiles.HOST}.partial")
+        temporary.write_bytes(b"whole")
+    assert writing.exists() and not stale.exists() and not ours.exists()
 
 
 def test_nested_atomic_writes_publish_the_inner_file_first(tmp_path):

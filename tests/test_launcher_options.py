@@ -72,6 +72,19 @@ def test_the_request_wins_over_the_launchers_table_and_the_shared_keys_over_the_
     assert launch.options.own == {"address": None}
 
 
+@pytest.mark.parametrize("table, request_, message", [
+    ({"retries": "2"}, {}, r"retries = '2': give a whole number of at least 0"),
+    ({}, {"retries": -1}, r"retries = -1: give a whole number of at least 0"),
+    ({"cpus_per_job": 0}, {}, r"cpus_per_job = 0: give a whole number of at least 1"),
+    ({}, {"cpus_per_job": 1.5}, r"cpus_per_job = 1.5: give a whole number of at least 1"),
+])
+def test_retries_and_cpus_per_job_must_be_counts_wherever_they_come_from(tmp_path, pool, table, request_, message):
+    launchers = {"pool": pool.PoolLauncher()}
+    table = launcher_table({"name": "pool", **table}, launchers, "tlbench.toml")
+    with pytest.raises(ValueError, match=message):
+        resolve_launch(LaunchRequest(**request_), launchers, table, tmp_path, 1)
+
+
 @pytest.mark.parametrize("table, message", [
     ({"ray_address": "auto"}, r"\[launcher\] ray_address is now \[launcher.ray\] address"),
     ({"slurm": {"partition": "gpu"}}, r"\[launcher\] slurm is now \[launcher.submitit\]"),

@@ -245,6 +245,22 @@ def test_the_notes_count_the_seeds_and_call_the_input_a_normalisation():
     assert "Model input" not in one
 
 
+def test_the_notes_say_a_source_tlbench_trained_is_one_model_shared_by_the_seeds():
+    labels, scores = perfect()
+    rows = [row("t", src, method, seed, 0.9, labels, scores) for seed in (2, 5)
+            for src, method in (("none", "scratch"), ("shapes", "fe-svm"), ("imagenet", "fe-svm"))]
+    for r in rows:
+        r["config"]["source"] = {"none": None, "imagenet": {"kind": "timm", "weights": "w"},
+                                 "shapes": {"kind": "dataset", "dataset": "shapes", "seed": 0}}[r["source"]]
+    (board,) = build_boards(rows, replicates=20)
+    assert board.trained_sources == {"shapes": 0}  # pretrained weights are not trained by tlbench
+    text = " ".join(render_markdown([board]).split())
+    assert ("Sources tlbench trains on a dataset: shapes (seed 0). Each is one model, trained once and shared by "
+            "every seed, so a ± and a test over seeds say how the target's training and test images move a number, "
+            "not how another training of the source would.") in text
+    assert "Sources tlbench trains" not in render_markdown(build_boards(rows[:1], replicates=20))
+
+
 def test_at_80_columns_the_board_splits_its_columns_and_cuts_no_number():
     from rich.cells import cell_len
     from rich.console import Console
@@ -325,6 +341,22 @@ def test_bootstrap_replicates_are_stored_beside_the_run_and_reused(tmp_path, mon
     # another replicate count or metric is another statistic: resampled, not read
     build_boards(rows, replicates=50, run_dir=tmp_path)
     assert sum(resampled) == 6
+
+
+def test_a_damaged_replicates_entry_is_a_miss_and_resampled(tmp_path, monkeypatch):
+    import sqlite3
+
+    rows = _noisy_rows()
+    (before,) = build_boards(rows, replicates=100, run_dir=tmp_path)
+    db = sqlite3.connect(tmp_path / "bootstrap.sqlite")
+    with db:
+        (key,) = db.execute("SELECT key FROM replicates LIMIT 1").fetchone()
+        db.execute("UPDATE replicates SET replicates = ? WHERE key = ?", (b"\x00" * 13, key))
+    db.close()
+    resampled = _counting_bootstrap(monkeypatch)
+    (again,) = build_boards(rows, replicates=100, run_dir=tmp_path)
+    assert sum(resampled) == 1  # the damaged entry's result alone
+    assert [c.interval for c in again.cells.values()] == [c.interval for c in before.cells.values()]
 
 
 def test_a_changed_row_is_resampled_and_the_others_are_reused(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ import torch
 
 from benchmark.cli.app import parse_model_args
 from benchmark.engine.models import create_backbone, model_args_of
-from benchmark.presets import CPU_QUICK, THESIS, Preset
+from benchmark.presets import CPU_QUICK, PRESETS, THESIS, Preset
 from benchmark.registry.config import load_config
 from benchmark.registry.trainedsources import DatasetSource
 from benchmark.settings import RunSettings
@@ -35,6 +35,15 @@ def test_preset_model_args_reach_random_and_harness_trained_models_and_their_ide
     plain = DatasetSource(dataset, task).identity(settings(tmp_path, MAX_POOL.with_overrides(model_args=())))
     assert source.identity(run)["training"]["model_args"] == (("global_pool", "max"),)
     assert "model_args" not in plain["training"]
+
+
+def test_the_reported_auc_decides_the_weights_only_where_it_selects_the_epoch():
+    medmnist = PRESETS["medmnist"]
+    assert medmnist.selection == "val_auc" and medmnist.auc == "ovr"
+    assert "selection_auc" not in medmnist.hashable()  # the hash its results were stored under
+    curve = medmnist.with_overrides(auc="macro_curve")
+    assert curve.hashable()["selection_auc"] == "macro_curve" and curve.training_fields()["selection_auc"]
+    assert THESIS.with_overrides(auc="ovr").hashable() == THESIS.hashable()  # selected by loss: reporting only
 
 
 def test_a_preset_without_model_args_keeps_the_hash_it_had_before_they_existed():

@@ -58,6 +58,18 @@ def test_collect_only_plans_runs_nothing_and_counts_what_is_failed_or_skipped(tm
     assert failed["seed"] == 5 and "flaky method fails on seed 5" in failed["error"]
 
 
+def test_numpys_integers_are_seeds_and_its_floats_are_not(tmp_path):
+    import numpy as np
+
+    grid = {**GRID, "seeds": np.arange(2)}
+    result = run_grid("cpu-quick", overrides={**TINY_OVERRIDES, "data_root": tmp_path}, **grid,
+                      store=tmp_path / "runs", plugins=["tiny_plugin"], config=tmp_path, collect_only=True)
+    assert sorted({p.experiment.seed for p in result.plan.experiments}) == [0, 1]
+    assert all(type(p.experiment.seed) is int for p in result.plan.experiments)
+    with pytest.raises(GridError, match="give whole numbers"):
+        run_grid("cpu-quick", **{**GRID, "seeds": np.array([0.5])}, store=tmp_path / "more", config=tmp_path)
+
+
 def test_a_dry_run_describes_every_launcher_and_writes_nothing(tmp_path):
     result = run_grid("cpu-quick", overrides={**TINY_OVERRIDES, "data_root": tmp_path}, **GRID,
                       store=tmp_path / "runs", plugins=["tiny_plugin"], config=tmp_path, launcher="dry-run",

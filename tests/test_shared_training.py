@@ -228,6 +228,22 @@ def test_submitits_processes_score_the_network_another_process_trained(cli, tmp_
     assert len(list((tmp_path / "c2" / "trained").glob("*.pt"))) == 1
 
 
+def test_a_process_that_cannot_find_the_network_another_trained_without_a_writable_cache_trains_it(cli, tmp_path):
+    grid = ["-d", "tiny_tgt", "-s", "tiny_src", "-m", "ft", "-m", "ft-svm", "--seeds", "2", "--no-audit", *TINY]
+    local = cli(*BASE, "run", *grid, "--threads", "1", "--out", tmp_path / "local", "--cache-dir", tmp_path / "c1")
+    assert local.exit_code == 0, local.output
+    (tmp_path / "c2").mkdir()
+    (tmp_path / "c2" / "trained").write_text("a file where the trained networks' folder should be")
+    slurm = cli(*BASE, "run", *grid, "--out", tmp_path / "slurm", "--cache-dir", tmp_path / "c2", "--launcher",
+                "submitit", "--launcher-option", "executor=local", "--cpus-per-job", "1")
+    assert slurm.exit_code == 0, slurm.output
+    expected, found = _rows(tmp_path / "local"), _rows(tmp_path / "slurm")
+    for key, row in expected.items():  # each scoring process trained the network its training job kept to itself
+        assert found[key]["status"] == "passed" and found[key]["metrics"]["auc"] == pytest.approx(
+            row["metrics"]["auc"], abs=1e-6)
+        assert found[key]["versions"]["training"] == row["versions"]["training"]
+
+
 def test_ray_tasks_score_the_network_another_task_trained(cli, tmp_path, ray_instance):
     grid = [*GRID, "--seeds", "2"]
     local = cli(*BASE, "run", *grid, "--out", tmp_path / "local", "--cache-dir", tmp_path / "c1")

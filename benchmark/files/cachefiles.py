@@ -4,17 +4,23 @@ Every cache entry and kept model is written through :func:`write_atomically`: te
 which died left in the folder are removed, the free space is checked, the entry is written to a temporary file
 named with the writing process and thread, flushed to the disk and renamed into place. A reader sees the old
 entry or the whole new one. Readers treat an entry they cannot read as missing (the caller warns and rebuilds it).
+
+A cache folder may be shared by the nodes of a cluster: a temporary name also carries a digest of the writer's host,
+and a leftover of another host, whose processes this one cannot see, is removed only once it is a day old.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 import re
 import shutil
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +29,11 @@ log = logging.getLogger(__name__)
 # the room kept free beyond an entry's own size, so that a cache never fills the disk to the last byte
 HEADROOM = 64 << 20
 # the temporary names of :func:`_temporary_beside`, and those of earlier versions (``.tmp``, ``.partial.npy``)
-_LEFTOVER = re.compile(r"\.(\d+)(?:-\d+)?\.(?:partial|tmp)(?:\.npy)?$")
+_LEFTOVER = re.compile(r"\.(\d+)(?:-\d+)?(?:-h([0-9a-f]{8}))?\.(?:partial|tmp)(?:\.npy)?$")
+# this host, as temporary names carry it
+HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+# how old another host's temporary file must be before it counts as left by a writer that died
+FOREIGN_LEFTOVER_AGE = 24 * 3600
 
 
 @contextlib.contextmanager
@@ -60,9 +70,9 @@ def has_room(folder: Path, nbytes: int) -> bool:
 
 
 def _temporary_beside(path: Path) -> Path:
-    """A temporary name next to ``path`` that carries this process's and thread's ids (see
+    """A temporary name next to ``path`` that carries this process's and thread's ids and this host (see
     :func:`remove_leftovers`)."""
-    return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
+    return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}-h{HOST}.partial")
 
 
 def _publish(temporary: Path, path: Path) -> None:
@@ -98,14 +108,28 @@ def writer_of(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _writer_gone(path: Path) -> bool:
+    """Whether the temporary file ``path`` was left by a writer that ended: a process of this host (or of a name
+    without a host) that is gone, or another host's file a day old."""
+    match = _LEFTOVER.search(path.name)
+    if match is None:
+        return False
+    pid, host = int(match.group(1)), match.group(2)
+    if host is None or host == HOST:
+        return pid != os.getpid() and not process_alive(pid)
+    try:
+        return time.time() - path.stat().st_mtime > FOREIGN_LEFTOVER_AGE
+    except OSError:
+        return False
+
+
 def remove_leftovers(folder: Path) -> list[Path]:
-    """Delete the temporary files in ``folder`` whose writing process is gone; return them."""
+    """Delete the temporary files in ``folder`` whose writer ended (:func:`_writer_gone`); return them."""
     removed = []
     if not folder.is_dir():
         return removed
     for candidate in folder.iterdir():
-        pid = writer_of(candidate.name)
-        if pid is not None and pid != os.getpid() and not process_alive(pid):
+        if _writer_gone(candidate):
             try:
                 candidate.unlink()
             except OSError:

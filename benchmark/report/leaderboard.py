@@ -113,6 +113,8 @@ class Board:
     too_small: dict[str, str] = field(default_factory=dict)  # target -> why its test set gets no interval or test
     untested: dict[str, int] = field(default_factory=dict)  # why comparisons were not made -> how many
     methods: Mapping[str, Method] = field(default_factory=dict)  # the catalog's, by name
+    # column source tlbench trained on a dataset -> the seed of its one training, shared by the board's seeds
+    trained_sources: dict[str, int] = field(default_factory=dict)
 
     def label(self, method: str) -> str:
         """The method's own label, or its name when the catalog does not know it."""
@@ -263,6 +265,12 @@ def _input_of(config: dict, preset: dict) -> str:
     return preset.get("normalize", "")
 
 
+def _trained_source_seed(config: dict) -> int | None:
+    """The training seed of a source tlbench trains on a dataset (one model, whatever the experiment's seed)."""
+    source = config.get("source") or {}
+    return source.get("seed") if isinstance(source, dict) and source.get("kind") == "dataset" else None
+
+
 def _titles(keys: list[str], presets: dict[str, dict], runtimes: dict[str, dict]) -> dict[str, str]:
     """Each board's title: preset, backbone and size, device and precision, and the fields in which the boards
     differ from each other."""
@@ -310,7 +318,7 @@ def _bootstrap(cells: dict[tuple[str, str, str], Cell], metric: str, replicates:
         keys = [replicate_key(metric, replicates, target, images, first.labels, first.groups, r.scores)
                 for _, r in members]
         groups.append((target, images, members, keys))
-    stored = cache.load([key for *_, keys in groups for key in keys]) if cache is not None else {}
+    stored = cache.load([key for *_, keys in groups for key in keys], replicates) if cache is not None else {}
     computed = {}
     for target, images, members, keys in groups:
         first = members[0][1]
@@ -358,7 +366,7 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
         preset = presets[key]
         shown = _metric_key(metric, preset)
         cell_rows, superseded = _latest_cells(by_board[key])
-        cells, datasets, inputs = {}, {}, {}
+        cells, datasets, inputs, trained_sources = {}, {}, {}, {}
         sizes: dict[str, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
         for (target, source, method), members in cell_rows.items():
             members = sorted((r for r in members if shown in r["metrics"]), key=lambda r: r["seed"])
@@ -367,6 +375,8 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
             cells[(target, source, method)] = Cell([_seed_result(r, shown) for r in members])
             datasets[target] = members[0]["config"]["target"]["dataset"]
             inputs[source] = _input_of(members[0]["config"], preset)
+            if (seed := _trained_source_seed(members[0]["config"])) is not None:
+                trained_sources[source] = seed
             for r in members:
                 sizes[target][0].add(r["metrics"]["n_test"])
                 if r["metrics"].get("n_test_groups") is not None:
@@ -377,7 +387,7 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
         board = Board(
             titles[key], preset, runtimes[key] or {}, shown, sorted({t for t, _, _ in cells}),
             sorted({(s, m) for _, s, m in cells}, key=_column_order(methods or {})), cells, datasets, inputs,
-            dict(sizes), superseded, methods=dict(methods or {}), too_small=too_small,
+            dict(sizes), superseded, methods=dict(methods or {}), too_small=too_small, trained_sources=trained_sources,
         )
         compare_board(board)
         boards.append(board)

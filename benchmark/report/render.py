@@ -56,6 +56,11 @@ def notes(board: Board) -> list[str]:
     if inputs:
         lines.append("Input normalisation by source (how pixels are scaled for its models, not where their weights "
                      "come from): " + "; ".join(inputs) + ".")
+    if board.trained_sources:
+        trained = ", ".join(f"{source} (seed {seed})" for source, seed in sorted(board.trained_sources.items()))
+        lines.append(f"Sources tlbench trains on a dataset: {trained}. Each is one model, trained once and shared by "
+                     "every seed, so a ± and a test over seeds say how the target's training and test images move "
+                     "a number, not how another training of the source would.")
     if board.superseded:
         lines.append(f"{board.superseded} older result(s) of these cells under other data, weights or method "
                      "versions are not shown.")

@@ -45,8 +45,9 @@ class ReplicateCache:
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / CACHE_FILE
 
-    def load(self, keys: list[str]) -> dict[str, np.ndarray]:
-        """The stored replicates of those ``keys`` that are stored (as float64 arrays)."""
+    def load(self, keys: list[str], replicates: int) -> dict[str, np.ndarray]:
+        """The stored replicates of those ``keys`` that are stored whole, ``replicates`` values each (as float64
+        arrays); an entry of another length is damaged and counts as a miss."""
         if not keys or not self.path.exists():
             return {}
         found = {}
@@ -57,7 +58,8 @@ class ReplicateCache:
                     marks = ",".join("?" * len(chunk))
                     for key, blob in db.execute(f"SELECT key, replicates FROM replicates WHERE key IN ({marks})",
                                                 chunk):
-                        found[key] = np.frombuffer(blob, dtype=np.float64).copy()
+                        if isinstance(blob, bytes) and len(blob) == 8 * replicates:  # else damaged: a miss
+                            found[key] = np.frombuffer(blob, dtype=np.float64).copy()
         except sqlite3.DatabaseError as error:
             log.warning("bootstrap replicates in %s not read (%s): resampling instead", self.path, error)
             return {}

@@ -6,6 +6,7 @@ that import torch are imported inside the functions, so that ``tlbench --help`` 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -89,10 +90,12 @@ def _config(config: Config | str | Path | None) -> Config:
 
 
 def _seeds(seeds: Iterable[int]) -> tuple[int, ...]:
+    """The seeds as ints (numpy's integers included); GridError for anything else."""
     seeds = tuple(seeds)
-    if any(isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_SEED for seed in seeds):
+    if any(isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= _MAX_SEED
+           for seed in seeds):
         raise GridError(f"seeds {list(seeds)}: give whole numbers in 0..{_MAX_SEED} (numpy's and torch's range)")
-    return seeds
+    return tuple(int(seed) for seed in seeds)
 
 
 def run_grid(settings: str | RunSettings = "auto", *, overrides: Mapping[str, Any] | None = None,

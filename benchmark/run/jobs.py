@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import os
 import platform
 import socket
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     import torch
 
     from benchmark.run.context import ExperimentContext
+
+log = logging.getLogger(__name__)
 
 SOURCE_JOB, TRAINING_JOB, EXPERIMENT_JOB = "source", "training", "experiment"
 # the environment that decides which plugins load: a worker on another machine gets the driver's
@@ -271,24 +274,28 @@ class Worker:
             self._check_source(job)
             self._prepare_source(job.experiment.source, on_epoch)
         ctx, task = self._context(job.experiment, on_epoch)
-        how = "found in the cache"
+        how = ["found in the cache"]
+        self.trainings.ensure(job.training, self._trainer(job, ctx, shared, how))
+        kept = self._keep_shared(job, ctx, task, shared)
+        path = self.trainings.weights_path(job.training)
+        digest = self._digest(path) if path.exists() else None
+        return JobResult("passed", detail=how[0] + (f"; {kept}" if kept else ""), digest=digest)
+
+    def _trainer(self, job: Job, ctx: ExperimentContext, shared, how: list[str]):
+        """The function that makes ``job``'s shared training: restored from the run folder's kept model where there
+        is one, else trained in ``ctx``; it returns the state dict and record, and says in ``how[0]`` which."""
 
         def train() -> tuple[dict, dict]:
-            nonlocal how
             kept = self._kept_training(job)
             if kept is not None:
-                how = "restored from its kept model"
+                how[0] = "restored from its kept model"
                 return kept
-            how, model = "trained", shared.start(ctx)
+            how[0], model = "trained", shared.start(ctx)
             history = ctx.train(model)
             return model.state_dict(), {"identity": training_identity(job.config, shared.name, self.settings),
                                         "history": history, "info": ctx.info, "seconds": ctx.timings["training"]}
 
-        self.trainings.ensure(job.training, train)
-        kept = self._keep_shared(job, ctx, task, shared)
-        path = self.trainings.weights_path(job.training)
-        digest = self._digest(path) if path.exists() else None
-        return JobResult("passed", detail=how + (f"; {kept}" if kept else ""), digest=digest)
+        return train
 
     def _kept_training(self, job: Job) -> tuple[dict, dict] | None:
         """The weights and record of ``job``'s training from the model the run folder keeps of it (a run resumed
@@ -308,8 +315,16 @@ class Worker:
         """The network of ``job``'s shared training, rebuilt as its training built it and given its trained
         weights, and the training's record."""
         self._check_training(job)
-        state, record = self.trainings.load(job.training)
-        model = SHARED_TRAININGS[self.catalog.methods[job.experiment.method].shared_training].start(ctx)
+        shared = SHARED_TRAININGS[self.catalog.methods[job.experiment.method].shared_training]
+        try:
+            state, record = self.trainings.load(job.training)
+        except FileNotFoundError:
+            # its job ran in another process, which could not write it to the cache folder (read-only or full)
+            log.warning("training %s: not in the cache folder %s (its job could not write it there); training it "
+                        "again for %s", job.training[:12], self.trainings.folder, job.experiment.node_id)
+            self.trainings.ensure(job.training, self._trainer(job, ctx, shared, ["trained"]))
+            state, record = self.trainings.load(job.training)
+        model = shared.start(ctx)
         model.load_state_dict(state)
         ctx.adopt_trained(model)
         ctx.info.update(record["info"])

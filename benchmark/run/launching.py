@@ -109,4 +109,15 @@ def resolve_launch(request: LaunchRequest, launchers: Mapping[str, Launcher], ta
                               f"{', '.join(sorted(declared)) or 'none'})")
         options = options_for(chosen, request, table, run_dir, jobs_per_gpu, only_declared=True)
     retries = request.retries if request.retries is not None else table.get("retries", DEFAULT_RETRIES)
+    _check_count("retries", retries, 0)
+    if options is not None and options.cpus_per_job is not None:
+        _check_count("cpus_per_job", options.cpus_per_job, 1)
     return Launch(chosen, options, retries)
+
+
+def _check_count(name: str, value: Any, least: int) -> None:
+    """ValueError unless ``value`` is a whole number of at least ``least`` (from the command line, a
+    ``[launcher]`` table or ``run_grid``'s arguments)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} = {value!r}: give a whole number of at least {least} (on the command line, in "
+                         "tlbench.toml's [launcher] table or to run_grid)")

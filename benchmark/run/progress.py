@@ -106,4 +106,6 @@ class RunProgress:
         """Print how the shared training ``label`` ended (its experiments follow)."""
         with self._lock:
             mark = "[red]FAILED[/]" if failed else "[magenta]TRAINING[/]"
-            self.console.print(f"{mark} {escape(label)} {escape(detail)} [dim]({seconds:.1f}s)[/]", highlight=False)
+            if not self.quiet or failed:
+                self.console.print(f"{mark} {escape(label)} {escape(detail)} [dim]({seconds:.1f}s)[/]",
+                                   highlight=False)

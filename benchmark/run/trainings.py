@@ -2,8 +2,9 @@
 trained once per what determines its weights and kept in the cache folder for the jobs that score it.
 
 A training's key is the hash of its identity: the shared training's name, the target (dataset, version, task,
-data fingerprint), the source's identity (its weights' digest), the seed, the preset's training settings (none of
-the scoring ones) and the runtime (device type, precision). Its weights (``trained/<key>.pt``) and record
+data fingerprint), the source's identity (a pretrained source's weights digest; for a source tlbench trains, what
+its training is given: dataset, data fingerprint, settings, seed), the seed, the preset's training settings (none
+of the scoring ones) and the runtime (device type, precision). Its weights (``trained/<key>.pt``) and record
 (``trained/<key>.json``: the training history, the facts of how it ran, its seconds) are written as every cache
 file is (a temporary file renamed into place, the record first), by one process at a time (a lock file beside
 them): another that needs the same training meanwhile waits, then finds it.
@@ -49,6 +50,8 @@ class TrainedNetworks:
     def __init__(self, cache_dir: Path):
         self.folder = Path(cache_dir) / TRAINED_DIR
         self._unsaved: dict[str, tuple[dict, dict]] = {}
+        # key -> (size, mtime) of the file found whole: a network (528 MB for VGG16) is read through once per process
+        self._checked: dict[str, tuple[int, int]] = {}
 
     def weights_path(self, key: str) -> Path:
         return self.folder / f"{key}.pt"
@@ -94,8 +97,12 @@ class TrainedNetworks:
         import torch  # where a network is read or written: planning a run never needs it
 
         path = self.weights_path(key)
-        if not path.exists():
+        try:
+            stat = path.stat()
+        except OSError:
             return False
+        if self._checked.get(key) == (stat.st_size, stat.st_mtime_ns):
+            return True
         try:
             json.loads(path.with_suffix(".json").read_text())
             torch.load(path, map_location="cpu", weights_only=True)
@@ -104,6 +111,7 @@ class TrainedNetworks:
                         type(error).__name__, error)
             path.unlink(missing_ok=True)
             return False
+        self._checked[key] = (stat.st_size, stat.st_mtime_ns)
         return True
 
     def _write(self, key: str, state: dict, record: dict) -> None:
