@@ -73,7 +73,7 @@ def test_the_request_wins_over_the_launchers_table_and_the_shared_keys_over_the_
 
 
 @pytest.mark.parametrize("table, request_, message", [
-    ({"retries": "2"}, {}, r"retries = '2': give a whole number of at least 0"),
+    ({"retries": "two"}, {}, r"retries = 'two': give a whole number of at least 0"),
     ({}, {"retries": -1}, r"retries = -1: give a whole number of at least 0"),
     ({"cpus_per_job": 0}, {}, r"cpus_per_job = 0: give a whole number of at least 1"),
     ({}, {"cpus_per_job": 1.5}, r"cpus_per_job = 1.5: give a whole number of at least 1"),

@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from benchmark.launchers import Launcher, LaunchError, LaunchOptions
+from benchmark.launchers import Launcher, LauncherOption, LaunchError, LaunchOptions
 
 DEFAULT_LAUNCHER = "local"
 DEFAULT_RETRIES = 1
 _SHARED_KEYS = ("name", "retries", "cpus_per_job")
+# the shared counts, checked as a launcher's own options are
+_COUNTS = {"retries": LauncherOption("retries", int, minimum=0),
+           "cpus_per_job": LauncherOption("cpus_per_job", int, minimum=1)}
 # keys of the [launcher] table that became a launcher's own options: where each went
 _MOVED = {"ray_address": "[launcher.ray] address",
           "slurm": "[launcher.submitit] (partition, time_min, gpus_per_job, array_parallelism, executor)"}
@@ -83,6 +86,7 @@ def options_for(launcher: Launcher, request: LaunchRequest, table: Mapping[str, 
            **{key: value for key, value in launcher.check_options(requested, "launcher option").items()
               if key in requested}}
     cpus_per_job = request.cpus_per_job if request.cpus_per_job is not None else table.get("cpus_per_job")
+    cpus_per_job = None if cpus_per_job is None else _count("cpus_per_job", cpus_per_job)
     return LaunchOptions(run_dir=run_dir, jobs_per_gpu=jobs_per_gpu, cpus_per_job=cpus_per_job, own=own)
 
 
@@ -109,15 +113,14 @@ def resolve_launch(request: LaunchRequest, launchers: Mapping[str, Launcher], ta
                               f"{', '.join(sorted(declared)) or 'none'})")
         options = options_for(chosen, request, table, run_dir, jobs_per_gpu, only_declared=True)
     retries = request.retries if request.retries is not None else table.get("retries", DEFAULT_RETRIES)
-    _check_count("retries", retries, 0)
-    if options is not None and options.cpus_per_job is not None:
-        _check_count("cpus_per_job", options.cpus_per_job, 1)
-    return Launch(chosen, options, retries)
+    return Launch(chosen, options, _count("retries", retries))
 
 
-def _check_count(name: str, value: Any, least: int) -> None:
-    """ValueError unless ``value`` is a whole number of at least ``least`` (from the command line, a
-    ``[launcher]`` table or ``run_grid``'s arguments)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"{name} = {value!r}: give a whole number of at least {least} (on the command line, in "
-                         "tlbench.toml's [launcher] table or to run_grid)")
+def _count(name: str, value: Any) -> int:
+    """``value`` of the shared count ``name`` (from the command line, a ``[launcher]`` table or ``run_grid``'s
+    arguments), checked by :data:`_COUNTS`; ValueError saying what to give."""
+    try:
+        return _COUNTS[name].convert(value)
+    except ValueError as error:
+        raise ValueError(f"{name} = {value!r}: {error} (on the command line, in tlbench.toml's [launcher] table or "
+                         "to run_grid)") from None
