@@ -24,12 +24,20 @@ class Steady(Method):
             with open(os.environ["TLBENCH_TEST_RUNS"], "a") as runs:
                 runs.write(f"{ctx.data.task.name}::{ctx.source.name}[seed={ctx.seed}] {os.getpid()}\n")
         marker = os.environ.get("TLBENCH_TEST_KILL")
-        if marker and not os.path.exists(marker):
-            open(marker, "w").close()
+        if marker and _created(marker):
             os.kill(os.getpid(), signal.SIGKILL)
         if os.environ.get("TLBENCH_TEST_FAIL"):
             raise RuntimeError("steady fails: TLBENCH_TEST_FAIL is set")
         return corner_scores(ctx)
+
+
+def _created(marker: str) -> bool:
+    """Create ``marker`` unless it exists, atomically: of two workers that reach it at once, exactly one is lost."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
 
 
 @hookimpl

@@ -17,10 +17,12 @@ class KillOnce(Steady):
 
     def run(self, ctx):
         marker = Path(os.environ["TLBENCH_TEST_KILL_MARKER"])
-        if not marker.exists():
-            marker.write_text(str(os.getpid()))
-            os.kill(os.getpid(), signal.SIGKILL)
-        return super().run(ctx)
+        try:
+            with marker.open("x") as first:  # exclusive: of two workers that reach it at once, exactly one dies
+                first.write(str(os.getpid()))
+        except FileExistsError:
+            return super().run(ctx)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @hookimpl
