@@ -96,6 +96,42 @@ def test_on_the_embedded_default_ft_and_ft_svm_of_a_seed_train_one_network(cli, 
                for seed in (2, 5))
 
 
+def _retrain_source_differently(cache) -> None:
+    """Replace the cached model of source tiny_src by another one of the same identity, as a training of it again
+    on a GPU (not bit-reproducible) would make after its file was damaged."""
+    (path,) = (cache / "sources").glob("tiny_src-*.pt")
+    state = torch.load(path, weights_only=True)
+    torch.save({name: tensor + 0.01 if tensor.is_floating_point() else tensor for name, tensor in state.items()}, path)
+
+
+def test_a_source_trained_again_retrains_its_fine_tunings_and_the_board_says_while_results_mix_its_models(
+        cli, tmp_path, trainings):
+    out, args = tmp_path / "run", ["run", "-d", "tiny_tgt", "-s", "tiny_src", "-m", "ft", "-m", "ft-svm",
+                                   "-m", "fe-svm", *TINY, "--threads", "1", "--no-audit"]
+    assert cli("-p", "tiny_plugin", *args, "--seeds", "2", "--out", out).exit_code == 0
+    first = _rows(out)[("ft", 2)]
+    _retrain_source_differently(tmp_path / "cache")
+    more = cli("-p", "tiny_plugin", *args, "--seeds", "2,5", "--out", out)
+    assert more.exit_code == 0, more.output
+    rows = _rows(out)
+    models = {seed: {rows[(m, seed)]["versions"]["source_model"] for m in ("ft", "ft-svm", "fe-svm")}
+              for seed in (2, 5)}
+    assert len(models[2]) == len(models[5]) == 1 and models[2] != models[5]
+    shown = cli("-p", "tiny_plugin", "show", "--out", out, "--format", "md")
+    assert "tiny_src's results come from 2 different models of it" in " ".join(shown.output.split())
+    # rerun as the board says: seed 2's fine-tuning, cached from the old source model, is trained again
+    trainings.update(experiment=0, source=0)
+    again = cli("-p", "tiny_plugin", *args, "--seeds", "2,5", "--out", out, "--rerun", "all")
+    assert again.exit_code == 0, again.output
+    assert "was trained from another model of its source" in " ".join(again.output.split())
+    assert trainings == {"experiment": 1, "source": 0}  # seed 2's; seed 5's was trained from the current model
+    rows = _rows(out)
+    assert len({row["versions"]["source_model"] for row in rows.values()}) == 1 and len(rows) == 6
+    assert rows[("ft", 2)]["versions"]["initial_weights"] != first["versions"]["initial_weights"]
+    shown = cli("-p", "tiny_plugin", "show", "--out", out, "--format", "md")
+    assert "different models of it" not in shown.output
+
+
 def test_ft_ft_svm_and_a_plugin_method_share_one_training_per_seed_and_score_as_if_trained_alone(cli, tmp_path,
                                                                                                    trainings):
     out = tmp_path / "run"
@@ -273,6 +309,10 @@ def test_the_cache_trains_a_network_once_retrains_a_damaged_one_and_keeps_an_unw
     networks.weights_path("ab12").write_bytes(b"torn")
     assert TrainedNetworks(tmp_path / "cache").ensure("ab12", train) and len(calls) == 2
     assert "is damaged" in caplog.text
+    assert not networks.ensure("ab12", train, outdated=lambda record: "") and len(calls) == 2
+    assert networks.ensure("ab12", train, outdated=lambda record: "was trained from another model")
+    assert len(calls) == 3
+    assert "was trained from another model; training it again" in caplog.text
     (tmp_path / "file").write_text("")  # a cache folder that cannot be made: kept in this process's memory
     unwritable = TrainedNetworks(tmp_path / "file")
     assert unwritable.ensure("cd34", train) and unwritable.load("cd34")[1]["seconds"] == 0.5

@@ -115,6 +115,8 @@ class Board:
     methods: Mapping[str, Method] = field(default_factory=dict)  # the catalog's, by name
     # column source tlbench trained on a dataset -> the seed of its one training, shared by the board's seeds
     trained_sources: dict[str, int] = field(default_factory=dict)
+    # such a source -> the digests of its models the board's results came from, where more than one (trained again)
+    source_models: dict[str, set[str]] = field(default_factory=dict)
 
     def label(self, method: str) -> str:
         """The method's own label, or its name when the catalog does not know it."""
@@ -366,7 +368,7 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
         preset = presets[key]
         shown = _metric_key(metric, preset)
         cell_rows, superseded = _latest_cells(by_board[key])
-        cells, datasets, inputs, trained_sources = {}, {}, {}, {}
+        cells, datasets, inputs, trained_sources, source_models = {}, {}, {}, {}, {}
         sizes: dict[str, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
         for (target, source, method), members in cell_rows.items():
             members = sorted((r for r in members if shown in r["metrics"]), key=lambda r: r["seed"])
@@ -377,6 +379,8 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
             inputs[source] = _input_of(members[0]["config"], preset)
             if (seed := _trained_source_seed(members[0]["config"])) is not None:
                 trained_sources[source] = seed
+                source_models.setdefault(source, set()).update(
+                    digest for r in members if (digest := (r.get("versions") or {}).get("source_model")))
             for r in members:
                 sizes[target][0].add(r["metrics"]["n_test"])
                 if r["metrics"].get("n_test_groups") is not None:
@@ -388,6 +392,7 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
             titles[key], preset, runtimes[key] or {}, shown, sorted({t for t, _, _ in cells}),
             sorted({(s, m) for _, s, m in cells}, key=_column_order(methods or {})), cells, datasets, inputs,
             dict(sizes), superseded, methods=dict(methods or {}), too_small=too_small, trained_sources=trained_sources,
+            source_models={source: models for source, models in source_models.items() if len(models) > 1},
         )
         compare_board(board)
         boards.append(board)

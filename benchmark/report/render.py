@@ -61,6 +61,11 @@ def notes(board: Board) -> list[str]:
         lines.append(f"Sources tlbench trains on a dataset: {trained}. Each is one model, trained once and shared by "
                      "every seed, so a ± and a test over seeds say how the target's training and test images move "
                      "a number, not how another training of the source would.")
+    for source, models in sorted(board.source_models.items()):
+        lines.append(f"{source}'s results come from {len(models)} different models of it: it was trained "
+                     "again (its cached model was damaged or removed) after some of them ran, so they are not "
+                     f"paired on one source model: add `--rerun all -s {source}` to the run's command to score "
+                     "them all from the current one.")
     if board.superseded:
         lines.append(f"{board.superseded} older result(s) of these cells under other data, weights or method "
                      "versions are not shown.")

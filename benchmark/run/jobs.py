@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -270,30 +271,39 @@ class Worker:
         """Train the network of ``job``'s shared training unless it is cached (under its lock across processes),
         and keep it under the run folder as ``--keep-models`` says; the result carries its weights file's digest."""
         shared = SHARED_TRAININGS[self.catalog.methods[job.experiment.method].shared_training]
-        if job.experiment.source in self.sources:
-            self._check_source(job)
-            self._prepare_source(job.experiment.source, on_epoch)
+        source_model = self._source_model(job, on_epoch)
         ctx, task = self._context(job.experiment, on_epoch)
         how = ["found in the cache"]
-        self.trainings.ensure(job.training, self._trainer(job, ctx, shared, how))
-        kept = self._keep_shared(job, ctx, task, shared)
+        self.trainings.ensure(job.training, self._trainer(job, ctx, shared, how, source_model),
+                              _outdated_by(source_model))
+        kept = self._keep_shared(job, ctx, task, shared, replace=how[0] == "trained")
         path = self.trainings.weights_path(job.training)
         digest = self._digest(path) if path.exists() else None
         return JobResult("passed", detail=how[0] + (f"; {kept}" if kept else ""), digest=digest)
 
-    def _trainer(self, job: Job, ctx: ExperimentContext, shared, how: list[str]):
-        """The function that makes ``job``'s shared training: restored from the run folder's kept model where there
-        is one, else trained in ``ctx``; it returns the state dict and record, and says in ``how[0]`` which."""
+    def _source_model(self, job: Job, on_epoch=None) -> str | None:
+        """Prepare ``job``'s source where tlbench trains it, and return its model file's sha256 (None for a source
+        it does not train, or whose model is kept in memory only)."""
+        if job.experiment.source not in self.sources:
+            return None
+        self._check_source(job)
+        return self._prepare_source(job.experiment.source, on_epoch).digest
+
+    def _trainer(self, job: Job, ctx: ExperimentContext, shared, how: list[str], source_model: str | None):
+        """The function that makes ``job``'s shared training from the source model ``source_model`` (a digest):
+        restored from the run folder's kept model where there is one from that source model, else trained in
+        ``ctx``; it returns the state dict and record, and says in ``how[0]`` which."""
 
         def train() -> tuple[dict, dict]:
             kept = self._kept_training(job)
-            if kept is not None:
+            if kept is not None and not _outdated_by(source_model)(kept[1]):
                 how[0] = "restored from its kept model"
                 return kept
             how[0], model = "trained", shared.start(ctx)
             history = ctx.train(model)
             return model.state_dict(), {"identity": training_identity(job.config, shared.name, self.settings),
-                                        "history": history, "info": ctx.info, "seconds": ctx.timings["training"]}
+                                        "source_model": source_model, "history": history, "info": ctx.info,
+                                        "seconds": ctx.timings["training"]}
 
         return train
 
@@ -311,9 +321,10 @@ class Worker:
         except Exception:  # unreadable, or kept by a tlbench that did not record the training: train it again
             return None
 
-    def _scored_network(self, job: Job, ctx: ExperimentContext) -> tuple[torch.nn.Module, dict]:
-        """The network of ``job``'s shared training, rebuilt as its training built it and given its trained
-        weights, and the training's record."""
+    def _scored_network(self, job: Job, ctx: ExperimentContext, source_model: str | None) \
+            -> tuple[torch.nn.Module, dict]:
+        """The network of ``job``'s shared training (from the source model ``source_model``), rebuilt as its
+        training built it and given its trained weights, and the training's record."""
         self._check_training(job)
         shared = SHARED_TRAININGS[self.catalog.methods[job.experiment.method].shared_training]
         try:
@@ -322,7 +333,7 @@ class Worker:
             # its job ran in another process, which could not write it to the cache folder (read-only or full)
             log.warning("training %s: not in the cache folder %s (its job could not write it there); training it "
                         "again for %s", job.training[:12], self.trainings.folder, job.experiment.node_id)
-            self.trainings.ensure(job.training, self._trainer(job, ctx, shared, ["trained"]))
+            self.trainings.ensure(job.training, self._trainer(job, ctx, shared, ["trained"], source_model))
             state, record = self.trainings.load(job.training)
         model = shared.start(ctx)
         model.load_state_dict(state)
@@ -340,10 +351,9 @@ class Worker:
         durations: dict[str, float] = {}
         started = time.perf_counter()
         try:
-            source = self.sources.get(exp.source)
-            if source is not None:  # its training (or the wait for it) is the source's step, not this experiment's
-                self._check_source(job)
-                self._prepare_source(exp.source, on_epoch)
+            source_model = None
+            if exp.source in self.sources:  # its training (or the wait for it) is the source's step, not this one's
+                source_model = self._source_model(job, on_epoch)
                 durations["source"] = time.perf_counter() - started
                 started = time.perf_counter()
             ctx, task = self._context(exp, on_epoch)
@@ -351,7 +361,7 @@ class Worker:
             method = self.catalog.methods[exp.method]
             method_started = time.perf_counter()
             if job.training:
-                model, training = self._scored_network(job, ctx)
+                model, training = self._scored_network(job, ctx, source_model)
                 result = method.score(ctx, model)
                 result.history = result.history or training["history"]
                 # the shared training's seconds, spent once for all the methods that score it, count in each
@@ -378,6 +388,7 @@ class Worker:
             "history": result.history, "durations": durations,
             # on the CPU the thread count changes a training's float sums, so its result: each result says it
             "versions": {**self.versions, "threads": torch.get_num_threads(), **ctx.info, **result.info,
+                         **({"source_model": source_model} if source_model else {}),
                          **({"split_note": split.split.note} if split.split.note else {})},
         }
         return JobResult("passed", fields, detail=f"auc={metrics['auc']:.3f}")
@@ -408,14 +419,15 @@ class Worker:
             return
         ctx.info["kept_model"] = str(path.relative_to(self.run_dir))
 
-    def _keep_shared(self, job: Job, ctx: ExperimentContext, task, shared) -> str:
+    def _keep_shared(self, job: Job, ctx: ExperimentContext, task, shared, replace: bool) -> str:
         """Keep the network of ``job``'s shared training under the run folder (``models/<training key>.pt``) as
-        ``--keep-models`` says, unless it is there; '' or why it could not be kept."""
+        ``--keep-models`` says, unless it is there (or even then, to ``replace`` it: it was trained again); '' or
+        why it could not be kept."""
         from benchmark.engine.inputs import input_of
         from benchmark.engine.models import backbone_of
 
         path = kept_path(self.run_dir, job.training)
-        if self.settings.keep_models == "none" or path.exists():
+        if self.settings.keep_models == "none" or (path.exists() and not replace):
             return ""
         state, record = self.trainings.load(job.training)
         model = shared.start(ctx)
@@ -431,6 +443,25 @@ class Worker:
         except OSError as error:  # its experiments are stored without it, saying why
             return f"not kept: {error}"
         return ""
+
+
+def _outdated_by(source_model: str | None) -> Callable[[dict], str]:
+    """Whether a shared training's record was trained from another model of its source than ``source_model`` (the
+    source was trained again since: its cached model was damaged or removed), and how; a record written before
+    tlbench recorded its source model is taken as current."""
+
+    def outdated(record: dict) -> str:
+        found = record.get("source_model", source_model)
+        if found == source_model:
+            return ""
+        return (f"was trained from another model of its source ({_short(found)}, now {_short(source_model)}: the "
+                "source was trained again)")
+
+    return outdated
+
+
+def _short(digest: str | None) -> str:
+    return f"sha256 {digest[:12]}" if digest else "one not in the cache"
 
 
 class _Timed(Exception):

@@ -59,10 +59,13 @@ class TrainedNetworks:
     def has(self, key: str) -> bool:
         return key in self._unsaved or self._usable(key)
 
-    def ensure(self, key: str, train: Callable[[], tuple[dict, dict]]) -> bool:
+    def ensure(self, key: str, train: Callable[[], tuple[dict, dict]],
+               outdated: Callable[[dict], str] | None = None) -> bool:
         """Make sure training ``key`` is cached: unless it already is, ``train()`` (the network's state dict and its
-        record: a JSON object) runs under the training's lock. Returns whether ``train`` ran here."""
-        if self.has(key):
+        record: a JSON object) runs under the training's lock. ``outdated(record)`` says why a cached training no
+        longer holds (its source model was trained again since), or '': one that does not is trained again.
+        Returns whether ``train`` ran here."""
+        if self.has(key) and not self._outdated(key, outdated):
             return False
         path = self.weights_path(key)
         waiting = functools.partial(log.info, "training %s: waiting for another process training it", key[:12])
@@ -73,7 +76,10 @@ class TrainedNetworks:
             except OSError as error:  # an unwritable cache: no lock to share, nor a file to share the model by
                 log.warning("training %s: cannot use the cache folder %s (%s)", key[:12], self.folder, error)
             if self.has(key):
-                return False
+                if not (why := self._outdated(key, outdated)):
+                    return False
+                log.warning("training %s: cached network %s %s; training it again", key[:12], path, why)
+                self._unsaved.pop(key, None)
             state, record = train()
             self._write(key, state, record)
             return True
@@ -90,6 +96,16 @@ class TrainedNetworks:
             raise FileNotFoundError(f"trained network {path} is missing: its training job must run first")
         record = json.loads(path.with_suffix(".json").read_text())
         return torch.load(path, map_location="cpu", weights_only=True), record
+
+    def _outdated(self, key: str, outdated: Callable[[dict], str] | None) -> str:
+        if outdated is None:
+            return ""
+        if key in self._unsaved:
+            return outdated(self._unsaved[key][1])
+        try:
+            return outdated(json.loads(self.weights_path(key).with_suffix(".json").read_text()))
+        except (OSError, ValueError) as error:  # removed or torn meanwhile: the lock's holder trains it again
+            return f"has no readable record ({error})"
 
     def _usable(self, key: str) -> bool:
         """Whether training ``key``'s files can be read; damaged ones are named in a warning and removed, to be
