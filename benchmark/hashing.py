@@ -31,6 +31,17 @@ def file_hash(path: Path) -> str:
     return _file_digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
 
 
+def cell_config_hash(config: dict) -> str:
+    """The hash of what an experiment's configuration shares with the other seeds of its cell: all of it but the
+    seed, and the seed of a source model trained for each seed (the preset's ``source_training = "per-seed"``)."""
+    shared = {k: v for k, v in config.items() if k != "seed"}
+    source = shared.get("source")
+    if (shared.get("preset") or {}).get("source_training") == "per-seed" and isinstance(source, dict) \
+            and source.get("kind") == "dataset":
+        shared["source"] = {k: v for k, v in source.items() if k != "seed"}
+    return config_hash(shared)
+
+
 def config_changes(old: dict, new: dict, limit: int = 3) -> list[str]:
     """What differs between two configurations, as ``path: old -> new`` lines (at most ``limit``, then a count);
     a changed data fingerprint reads as ``data of TASK changed``."""

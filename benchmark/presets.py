@@ -16,6 +16,7 @@ OPTIMIZERS = ("sgd", "adam")
 # how pretrained weights are fed: benchmark.engine.inputs.pretrained_input
 PRETRAINED_INPUTS = ("source", "preset", "unshifted")
 SELECTIONS = ("val_loss", "val_auc", "last")
+SOURCE_TRAININGS = ("once", "per-seed")
 # Reporting choices: both AUCs are always stored, so the reported one is no part of any result's identity, except
 # where selection by validation AUC makes it pick the epoch kept: then it enters as ``selection_auc``, unless it is
 # the definition every such result stored before used (the medmnist preset's), so that those keep their hashes.
@@ -95,12 +96,18 @@ class Preset:
     # epochs or C on: it joins the training part, and validation is carved from that (grouped where groups exist)
     min_val_images: int = 0
     min_val_per_class: int = 0
+    # a source tlbench trains on a dataset: "once" (seed 0, one model shared by every seed, as the study did) or
+    # "per-seed" (a model of its own for each seed, trained with that seed: a ± and a test over seeds then include
+    # how another training of the source moves a number)
+    source_training: str = "once"
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"selection {self.selection!r}: use one of {', '.join(SELECTIONS)}")
+        if self.source_training not in SOURCE_TRAININGS:
+            raise ValueError(f"source_training {self.source_training!r}: use one of {', '.join(SOURCE_TRAININGS)}")
         if self.pretrained_input not in PRETRAINED_INPUTS:
             raise ValueError(f"pretrained_input {self.pretrained_input!r}: use one of {', '.join(PRETRAINED_INPUTS)}")
         check_model_args(dict(self.model_args), "the preset's model_args")
@@ -146,7 +153,7 @@ class Preset:
 RESERVED_MODEL_ARGS = {"num_classes": "the task's classes set the head", "img_size": "--image-size sets it",
                        "pretrained": "the source decides the weights", "pretrained_cfg_overlay": "the source sets it"}
 # Fields added to Preset after results were first stored (see Preset.hashable).
-LATER_FIELDS = frozenset({"model_args", "min_val_images", "min_val_per_class"})
+LATER_FIELDS = frozenset({"model_args", "min_val_images", "min_val_per_class", "source_training"})
 
 
 def check_model_args(args: dict, where: str) -> None:

@@ -29,7 +29,8 @@ class Source:
     weights were trained with another). ``fine_tunable`` is False for weights that are themselves a random
     initialisation: training from them is training from scratch (the ``none::scratch`` column), so the grid pairs
     such a source only with methods that do not train. ``trained_on`` and ``trained_model_path`` say whether the
-    harness itself trains the weights, and where it keeps them.
+    harness itself trains the weights, and where it keeps them; ``for_seed`` is the source an experiment of a seed
+    uses (another object where the weights are trained per seed).
     """
 
     name: str = ""
@@ -41,6 +42,15 @@ class Source:
         """The dataset and source task the harness trains these weights on (a target must then share none of that
         dataset's images, and the training is a job of its own), or None for weights made elsewhere."""
         return None
+
+    @property
+    def label(self) -> str:
+        """How a run's output names these weights: the name, and the training seed where there is one per seed."""
+        return self.name
+
+    def for_seed(self, settings: RunSettings, seed: int) -> Source:
+        """The source the experiments of ``seed`` use: this one, unless its weights are trained per seed."""
+        return self
 
     def trained_model_path(self, settings: RunSettings) -> Path | None:
         """The file the harness trains this source's model into (it exists once trained), or None when the harness

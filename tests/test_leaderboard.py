@@ -245,7 +245,7 @@ def test_the_notes_count_the_seeds_and_call_the_input_a_normalisation():
     assert "Model input" not in one
 
 
-def test_the_notes_say_a_source_tlbench_trained_is_one_model_shared_by_the_seeds():
+def test_the_notes_say_whether_a_source_tlbench_trained_is_one_model_shared_by_the_seeds_or_one_per_seed():
     labels, scores = perfect()
     rows = [row("t", src, method, seed, 0.9, labels, scores) for seed in (2, 5)
             for src, method in (("none", "scratch"), ("shapes", "fe-svm"), ("imagenet", "fe-svm"))]
@@ -253,12 +253,22 @@ def test_the_notes_say_a_source_tlbench_trained_is_one_model_shared_by_the_seeds
         r["config"]["source"] = {"none": None, "imagenet": {"kind": "timm", "weights": "w"},
                                  "shapes": {"kind": "dataset", "dataset": "shapes", "seed": 0}}[r["source"]]
     (board,) = build_boards(rows, replicates=20)
-    assert board.trained_sources == {"shapes": 0}  # pretrained weights are not trained by tlbench
+    assert board.trained_sources == {"shapes": {0}}  # pretrained weights are not trained by tlbench
     text = " ".join(render_markdown([board]).split())
     assert ("Sources tlbench trains on a dataset: shapes (seed 0). Each is one model, trained once and shared by "
             "every seed, so a ± and a test over seeds say how the target's training and test images move a number, "
-            "not how another training of the source would.") in text
+            "not how another training of the source would (") in text
     assert "Sources tlbench trains" not in render_markdown(build_boards(rows[:1], replicates=20))
+    for r in rows:  # source_training = "per-seed": each seed's own model, trained with that seed
+        r["config"]["preset"] = {**r["config"].get("preset", {}), "source_training": "per-seed"}
+        if r["source"] == "shapes":
+            r["config"]["source"] = {**r["config"]["source"], "seed": r["seed"]}
+    (board,) = build_boards(rows, replicates=20)
+    assert board.trained_sources == {"shapes": {2, 5}} and not board.source_models and board.superseded == 0
+    text = " ".join(render_markdown([board]).split())
+    assert "Sources tlbench trains on a dataset anew for each seed, with that seed: shapes. A ± and a test over " \
+           "seeds include how another training of the source moves a number." in text
+    assert "Each is one model" not in text
 
 
 def test_at_80_columns_the_board_splits_its_columns_and_cuts_no_number():

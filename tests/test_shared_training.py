@@ -118,7 +118,7 @@ def test_a_source_trained_again_retrains_its_fine_tunings_and_the_board_says_whi
               for seed in (2, 5)}
     assert len(models[2]) == len(models[5]) == 1 and models[2] != models[5]
     shown = cli("-p", "tiny_plugin", "show", "--out", out, "--format", "md")
-    assert "tiny_src's results come from 2 different models of it" in " ".join(shown.output.split())
+    assert "tiny_src's results of one training come from 2 different models of it" in " ".join(shown.output.split())
     # rerun as the board says: seed 2's fine-tuning, cached from the old source model, is trained again
     trainings.update(experiment=0, source=0)
     again = cli("-p", "tiny_plugin", *args, "--seeds", "2,5", "--out", out, "--rerun", "all")
@@ -130,6 +130,33 @@ def test_a_source_trained_again_retrains_its_fine_tunings_and_the_board_says_whi
     assert rows[("ft", 2)]["versions"]["initial_weights"] != first["versions"]["initial_weights"]
     shown = cli("-p", "tiny_plugin", "show", "--out", out, "--format", "md")
     assert "different models of it" not in shown.output
+
+
+def test_a_source_trained_per_seed_trains_one_model_for_each_seed_and_the_board_counts_its_variance(
+        cli, tmp_path, trainings):
+    out, args = tmp_path / "run", ["-p", "tiny_plugin", "run", "-d", "tiny_tgt", "-s", "tiny_src", "-m", "ft",
+                                   "-m", "fe-svm", *TINY, "--threads", "1", "--no-audit", "--seeds", "2,5"]
+    planned = cli(*args, "--source-training", "per-seed", "--out", out, "--collect-only")
+    flat = " ".join(planned.output.split())
+    assert "source tiny_src[seed=2]: model to train" in flat and "source tiny_src[seed=5]: model to train" in flat
+    result = cli(*args, "--source-training", "per-seed", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert trainings == {"experiment": 2, "source": 2}
+    flat = " ".join(result.output.split())
+    assert "SOURCE tiny_src[seed=2] model ready" in flat and "SOURCE tiny_src[seed=5] model ready" in flat
+    rows = _rows(out)
+    assert {seed: rows[("fe-svm", seed)]["config"]["source"]["seed"] for seed in (2, 5)} == {2: 2, 5: 5}
+    assert rows[("ft", 2)]["versions"]["source_model"] == rows[("fe-svm", 2)]["versions"]["source_model"] != \
+        rows[("ft", 5)]["versions"]["source_model"]
+    assert all(row["config"]["preset"]["source_training"] == "per-seed" for row in rows.values())
+    board = " ".join(cli("-p", "tiny_plugin", "show", "--out", out, "--format", "md").output.split())
+    assert "anew for each seed, with that seed: tiny_src" in board
+    assert "older result" not in board and "different models" not in board  # the seeds are one cell each
+    # the study's protocol beside it: one model (seed 0), its own hashes, the per-seed rows left alone
+    once = cli(*args, "--out", tmp_path / "once")
+    assert once.exit_code == 0, once.output
+    assert trainings["source"] == 3
+    assert "source_training" not in _rows(tmp_path / "once")[("ft", 2)]["config"]["preset"]
 
 
 def test_ft_ft_svm_and_a_plugin_method_share_one_training_per_seed_and_score_as_if_trained_alone(cli, tmp_path,

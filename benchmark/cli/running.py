@@ -25,7 +25,7 @@ from benchmark.cli.app import (
 )
 from benchmark.cli.launching import launcher_options, parse_launcher_options
 from benchmark.cli.sections import SectionedCommand
-from benchmark.presets import PRESETS
+from benchmark.presets import PRESETS, SOURCE_TRAININGS
 from benchmark.run.grid import RERUN, duration
 from benchmark.run.store import STORE_FILE
 from benchmark.settings import KEEP_POLICIES, SVM_BACKENDS
@@ -38,16 +38,15 @@ def _print_plan(result: GridResult, verbose: bool) -> None:
     """The sources to train, then one line per pending, done or failed experiment; the skipped ones one line each
     under ``verbose``, else one line per reason with how many it skips."""
     from benchmark.run.planner import DONE, FAILED, PENDING, SKIPPED
+    from benchmark.run.preflight import trained_sources
     from benchmark.run.skips import count_by_reason
 
     plan, settings = result.plan, result.settings
     styles = {PENDING: "cyan", DONE: "green", SKIPPED: "yellow", FAILED: "red"}
-    sources = result.catalog.all_sources()
-    for name in sorted({p.experiment.source for p in plan.by_state(PENDING)}):
-        if name in sources and sources[name].trained_on is not None:
-            state = "to train" if name in result.to_train else "cached"
-            console.print(f"[magenta]source  [/] {escape(name)}: model {state} "
-                          f"({escape(str(sources[name].trained_model_path(settings)))})")
+    for label, source in trained_sources(plan, result.catalog, settings).items():
+        state = "to train" if label in result.to_train else "cached"
+        console.print(f"[magenta]source  [/] {escape(label)}: model {state} "
+                      f"({escape(str(source.trained_model_path(settings)))})")
     for planned in plan.experiments:
         if planned.state == SKIPPED and not verbose:
             continue
@@ -108,7 +107,7 @@ RUN_HELP_SECTIONS = {
     "Selection": ("plugin_args", "select_all", "datasets", "sources", "methods", "seeds", "keyword", "collect_only",
                   "verbose"),
     "Protocol": ("preset", "backbone", "image_size", "max_epochs", "batch_size", "official_splits", "model_args",
-                 "precision", "imagenet_weights", "strict", "max_unreadable", "audit"),
+                 "source_training", "precision", "imagenet_weights", "strict", "max_unreadable", "audit"),
     "Execution": ("device", "data_root", "cache_dir", "online", "compile_model", "svm_backend", "threads",
                   "jobs_per_gpu", "launcher", "launcher_options", "retries", "cpus_per_job", "rerun", "exitfirst"),
     "Output": ("out_dir", "keep_models", "quiet"),
@@ -148,6 +147,10 @@ RUN_HELP_SECTIONS = {
 @click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
               help="Keyword argument of timm.create_model for the preset's backbone (repeatable; also model_args in "
                    "tlbench.toml), e.g. drop_path_rate=0.1; part of every result's preset.")
+@click.option("--source-training", type=click.Choice(SOURCE_TRAININGS), default=None,
+              help="Sources tlbench trains on a dataset: once (seed 0, one model shared by every seed, as the study "
+                   "did) or per-seed (a model for each seed, so that ± and tests include another training of the "
+                   "source) [default: the preset's, once].")
 @data_root_option
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Cache for decoded images and source models [env TLBENCH_CACHE, or cache_dir in tlbench.toml; "
@@ -179,9 +182,9 @@ RUN_HELP_SECTIONS = {
 @click.pass_context
 def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds, keyword, collect_only, verbose,
                 quiet, out_dir, rerun, exitfirst, device, preset, backbone, image_size, max_epochs, batch_size,
-                official_splits, model_args, data_root, cache_dir, imagenet_weights, online, strict, max_unreadable,
-                audit, compile_model, precision, svm_backend, threads, jobs_per_gpu, keep_models, launcher,
-                launcher_options, retries, cpus_per_job):
+                official_splits, model_args, source_training, data_root, cache_dir, imagenet_weights, online, strict,
+                max_unreadable, audit, compile_model, precision, svm_backend, threads, jobs_per_gpu, keep_models,
+                launcher, launcher_options, retries, cpus_per_job):
     """Run the selected experiments (target x source x method x seed) and print the leaderboard."""
     from benchmark.run.grid import GridError, run_grid
 
@@ -193,7 +196,8 @@ def run_command(ctx, plugin_args, select_all, datasets, sources, methods, seeds,
         raise click.UsageError(f"--seeds {seeds!r}: give comma-separated integers, e.g. 2,5,7") from None
     overrides = {"device": device, "backbone": backbone, "image_size": image_size, "max_epochs": max_epochs,
                  "batch_size": batch_size, "official_splits": official_splits,
-                 "model_args": parse_model_args(model_args), "data_root": data_root, "cache_dir": cache_dir,
+                 "model_args": parse_model_args(model_args), "source_training": source_training,
+                 "data_root": data_root, "cache_dir": cache_dir,
                  "imagenet_weights": imagenet_weights, "online": online, "strict": strict,
                  "max_unreadable": max_unreadable, "compile": compile_model, "precision": precision,
                  "svm_backend": svm_backend,

@@ -29,16 +29,29 @@ log = logging.getLogger(__name__)
 
 class DatasetSource(Source):
     """A backbone trained from scratch on a source task, as the study did, cached on disk by the hash
-    of everything that determines it and shared by every experiment that uses it."""
+    of everything that determines it and shared by every experiment that uses it: trained once with seed 0, or,
+    under the preset's ``source_training = "per-seed"``, once per experiment seed with that seed (:meth:`for_seed`)."""
 
-    TRAINING_SEED = 0
+    ONCE_SEED = 0
 
-    def __init__(self, dataset: Dataset, task: Task):
-        self.dataset, self.task = dataset, task
+    def __init__(self, dataset: Dataset, task: Task, training_seed: int = ONCE_SEED, per_seed: bool = False):
+        self.dataset, self.task, self.training_seed, self.per_seed = dataset, task, training_seed, per_seed
         self.name = task.name
         self.description = f"{task.description or dataset.description} (trained from scratch here)".strip()
         self._identities: dict[RunSettings, dict] = {}
         self._unsaved: dict[Path, dict] = {}  # weights that could not be written to the cache, by their path
+        self._seeded: dict[int, DatasetSource] = {}
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}[seed={self.training_seed}]" if self.per_seed else self.name
+
+    def for_seed(self, settings: RunSettings, seed: int) -> DatasetSource:
+        if settings.preset.source_training == "once":
+            return self
+        if seed not in self._seeded:
+            self._seeded[seed] = DatasetSource(self.dataset, self.task, seed, per_seed=True)
+        return self._seeded[seed]
 
     @property
     def trained_on(self) -> tuple[Dataset, Task]:
@@ -51,19 +64,22 @@ class DatasetSource(Source):
     def refresh(self) -> None:
         """Forget the identities worked out so far: the next one fingerprints the data as it is now."""
         self._identities.clear()
+        for seeded in self._seeded.values():
+            seeded.refresh()
 
     def identity(self, settings: RunSettings) -> dict:
-        """What determines the trained weights: the source task and its data, the training settings (none of
-        the scoring ones), the device type and precision. Computed once per settings (it reads the data's
+        """What determines the trained weights: the source task and its data, the training seed and settings
+        (none of the scoring ones), the device type and precision. Computed once per settings (it reads the data's
         fingerprint)."""
         if settings not in self._identities:
             training = settings.preset.training_fields()
             training.pop("split_counts")
             training.pop("source_split_counts")
+            training.pop("source_training", None)  # the seed says which training; seed 0's model is one either way
             self._identities[settings] = {
                 "kind": "dataset", "dataset": self.dataset.name, "version": self.dataset.version,
                 "task": self.task.name, "data": self.dataset.fingerprint(self.task, settings.data_root),
-                "seed": self.TRAINING_SEED, "training": training,
+                "seed": self.training_seed, "training": training,
                 "split_counts": settings.preset.counts_for(self.dataset.name, source=True),
                 "runtime": settings.runtime,
             }
@@ -113,12 +129,12 @@ class DatasetSource(Source):
         from benchmark.engine.training import fit
 
         log.info("source %s: training its model into %s", self.name, path)
-        split = data.split(self.dataset, self.task, self.TRAINING_SEED, role=SOURCE)
-        with seeded(self.TRAINING_SEED):
+        split = data.split(self.dataset, self.task, self.training_seed, role=SOURCE)
+        with seeded(self.training_seed):
             model = attach(create_backbone(settings.preset.backbone, self.task.num_classes,
                                            **settings.preset.backbone_kwargs()),
                            self.input_convention(settings))
-        history = fit(model, split, settings, self.TRAINING_SEED, on_epoch)
+        history = fit(model, split, settings, self.training_seed, on_epoch)
         scores = predict(model, split.test.images, self.input_convention(settings), settings.device,
                          accel=settings.acceleration)
         accuracy = float((scores.argmax(1) == split.test.labels.numpy()).mean())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import weightedtau
 
-from benchmark.hashing import config_hash
+from benchmark.hashing import cell_config_hash, config_hash
 
 # scratch's results carry this source name: no source to estimate (benchmark.run.planner.NO_SOURCE)
 NO_SOURCE = "none"
@@ -92,8 +92,7 @@ def measured_cells(rows: list[dict], target: str, key: str, metric: str = "auc")
         if (row["status"] == "passed" and row["target"] == target and row["source"] != NO_SOURCE
                 and configuration_key(row["config"]) == key and row["metrics"]
                 and row["metrics"].get(metric) is not None):
-            unseeded = {k: v for k, v in row["config"].items() if k != "seed"}
-            cells[(row["method"], row["source"])][config_hash(unseeded)].append(row)
+            cells[(row["method"], row["source"])][cell_config_hash(row["config"])].append(row)
     found: dict[str, dict[str, Measured]] = defaultdict(dict)
     for (method, source), configurations in cells.items():
         latest = max(configurations.values(), key=lambda group: max(r["finished_at"] or "" for r in group))

@@ -73,17 +73,14 @@ class VisualizerContext:
 
         return [(row, path) for row in self.rows() if (path := row_kept_path(self.run_dir, row)).exists()]
 
-    def used_sources(self) -> list[tuple[str, RunSettings]]:
-        """Each source that passed experiments in the store used, with the settings of those runs
-        (so that its weights resolve to the very files the runs used)."""
-        seen, used = set(), []
+    def used_sources(self) -> list[tuple[str, RunSettings, int]]:
+        """Each source that passed experiments in the store used, with the settings of those runs (so that its
+        weights resolve to the very files the runs used) and the lowest seed they ran (whose model is drawn where a
+        source is trained per seed)."""
+        seeds: dict[tuple[str, Preset], int] = {}
         for row in self.rows():
             if row["source"] == "none" or not row.get("preset"):
                 continue
-            preset = Preset.from_fields(row["preset"])
-            key = (row["source"], preset)
-            if key in seen:
-                continue
-            seen.add(key)
-            used.append((row["source"], replace(self.settings, preset=preset)))
-        return used
+            key = (row["source"], Preset.from_fields(row["preset"]))
+            seeds[key] = min(seeds.get(key, row["seed"]), row["seed"])
+        return [(name, replace(self.settings, preset=preset), seed) for (name, preset), seed in seeds.items()]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.hashing import config_hash
+from benchmark.hashing import cell_config_hash, config_hash
 from benchmark.methods import Method
 from benchmark.report.metricnames import METRICS
 from benchmark.report.replicatecache import ReplicateCache, replicate_key
@@ -113,9 +113,11 @@ class Board:
     too_small: dict[str, str] = field(default_factory=dict)  # target -> why its test set gets no interval or test
     untested: dict[str, int] = field(default_factory=dict)  # why comparisons were not made -> how many
     methods: Mapping[str, Method] = field(default_factory=dict)  # the catalog's, by name
-    # column source tlbench trained on a dataset -> the seed of its one training, shared by the board's seeds
-    trained_sources: dict[str, int] = field(default_factory=dict)
-    # such a source -> the digests of its models the board's results came from, where more than one (trained again)
+    # column source tlbench trained on a dataset -> the seeds of its trainings: one, shared by the board's seeds,
+    # or each seed's own (source_training = "per-seed")
+    trained_sources: dict[str, set[int]] = field(default_factory=dict)
+    # such a source -> the digests of its models the results of one training seed came from, where more than one (it
+    # was trained again)
     source_models: dict[str, set[str]] = field(default_factory=dict)
 
     def label(self, method: str) -> str:
@@ -219,10 +221,6 @@ def _column_order(methods: Mapping[str, Method]):
     return key
 
 
-def _without_seed(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k != "seed"}
-
-
 def _board_key(config: dict) -> str:
     """What a board's results share: the preset's result-deciding fields, device type and precision."""
     return config_hash({"preset": config.get("preset"), "runtime": config.get("runtime")})
@@ -240,7 +238,7 @@ def _latest_cells(rows: list[dict]) -> tuple[dict[tuple, list[dict]], int]:
     configurations were left out."""
     by_cell: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        by_cell[(row["target"], row["source"], row["method"])][config_hash(_without_seed(row["config"]))].append(row)
+        by_cell[(row["target"], row["source"], row["method"])][cell_config_hash(row["config"])].append(row)
     cells, superseded = {}, 0
     for key, configs in by_cell.items():
         newest = max(configs, key=lambda h: max(r["finished_at"] or "" for r in configs[h]))
@@ -267,8 +265,18 @@ def _input_of(config: dict, preset: dict) -> str:
     return preset.get("normalize", "")
 
 
+def _mixed_models(models: dict[tuple[str, int], set[str]]) -> dict[str, set[str]]:
+    """Of the model digests by (source, training seed), each source's largest set where it holds more than one."""
+    mixed: dict[str, set[str]] = {}
+    for (source, _), digests in models.items():
+        if len(digests) > max(1, len(mixed.get(source, ()))):
+            mixed[source] = digests
+    return mixed
+
+
 def _trained_source_seed(config: dict) -> int | None:
-    """The training seed of a source tlbench trains on a dataset (one model, whatever the experiment's seed)."""
+    """The training seed of a source tlbench trains on a dataset (seed 0 for every experiment, or the
+    experiment's own seed where the source is trained per seed)."""
     source = config.get("source") or {}
     return source.get("seed") if isinstance(source, dict) and source.get("kind") == "dataset" else None
 
@@ -377,10 +385,11 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
             cells[(target, source, method)] = Cell([_seed_result(r, shown) for r in members])
             datasets[target] = members[0]["config"]["target"]["dataset"]
             inputs[source] = _input_of(members[0]["config"], preset)
-            if (seed := _trained_source_seed(members[0]["config"])) is not None:
-                trained_sources[source] = seed
-                source_models.setdefault(source, set()).update(
-                    digest for r in members if (digest := (r.get("versions") or {}).get("source_model")))
+            for r in members:
+                if (seed := _trained_source_seed(r["config"])) is not None:
+                    trained_sources.setdefault(source, set()).add(seed)
+                    if digest := (r.get("versions") or {}).get("source_model"):
+                        source_models.setdefault((source, seed), set()).add(digest)
             for r in members:
                 sizes[target][0].add(r["metrics"]["n_test"])
                 if r["metrics"].get("n_test_groups") is not None:
@@ -392,7 +401,7 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
             titles[key], preset, runtimes[key] or {}, shown, sorted({t for t, _, _ in cells}),
             sorted({(s, m) for _, s, m in cells}, key=_column_order(methods or {})), cells, datasets, inputs,
             dict(sizes), superseded, methods=dict(methods or {}), too_small=too_small, trained_sources=trained_sources,
-            source_models={source: models for source, models in source_models.items() if len(models) > 1},
+            source_models=_mixed_models(source_models),
         )
         compare_board(board)
         boards.append(board)

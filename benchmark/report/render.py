@@ -56,15 +56,20 @@ def notes(board: Board) -> list[str]:
     if inputs:
         lines.append("Input normalisation by source (how pixels are scaled for its models, not where their weights "
                      "come from): " + "; ".join(inputs) + ".")
-    if board.trained_sources:
-        trained = ", ".join(f"{source} (seed {seed})" for source, seed in sorted(board.trained_sources.items()))
+    once = {source: seeds for source, seeds in board.trained_sources.items() if len(seeds) == 1}
+    if once:
+        trained = ", ".join(f"{source} (seed {min(seeds)})" for source, seeds in sorted(once.items()))
         lines.append(f"Sources tlbench trains on a dataset: {trained}. Each is one model, trained once and shared by "
                      "every seed, so a ± and a test over seeds say how the target's training and test images move "
-                     "a number, not how another training of the source would.")
+                     "a number, not how another training of the source would (`--source-training per-seed` "
+                     "trains one for each seed).")
+    if per_seed := sorted(set(board.trained_sources) - set(once)):
+        lines.append(f"Sources tlbench trains on a dataset anew for each seed, with that seed: {', '.join(per_seed)}. "
+                     "A ± and a test over seeds include how another training of the source moves a number.")
     for source, models in sorted(board.source_models.items()):
-        lines.append(f"{source}'s results come from {len(models)} different models of it: it was trained "
-                     "again (its cached model was damaged or removed) after some of them ran, so they are not "
-                     f"paired on one source model: add `--rerun all -s {source}` to the run's command to score "
+        lines.append(f"{source}'s results of one training come from {len(models)} different models of it: it was "
+                     "trained again (its cached model was damaged or removed) after some of them ran, so they are "
+                     f"not paired on one source model: add `--rerun all -s {source}` to the run's command to score "
                      "them all from the current one.")
     if board.superseded:
         lines.append(f"{board.superseded} older result(s) of these cells under other data, weights or method "

@@ -81,7 +81,7 @@ class Estimation:
         labels = split.train.labels.numpy()
         found = []
         for name in sources:
-            source = self.sources[name]
+            source = self.sources[name].for_seed(self.settings, self.seed)
             started = time.perf_counter()
             try:
                 source.prepare(self.settings, self.data)  # a harness-trained source is trained once, then cached

@@ -111,10 +111,10 @@ def run_grid(settings: str | RunSettings = "auto", *, overrides: Mapping[str, An
 
     Settings: ``settings`` is a preset name (``auto``: ``thesis`` on a GPU, ``cpu-quick`` otherwise) or
     :class:`RunSettings`; ``overrides`` replaces its fields (the preset's ``backbone``, ``image_size``,
-    ``max_epochs``, ``batch_size``, ``official_splits``, ``model_args``; the run's ``device``, ``data_root``,
-    ``cache_dir``, ``imagenet_weights``, ``online``, ``strict``, ``max_unreadable``, ``compile``, ``precision``,
-    ``svm_backend``, ``jobs_per_gpu``, ``keep_models``), the environment and ``config`` (a :class:`Config`, or
-    the folder whose ``tlbench.toml`` applies; None: the working directory's) filling the rest.
+    ``max_epochs``, ``batch_size``, ``official_splits``, ``model_args``, ``source_training``; the run's ``device``,
+    ``data_root``, ``cache_dir``, ``imagenet_weights``, ``online``, ``strict``, ``max_unreadable``, ``compile``,
+    ``precision``, ``svm_backend``, ``jobs_per_gpu``, ``keep_models``), the environment and ``config`` (a
+    :class:`Config`, or the folder whose ``tlbench.toml`` applies; None: the working directory's) filling the rest.
 
     Execution: ``launcher`` (a registered launcher's name; None: the config's ``[launcher]`` name, else
     ``local``) with ``launcher_options`` (its own options, checked by it), ``retries``, ``cpus_per_job``;

@@ -14,7 +14,8 @@ from benchmark.registry.config import Config, resolve_cache_dir, resolve_data_ro
 from benchmark.settings import RunSettings, resolve_device
 
 # the preset's fields a grid may override, and the run's
-PRESET_OVERRIDES = ("backbone", "image_size", "max_epochs", "batch_size", "official_splits", "model_args")
+PRESET_OVERRIDES = ("backbone", "image_size", "max_epochs", "batch_size", "official_splits", "model_args",
+                    "source_training")
 RUN_OVERRIDES = ("device", "data_root", "cache_dir", "imagenet_weights", "online", "strict", "max_unreadable",
                  "compile", "precision", "svm_backend", "jobs_per_gpu", "keep_models")
 _PATHS = ("data_root", "cache_dir", "imagenet_weights")

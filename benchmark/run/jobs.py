@@ -84,7 +84,8 @@ class Job:
     """One unit of work. ``id``: the experiment's config hash, ``source:<weights file>`` or ``training:<key>``;
     ``cost``: its forecast seconds (the scheduler's); ``needs``: the job it waits for (a source job, or an
     experiment's shared training job); ``source_digest``: the sha256 of the source model file it must find (filled
-    in when the source job ends); ``training``: the key of the shared training a training job trains or an
+    in when the source job ends); ``seed``: a source job's experiment seed (which model it trains, where the source
+    is trained per seed); ``training``: the key of the shared training a training job trains or an
     experiment scores (:mod:`benchmark.run.trainings`), with ``training_digest`` the sha256 of its weights file
     (filled in when the training job ends); ``trains``: whether the job trains a network (a source or shared
     training not cached yet, an experiment whose method trains its own). A training job's ``experiment`` and
@@ -103,6 +104,7 @@ class Job:
     training: str = ""
     training_digest: str | None = None
     trains: bool = False
+    seed: int = 0
 
 
 @dataclass
@@ -159,7 +161,7 @@ class Worker:
         self._digests: dict[tuple, str] = {}
         self._thread = threading.local()
         self.sources = catalog.all_sources()
-        self.source_errors: dict[str, str] = {}
+        self.source_errors: dict[str, str] = {}  # by the source's label (its name, and seed where trained per seed)
         self.prepared: set[str] = set()
         # how it ran, beside what with: none of it is in the config hash; an experiment's own facts (the SVM
         # backend that actually fitted it) override these run-wide ones in its row
@@ -176,7 +178,7 @@ class Worker:
         try:
             with self._job_stream():
                 if job.kind == SOURCE_JOB:
-                    result = self._prepare_source(job.source, on_epoch, again=True)
+                    result = self._prepare_source(job.source, job.seed, on_epoch, again=True)
                 elif job.kind == TRAINING_JOB:
                     result = self._shared_training(job, on_epoch)
                 else:
@@ -209,25 +211,30 @@ class Worker:
             self._digests[key] = file_digest(path)
         return self._digests[key]
 
-    def _prepare_source(self, name: str, on_epoch=None, again: bool = False) -> JobResult:
-        """Train source ``name`` unless its model is cached (once per process, or ``again`` for a source job: a
-        process serving several runs checks the cache anew; under the source's file lock across processes); the
-        result carries the model file's digest."""
+    def _source_of(self, name: str, seed: int):
+        """The source ``name`` as the experiments of ``seed`` use it."""
+        return self.sources[name].for_seed(self.settings, seed)
+
+    def _prepare_source(self, name: str, seed: int, on_epoch=None, again: bool = False) -> JobResult:
+        """Train source ``name`` (for ``seed``) unless its model is cached (once per process, or ``again`` for a
+        source job: a process serving several runs checks the cache anew; under the source's file lock across
+        processes); the result carries the model file's digest."""
+        source = self._source_of(name, seed)
+        label = source.label
         with self._source_lock:
             if again:
-                self.prepared.discard(name)
-                self.source_errors.pop(name, None)
-            if name in self.source_errors:
-                raise RuntimeError(f"source {name!r} could not be prepared earlier in this process:\n"
-                                   f"{self.source_errors[name]}")
-            source = self.sources[name]
-            if name not in self.prepared:
+                self.prepared.discard(label)
+                self.source_errors.pop(label, None)
+            if label in self.source_errors:
+                raise RuntimeError(f"source {label!r} could not be prepared earlier in this process:\n"
+                                   f"{self.source_errors[label]}")
+            if label not in self.prepared:
                 try:
                     source.prepare(self.settings, _Locked(self.data, self._data_lock), on_epoch)
                 except Exception:
-                    self.source_errors[name] = traceback.format_exc()
+                    self.source_errors[label] = traceback.format_exc()
                     raise
-                self.prepared.add(name)
+                self.prepared.add(label)
         digest = None
         path = source.trained_model_path(self.settings)
         if path is not None and path.exists():
@@ -236,7 +243,7 @@ class Worker:
 
     def _check_source(self, job: Job) -> None:
         """The source model this process will use is the one the source job made (by digest), on a shared cache."""
-        path = self.sources[job.source].trained_model_path(self.settings)
+        path = self._source_of(job.source, job.experiment.seed).trained_model_path(self.settings)
         if path is not None:
             self._check_made(path, job.source_digest, "source model")
 
@@ -264,8 +271,8 @@ class Worker:
         dataset, task = self.catalog.tasks()[exp.target]
         with self._data_lock:
             split = self.data.split(dataset, task, exp.seed)
-        return ExperimentContext(split, self.settings, exp.seed, self.sources.get(exp.source), on_epoch,
-                                 self.features), task
+        source = self._source_of(exp.source, exp.seed) if exp.source in self.sources else None
+        return ExperimentContext(split, self.settings, exp.seed, source, on_epoch, self.features), task
 
     def _shared_training(self, job: Job, on_epoch) -> JobResult:
         """Train the network of ``job``'s shared training unless it is cached (under its lock across processes),
@@ -287,7 +294,7 @@ class Worker:
         if job.experiment.source not in self.sources:
             return None
         self._check_source(job)
-        return self._prepare_source(job.experiment.source, on_epoch).digest
+        return self._prepare_source(job.experiment.source, job.experiment.seed, on_epoch).digest
 
     def _trainer(self, job: Job, ctx: ExperimentContext, shared, how: list[str], source_model: str | None):
         """The function that makes ``job``'s shared training from the source model ``source_model`` (a digest):

@@ -175,7 +175,8 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
     keyword = compile_expression(selection.keyword) if selection.keyword else None
     seeds = tuple(selection.seeds) or settings.preset.seeds
     source_states = {name: source.status(settings) for name, source in sources.items()}
-    identities: dict[str, dict] = {}
+    # by source, and by seed where it is trained per seed (None: one for every seed)
+    identities: dict[tuple[str, int | None], dict] = {}
     fingerprints: dict[str, str] = {}
     split_problems: dict[str, SkipReason | None] = {}
     unreadable: dict[str, SkipReason] = {}  # task -> why its data could not be read at planning
@@ -211,12 +212,14 @@ def build_plan(catalog: Catalog, settings: RunSettings, selection: Selection) ->
                     if not reason:
                         reason = _split_problem(dataset, task, settings, split_problems, plan.images)
                     usable = not reason
-                    if source is not None and source_name not in identities and usable:
-                        identities[source_name] = source.identity(settings)
+                    seeded = source.for_seed(settings, seed) if source is not None else None
+                    key = (source_name, None if seeded is source else seed)
+                    if seeded is not None and key not in identities and usable:
+                        identities[key] = seeded.identity(settings)
                     config = {
                         # an experiment that cannot run has no data or weights to fingerprint
                         "target": {**target, "provider": catalog.provider("datasets", dataset.name)},
-                        "source": identities.get(source_name, {"name": source_name}) if source else None,
+                        "source": identities.get(key, {"name": source_name}) if source else None,
                         "method": {"name": method_name, "version": method.version},
                         "seed": seed,
                         "preset": settings.preset.hashable(),

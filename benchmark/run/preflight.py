@@ -13,14 +13,25 @@ from benchmark.run.skips import LEAK_AUDIT, SOURCE, TARGET, SkipReason, count_by
 if TYPE_CHECKING:
     from benchmark.registry.catalog import Catalog
     from benchmark.settings import RunSettings
+    from benchmark.sources import Source
+
+
+def trained_sources(plan: Plan, catalog: Catalog, settings: RunSettings) -> dict[str, Source]:
+    """The harness-trained sources of the pending experiments by label (a model each: one per seed where a source
+    is trained per seed), in label order."""
+    sources, found = catalog.all_sources(), {}
+    for planned in plan.by_state(PENDING):
+        source = sources.get(planned.experiment.source)
+        if source is not None and source.trained_on is not None:
+            seeded = source.for_seed(settings, planned.experiment.seed)
+            found[seeded.label] = seeded
+    return dict(sorted(found.items()))
 
 
 def sources_to_train(plan: Plan, catalog: Catalog, settings: RunSettings) -> list[str]:
-    """The harness-trained sources of the pending experiments whose models are not cached yet."""
-    sources = catalog.all_sources()
-    return sorted(name for name in {p.experiment.source for p in plan.by_state(PENDING)}
-                  if name in sources and sources[name].trained_on is not None
-                  and not sources[name].trained_model_path(settings).exists())
+    """The labels of the harness-trained sources of the pending experiments whose models are not cached yet."""
+    return [label for label, source in trained_sources(plan, catalog, settings).items()
+            if not source.trained_model_path(settings).exists()]
 
 
 def audit_plan(plan: Plan, catalog: Catalog, settings: RunSettings, console: Console) -> None:

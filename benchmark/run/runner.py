@@ -95,13 +95,14 @@ def build_jobs(plan: Plan, catalog: Catalog, settings: RunSettings, store: Store
         source = sources.get(exp.source)
         needs = ""
         if source is not None and source.trained_on is not None:
-            if exp.source not in source_jobs:
-                path = source.trained_model_path(settings)
+            seeded = source.for_seed(settings, exp.seed)
+            path = seeded.trained_model_path(settings)
+            if path.name not in source_jobs:
                 cost = 0.0 if path.exists() else model.seconds(True, image_passes(
                     True, _image_count(source, settings), preset.max_epochs))
-                source_jobs[exp.source] = Job(SOURCE_JOB, f"source:{path.name}", f"source {exp.source}", exp.source,
-                                              cost=cost, trains=not path.exists())
-            needs = source_jobs[exp.source].id
+                source_jobs[path.name] = Job(SOURCE_JOB, f"source:{path.name}", f"source {seeded.label}", exp.source,
+                                             cost=cost, trains=not path.exists(), seed=exp.seed)
+            needs = source_jobs[path.name].id
         method = methods[exp.method]
         passes = image_passes(method.trains, images.get(exp.target, 0), preset.max_epochs)
         key = training_key(planned.config, method.shared_training, settings) if method.shared_training else ""
@@ -306,7 +307,7 @@ class Runner:
                 self._announce(job, result)
             return
         self._announce(job, result, failed=True)
-        why = (f"source {job.source!r} could not be prepared" if job.kind == SOURCE_JOB
+        why = (f"source {job.label.removeprefix('source ')!r} could not be prepared" if job.kind == SOURCE_JOB
                else f"its shared training {job.label} failed")
         for dependent in _stranded(scheduler, job):
             planned = planned_by_id[dependent.id]
@@ -317,7 +318,7 @@ class Runner:
 
     def _announce(self, job: Job, result: JobResult, failed: bool = False) -> None:
         if job.kind == SOURCE_JOB:
-            self.progress.source_end(job.source, result.seconds, failed=failed)
+            self.progress.source_end(job.label.removeprefix("source "), result.seconds, failed=failed)
         else:
             self.progress.training_end(job.label, result.seconds, result.detail, failed=failed)
 

@@ -145,19 +145,22 @@ def _source_identity(name: str, preset: Preset, seed: int | None = None) -> dict
 
 def model_filters(ctx) -> list[ModelFilters]:
     """Filters of every source model the run used (built as the study drew them: the source's weights, a
-    2-class head, seed 0) and of every kept model that a method trained from a source (kind "fine-tuned"; a
-    scratch model, trained from random weights with no source to compare with, is left out), in that order."""
+    2-class head, seed 0; of a source trained per seed, the model of the lowest seed run) and of every kept model
+    that a method trained from a source (kind "fine-tuned"; a scratch model, trained from random weights with no
+    source to compare with, is left out), in that order."""
     memo = ctx.memo.setdefault("filters", {})
     if "models" in memo:
         return memo["models"]
     sources, models, kept = ctx.catalog.all_sources(), [], {}
-    for name, settings in ctx.track(ctx.used_sources(), "filters of source models", label=lambda s: s[0]):
+    for name, settings, seed in ctx.track(ctx.used_sources(), "filters of source models", label=lambda s: s[0]):
         source = sources.get(name)
         if source is None or not source.status(settings)[0]:
             continue
+        drawn = source.for_seed(settings, seed)
         with seeded(0):
-            model = attach(source.build(settings, 2, seed=0), source.input_convention(settings))
-        models.append(_memoised(ctx, model, settings.preset.image_size, **_source_identity(name, settings.preset)))
+            model = attach(drawn.build(settings, 2, seed=0), drawn.input_convention(settings))
+        identity = _source_identity(name, settings.preset, None if drawn is source else seed)
+        models.append(_memoised(ctx, model, settings.preset.image_size, **identity))
     for row, path in ctx.track(ctx.kept_models(), "filters of kept models", label=lambda k: k[0]["node_id"]):
         if row["source"] == "none":
             continue
@@ -197,6 +200,7 @@ def filter_pairs(ctx) -> list[tuple[ModelFilters, ModelFilters]]:
         settings = replace(ctx.settings, preset=Preset.from_fields(row["preset"]))
         if source is None or not source.status(settings)[0]:
             continue
+        source = source.for_seed(settings, after.seed)
         with seeded(after.seed):
             before = attach(source.build(settings, num_classes, after.seed), source.input_convention(settings))
         identity = _source_identity(after.source, settings.preset, after.seed)
