@@ -10,8 +10,8 @@ from benchmark.cli.sections import SectionedCommand
 EXPECTED = {
     "Selection": ["-p", "--all", "--dataset", "--source", "--method", "--seeds", "-k", "--collect-only", "--verbose"],
     "Protocol": ["--preset", "--backbone", "--image-size", "--max-epochs", "--batch-size", "--official-splits",
-                 "--model-arg", "--source-training", "--precision", "--imagenet-weights", "--strict", "--max-unreadable",
-                 "--audit"],
+                 "--model-arg", "--source-training", "--precision", "--imagenet-weights", "--strict",
+                 "--max-unreadable", "--audit"],
     "Execution": ["--device", "--data-root", "--cache-dir", "--online", "--compile", "--svm", "--threads",
                   "--jobs-per-gpu", "--launcher", "--launcher-option", "--retries", "--cpus-per-job", "--rerun",
                   "--exitfirst"],
