@@ -32,12 +32,12 @@ def file_hash(path: Path) -> str:
 
 
 def cell_config_hash(config: dict) -> str:
-    """The hash of what an experiment's configuration shares with the other seeds of its cell: all of it but the
-    seed, and the seed of a source model trained for each seed (the preset's ``source_training = "per-seed"``)."""
+    """The hash of what an experiment's configuration shares with the other seeds of its cell: all of it but its
+    seeds. A source tlbench trains has one too, 0 for every seed of a preset or each seed's own (``source_training``),
+    so it never tells two configurations of one cell apart."""
     shared = {k: v for k, v in config.items() if k != "seed"}
     source = shared.get("source")
-    if (shared.get("preset") or {}).get("source_training") == "per-seed" and isinstance(source, dict) \
-            and source.get("kind") == "dataset":
+    if isinstance(source, dict) and source.get("kind") == "dataset":
         shared["source"] = {k: v for k, v in source.items() if k != "seed"}
     return config_hash(shared)
 

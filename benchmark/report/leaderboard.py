@@ -390,7 +390,6 @@ def build_boards(rows: list[dict], metric: str = "auc", replicates: int = REPLIC
                     trained_sources.setdefault(source, set()).add(seed)
                     if digest := (r.get("versions") or {}).get("source_model"):
                         source_models.setdefault((source, seed), set()).add(digest)
-            for r in members:
                 sizes[target][0].add(r["metrics"]["n_test"])
                 if r["metrics"].get("n_test_groups") is not None:
                     sizes[target][1].add(r["metrics"]["n_test_groups"])

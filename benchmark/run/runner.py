@@ -307,7 +307,7 @@ class Runner:
                 self._announce(job, result)
             return
         self._announce(job, result, failed=True)
-        why = (f"source {job.label.removeprefix('source ')!r} could not be prepared" if job.kind == SOURCE_JOB
+        why = (f"source {_source_shown(job)!r} could not be prepared" if job.kind == SOURCE_JOB
                else f"its shared training {job.label} failed")
         for dependent in _stranded(scheduler, job):
             planned = planned_by_id[dependent.id]
@@ -318,9 +318,14 @@ class Runner:
 
     def _announce(self, job: Job, result: JobResult, failed: bool = False) -> None:
         if job.kind == SOURCE_JOB:
-            self.progress.source_end(job.label.removeprefix("source "), result.seconds, failed=failed)
+            self.progress.source_end(_source_shown(job), result.seconds, failed=failed)
         else:
             self.progress.training_end(job.label, result.seconds, result.detail, failed=failed)
+
+
+def _source_shown(job: Job) -> str:
+    """A source job's source as the run's output names it: its label (with the seed where trained per seed)."""
+    return job.label.removeprefix("source ")
 
 
 def _stranded(scheduler: Scheduler, job: Job) -> list[Job]:
